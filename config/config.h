@@ -1,0 +1,141 @@
+/*
+ * kfleet configuration: a JSON file, validated whole at start-up.
+ *
+ * Every error names the JSON path and what was expected, e.g.
+ *   mappings[0].batch.max_records: expected an integer 1..10000, got "lots"
+ * Unknown keys are errors. `${VAR}` in any string expands from the
+ * environment (an unset variable is an error naming the path).
+ *
+ * Ownership: kf_config_load_* returns a tree the caller frees with
+ * kf_config_destroy; every string in it is owned by the tree.
+ */
+#ifndef KF_CONFIG_H
+#define KF_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A list of librdkafka properties, passed through as name=value strings. */
+typedef struct kf_props {
+    char **names;
+    char **values;
+    size_t count;
+} kf_props;
+
+typedef enum kf_ordering {
+    KF_ORDER_PARTITION = 0, /* one record of a partition at a time, in order */
+    KF_ORDER_KEY,           /* per key within a partition; keys run in parallel */
+    KF_ORDER_UNORDERED,     /* no ordering at all */
+} kf_ordering;
+
+typedef enum kf_start {
+    KF_START_EARLIEST = 0,
+    KF_START_LATEST,
+    KF_START_TIMESTAMP, /* start_timestamp_ms */
+} kf_start;
+
+typedef enum kf_sink_type {
+    KF_SINK_KAFKA = 0,
+    KF_SINK_REDIS,
+    KF_SINK_HTTP,
+    KF_SINK_STDOUT,
+    KF_SINK_NULL,
+} kf_sink_type;
+
+typedef enum kf_redis_command {
+    KF_REDIS_RPUSH = 0, /* RPUSH key value */
+    KF_REDIS_XADD,      /* XADD key * key <k> value <v> */
+    KF_REDIS_SET,       /* SET <key prefix><record key> value */
+    KF_REDIS_HSET,      /* HSET key <record key> value */
+} kf_redis_command;
+
+typedef struct kf_sink_config {
+    char *name;
+    kf_sink_type type;
+    /* kafka */
+    char *topic;
+    /* redis: url NULL means the top-level redis.url */
+    kf_redis_command command;
+    char *key;
+    char *url; /* redis (optional) and http (required) */
+    /* http */
+    int timeout_ms;   /* default 5000 */
+    kf_props headers; /* extra request headers, name -> value */
+} kf_sink_config;
+
+typedef struct kf_mapping_config {
+    char *name;
+    char **topics;
+    size_t topic_count;
+    char *group_id; /* default: "kfleet-<name>" */
+
+    kf_start starting_position; /* default earliest */
+    int64_t start_timestamp_ms; /* for KF_START_TIMESTAMP */
+
+    char *handler_path;        /* as written in the file */
+    char *handler_config_json; /* handler.config serialised; "{}" when absent */
+
+    int batch_max_records;   /* 1..10000, default 500 */
+    int64_t batch_max_bytes; /* 1..67108864, default 6291456 */
+    int batch_window_ms;     /* 0..300000, default 20 */
+
+    kf_ordering ordering; /* default key */
+    int threads;          /* concurrency.threads 1..1024, default 8 */
+    int max_inflight;     /* concurrency.max_inflight_records, default 10000 */
+
+    bool exactly_once; /* default false */
+
+    int retry_max_attempts;          /* 1..1000, default 5 */
+    int retry_backoff_ms;            /* default 100 */
+    int retry_max_backoff_ms;        /* default 10000 */
+    int64_t retry_max_record_age_ms; /* -1 = no limit (default) */
+
+    char *on_failure_topic; /* NULL: retry forever, log loudly */
+
+    kf_sink_config *sinks;
+    size_t sink_count;
+
+    char *filters_json; /* "filters" array serialised, NULL when absent */
+
+    int commit_interval_ms; /* default 1000 (at-least-once) */
+    int revoke_timeout_ms;  /* default 10000: wait for in-flight on revoke */
+
+    kf_props consumer; /* per-mapping librdkafka consumer properties */
+    kf_props producer; /* per-mapping librdkafka producer properties */
+} kf_mapping_config;
+
+typedef struct kf_config {
+    char *path; /* the file it came from, or the origin given */
+    char *dir;  /* the file's directory, for relative paths */
+
+    char *brokers;  /* kafka.brokers, required */
+    kf_props kafka; /* kafka.properties: every client */
+
+    char *redis_url;        /* redis.url, default redis://127.0.0.1:6379/0 */
+    char *redis_key_prefix; /* redis.key_prefix, default "kfleet" */
+
+    char *metrics_listen; /* metrics.listen, NULL = no endpoint */
+
+    char *log_level;         /* log.level: debug|info|warn|error, default info */
+    int shutdown_timeout_ms; /* shutdown_timeout_ms, default 30000 */
+
+    kf_mapping_config *mappings;
+    size_t mapping_count;
+} kf_config;
+
+/* Loads and validates a file. Returns 0, or -1 with the message in err. */
+int kf_config_load_file(const char *path, kf_config **out, char *err, size_t errlen);
+
+/* Same from a string; `origin` names it in messages. */
+int kf_config_load_string(const char *json, const char *origin, kf_config **out, char *err,
+                          size_t errlen);
+
+void kf_config_destroy(kf_config *cfg);
+
+/* The sink of a mapping with that name, or NULL. */
+const kf_sink_config *kf_config_find_sink(const kf_mapping_config *m, const char *name);
+
+const char *kf_sink_type_name(kf_sink_type t);
+
+#endif /* KF_CONFIG_H */

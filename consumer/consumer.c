@@ -1,0 +1,401 @@
+#include "consumer/consumer.h"
+
+#include "consumer/assignment.h"
+#include "src/kafka_conf.h"
+#include "src/log.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *C = "consumer";
+
+struct kf_consumer {
+    const kf_config *cfg;
+    const kf_mapping_config *m;
+    kf_dispatcher *d;
+    kf_metrics *metrics;
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *queue;
+    int cooperative;
+
+    kf_assignment parts; /* assigned partitions; consumer thread only */
+    int paused;
+
+    /* The batch being built. Its records are in their trackers already. */
+    kf_rec **batch;
+    size_t batch_n;
+    size_t batch_bytes;
+    int64_t batch_deadline;
+
+    rd_kafka_message_t **msgs;
+    int64_t next_commit;
+};
+
+/* ------------------------------------------------------------------ commits */
+
+/* The partitions whose watermark moved since the last commit (all assigned
+ * ones when `only` is NULL, else those in `only`). */
+static rd_kafka_topic_partition_list_t *watermarks(kf_consumer *c,
+                                                   const rd_kafka_topic_partition_list_t *only)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    for (size_t i = 0; i < c->parts.count; i++) {
+        kf_partition *p = c->parts.items[i];
+        if (only && !rd_kafka_topic_partition_list_find(only, p->topic, p->partition)) continue;
+        int64_t wm = kf_tracker_watermark(p->tracker);
+        if (wm < 0 || wm <= p->committed) continue;
+        rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = wm;
+    }
+    return l;
+}
+
+/* Records what the broker accepted; a failed partition is retried on the
+ * next commit because its `committed` does not move. */
+static int note_committed(kf_consumer *c, rd_kafka_resp_err_t err,
+                          const rd_kafka_topic_partition_list_t *offsets)
+{
+    int failed = 0;
+    for (int i = 0; offsets && i < offsets->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &offsets->elems[i];
+        rd_kafka_resp_err_t e = err ? err : tp->err;
+        if (e) {
+            failed++;
+            kf_warn(C, "mapping %s: commit of %s[%d]@%lld failed: %s", c->m->name, tp->topic,
+                    tp->partition, (long long)tp->offset, rd_kafka_err2str(e));
+            continue;
+        }
+        kf_partition *p = kf_assignment_find(&c->parts, tp->topic, tp->partition);
+        if (p && tp->offset > p->committed) p->committed = tp->offset;
+    }
+    if (failed) KF_METRIC_ADD(c->metrics, commit_errors, 1);
+    else if (offsets && offsets->cnt) KF_METRIC_ADD(c->metrics, commits, 1);
+    return failed ? -1 : 0;
+}
+
+static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                             rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return; /* nothing to commit */
+    note_committed(opaque, err, offsets);
+}
+
+static int commit(kf_consumer *c, const rd_kafka_topic_partition_list_t *only, int async)
+{
+    rd_kafka_topic_partition_list_t *l = watermarks(c, only);
+    int rc = 0;
+    if (l->cnt > 0) {
+        rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, l, async);
+        if (!async) rc = note_committed(c, err, l);
+        else if (err) kf_warn(C, "mapping %s: commit: %s", c->m->name, rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return rc;
+}
+
+int kf_consumer_commit_sync(kf_consumer *c)
+{
+    return commit(c, NULL, 0);
+}
+
+/* ---------------------------------------------------------------- rebalance */
+
+/* Drops batch records of partitions that are going away. */
+static void forget_batch(kf_consumer *c, const rd_kafka_topic_partition_list_t *parts)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < c->batch_n; i++) {
+        kf_rec *r = c->batch[i];
+        if (!parts || rd_kafka_topic_partition_list_find(parts, r->view.topic, r->view.partition))
+            kf_rec_free(r);
+        else
+            c->batch[k++] = r;
+    }
+    c->batch_n = k;
+    if (k == 0) c->batch_bytes = 0;
+}
+
+static void revoke(kf_consumer *c, const rd_kafka_topic_partition_list_t *parts)
+{
+    forget_batch(c, parts);
+    for (int i = 0; i < parts->cnt; i++) {
+        kf_partition *p = kf_assignment_find(&c->parts, parts->elems[i].topic,
+                                             parts->elems[i].partition);
+        if (!p) continue;
+        atomic_store(&p->revoked, true);
+        kf_dispatcher_drop_partition(c->d, p);
+    }
+    /* In-flight records of these partitions finish, up to one shared deadline. */
+    int64_t deadline = kf_now_ms() + c->m->revoke_timeout_ms;
+    for (int i = 0; i < parts->cnt; i++) {
+        kf_partition *p = kf_assignment_find(&c->parts, parts->elems[i].topic,
+                                             parts->elems[i].partition);
+        if (!p) continue;
+        int64_t left = deadline - kf_now_ms();
+        if (kf_dispatcher_wait_idle(c->d, p, left > 0 ? (int)left : 0) != 0)
+            kf_warn(C,
+                    "mapping %s: %s[%d] still has %d record(s) in flight after "
+                    "revoke_timeout_ms; they will be redelivered to the next owner",
+                    c->m->name, p->topic, p->partition, atomic_load(&p->inflight));
+    }
+    commit(c, parts, 0);
+    for (int i = 0; i < parts->cnt; i++)
+        kf_assignment_remove(&c->parts, parts->elems[i].topic, parts->elems[i].partition);
+    atomic_store(&c->metrics->assigned, (int)c->parts.count);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    kf_consumer *c = opaque;
+    KF_METRIC_ADD(c->metrics, rebalances, 1);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        kf_assignment_add_all(&c->parts, parts);
+        kf_assignment_apply_start(rk, c->m, parts);
+        rd_kafka_error_t *e = NULL;
+        rd_kafka_resp_err_t re = 0;
+        if (c->cooperative) e = rd_kafka_incremental_assign(rk, parts);
+        else re = rd_kafka_assign(rk, parts);
+        if (e || re) {
+            kf_error(C, "mapping %s: assign failed: %s", c->m->name,
+                     e ? rd_kafka_error_string(e) : rd_kafka_err2str(re));
+            if (e) rd_kafka_error_destroy(e);
+        }
+        if (c->paused) rd_kafka_pause_partitions(rk, parts);
+        kf_info(C, "mapping %s: assigned %d partition(s), %zu in all", c->m->name, parts->cnt,
+                c->parts.count);
+    } else {
+        revoke(c, parts);
+        if (c->cooperative) {
+            rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+            if (e) rd_kafka_error_destroy(e);
+        } else {
+            rd_kafka_assign(rk, NULL);
+        }
+        kf_info(C, "mapping %s: revoked %d partition(s) (%s)", c->m->name, parts->cnt,
+                rd_kafka_err2name(err));
+    }
+    atomic_store(&c->metrics->assigned, (int)c->parts.count);
+}
+
+/* ------------------------------------------------------------------ polling */
+
+static void set_paused(kf_consumer *c, int pause)
+{
+    if (c->paused == pause) return;
+    rd_kafka_topic_partition_list_t *l = kf_assignment_list(&c->parts);
+    if (pause) rd_kafka_pause_partitions(c->rk, l);
+    else rd_kafka_resume_partitions(c->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    c->paused = pause;
+    atomic_store(&c->metrics->paused, pause ? (int)c->parts.count : 0);
+    kf_debug(C, "mapping %s: %s (%lld records in flight)", c->m->name,
+             pause ? "paused: in-flight limit reached" : "resumed",
+             (long long)kf_dispatcher_inflight(c->d));
+}
+
+static void submit(kf_consumer *c)
+{
+    if (c->batch_n) kf_dispatcher_submit(c->d, c->batch, c->batch_n);
+    c->batch_n = 0;
+    c->batch_bytes = 0;
+}
+
+/* A record we cannot copy cannot be skipped either: the watermark would pass
+ * it. Crashing replays it from the last commit. */
+static _Noreturn void out_of_memory(kf_consumer *c)
+{
+    kf_error(C, "mapping %s: out of memory copying a record; aborting to replay it", c->m->name);
+    abort();
+}
+
+/* Copies one message into the batch. Returns 0, or -1 when it was skipped. */
+static int take_message(kf_consumer *c, rd_kafka_message_t *msg)
+{
+    if (msg->err) {
+        if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            kf_warn(C, "mapping %s: %s", c->m->name, rd_kafka_message_errstr(msg));
+        return -1;
+    }
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    kf_partition *p = kf_assignment_find(&c->parts, topic, msg->partition);
+    if (!p || atomic_load(&p->revoked)) return -1; /* fetched just before a revoke */
+
+    kf_header hs[64], *hp = hs;
+    size_t nh = 0;
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        size_t cnt = rd_kafka_header_cnt(hdrs);
+        if (cnt > 64) hp = malloc(cnt * sizeof *hp);
+        if (!hp) out_of_memory(c);
+        for (size_t i = 0; i < cnt; i++) {
+            const void *v;
+            if (rd_kafka_header_get_all(hdrs, i, &hp[nh].name, &v, &hp[nh].value_len)) break;
+            hp[nh++].value = v;
+        }
+    }
+    rd_kafka_timestamp_type_t tstype;
+    int64_t ts = rd_kafka_message_timestamp(msg, &tstype);
+    kf_rec *r = kf_rec_new(p, msg->offset, ts, msg->key, msg->key_len, msg->payload, msg->len, hp,
+                           nh);
+    if (hp != hs) free(hp);
+    if (!r) out_of_memory(c);
+    if (kf_tracker_add(p->tracker, msg->offset) != 0) {
+        /* Offsets went backwards: a seek. Start the tracker over from here. */
+        kf_warn(C, "mapping %s: %s[%d] went back to offset %lld; tracking anew", c->m->name,
+                topic, msg->partition, (long long)msg->offset);
+        kf_tracker_reset(p->tracker);
+        kf_tracker_add(p->tracker, msg->offset);
+    }
+    if (c->batch_n == 0) c->batch_deadline = kf_now_ms() + c->m->batch_window_ms;
+    c->batch[c->batch_n++] = r;
+    c->batch_bytes += r->bytes;
+    return 0;
+}
+
+void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
+{
+    const kf_mapping_config *m = c->m;
+    c->next_commit = kf_now_ms() + m->commit_interval_ms;
+    while (!atomic_load(stop)) {
+        int64_t now = kf_now_ms();
+        if (now >= c->next_commit) {
+            commit(c, NULL, 1);
+            c->next_commit = now + m->commit_interval_ms;
+        }
+        int64_t inflight = kf_dispatcher_inflight(c->d);
+        if (!c->paused && inflight + (int64_t)c->batch_n >= m->max_inflight) set_paused(c, 1);
+        else if (c->paused && inflight <= m->max_inflight / 2) set_paused(c, 0);
+
+        /* Pausing stops fetching; what was fetched already is still taken
+         * and submitted, so in flight may pass the limit by what the prefetch
+         * held. Never holding a record back keeps offsets in order. */
+        size_t room = (size_t)m->batch_max_records - c->batch_n;
+        int timeout = 100;
+        if (c->batch_n) {
+            int64_t left = c->batch_deadline - now;
+            timeout = left > 0 ? (int)left : 0;
+        }
+        ssize_t n = rd_kafka_consume_batch_queue(c->queue, timeout, c->msgs, room);
+        if (n < 0) {
+            kf_warn(C, "mapping %s: consume: %s", m->name, rd_kafka_err2str(rd_kafka_last_error()));
+            n = 0;
+        }
+        for (ssize_t i = 0; i < n; i++) {
+            take_message(c, c->msgs[i]);
+            rd_kafka_message_destroy(c->msgs[i]);
+            if (c->batch_bytes >= (size_t)m->batch_max_bytes) submit(c);
+        }
+        if (c->batch_n &&
+            (c->batch_n >= (size_t)m->batch_max_records || kf_now_ms() >= c->batch_deadline))
+            submit(c);
+    }
+    forget_batch(c, NULL);
+}
+
+/* ------------------------------------------------------------------- set-up */
+
+static int configure(kf_consumer *c, rd_kafka_conf_t *conf, char *err, size_t errlen)
+{
+    const kf_mapping_config *m = c->m;
+    char client_id[256];
+    snprintf(client_id, sizeof client_id, "kfleet-%s", m->name);
+    /* Defaults first; the user's kafka.properties and the mapping's consumer
+     * object override them, except the commit settings kfleet depends on
+     * (config validation refuses auto commit). */
+    const char *defaults[][2] = {
+        {"client.id", client_id},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"enable.partition.eof", "false"},
+        /* librdkafka 2.0.2 stalls for a second whenever its prefetch queue
+         * reaches queued.min.messages; a high value avoids the stall. */
+        {"queued.min.messages", "1000000"},
+        {"queued.max.messages.kbytes", "65536"},
+        {"partition.assignment.strategy", "range,roundrobin"},
+        {"auto.offset.reset", m->starting_position == KF_START_LATEST ? "latest" : "earliest"},
+    };
+    for (size_t i = 0; i < sizeof defaults / sizeof *defaults; i++)
+        if (kf_kafka_conf_set(conf, defaults[i][0], defaults[i][1], NULL, err, errlen)) return -1;
+    if (kf_kafka_conf_set(conf, "bootstrap.servers", c->cfg->brokers, "kafka.brokers", err,
+                          errlen))
+        return -1;
+    if (kf_kafka_conf_apply(conf, &c->cfg->kafka, "kafka.properties", err, errlen)) return -1;
+    char where[128];
+    snprintf(where, sizeof where, "mappings[%s].consumer", m->name);
+    if (kf_kafka_conf_apply(conf, &m->consumer, where, err, errlen)) return -1;
+    if (kf_kafka_conf_set(conf, "group.id", m->group_id, "group_id", err, errlen)) return -1;
+
+    char strategy[256];
+    size_t sz = sizeof strategy;
+    if (rd_kafka_conf_get(conf, "partition.assignment.strategy", strategy, &sz) ==
+        RD_KAFKA_CONF_OK)
+        c->cooperative = strstr(strategy, "cooperative") != NULL;
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_offset_commit_cb(conf, offset_commit_cb);
+    rd_kafka_conf_set_opaque(conf, c);
+    kf_kafka_conf_forward_logs(conf);
+    return 0;
+}
+
+kf_consumer *kf_consumer_new(const kf_config *cfg, const kf_mapping_config *m, kf_dispatcher *d,
+                             kf_metrics *metrics, char *err, size_t errlen)
+{
+    kf_consumer *c = calloc(1, sizeof *c);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_topic_partition_list_t *topics = NULL;
+    if (!c) goto fail;
+    c->cfg = cfg;
+    c->m = m;
+    c->d = d;
+    c->metrics = metrics;
+    c->batch = calloc((size_t)m->batch_max_records + 1, sizeof *c->batch);
+    c->msgs = calloc((size_t)m->batch_max_records + 1, sizeof *c->msgs);
+    if (!c->batch || !c->msgs) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (configure(c, conf, err, errlen)) goto fail;
+    char rkerr[512];
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof rkerr);
+    if (!c->rk) {
+        snprintf(err, errlen, "mapping %s: cannot create the consumer: %s", m->name, rkerr);
+        goto fail;
+    }
+    conf = NULL; /* owned by rk now */
+    rd_kafka_poll_set_consumer(c->rk);
+    c->queue = rd_kafka_queue_get_consumer(c->rk);
+    topics = rd_kafka_topic_partition_list_new((int)m->topic_count);
+    for (size_t i = 0; i < m->topic_count; i++)
+        rd_kafka_topic_partition_list_add(topics, m->topics[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e) {
+        snprintf(err, errlen, "mapping %s: cannot subscribe: %s", m->name, rd_kafka_err2str(e));
+        goto fail;
+    }
+    return c;
+fail:
+    if (!c) snprintf(err, errlen, "out of memory");
+    if (conf) rd_kafka_conf_destroy(conf);
+    kf_consumer_destroy(c);
+    return NULL;
+}
+
+void kf_consumer_destroy(kf_consumer *c)
+{
+    if (!c) return;
+    if (c->rk) {
+        forget_batch(c, NULL);
+        /* Leaving the group runs the revoke path: wait, commit, unassign. */
+        rd_kafka_consumer_close(c->rk);
+        if (c->queue) rd_kafka_queue_destroy(c->queue);
+        rd_kafka_destroy(c->rk);
+    }
+    kf_assignment_clear(&c->parts);
+    free(c->batch);
+    free(c->msgs);
+    free(c);
+}

@@ -1,0 +1,43 @@
+/*
+ * The Kafka side of a mapping: one librdkafka consumer in the mapping's group,
+ * owned by one thread (the thread that calls kf_consumer_run and every other
+ * function here except kf_consumer_new).
+ *
+ * It polls in batches (batch.max_records, max_bytes, window_ms), copies each
+ * message into a kf_rec, registers its offset in the partition's tracker and
+ * submits the batch to the dispatcher. It commits only tracker watermarks:
+ * asynchronously every commit_interval_ms, synchronously on revoke and at
+ * shutdown, with every partition's error checked. When the dispatcher holds
+ * max_inflight_records it pauses its partitions, and resumes them when half
+ * have drained. On revoke it stops dispatching those partitions, waits for
+ * their in-flight records up to revoke_timeout_ms, commits, then lets go.
+ */
+#ifndef KF_CONSUMER_H
+#define KF_CONSUMER_H
+
+#include "config/config.h"
+#include "dispatcher/dispatcher.h"
+#include "dispatcher/metrics.h"
+
+#include <stdatomic.h>
+
+typedef struct kf_consumer kf_consumer;
+
+/* Creates the consumer and subscribes. `cfg`, `m`, `d` and `metrics` must
+ * outlive it. NULL with err (naming the property at fault) on failure. */
+kf_consumer *kf_consumer_new(const kf_config *cfg, const kf_mapping_config *m, kf_dispatcher *d,
+                             kf_metrics *metrics, char *err, size_t errlen);
+
+/* Polls and dispatches until *stop is non-zero. Records read but not yet
+ * submitted are let go (they are not done, so they are not committed). */
+void kf_consumer_run(kf_consumer *c, const atomic_int *stop);
+
+/* Commits every assigned partition's watermark and waits for the result.
+ * Returns 0 when every partition committed. */
+int kf_consumer_commit_sync(kf_consumer *c);
+
+/* Leaves the group (the revoke path commits once more) and destroys the
+ * consumer. Accepts NULL. */
+void kf_consumer_destroy(kf_consumer *c);
+
+#endif

@@ -1,0 +1,583 @@
+#include "dispatcher/dispatcher.h"
+
+#include "dispatcher/backoff.h"
+#include "dispatcher/dead_letter.h"
+#include "dispatcher/emitter.h"
+#include "dispatcher/lanes.h"
+#include "src/log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The most records one worker takes at once. Smaller chunks spread work over
+ * threads; larger ones amortise the lock and the sinks' round trips. */
+#define MAX_CHUNK 256
+
+typedef struct worker {
+    struct kf_dispatcher *d;
+    int id;
+    pthread_t thread;
+    kf_sink_worker **sws; /* one per sink */
+    kf_sink_worker *dlq_ws;
+} worker;
+
+struct kf_dispatcher {
+    kf_dispatcher_env env;
+    const char **sink_names;
+
+    pthread_mutex_t lock; /* guards lanes, idle, stop */
+    pthread_cond_t work;  /* signalled when lanes become runnable */
+    kf_lanes *lanes;
+    int idle;
+    int stop;
+
+    atomic_int_fast64_t inflight;
+    worker *workers;
+    int nworkers;
+};
+
+static const char *C = "dispatcher";
+
+/* ---------------------------------------------------------------- completion */
+
+/* The record is finished for good: advance the tracker and free it. */
+static void record_done(kf_dispatcher *d, kf_rec *r)
+{
+    kf_tracker_done(r->part->tracker, r->view.offset);
+    atomic_fetch_sub(&r->part->inflight, 1);
+    atomic_fetch_sub(&d->inflight, 1);
+    KF_METRIC_ADD(d->env.metrics, records_done, 1);
+    KF_METRIC_ADD(d->env.metrics, inflight, -1);
+    kf_rec_free(r);
+}
+
+/* The record is let go without being done: its partition was revoked, so the
+ * next owner reads it again from the committed offset. */
+static void record_drop(kf_rec *r, void *arg)
+{
+    kf_dispatcher *d = arg;
+    atomic_fetch_sub(&r->part->inflight, 1);
+    atomic_fetch_sub(&d->inflight, 1);
+    KF_METRIC_ADD(d->env.metrics, inflight, -1);
+    kf_rec_free(r);
+}
+
+static void requeue(kf_dispatcher *d, kf_rec **recs, size_t n, int64_t delay_ms)
+{
+    pthread_mutex_lock(&d->lock);
+    if (atomic_load(&recs[0]->part->revoked) || d->stop) {
+        for (size_t i = 0; i < n; i++) record_drop(recs[i], d);
+    } else if (kf_lanes_requeue(d->lanes, recs, n, kf_now_ms() + delay_ms) != 0) {
+        kf_error(C, "out of memory requeueing %s[%d]@%lld; dropping it for redelivery",
+                 recs[0]->view.topic, recs[0]->view.partition, (long long)recs[0]->view.offset);
+        for (size_t i = 0; i < n; i++) record_drop(recs[i], d);
+    }
+    if (d->idle) pthread_cond_signal(&d->work);
+    pthread_mutex_unlock(&d->lock);
+}
+
+/*
+ * Prepares a record for another attempt: logs, counts, and returns the backoff.
+ * With no on-failure topic, a record out of attempts is retried forever at the
+ * capped backoff and said so loudly each time: nothing is dropped silently.
+ */
+static int64_t next_attempt(kf_dispatcher *d, kf_rec *r, int exhausted, const char *why)
+{
+    const kf_mapping_config *m = d->env.mapping;
+    int attempt = r->view.attempt;
+    if (exhausted) {
+        kf_error(C,
+                 "mapping %s: %s[%d]@%lld failed %d time(s) (%s) and no on_failure topic is "
+                 "configured: retrying until it succeeds",
+                 m->name, r->view.topic, r->view.partition, (long long)r->view.offset, attempt,
+                 why ? why : "unknown error");
+    } else {
+        kf_debug(C, "mapping %s: retrying %s[%d]@%lld after attempt %d: %s", m->name,
+                 r->view.topic, r->view.partition, (long long)r->view.offset, attempt,
+                 why ? why : "");
+    }
+    r->view.attempt = attempt + 1;
+    KF_METRIC_ADD(d->env.metrics, retries, 1);
+    kf_rec_clear_outputs(r);
+    return kf_backoff_ms(attempt, m->retry_backoff_ms, m->retry_max_backoff_ms,
+                         kf_backoff_random());
+}
+
+/* True when a failure ends the record's attempts. */
+static int is_exhausted(const kf_dispatcher *d, const kf_rec *r, int permanent)
+{
+    return permanent || r->view.attempt >= d->env.mapping->retry_max_attempts;
+}
+
+/* Sends the record on to the on-failure topic through a worker. */
+static void to_dead_letter(kf_dispatcher *d, kf_rec *r, const char *why)
+{
+    kf_rec_clear_outputs(r);
+    free(r->fail_reason);
+    r->fail_reason = strdup(why ? why : "unknown error");
+    r->to_dead_letter = true;
+    requeue(d, &r, 1, 0);
+}
+
+/* After a failed attempt: another attempt after a backoff, or the on-failure
+ * topic once attempts are exhausted (or at once when permanent). */
+static void record_failed(kf_dispatcher *d, kf_rec *r, int permanent, const char *why)
+{
+    int exhausted = is_exhausted(d, r, permanent);
+    if (exhausted && d->env.dead_letter) {
+        to_dead_letter(d, r, why);
+        return;
+    }
+    int64_t delay = next_attempt(d, r, exhausted, why);
+    requeue(d, &r, 1, delay);
+}
+
+/* Called when the last acknowledgement of a record arrives (any thread). */
+static void record_acked(kf_dispatcher *d, kf_rec *r)
+{
+    int worst = atomic_load(&r->worst);
+    char *why = atomic_exchange(&r->why, NULL);
+    if (r->in_dead_letter) {
+        r->in_dead_letter = false;
+        if (worst == KF_SINK_OK) {
+            KF_METRIC_ADD(d->env.metrics, records_failed, 1);
+            record_done(d, r);
+        } else {
+            kf_warn(C, "dead-letter write of %s[%d]@%lld failed (%s); retrying it",
+                    r->view.topic, r->view.partition, (long long)r->view.offset,
+                    why ? why : "?");
+            r->to_dead_letter = true;
+            requeue(d, &r, 1,
+                    kf_backoff_ms(2, d->env.mapping->retry_backoff_ms,
+                                  d->env.mapping->retry_max_backoff_ms, kf_backoff_random()));
+        }
+    } else if (worst == KF_SINK_OK) {
+        record_done(d, r);
+    } else {
+        record_failed(d, r, worst == KF_SINK_FAIL, why ? why : "sink error");
+    }
+    free(why);
+}
+
+typedef struct ack_ctx {
+    kf_dispatcher *d;
+    kf_rec *r;
+    int sink; /* index for metrics; -1 for the dead-letter sink */
+} ack_ctx;
+
+/* The records' acks need the dispatcher and the sink index: we pack them in a
+ * small heap context freed here, on the one call each message gets. */
+static void on_ack(void *opaque, kf_sink_status st, const char *why)
+{
+    ack_ctx *a = opaque;
+    kf_rec *r = a->r;
+    kf_dispatcher *d = a->d;
+    if (a->sink >= 0 && a->sink < KF_METRICS_MAX_SINKS) {
+        if (st == KF_SINK_OK) KF_METRIC_ADD(d->env.metrics, outputs[a->sink], 1);
+        else KF_METRIC_ADD(d->env.metrics, sink_errors[a->sink], 1);
+    }
+    free(a);
+    if (st != KF_SINK_OK) {
+        int cur = atomic_load(&r->worst);
+        while ((int)st > cur && !atomic_compare_exchange_weak(&r->worst, &cur, (int)st)) {
+        }
+        char *mine = strdup(why ? why : "sink error");
+        char *none = NULL;
+        if (!atomic_compare_exchange_strong(&r->why, &none, mine)) free(mine);
+    }
+    if (atomic_fetch_sub(&r->pending, 1) == 1) record_acked(d, r);
+}
+
+/* Writes one message with a fresh ack context; the record's pending count is
+ * raised before the write because the ack may arrive inside it. */
+static void write_msg(kf_dispatcher *d, kf_sink_worker *ws, int sink, kf_rec *r, kf_sink_msg *msg)
+{
+    ack_ctx *a = malloc(sizeof *a);
+    if (!a) {
+        atomic_store(&r->worst, KF_SINK_RETRY);
+        return;
+    }
+    a->d = d;
+    a->r = r;
+    a->sink = sink;
+    msg->ack = on_ack;
+    msg->ack_opaque = a;
+    atomic_fetch_add(&r->pending, 1);
+    kf_sink_write(ws, msg);
+}
+
+/* ------------------------------------------------------------------ workers */
+
+static void write_outputs(worker *w, kf_rec *r)
+{
+    kf_dispatcher *d = w->d;
+    unsigned seq[KF_METRICS_MAX_SINKS] = {0};
+    for (kf_output *o = r->outputs; o; o = o->next) {
+        size_t from = o->sink < 0 ? 0 : (size_t)o->sink;
+        size_t to = o->sink < 0 ? d->env.sink_count : from + 1;
+        for (size_t s = from; s < to; s++) {
+            kf_sink_msg msg = {
+                .src_topic = r->view.topic,
+                .src_partition = r->view.partition,
+                .src_offset = r->view.offset,
+                .seq = s < KF_METRICS_MAX_SINKS ? seq[s]++ : 0,
+                .key = o->key,
+                .key_len = o->key_len,
+                .value = o->value,
+                .value_len = o->value_len,
+                .headers = o->headers,
+                .header_count = o->header_count,
+            };
+            write_msg(d, w->sws[s], (int)s, r, &msg);
+        }
+    }
+    kf_rec_clear_outputs(r);
+}
+
+static void write_dead_letter(worker *w, kf_rec *r)
+{
+    kf_dispatcher *d = w->d;
+    r->to_dead_letter = false;
+    r->in_dead_letter = true;
+    kf_dead_letter dl;
+    kf_dead_letter_build(&dl, &r->view, r->fail_reason, r->view.attempt,
+                         kf_handler_name(d->env.handler));
+    kf_sink_msg msg = {
+        .src_topic = r->view.topic,
+        .src_partition = r->view.partition,
+        .src_offset = r->view.offset,
+        .key = r->view.key,
+        .key_len = r->view.key_len,
+        .value = r->view.value,
+        .value_len = r->view.value_len,
+        .headers = dl.headers,
+        .header_count = dl.count,
+    };
+    write_msg(d, w->dlq_ws, -1, r, &msg);
+    kf_dead_letter_free(&dl);
+}
+
+/* The record's age limit (retry.max_record_age_ms), checked before each run.
+ * It applies only with an on-failure topic: without one, an old record would
+ * have nowhere to go but a retry that can never succeed. */
+static int too_old(const kf_dispatcher *d, const kf_rec *r)
+{
+    const kf_mapping_config *m = d->env.mapping;
+    return d->env.dead_letter && m->retry_max_record_age_ms >= 0 && r->view.timestamp_ms > 0 &&
+           kf_wall_ms() - r->view.timestamp_ms > m->retry_max_record_age_ms;
+}
+
+enum verdict { V_SKIP = 0, V_HANDLE, V_GONE };
+
+/* The per-record step before the handler runs: the place where the
+ * exactly-once protocol skips records already done. */
+static enum verdict prepare(worker *w, kf_rec *r)
+{
+    kf_dispatcher *d = w->d;
+    atomic_store(&r->pending, 1); /* the worker's guard */
+    atomic_store(&r->worst, KF_SINK_OK);
+    if (r->to_dead_letter) {
+        write_dead_letter(w, r);
+        return V_SKIP;
+    }
+    if (d->env.filter && !kf_filter_match(d->env.filter, &r->view)) {
+        KF_METRIC_ADD(d->env.metrics, records_filtered, 1);
+        return V_SKIP; /* the guard's release completes it as done */
+    }
+    if (too_old(d, r)) {
+        char why[96];
+        snprintf(why, sizeof why, "record older than retry.max_record_age_ms (%lld ms)",
+                 (long long)d->env.mapping->retry_max_record_age_ms);
+        atomic_store(&r->pending, 0);
+        record_failed(d, r, 1, why);
+        return V_GONE; /* already handed on */
+    }
+    return V_HANDLE;
+}
+
+/* Runs one chunk: records of one or more lanes, each lane's records contiguous
+ * and in order. Returns with every record either written (acks pending),
+ * requeued, or finished. Called without the dispatcher lock. */
+static void run_chunk(worker *w, kf_rec **chunk, size_t n)
+{
+    kf_dispatcher *d = w->d;
+    const kf_mapping_config *m = d->env.mapping;
+    int ordered = m->ordering != KF_ORDER_UNORDERED;
+    int verdict[MAX_CHUNK];
+    kf_result results[MAX_CHUNK];
+    kf_rec_emitter ems[MAX_CHUNK];
+
+    for (size_t i = 0; i < n; i++) {
+        verdict[i] = prepare(w, chunk[i]);
+        kf_rec_emitter_init(&ems[i], chunk[i], d->sink_names, d->env.sink_count);
+    }
+
+    if (kf_handler_has_batch(d->env.handler)) {
+        const kf_record *views[MAX_CHUNK];
+        kf_emitter *embase[MAX_CHUNK];
+        size_t idx[MAX_CHUNK], k = 0;
+        kf_result br[MAX_CHUNK];
+        for (size_t i = 0; i < n; i++) {
+            if (verdict[i] != V_HANDLE) continue;
+            idx[k] = i;
+            views[k] = &chunk[i]->view;
+            embase[k] = &ems[i].base;
+            k++;
+        }
+        if (k) kf_handler_call_batch(d->env.handler, views, embase, k, br);
+        for (size_t j = 0; j < k; j++) results[idx[j]] = br[j];
+        KF_METRIC_ADD(d->env.metrics, handler_calls, k);
+    }
+
+    /* An ordered lane whose record must be retried is blocked for the rest of
+     * the chunk: its later records go back behind the failed one, in order. */
+    kf_rec *group[MAX_CHUNK];
+    size_t ngroup = 0;
+    struct kf_lane *blocked = NULL;
+    int64_t group_delay = 0;
+    kf_rec *touched[MAX_CHUNK];
+    size_t ntouched = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        kf_rec *r = chunk[i];
+        if (blocked && r->lane != blocked) {
+            requeue(d, group, ngroup, group_delay);
+            ngroup = 0;
+            blocked = NULL;
+        }
+        if (verdict[i] == V_GONE) continue;
+        if (verdict[i] == V_SKIP) { /* filtered or dead-lettered: no effect to order */
+            touched[ntouched++] = r;
+            continue;
+        }
+        if (blocked) {
+            kf_rec_clear_outputs(r);
+            atomic_store(&r->pending, 0);
+            group[ngroup++] = r;
+            continue;
+        }
+        kf_result res;
+        if (kf_handler_has_batch(d->env.handler)) {
+            res = results[i];
+        } else {
+            res = kf_handler_call(d->env.handler, &r->view, &ems[i].base);
+            KF_METRIC_ADD(d->env.metrics, handler_calls, 1);
+        }
+        if (res == KF_OK) {
+            write_outputs(w, r);
+            touched[ntouched++] = r;
+            continue;
+        }
+        atomic_store(&r->pending, 0);
+        int permanent = res != KF_RETRY;
+        const char *why = !permanent ? "handler returned KF_RETRY" : "handler returned KF_FAIL";
+        int exhausted = is_exhausted(d, r, permanent);
+        if ((exhausted && d->env.dead_letter) || !ordered) {
+            record_failed(d, r, permanent, why);
+        } else {
+            blocked = r->lane;
+            group_delay = next_attempt(d, r, exhausted, why);
+            group[ngroup++] = r;
+        }
+    }
+    if (ngroup) requeue(d, group, ngroup, group_delay);
+
+    for (size_t s = 0; s < d->env.sink_count; s++) kf_sink_flush(w->sws[s]);
+    if (w->dlq_ws) kf_sink_flush(w->dlq_ws);
+
+    /* Drop the guards: records whose acks all came back finish here. */
+    for (size_t i = 0; i < ntouched; i++)
+        if (atomic_fetch_sub(&touched[i]->pending, 1) == 1) record_acked(d, touched[i]);
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    kf_dispatcher *d = w->d;
+    kf_rec *chunk[MAX_CHUNK];
+    struct kf_lane *held[MAX_CHUNK];
+
+    pthread_mutex_lock(&d->lock);
+    while (!d->stop) {
+        int64_t now = kf_now_ms();
+        size_t queued = kf_lanes_queued(d->lanes);
+        size_t budget = (queued + (size_t)d->nworkers - 1) / (size_t)d->nworkers;
+        if (budget < 1) budget = 1;
+        if (budget > MAX_CHUNK) budget = MAX_CHUNK;
+        size_t n = kf_lanes_take(d->lanes, now, budget, chunk);
+        if (n == 0) {
+            int64_t due = kf_lanes_next_due(d->lanes);
+            d->idle++;
+            if (due < 0) {
+                pthread_cond_wait(&d->work, &d->lock);
+            } else {
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                int64_t wait = due - now;
+                ts.tv_sec += wait / 1000;
+                ts.tv_nsec += (wait % 1000) * 1000000;
+                if (ts.tv_nsec >= 1000000000) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000;
+                }
+                pthread_cond_timedwait(&d->work, &d->lock, &ts);
+            }
+            d->idle--;
+            continue;
+        }
+        /* More work than this worker took: wake one more. */
+        if (d->idle && kf_lanes_runnable(d->lanes)) pthread_cond_signal(&d->work);
+
+        /* Remember the distinct lanes now, before records leave the chunk. */
+        size_t nheld = 0;
+        for (size_t i = 0; i < n; i++)
+            if (nheld == 0 || held[nheld - 1] != chunk[i]->lane) held[nheld++] = chunk[i]->lane;
+        pthread_mutex_unlock(&d->lock);
+
+        run_chunk(w, chunk, n);
+
+        pthread_mutex_lock(&d->lock);
+        now = kf_now_ms();
+        for (size_t i = 0; i < nheld; i++) kf_lanes_release(d->lanes, held[i], now);
+        if (d->idle && kf_lanes_runnable(d->lanes)) pthread_cond_signal(&d->work);
+    }
+    pthread_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+/* --------------------------------------------------------------- public API */
+
+kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t errlen)
+{
+    kf_dispatcher *d = calloc(1, sizeof *d);
+    if (!d) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    d->env = *env;
+    d->nworkers = env->mapping->threads;
+    d->lanes = kf_lanes_new(env->mapping->ordering);
+    d->sink_names = calloc(env->sink_count + 1, sizeof *d->sink_names);
+    d->workers = calloc((size_t)d->nworkers, sizeof *d->workers);
+    if (!d->lanes || !d->sink_names || !d->workers) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (size_t s = 0; s < env->sink_count; s++)
+        d->sink_names[s] = kf_sink_config_of(env->sinks[s])->name;
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->work, &ca);
+    pthread_condattr_destroy(&ca);
+
+    for (int i = 0; i < d->nworkers; i++) {
+        worker *w = &d->workers[i];
+        w->d = d;
+        w->id = i;
+        w->sws = calloc(env->sink_count + 1, sizeof *w->sws);
+        if (!w->sws) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        for (size_t s = 0; s < env->sink_count; s++) {
+            w->sws[s] = kf_sink_worker_open(env->sinks[s], i, err, errlen);
+            if (!w->sws[s]) goto fail;
+        }
+        if (env->dead_letter) {
+            w->dlq_ws = kf_sink_worker_open(env->dead_letter, i, err, errlen);
+            if (!w->dlq_ws) goto fail;
+        }
+    }
+    for (int i = 0; i < d->nworkers; i++) {
+        if (pthread_create(&d->workers[i].thread, NULL, worker_main, &d->workers[i]) != 0) {
+            snprintf(err, errlen, "cannot start worker thread: %s", strerror(errno));
+            d->nworkers = i; /* join those started */
+            goto fail;
+        }
+    }
+    return d;
+fail:
+    kf_dispatcher_destroy(d);
+    return NULL;
+}
+
+void kf_dispatcher_submit(kf_dispatcher *d, kf_rec **recs, size_t n)
+{
+    atomic_fetch_add(&d->inflight, (int_fast64_t)n);
+    KF_METRIC_ADD(d->env.metrics, inflight, (int_fast64_t)n);
+    KF_METRIC_ADD(d->env.metrics, records_in, n);
+    pthread_mutex_lock(&d->lock);
+    for (size_t i = 0; i < n; i++) {
+        atomic_fetch_add(&recs[i]->part->inflight, 1);
+        if (kf_lanes_push(d->lanes, recs[i]) != 0) {
+            kf_error(C, "out of memory queueing a record; it will be read again");
+            record_drop(recs[i], d);
+        }
+    }
+    if (d->idle) {
+        if (kf_lanes_queued(d->lanes) > 1) pthread_cond_broadcast(&d->work);
+        else pthread_cond_signal(&d->work);
+    }
+    pthread_mutex_unlock(&d->lock);
+}
+
+int64_t kf_dispatcher_inflight(const kf_dispatcher *d)
+{
+    return atomic_load(&d->inflight);
+}
+
+size_t kf_dispatcher_drop_partition(kf_dispatcher *d, kf_partition *p)
+{
+    pthread_mutex_lock(&d->lock);
+    size_t n = kf_lanes_drop_partition(d->lanes, p, record_drop, d);
+    pthread_mutex_unlock(&d->lock);
+    return n;
+}
+
+int kf_dispatcher_wait_idle(kf_dispatcher *d, const kf_partition *p, int timeout_ms)
+{
+    int64_t deadline = kf_now_ms() + timeout_ms;
+    for (;;) {
+        int64_t left = p ? atomic_load(&((kf_partition *)p)->inflight) : atomic_load(&d->inflight);
+        if (left <= 0) return 0;
+        if (kf_now_ms() >= deadline) return -1;
+        usleep(2000); /* a drain wait, not a hot path: polling keeps acks lock-free */
+    }
+}
+
+void kf_dispatcher_destroy(kf_dispatcher *d)
+{
+    if (!d) return;
+    if (d->lanes) {
+        pthread_mutex_lock(&d->lock);
+        d->stop = 1;
+        pthread_cond_broadcast(&d->work);
+        pthread_mutex_unlock(&d->lock);
+    }
+    for (int i = 0; i < d->nworkers; i++)
+        if (d->workers[i].thread) pthread_join(d->workers[i].thread, NULL);
+    if (d->workers) {
+        for (int i = 0; i < d->env.mapping->threads; i++) {
+            worker *w = &d->workers[i];
+            for (size_t s = 0; w->sws && s < d->env.sink_count; s++)
+                kf_sink_worker_close(w->sws[s]);
+            kf_sink_worker_close(w->dlq_ws);
+            free(w->sws);
+        }
+    }
+    if (d->lanes) {
+        kf_lanes_destroy(d->lanes, record_drop, d);
+        pthread_cond_destroy(&d->work);
+        pthread_mutex_destroy(&d->lock);
+    }
+    free(d->workers);
+    free(d->sink_names);
+    free(d);
+}

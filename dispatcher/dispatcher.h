@@ -1,0 +1,61 @@
+/*
+ * The dispatcher: a pool of worker threads that run a mapping's handler on
+ * records in the order the mapping's ordering mode demands, hand the outputs
+ * to the sinks, and mark a record done in its partition's offset tracker once
+ * every sink has acknowledged it (or it was filtered, or dead-lettered).
+ *
+ * Shape for exactly-once: the per-chunk step before handlers run is
+ * run_chunk's preparation; the per-record completion after the sinks
+ * acknowledge is finish(); offsets are committed only from the tracker, which
+ * only completion advances.
+ *
+ * Threads: the consumer thread calls submit/drop/inflight; workers run inside;
+ * sinks acknowledge from any thread. Lock order: dispatcher lock, then a
+ * tracker's lock (never the reverse); no sink call is made under the
+ * dispatcher lock.
+ */
+#ifndef KF_DISPATCHER_H
+#define KF_DISPATCHER_H
+
+#include "config/config.h"
+#include "dispatcher/filter.h"
+#include "dispatcher/metrics.h"
+#include "dispatcher/record.h"
+#include "handlers/loader.h"
+#include "sinks/sink.h"
+
+typedef struct kf_dispatcher kf_dispatcher;
+
+typedef struct kf_dispatcher_env {
+    const kf_mapping_config *mapping;
+    const kf_loaded_handler *handler;
+    kf_sink **sinks; /* the mapping's sinks, in config order */
+    size_t sink_count;
+    kf_sink *dead_letter; /* kafka sink on on_failure.topic, NULL when none */
+    const kf_filter *filter; /* NULL: every record goes to the handler */
+    kf_metrics *metrics;
+} kf_dispatcher_env;
+
+/* Starts mapping->threads workers. The env and everything it points to must
+ * outlive the dispatcher. NULL with err on failure. */
+kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t errlen);
+
+/* Takes ownership of recs[0..n). Each record's offset must already be added to
+ * its partition's tracker. */
+void kf_dispatcher_submit(kf_dispatcher *d, kf_rec **recs, size_t n);
+
+/* Records submitted and not yet done or dropped. */
+int64_t kf_dispatcher_inflight(const kf_dispatcher *d);
+
+/* Drops the queued, not yet running records of p (after p->revoked is set):
+ * they are neither done nor committed, so the next owner reads them again. */
+size_t kf_dispatcher_drop_partition(kf_dispatcher *d, kf_partition *p);
+
+/* Waits until p has nothing in flight (p == NULL: the whole dispatcher), up to
+ * timeout_ms. Returns 0 when idle, -1 on timeout. */
+int kf_dispatcher_wait_idle(kf_dispatcher *d, const kf_partition *p, int timeout_ms);
+
+/* Stops and joins the workers; queued records are dropped. Accepts NULL. */
+void kf_dispatcher_destroy(kf_dispatcher *d);
+
+#endif

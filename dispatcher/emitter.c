@@ -1,0 +1,96 @@
+#include "dispatcher/emitter.h"
+
+#include "dispatcher/record.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The input's W3C trace context is carried to every output that has none. */
+static const kf_header *find_traceparent(const kf_record *r)
+{
+    for (size_t i = 0; i < r->header_count; i++)
+        if (strcmp(r->headers[i].name, "traceparent") == 0) return &r->headers[i];
+    return NULL;
+}
+
+static int emit_headers(kf_emitter *base, const char *sink, const void *key, size_t key_len,
+                        const void *value, size_t value_len, const kf_header *hdrs, size_t nh)
+{
+    kf_rec_emitter *em = (kf_rec_emitter *)base;
+    int idx = -1;
+    if (sink) {
+        for (size_t i = 0; i < em->sink_count; i++)
+            if (strcmp(em->sink_names[i], sink) == 0) idx = (int)i;
+        if (idx < 0) {
+            em->unknown_sink = 1;
+            return -1;
+        }
+    }
+    const kf_header *tp = find_traceparent(&em->rec->view);
+    for (size_t i = 0; tp && i < nh; i++)
+        if (strcmp(hdrs[i].name, "traceparent") == 0) tp = NULL;
+    size_t total_h = nh + (tp ? 1 : 0);
+
+    size_t extra = key_len + value_len + total_h * sizeof(kf_header);
+    for (size_t i = 0; i < nh; i++) extra += strlen(hdrs[i].name) + 1 + hdrs[i].value_len;
+    if (tp) extra += sizeof "traceparent" + tp->value_len;
+    kf_output *o = malloc(sizeof *o + extra + 1);
+    if (!o) return -1;
+    kf_header *h = (kf_header *)(o + 1);
+    char *p = (char *)(h + total_h);
+    for (size_t i = 0; i < total_h; i++) {
+        const kf_header *src = i < nh ? &hdrs[i] : tp;
+        size_t nl = strlen(src->name) + 1;
+        memcpy(p, src->name, nl);
+        h[i].name = p;
+        p += nl;
+        h[i].value = src->value ? p : NULL;
+        h[i].value_len = src->value_len;
+        if (src->value) memcpy(p, src->value, src->value_len);
+        p += src->value_len;
+    }
+    o->key = key ? p : NULL;
+    o->key_len = key ? key_len : 0;
+    if (key) memcpy(p, key, key_len);
+    p += key_len;
+    o->value = value ? p : NULL;
+    o->value_len = value ? value_len : 0;
+    if (value) memcpy(p, value, value_len);
+    o->sink = idx;
+    o->headers = total_h ? h : NULL;
+    o->header_count = total_h;
+    o->next = NULL;
+    *em->rec->outputs_tail = o;
+    em->rec->outputs_tail = &o->next;
+    return 0;
+}
+
+static int emit(kf_emitter *base, const char *sink, const void *key, size_t key_len,
+                const void *value, size_t value_len)
+{
+    return emit_headers(base, sink, key, key_len, value, value_len, NULL, 0);
+}
+
+void kf_rec_emitter_init(kf_rec_emitter *em, struct kf_rec *rec, const char *const *sink_names,
+                         size_t sink_count)
+{
+    em->base.struct_size = sizeof em->base;
+    em->base.emit = emit;
+    em->base.emit_headers = emit_headers;
+    em->rec = rec;
+    em->sink_names = sink_names;
+    em->sink_count = sink_count;
+    em->unknown_sink = 0;
+}
+
+void kf_rec_clear_outputs(kf_rec *r)
+{
+    kf_output *o = r->outputs;
+    while (o) {
+        kf_output *n = o->next;
+        free(o);
+        o = n;
+    }
+    r->outputs = NULL;
+    r->outputs_tail = &r->outputs;
+}

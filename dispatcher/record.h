@@ -1,0 +1,64 @@
+/*
+ * A record in flight: an owned copy of one Kafka message plus the state the
+ * dispatcher keeps while it is processed. Workers never hold an
+ * rd_kafka_message_t; the consumer copies each message into a kf_rec.
+ *
+ * Ownership: the dispatcher owns a kf_rec from kf_dispatcher_submit until the
+ * record is done or dropped, then frees it with kf_rec_free. `part` is a
+ * counted reference released by kf_rec_free.
+ */
+#ifndef KF_RECORD_H
+#define KF_RECORD_H
+
+#include "dispatcher/partition.h"
+#include "kfleet/handler.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct kf_lane;
+struct kf_output;
+
+typedef struct kf_rec {
+    kf_record view; /* what the handler sees; points into this allocation */
+    kf_partition *part;
+    uint64_t key_hash;
+    size_t bytes; /* key + value + headers, for batch.max_bytes */
+
+    struct kf_rec *next;   /* lane queue link; owned by the lane lock */
+    struct kf_lane *lane;  /* the lane while queued or running */
+    int64_t first_seen_ms; /* when the consumer received it */
+
+    /* Outputs captured during the handler call (freed after they are written). */
+    struct kf_output *outputs;
+    struct kf_output **outputs_tail;
+
+    /* Completion: acks outstanding, plus one guard held by the worker. */
+    atomic_int pending;
+    atomic_int worst; /* the worst kf_sink_status seen */
+    _Atomic(char *) why;
+    bool to_dead_letter; /* next run skips the handler and writes the DLQ */
+    bool in_dead_letter; /* the outstanding write is the DLQ write */
+    char *fail_reason;   /* why it is headed to the DLQ (owned) */
+} kf_rec;
+
+/* Copies one message. `hdrs` may be NULL. Returns NULL on allocation failure. */
+kf_rec *kf_rec_new(kf_partition *part, int64_t offset, int64_t timestamp_ms, const void *key,
+                   size_t key_len, const void *value, size_t value_len, const kf_header *hdrs,
+                   size_t header_count);
+
+void kf_rec_free(kf_rec *r);
+
+/* Frees captured outputs (after a retry or once written). */
+void kf_rec_clear_outputs(kf_rec *r);
+
+/* FNV-1a of the key (0 for a null key). */
+uint64_t kf_key_hash(const void *key, size_t len);
+
+/* Milliseconds on CLOCK_MONOTONIC / CLOCK_REALTIME. */
+int64_t kf_now_ms(void);
+int64_t kf_wall_ms(void);
+
+#endif

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# scripts/setup.sh — install the Debian packages kfleet needs that are missing,
+# then configure and build into build/.
+#
+#   scripts/setup.sh              install what is missing, build
+#   scripts/setup.sh --no-build   install only
+#
+# Only missing packages are installed (dpkg -s decides), so a second run costs
+# nothing and never runs apt-get at all. Java comes from default-jdk-headless
+# only when no `java` is on PATH (any JDK 11+ runs the test broker).
+# Uses sudo only when not root. Env: KF_BUILD_DIR (default build),
+# KF_BUILD_TYPE (default RelWithDebInfo), KF_JOBS (default nproc).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${KF_BUILD_DIR:-$ROOT/build}
+BUILD_TYPE=${KF_BUILD_TYPE:-RelWithDebInfo}
+JOBS=${KF_JOBS:-$(nproc)}
+
+# Build: compiler, cmake, the C libraries. Tests: check, redis-server, kcat,
+# python3, maven + a JDK (the real Kafka broker), docker-compose (validating
+# docker-compose.yml), clang-format (the repo's style).
+PACKAGES=(build-essential cmake pkg-config librdkafka-dev libhiredis-dev
+	libcjson-dev check libcurl4-openssl-dev libmicrohttpd-dev redis-server
+	redis-tools kcat python3 clang-format docker-compose maven curl)
+command -v java >/dev/null 2>&1 || PACKAGES+=(default-jdk-headless)
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	# "install ok installed" only: a removed package leaves config-files.
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
+		missing+=("$p")
+	fi
+done
+
+if ((${#missing[@]})); then
+	log "installing ${missing[*]}"
+	SUDO=()
+	if ((EUID != 0)); then
+		command -v sudo >/dev/null || {
+			log "not root and no sudo: install these yourself: ${missing[*]}"
+			exit 1
+		}
+		SUDO=(sudo)
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+	"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends "${missing[@]}"
+else
+	log "all ${#PACKAGES[@]} packages present"
+fi
+
+[[ ${1:-} == --no-build ]] && exit 0
+
+log "building into $BUILD_DIR ($BUILD_TYPE, -j$JOBS)"
+cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" >/dev/null
+cmake --build "$BUILD_DIR" -j"$JOBS"

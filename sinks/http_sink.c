@@ -1,0 +1,389 @@
+/*
+ * The HTTP sink: each output is one POST of its value bytes to cfg->url,
+ * through one libcurl easy handle per worker (connections are kept alive and
+ * reused). write builds the request and buffers it; flush sends the worker's
+ * requests one after another, in write order, and acks each from its status:
+ *
+ *   2xx                                   KF_SINK_OK
+ *   408, 425, 429, 5xx, timeout,          KF_SINK_RETRY
+ *   connection and other transport errors
+ *   any other status (3xx, 4xx)           KF_SINK_FAIL ("http 404 from <url>: <body start>")
+ *
+ * After a transport error or timeout, the rest of the batch is not sent (the
+ * endpoint is down or stuck; each attempt could cost a whole timeout) and is
+ * acked KF_SINK_RETRY. Requests are sequential so that a key's outputs reach
+ * the endpoint in order.
+ *
+ * Request headers:
+ *   Content-Type: application/octet-stream  (unless cfg->headers sets one)
+ *   X-Kfleet-Key: <record key, percent-encoded>     (absent for a null key)
+ *   X-Kfleet-Source: <topic>/<partition>/<offset>
+ *   Idempotency-Key: <group>/<topic>/<partition>/<offset>/<sink>/<seq>
+ *     (each part percent-encoded, so '/' separates parts only; stable across
+ *      replays, so a receiver that honours it applies each output once)
+ *   traceparent, tracestate: copied from the output's headers (W3C Trace Context)
+ *   cfg->headers, as given.
+ *
+ * Threads: the sink state is read-only after open; a worker state is used by
+ * its worker thread only. curl_global_init runs once, under pthread_once.
+ */
+#include "sinks/sink.h"
+#include "src/log.h"
+
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#ifndef KF_VERSION
+#define KF_VERSION "dev"
+#endif
+
+typedef struct http_sink {
+    const kf_sink_config *cfg; /* the sink's own config copy; outlives this state */
+    char *url_shown;           /* the URL with any password masked */
+    char *group;               /* percent-encoded group id */
+    char *sink;                /* percent-encoded sink name */
+    bool own_content_type;     /* cfg->headers sets Content-Type */
+    int timeout_ms;
+} http_sink;
+
+typedef struct http_req {
+    kf_ack_fn *ack;
+    void *opaque;
+    char *body;
+    size_t body_len;
+    struct curl_slist *headers;
+} http_req;
+
+typedef struct http_worker {
+    http_sink *hs;
+    CURL *h;
+    http_req *q;
+    size_t n, cap;
+    char errbuf[CURL_ERROR_SIZE];
+    char reply[160]; /* the start of the response body, for FAIL messages */
+    size_t reply_len;
+} http_worker;
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* Percent-encodes every byte but RFC 3986 unreserved ones; heap string. */
+static char *pct_encode(const void *data, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p = data;
+    char *out = malloc(3 * n + 1), *o = out;
+    if (!out) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            *o++ = (char)c;
+        } else {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* A header name is an RFC 9110 token. */
+static bool valid_name(const char *s)
+{
+    if (!*s) return false;
+    for (; *s; s++)
+        if (*s <= 32 || *s >= 127 || strchr("\"(),/:;<=>?@[\\]{}", *s)) return false;
+    return true;
+}
+
+/* A value we pass through: visible ASCII and spaces, no CR/LF. */
+static bool valid_value(const void *v, size_t n)
+{
+    const unsigned char *p = v;
+    for (size_t i = 0; i < n; i++)
+        if ((p[i] < 32 && p[i] != '\t') || p[i] == 127) return false;
+    return true;
+}
+
+static int http_open(kf_sink *s, const kf_sink_config *cfg, const kf_sink_env *env, void **self,
+                     char *err, size_t errlen)
+{
+    (void)s;
+    pthread_once(&curl_once, curl_init);
+    if (curl_init_rc != CURLE_OK) {
+        snprintf(err, errlen, "libcurl init failed: %s", curl_easy_strerror(curl_init_rc));
+        return -1;
+    }
+    if (!cfg->url || !cfg->url[0]) {
+        snprintf(err, errlen, "an http sink needs a \"url\"");
+        return -1;
+    }
+    char shown[512];
+    kf_log_mask("url", cfg->url, shown, sizeof shown);
+    CURLU *u = curl_url();
+    char *scheme = NULL;
+    int bad = !u || curl_url_set(u, CURLUPART_URL, cfg->url, 0) != CURLUE_OK ||
+              curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+              (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0);
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    if (bad) {
+        snprintf(err, errlen, "url %s: expected an http:// or https:// URL", shown);
+        return -1;
+    }
+    bool ct = false;
+    for (size_t i = 0; i < cfg->headers.count; i++) {
+        const char *n = cfg->headers.names[i], *v = cfg->headers.values[i];
+        if (!valid_name(n)) {
+            snprintf(err, errlen, "headers: \"%s\" is not a valid header name", n);
+            return -1;
+        }
+        if (!valid_value(v, strlen(v))) {
+            snprintf(err, errlen, "headers.%s: the value holds control characters", n);
+            return -1;
+        }
+        if (strcasecmp(n, "Content-Type") == 0) ct = true;
+    }
+    http_sink *hs = calloc(1, sizeof *hs);
+    const char *group = env && env->group_id ? env->group_id : "";
+    if (hs) {
+        hs->url_shown = strdup(shown);
+        hs->group = pct_encode(group, strlen(group));
+        hs->sink = pct_encode(cfg->name, strlen(cfg->name));
+    }
+    if (!hs || !hs->url_shown || !hs->group || !hs->sink) {
+        if (hs) free(hs->url_shown), free(hs->group), free(hs->sink);
+        free(hs);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    hs->cfg = cfg;
+    hs->own_content_type = ct;
+    hs->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 5000;
+    *self = hs;
+    return 0;
+}
+
+static void http_close(void *self)
+{
+    http_sink *hs = self;
+    if (!hs) return;
+    free(hs->url_shown);
+    free(hs->group);
+    free(hs->sink);
+    free(hs);
+}
+
+/* Keeps the start of the response body; discards the rest. */
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    http_worker *w = arg;
+    size_t n = size * nmemb;
+    size_t room = sizeof w->reply - 1 - w->reply_len;
+    size_t take = n < room ? n : room;
+    for (size_t i = 0; i < take; i++) {
+        unsigned char c = (unsigned char)data[i];
+        w->reply[w->reply_len++] = (c >= 32 && c < 127) ? (char)c : ' ';
+    }
+    w->reply[w->reply_len] = '\0';
+    return n;
+}
+
+static int http_worker_open(void *self, int worker_id, void **ws, char *err, size_t errlen)
+{
+    (void)worker_id;
+    http_sink *hs = self;
+    http_worker *w = calloc(1, sizeof *w);
+    if (!w || !(w->h = curl_easy_init())) {
+        free(w);
+        snprintf(err, errlen, "cannot create a curl handle");
+        return -1;
+    }
+    w->hs = hs;
+    CURL *h = w->h;
+    curl_easy_setopt(h, CURLOPT_URL, hs->cfg->url);
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM for timeouts */
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)hs->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)hs->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "kfleet/" KF_VERSION);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, w->errbuf);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, w);
+    *ws = w;
+    return 0;
+}
+
+static void req_free(http_req *r)
+{
+    free(r->body);
+    curl_slist_free_all(r->headers);
+}
+
+/* Appends one "Name: value" header; false when out of memory. */
+static bool add_header(struct curl_slist **l, const char *name, const char *value)
+{
+    char *line;
+    /* "Name;" is how curl sends a header with an empty value. */
+    int n = value[0] ? asprintf(&line, "%s: %s", name, value) : asprintf(&line, "%s;", name);
+    if (n < 0) return false;
+    struct curl_slist *nl = curl_slist_append(*l, line);
+    free(line);
+    if (!nl) return false;
+    *l = nl;
+    return true;
+}
+
+static struct curl_slist *build_headers(http_sink *hs, const kf_sink_msg *msg)
+{
+    struct curl_slist *l = NULL;
+    const char *topic = msg->src_topic ? msg->src_topic : "";
+    char *etopic = pct_encode(topic, strlen(topic));
+    char *ekey = msg->key ? pct_encode(msg->key, msg->key_len) : NULL;
+    char src[512], idem[1024];
+    bool ok = etopic && (!msg->key || ekey);
+    if (ok) {
+        snprintf(src, sizeof src, "%s/%" PRId32 "/%" PRId64, etopic, msg->src_partition,
+                 msg->src_offset);
+        snprintf(idem, sizeof idem, "%s/%s/%" PRId32 "/%" PRId64 "/%s/%u", hs->group, etopic,
+                 msg->src_partition, msg->src_offset, hs->sink, msg->seq);
+        ok = add_header(&l, "Expect", "") && /* no 100-continue round trip */
+             (hs->own_content_type || add_header(&l, "Content-Type", "application/octet-stream")) &&
+             (!ekey || add_header(&l, "X-Kfleet-Key", ekey)) &&
+             add_header(&l, "X-Kfleet-Source", src) && add_header(&l, "Idempotency-Key", idem);
+    }
+    for (size_t i = 0; ok && i < msg->header_count; i++) {
+        const kf_header *h = &msg->headers[i];
+        if ((strcasecmp(h->name, "traceparent") != 0 && strcasecmp(h->name, "tracestate") != 0) ||
+            !h->value || h->value_len == 0 || h->value_len > 1024 ||
+            !valid_value(h->value, h->value_len))
+            continue;
+        char v[1025];
+        memcpy(v, h->value, h->value_len);
+        v[h->value_len] = '\0';
+        ok = add_header(&l, h->name, v);
+    }
+    for (size_t i = 0; ok && i < hs->cfg->headers.count; i++)
+        ok = add_header(&l, hs->cfg->headers.names[i], hs->cfg->headers.values[i]);
+    free(etopic);
+    free(ekey);
+    if (!ok) {
+        curl_slist_free_all(l);
+        return NULL;
+    }
+    return l;
+}
+
+static void http_write(void *self, void *ws, const kf_sink_msg *msg)
+{
+    http_sink *hs = self;
+    http_worker *w = ws;
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 32;
+        http_req *q = realloc(w->q, cap * sizeof *q);
+        if (!q) goto oom;
+        w->q = q;
+        w->cap = cap;
+    }
+    http_req r = {.ack = msg->ack, .opaque = msg->ack_opaque, .body_len = msg->value_len};
+    r.body = malloc(msg->value_len ? msg->value_len : 1);
+    r.headers = build_headers(hs, msg);
+    if (!r.body || !r.headers) {
+        req_free(&r);
+        goto oom;
+    }
+    if (msg->value_len) memcpy(r.body, msg->value, msg->value_len);
+    w->q[w->n++] = r;
+    return;
+oom:
+    msg->ack(msg->ack_opaque, KF_SINK_RETRY, "http sink: out of memory");
+}
+
+static kf_sink_status status_of(long code)
+{
+    if (code >= 200 && code <= 299) return KF_SINK_OK;
+    if (code == 408 || code == 425 || code == 429 || (code >= 500 && code <= 599))
+        return KF_SINK_RETRY;
+    return KF_SINK_FAIL;
+}
+
+static void http_flush(void *self, void *ws)
+{
+    http_sink *hs = self;
+    http_worker *w = ws;
+    char down[CURL_ERROR_SIZE + 600] = ""; /* set after a transport error */
+    for (size_t i = 0; i < w->n; i++) {
+        http_req *r = &w->q[i];
+        if (down[0]) {
+            r->ack(r->opaque, KF_SINK_RETRY, down);
+            req_free(r);
+            continue;
+        }
+        curl_easy_setopt(w->h, CURLOPT_HTTPHEADER, r->headers);
+        curl_easy_setopt(w->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+        curl_easy_setopt(w->h, CURLOPT_POSTFIELDS, r->body);
+        w->errbuf[0] = '\0';
+        w->reply_len = 0;
+        w->reply[0] = '\0';
+        CURLcode rc = curl_easy_perform(w->h);
+        if (rc != CURLE_OK) {
+            snprintf(down, sizeof down, "http POST to %s failed: %s", hs->url_shown,
+                     w->errbuf[0] ? w->errbuf : curl_easy_strerror(rc));
+            kf_warn("sink.http", "sink %s: %s; %zu request(s) will be retried", hs->cfg->name,
+                    down, w->n - i);
+            r->ack(r->opaque, KF_SINK_RETRY, down);
+        } else {
+            long code = 0;
+            curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &code);
+            kf_sink_status st = status_of(code);
+            if (st == KF_SINK_OK) {
+                r->ack(r->opaque, KF_SINK_OK, NULL);
+            } else {
+                char why[900];
+                snprintf(why, sizeof why, "http %ld from %s%s%s", code, hs->url_shown,
+                         w->reply_len ? ": " : "", w->reply);
+                r->ack(r->opaque, st, why);
+            }
+        }
+        req_free(r);
+    }
+    w->n = 0;
+    /* The handle must not keep pointers to the freed header list and body. */
+    curl_easy_setopt(w->h, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(w->h, CURLOPT_POSTFIELDS, NULL);
+}
+
+static void http_worker_close(void *self, void *ws)
+{
+    http_worker *w = ws;
+    if (!w) return;
+    if (w->n > 0) http_flush(self, w); /* every write gets its ack */
+    curl_easy_cleanup(w->h);
+    free(w->q);
+    free(w);
+}
+
+const kf_sink_ops kf_sink_http_ops = {
+    .type = "http",
+    .open = http_open,
+    .worker_open = http_worker_open,
+    .worker_close = http_worker_close,
+    .write = http_write,
+    .flush = http_flush,
+    .close = http_close,
+};

@@ -1,0 +1,113 @@
+/*
+ * The sink interface: where handler outputs go.
+ *
+ * A sink is opened once per mapping. Worker threads write outputs to it through
+ * a per-worker state (`kf_sink_worker`), so a sink that needs a connection per
+ * thread (Redis, HTTP) keeps it there and needs no lock on the hot path.
+ *
+ * Completion contract: every message handed to kf_sink_write is acknowledged
+ * exactly once through msg->ack, with KF_SINK_OK, KF_SINK_RETRY (transient:
+ * the dispatcher retries the record) or KF_SINK_FAIL (permanent: the record
+ * goes to the on-failure destination). The ack may come during write, during
+ * flush, or later from another thread (Kafka delivery reports). After
+ * kf_sink_flush returns, every message written by that worker before it has
+ * been acknowledged or will be without further calls from the worker.
+ *
+ * Ownership: kf_sink_write copies what it keeps of the message; the caller's
+ * buffers may be freed as soon as write returns.
+ */
+#ifndef KF_SINK_H
+#define KF_SINK_H
+
+#include "config/config.h"
+#include "kfleet/handler.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum kf_sink_status {
+    KF_SINK_OK = 0,
+    KF_SINK_RETRY,
+    KF_SINK_FAIL,
+} kf_sink_status;
+
+/* Called once per message; `why` is a sentence for logs (NULL when ok). */
+typedef void(kf_ack_fn)(void *opaque, kf_sink_status status, const char *why);
+
+typedef struct kf_sink_msg {
+    /* Where the input record came from (stdout prints it; HTTP keys on it). */
+    const char *src_topic;
+    int32_t src_partition;
+    int64_t src_offset;
+    unsigned seq; /* the n-th output (0-based) of this record to this sink */
+
+    const void *key; /* NULL for a null key */
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    const kf_header *headers;
+    size_t header_count;
+
+    kf_ack_fn *ack;
+    void *ack_opaque;
+} kf_sink_msg;
+
+/* What every sink of a mapping may need beyond its own config. */
+typedef struct kf_sink_env {
+    const char *mapping;    /* mapping name, for logs and client ids */
+    const char *group_id;   /* consumer group, for idempotency keys */
+    const char *brokers;    /* kafka.brokers */
+    const kf_props *kafka;  /* kafka.properties */
+    const kf_props *producer; /* the mapping's producer properties (override kafka) */
+    const char *redis_url;  /* the top-level redis.url */
+    int threads;            /* how many workers will call kf_sink_worker_open */
+} kf_sink_env;
+
+typedef struct kf_sink kf_sink;
+typedef struct kf_sink_worker kf_sink_worker;
+
+/* Opens a sink from its config. Returns NULL with a sentence in err. */
+kf_sink *kf_sink_open(const kf_sink_config *cfg, const kf_sink_env *env, char *err, size_t errlen);
+
+/* Per-thread state; `worker_id` is 0..threads-1. NULL with err on failure. */
+kf_sink_worker *kf_sink_worker_open(kf_sink *s, int worker_id, char *err, size_t errlen);
+void kf_sink_worker_close(kf_sink_worker *w);
+
+/* Hands one message to the sink; see the completion contract above. */
+void kf_sink_write(kf_sink_worker *w, const kf_sink_msg *msg);
+
+/* Sends what this worker has buffered and collects the replies. */
+void kf_sink_flush(kf_sink_worker *w);
+
+/* Waits up to timeout_ms for every outstanding ack (Kafka). 0 when all done. */
+int kf_sink_drain(kf_sink *s, int timeout_ms);
+
+/* Closes the sink. Every worker state must be closed first. Accepts NULL. */
+void kf_sink_close(kf_sink *s);
+
+const kf_sink_config *kf_sink_config_of(const kf_sink *s);
+
+/* -------- for sink implementations -------- */
+
+typedef struct kf_sink_ops {
+    const char *type;
+    int (*open)(kf_sink *s, const kf_sink_config *cfg, const kf_sink_env *env, void **self,
+                char *err, size_t errlen);
+    /* May be NULL when the sink needs no per-thread state. */
+    int (*worker_open)(void *self, int worker_id, void **ws, char *err, size_t errlen);
+    void (*worker_close)(void *self, void *ws);
+    void (*write)(void *self, void *ws, const kf_sink_msg *msg);
+    /* May be NULL when write acks at once. */
+    void (*flush)(void *self, void *ws);
+    /* May be NULL when nothing can be outstanding after flush. */
+    int (*drain)(void *self, int timeout_ms);
+    void (*close)(void *self);
+} kf_sink_ops;
+
+extern const kf_sink_ops kf_sink_kafka_ops;
+extern const kf_sink_ops kf_sink_redis_ops;
+extern const kf_sink_ops kf_sink_http_ops;
+extern const kf_sink_ops kf_sink_stdout_ops;
+extern const kf_sink_ops kf_sink_null_ops;
+
+#endif /* KF_SINK_H */

@@ -1,0 +1,61 @@
+#include "src/cli.h"
+
+#include "kfleet/handler.h"
+#include "src/log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: kfleet <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run -c FILE [--progress]        run the mappings of FILE (the daemon)\n"
+    "  check -c FILE                   validate FILE and load its handlers (exit 0 or 2)\n"
+    "  invoke -c FILE --input FILE.jsonl [--mapping NAME]\n"
+    "                                  run records through a mapping's handler locally,\n"
+    "                                  without Kafka; print each output per sink as JSON\n"
+    "  demo [-c FILE] [--records N]    the main job on an embedded Kafka (see scripts/demo.sh)\n"
+    "  version                         print the version and the handler ABI\n"
+    "\n"
+    "exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config\n";
+
+kf_config *kf_cli_load_config(const char *path)
+{
+    if (!path) {
+        fprintf(stderr, "kfleet: missing -c FILE\n%s", usage);
+        return NULL;
+    }
+    char err[1024];
+    kf_config *cfg = NULL;
+    if (kf_config_load_file(path, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "kfleet: bad config: %s\n", err);
+        return NULL;
+    }
+    kf_log_level lvl;
+    if (cfg->log_level && kf_log_parse_level(cfg->log_level, &lvl) == 0) kf_log_set_level(lvl);
+    return cfg;
+}
+
+int kf_cli_main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return KF_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(usage, stdout);
+        return KF_EXIT_OK;
+    }
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("kfleet %s (handler ABI %d)\n", KF_VERSION, KF_ABI_VERSION);
+        return KF_EXIT_OK;
+    }
+    if (!strcmp(cmd, "run")) return kf_cmd_run(argc - 2, argv + 2);
+    if (!strcmp(cmd, "check")) return kf_cmd_check(argc - 2, argv + 2);
+    if (!strcmp(cmd, "invoke")) return kf_cmd_invoke(argc - 2, argv + 2);
+    if (!strcmp(cmd, "demo")) return kf_cmd_demo(argc - 2, argv + 2);
+    fprintf(stderr, "kfleet: unknown command \"%s\"\n%s", cmd, usage);
+    return KF_EXIT_USAGE;
+}

@@ -1,0 +1,209 @@
+#include "src/mapping.h"
+
+#include "consumer/consumer.h"
+#include "dispatcher/dispatcher.h"
+#include "dispatcher/filter.h"
+#include "sinks/sink.h"
+#include "src/log.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct kf_mapping {
+    const kf_config *cfg;
+    const kf_mapping_config *m;
+    kf_metrics metrics;
+    kf_loaded_handler *handler;
+    kf_sink **sinks;
+    size_t sink_count;
+    kf_sink_config dlq_cfg;
+    kf_sink *dlq;
+    kf_filter *filter;
+    kf_dispatcher *d;
+    kf_consumer *consumer;
+    pthread_t thread;
+    int thread_started;
+    atomic_int stop;
+    atomic_int loop_done;
+};
+
+static const char *C = "mapping";
+
+void kf_mapping_handler_path(const kf_config *cfg, const kf_mapping_config *m, char *out,
+                             size_t outlen)
+{
+    const char *p = m->handler_path;
+    if (p[0] != '/' && access(p, F_OK) != 0 && cfg->dir)
+        snprintf(out, outlen, "%s/%s", cfg->dir, p);
+    else
+        snprintf(out, outlen, "%s", p);
+}
+
+kf_loaded_handler *kf_mapping_load_handler(const kf_config *cfg, const kf_mapping_config *m,
+                                           char *err, size_t errlen)
+{
+    char path[4096];
+    kf_mapping_handler_path(cfg, m, path, sizeof path);
+    char e[1024];
+    kf_loaded_handler *h = kf_handler_load(path, m->handler_config_json, e, sizeof e);
+    if (!h) snprintf(err, errlen, "mapping %s: %s", m->name, e);
+    return h;
+}
+
+static void *consumer_main(void *arg)
+{
+    kf_mapping *mp = arg;
+    kf_consumer_run(mp->consumer, &mp->stop);
+    atomic_store(&mp->loop_done, 1);
+    return NULL;
+}
+
+static void teardown(kf_mapping *mp)
+{
+    kf_consumer_destroy(mp->consumer);
+    kf_dispatcher_destroy(mp->d);
+    for (size_t i = 0; i < mp->sink_count; i++) kf_sink_close(mp->sinks[i]);
+    kf_sink_close(mp->dlq);
+    kf_filter_destroy(mp->filter);
+    kf_handler_unload(mp->handler);
+    free(mp->sinks);
+    free(mp);
+}
+
+kf_mapping *kf_mapping_start(const kf_config *cfg, const kf_mapping_config *m, char *err,
+                             size_t errlen)
+{
+    kf_mapping *mp = calloc(1, sizeof *mp);
+    if (!mp) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    mp->cfg = cfg;
+    mp->m = m;
+    char e[1024];
+    mp->handler = kf_mapping_load_handler(cfg, m, err, errlen);
+    if (!mp->handler) goto fail;
+
+    kf_sink_env env = {
+        .mapping = m->name,
+        .group_id = m->group_id,
+        .brokers = cfg->brokers,
+        .kafka = &cfg->kafka,
+        .producer = &m->producer,
+        .redis_url = cfg->redis_url,
+        .threads = m->threads,
+    };
+    mp->sinks = calloc(m->sink_count, sizeof *mp->sinks);
+    if (!mp->sinks) goto oom;
+    for (size_t i = 0; i < m->sink_count; i++) {
+        mp->sinks[i] = kf_sink_open(&m->sinks[i], &env, e, sizeof e);
+        if (!mp->sinks[i]) {
+            snprintf(err, errlen, "mapping %s: sink %s: %s", m->name, m->sinks[i].name, e);
+            goto fail;
+        }
+        mp->sink_count++;
+    }
+    if (m->on_failure_topic) {
+        mp->dlq_cfg.name = "on_failure";
+        mp->dlq_cfg.type = KF_SINK_KAFKA;
+        mp->dlq_cfg.topic = m->on_failure_topic;
+        mp->dlq = kf_sink_open(&mp->dlq_cfg, &env, e, sizeof e);
+        if (!mp->dlq) {
+            snprintf(err, errlen, "mapping %s: on_failure: %s", m->name, e);
+            goto fail;
+        }
+    }
+    if (m->filters_json) {
+        char where[256];
+        snprintf(where, sizeof where, "mapping %s: filters", m->name);
+        mp->filter = kf_filter_new(m->filters_json, where, err, errlen);
+        if (!mp->filter) goto fail;
+    }
+    kf_dispatcher_env denv = {
+        .mapping = m,
+        .handler = mp->handler,
+        .sinks = mp->sinks,
+        .sink_count = mp->sink_count,
+        .dead_letter = mp->dlq,
+        .filter = mp->filter,
+        .metrics = &mp->metrics,
+    };
+    mp->d = kf_dispatcher_new(&denv, e, sizeof e);
+    if (!mp->d) {
+        snprintf(err, errlen, "mapping %s: %s", m->name, e);
+        goto fail;
+    }
+    mp->consumer = kf_consumer_new(cfg, m, mp->d, &mp->metrics, err, errlen);
+    if (!mp->consumer) goto fail;
+    if (pthread_create(&mp->thread, NULL, consumer_main, mp) != 0) {
+        snprintf(err, errlen, "mapping %s: cannot start the consumer thread", m->name);
+        goto fail;
+    }
+    mp->thread_started = 1;
+    kf_info(C, "mapping %s: started (group %s, %d thread(s), ordering %s, handler %s)", m->name,
+            m->group_id, m->threads,
+            m->ordering == KF_ORDER_KEY ? "key"
+            : m->ordering == KF_ORDER_PARTITION ? "partition"
+                                                : "unordered",
+            kf_handler_name(mp->handler));
+    return mp;
+oom:
+    snprintf(err, errlen, "out of memory");
+fail:
+    teardown(mp);
+    return NULL;
+}
+
+void kf_mapping_stop(kf_mapping *mp)
+{
+    if (mp) atomic_store(&mp->stop, 1);
+}
+
+int kf_mapping_finish(kf_mapping *mp, int deadline_ms)
+{
+    if (!mp) return 0;
+    atomic_store(&mp->stop, 1);
+    if (mp->thread_started) pthread_join(mp->thread, NULL);
+    int64_t deadline = kf_now_ms() + deadline_ms;
+    /* Finish what is in flight, then make sure the sinks' outstanding
+     * deliveries are acknowledged, then commit what completed. */
+    int rc = kf_dispatcher_wait_idle(mp->d, NULL, deadline_ms);
+    for (size_t i = 0; i < mp->sink_count; i++) {
+        int64_t left = deadline - kf_now_ms();
+        kf_sink_drain(mp->sinks[i], left > 1000 ? (int)left : 1000);
+    }
+    if (mp->dlq) kf_sink_drain(mp->dlq, 1000);
+    if (rc != 0) {
+        int64_t left = deadline - kf_now_ms();
+        rc = kf_dispatcher_wait_idle(mp->d, NULL, left > 0 ? (int)left : 0);
+    }
+    if (rc != 0)
+        kf_warn(C, "mapping %s: %lld record(s) still in flight at the shutdown deadline; they "
+                "are not committed and will be redelivered", mp->m->name,
+                (long long)kf_dispatcher_inflight(mp->d));
+    if (kf_consumer_commit_sync(mp->consumer) != 0)
+        kf_warn(C, "mapping %s: final commit failed; the next owner may redo some records",
+                mp->m->name);
+    kf_info(C, "mapping %s: stopped", mp->m->name);
+    teardown(mp);
+    return rc;
+}
+
+kf_metrics *kf_mapping_metrics(kf_mapping *mp)
+{
+    return &mp->metrics;
+}
+
+const kf_mapping_config *kf_mapping_config_of(const kf_mapping *mp)
+{
+    return mp->m;
+}
+
+long kf_mapping_handler_init_us(const kf_mapping *mp)
+{
+    return kf_handler_init_us(mp->handler);
+}

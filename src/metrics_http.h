@@ -1,0 +1,20 @@
+/*
+ * The metrics and health endpoint (libmicrohttpd, its own thread):
+ *   GET /metrics  Prometheus text: per-mapping counters and gauges
+ *   GET /healthz  200 "ok" while the daemon runs (liveness)
+ *   GET /readyz   200 when every mapping has partitions assigned, else 503
+ */
+#ifndef KF_METRICS_HTTP_H
+#define KF_METRICS_HTTP_H
+
+#include "src/fleet.h"
+
+#include <stddef.h>
+
+typedef struct kf_metrics_http kf_metrics_http;
+
+/* listen is "host:port". The fleet must outlive the server. */
+kf_metrics_http *kf_metrics_http_start(const char *listen, kf_fleet *f, char *err, size_t errlen);
+void kf_metrics_http_stop(kf_metrics_http *h);
+
+#endif

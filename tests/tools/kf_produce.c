@@ -1,0 +1,479 @@
+/*
+ * kf_produce — writes numbered test records to a Kafka topic for kfleet's
+ * integration tests and benchmarks.
+ *
+ * It creates the topic when it is missing (replication 1, --partitions P; an
+ * existing topic is fine), then produces --count records with ids
+ * --start-id .. --start-id+count-1 and waits for every delivery report.
+ * Exit status: 0 when every record was delivered, 1 on any delivery or admin
+ * failure, 2 on bad usage.
+ *
+ * Record layout (what kf_verify expects back):
+ *   key   "k<id % K>"            (--keys K; --keys 0 gives null keys)
+ *   value {"id":<id>,"key":"k..","seq":<id / K>,"name":"item-<id>",
+ *          ["mark":"POISON"|"RETRY",] "pad":"xxx"} padded to --value-size
+ * `seq` is the record's sequence number within its key; it grows with the id,
+ * so runs that continue with a higher --start-id keep every key's sequence
+ * increasing. With --value-bytes N the value is instead N raw bytes: "#<id>#"
+ * followed by a byte pattern derived from the id (see raw_fill; kf_verify
+ * holds the same function), or only the pattern when N is too small for the
+ * header. --null-values produces null values.
+ *
+ * The producer is idempotent (no duplicates from its own retries, so a
+ * duplicate seen downstream is kfleet's) and uses partitioner=murmur2_random,
+ * the Java client's default, so keys land where a Java producer puts them.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_PROPS 64
+
+/* Values at least this large need the 2 MB message limits on topic and producer. */
+#define BIG_VALUE_BYTES (512 * 1024)
+
+typedef struct opts {
+    const char *brokers;
+    const char *topic;
+    long long count;
+    long long start_id;
+    int partitions;
+    long long keys;
+    long long value_size;  /* pad JSON values to this many bytes; 0 = no pad */
+    long long value_bytes; /* -1 = JSON values; otherwise raw values of this size */
+    int null_values;
+    long long poison_every;
+    long long retry_every;
+    double rate; /* records/s; 0 = as fast as possible */
+    int create_only;
+    int quiet;
+    const char *prop_names[MAX_PROPS];
+    const char *prop_values[MAX_PROPS];
+    int prop_count;
+    const char *topic_cfg_names[MAX_PROPS];
+    const char *topic_cfg_values[MAX_PROPS];
+    int topic_cfg_count;
+} opts;
+
+static long long g_delivered;
+static long long g_failed;
+static char g_first_error[512];
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: kf_produce --topic T [options]\n"
+                 "\n"
+                 "Creates topic T if missing and produces numbered JSON test records.\n"
+                 "\n"
+                 "  -b, --brokers LIST      bootstrap servers (default $KFLEET_BROKERS)\n"
+                 "  -t, --topic T           topic to create and write (required)\n"
+                 "  -n, --count N           records to produce (default 1000)\n"
+                 "  -s, --start-id ID       first record id (default 0)\n"
+                 "  -p, --partitions P      partitions when creating the topic (default 8)\n"
+                 "  -k, --keys K            key is \"k<id %% K>\" (default 100; 0 = null keys)\n"
+                 "      --value-size B      pad each JSON value to B bytes (default: no padding)\n"
+                 "      --value-bytes N     raw values of exactly N bytes instead of JSON\n"
+                 "      --null-values       null values instead of JSON\n"
+                 "      --poison-every M    add \"mark\":\"POISON\" to records with id %% M == 0\n"
+                 "      --retry-every M     add \"mark\":\"RETRY\" to records with id %% M == 0\n"
+                 "                          (POISON wins when both apply)\n"
+                 "      --rate R            at most R records/s (default: unlimited)\n"
+                 "      --create-only       create the topic and exit\n"
+                 "  -X  NAME=VALUE          extra librdkafka producer property (repeatable)\n"
+                 "      --topic-config N=V  topic config when creating (repeatable)\n"
+                 "  -q, --quiet             print only the final count line\n"
+                 "  -h, --help              this text\n"
+                 "\n"
+                 "Prints \"produced=<n> failed=<f> topic=<T>\" and exits 0 only if every\n"
+                 "record was delivered.\n");
+}
+
+static int parse_ll(const char *s, long long min, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < min) return -1;
+    *out = v;
+    return 0;
+}
+
+static int split_prop(const char *arg, const char **names, const char **values, int *count)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg || *count >= MAX_PROPS) return -1;
+    names[*count] = strndup(arg, (size_t)(eq - arg));
+    values[*count] = eq + 1;
+    (*count)++;
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The raw value pattern; kf_verify.c has the same function, keep them equal. */
+static void raw_fill(unsigned char *buf, size_t n, long long id)
+{
+    size_t pos = 0;
+    char head[32];
+    int hl = snprintf(head, sizeof(head), "#%lld#", id);
+    if (hl > 0 && (size_t)hl <= n) {
+        memcpy(buf, head, (size_t)hl);
+        pos = (size_t)hl;
+    }
+    for (size_t i = pos; i < n; i++)
+        buf[i] = (unsigned char)((unsigned long long)id * 131u + i * 17u);
+}
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    if (m->err) {
+        if (g_failed++ == 0)
+            snprintf(g_first_error, sizeof(g_first_error), "%s", rd_kafka_err2str(m->err));
+    } else {
+        g_delivered++;
+    }
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
+{
+    char err[512];
+    if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+        fprintf(stderr, "kf_produce: property %s=%s: %s\n", name, value, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Creates the topic; an existing topic counts as success. */
+static int create_topic(rd_kafka_t *rk, const opts *o)
+{
+    char err[512];
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(o->topic, o->partitions, 1, err, sizeof(err));
+    if (!nt) {
+        fprintf(stderr, "kf_produce: topic %s: %s\n", o->topic, err);
+        return -1;
+    }
+    for (int i = 0; i < o->topic_cfg_count; i++) {
+        if (rd_kafka_NewTopic_set_config(nt, o->topic_cfg_names[i], o->topic_cfg_values[i])) {
+            fprintf(stderr, "kf_produce: topic config %s rejected\n", o->topic_cfg_names[i]);
+            rd_kafka_NewTopic_destroy(nt);
+            return -1;
+        }
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_operation_timeout(ao, 30000, err, sizeof(err));
+    rd_kafka_AdminOptions_set_request_timeout(ao, 30000, err, sizeof(err));
+    rd_kafka_CreateTopics(rk, &nt, 1, ao, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
+    int rc = -1;
+    if (!ev) {
+        fprintf(stderr, "kf_produce: CreateTopics %s: no answer in 60 s\n", o->topic);
+    } else if (rd_kafka_event_error(ev)) {
+        fprintf(stderr, "kf_produce: CreateTopics %s: %s\n", o->topic,
+                rd_kafka_event_error_string(ev));
+    } else {
+        size_t n = 0;
+        const rd_kafka_topic_result_t **res =
+            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+        rc = 0;
+        for (size_t i = 0; i < n; i++) {
+            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
+            if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+                fprintf(stderr, "kf_produce: CreateTopics %s: %s\n", o->topic,
+                        rd_kafka_topic_result_error_string(res[i]));
+                rc = -1;
+            }
+        }
+    }
+    if (ev) rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(ao);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+    return rc;
+}
+
+/*
+ * Waits until the topic's metadata lists every partition with a leader, so
+ * the first records do not race the broker's metadata propagation.
+ */
+static int wait_topic_ready(rd_kafka_t *rk, const char *topic, int timeout_s)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    double deadline = now_s() + timeout_s;
+    int ok = 0;
+    while (!ok && now_s() < deadline) {
+        const struct rd_kafka_metadata *md = NULL;
+        if (rd_kafka_metadata(rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0) {
+                ok = 1;
+                for (int i = 0; i < md->topics[0].partition_cnt; i++)
+                    if (md->topics[0].partitions[i].leader < 0 || md->topics[0].partitions[i].err)
+                        ok = 0;
+            }
+            rd_kafka_metadata_destroy(md);
+        }
+        if (!ok) usleep(100 * 1000);
+    }
+    rd_kafka_topic_destroy(rkt);
+    if (!ok) fprintf(stderr, "kf_produce: topic %s has no leaders after %d s\n", topic, timeout_s);
+    return ok ? 0 : -1;
+}
+
+/* Builds the JSON value of record `id` into buf; returns its length. */
+static size_t json_value(char *buf, size_t cap, const opts *o, long long id)
+{
+    char key[32] = "";
+    long long seq = id;
+    if (o->keys > 0) {
+        snprintf(key, sizeof(key), "k%lld", id % o->keys);
+        seq = id / o->keys;
+    }
+    const char *mark = NULL;
+    if (o->poison_every > 0 && id % o->poison_every == 0)
+        mark = "POISON";
+    else if (o->retry_every > 0 && id % o->retry_every == 0)
+        mark = "RETRY";
+    char head[256];
+    int hl =
+        snprintf(head, sizeof(head),
+                 "{\"id\":%lld,\"key\":\"%s\",\"seq\":%lld,\"name\":\"item-%lld\",%s%s%s"
+                 "\"pad\":\"",
+                 id, key, seq, id, mark ? "\"mark\":\"" : "", mark ? mark : "", mark ? "\"," : "");
+    size_t base = (size_t)hl + 2; /* closing quote and brace */
+    size_t pad =
+        o->value_size > 0 && (size_t)o->value_size > base ? (size_t)o->value_size - base : 0;
+    if (base + pad + 1 > cap) pad = cap - base - 1;
+    memcpy(buf, head, (size_t)hl);
+    memset(buf + hl, 'x', pad);
+    memcpy(buf + hl + pad, "\"}", 2);
+    return (size_t)hl + pad + 2;
+}
+
+static int parse_args(int argc, char **argv, opts *o)
+{
+    enum {
+        O_VALUE_SIZE = 256,
+        O_VALUE_BYTES,
+        O_NULL_VALUES,
+        O_POISON,
+        O_RETRY,
+        O_RATE,
+        O_CREATE_ONLY,
+        O_TOPIC_CONFIG
+    };
+    static const struct option longopts[] = {
+        {"brokers", required_argument, NULL, 'b'},
+        {"topic", required_argument, NULL, 't'},
+        {"count", required_argument, NULL, 'n'},
+        {"start-id", required_argument, NULL, 's'},
+        {"partitions", required_argument, NULL, 'p'},
+        {"keys", required_argument, NULL, 'k'},
+        {"value-size", required_argument, NULL, O_VALUE_SIZE},
+        {"value-bytes", required_argument, NULL, O_VALUE_BYTES},
+        {"null-values", no_argument, NULL, O_NULL_VALUES},
+        {"poison-every", required_argument, NULL, O_POISON},
+        {"retry-every", required_argument, NULL, O_RETRY},
+        {"rate", required_argument, NULL, O_RATE},
+        {"create-only", no_argument, NULL, O_CREATE_ONLY},
+        {"topic-config", required_argument, NULL, O_TOPIC_CONFIG},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof(*o));
+    o->brokers = getenv("KFLEET_BROKERS");
+    o->count = 1000;
+    o->partitions = 8;
+    o->keys = 100;
+    o->value_bytes = -1;
+    int c;
+    long long v;
+    while ((c = getopt_long(argc, argv, "b:t:n:s:p:k:X:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'b':
+            o->brokers = optarg;
+            break;
+        case 't':
+            o->topic = optarg;
+            break;
+        case 'n':
+            if (parse_ll(optarg, 0, &o->count)) goto bad;
+            break;
+        case 's':
+            if (parse_ll(optarg, 0, &o->start_id)) goto bad;
+            break;
+        case 'p':
+            if (parse_ll(optarg, 1, &v) || v > 100000) goto bad;
+            o->partitions = (int)v;
+            break;
+        case 'k':
+            if (parse_ll(optarg, 0, &o->keys)) goto bad;
+            break;
+        case O_VALUE_SIZE:
+            if (parse_ll(optarg, 0, &o->value_size) || o->value_size > 64 * 1024 * 1024) goto bad;
+            break;
+        case O_VALUE_BYTES:
+            if (parse_ll(optarg, 0, &o->value_bytes) || o->value_bytes > 64 * 1024 * 1024) goto bad;
+            break;
+        case O_NULL_VALUES:
+            o->null_values = 1;
+            break;
+        case O_POISON:
+            if (parse_ll(optarg, 1, &o->poison_every)) goto bad;
+            break;
+        case O_RETRY:
+            if (parse_ll(optarg, 1, &o->retry_every)) goto bad;
+            break;
+        case O_RATE:
+            o->rate = strtod(optarg, NULL);
+            if (o->rate <= 0) goto bad;
+            break;
+        case O_CREATE_ONLY:
+            o->create_only = 1;
+            break;
+        case 'X':
+            if (split_prop(optarg, o->prop_names, o->prop_values, &o->prop_count)) goto bad;
+            break;
+        case O_TOPIC_CONFIG:
+            if (split_prop(optarg, o->topic_cfg_names, o->topic_cfg_values, &o->topic_cfg_count))
+                goto bad;
+            break;
+        case 'q':
+            o->quiet = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "kf_produce: unexpected argument %s\n", argv[optind]);
+        return -1;
+    }
+    if (!o->topic || !o->brokers || !*o->brokers) {
+        fprintf(stderr, "kf_produce: --topic and --brokers (or $KFLEET_BROKERS) are required\n");
+        return -1;
+    }
+    return 0;
+bad:
+    fprintf(stderr, "kf_produce: bad value for option: %s\n", optarg);
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    opts o;
+    if (parse_args(argc, argv, &o)) return 2;
+
+    int big = o.value_bytes >= BIG_VALUE_BYTES || o.value_size >= BIG_VALUE_BYTES;
+    if (big && o.topic_cfg_count < MAX_PROPS) {
+        o.topic_cfg_names[o.topic_cfg_count] = "max.message.bytes";
+        o.topic_cfg_values[o.topic_cfg_count++] = "2000000";
+    }
+
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (conf_set(conf, "bootstrap.servers", o.brokers) ||
+        conf_set(conf, "enable.idempotence", "true") || conf_set(conf, "acks", "all") ||
+        conf_set(conf, "partitioner", "murmur2_random") || conf_set(conf, "linger.ms", "5") ||
+        conf_set(conf, "message.timeout.ms", "120000") ||
+        (big && conf_set(conf, "message.max.bytes", "2000000")))
+        return 2;
+    for (int i = 0; i < o.prop_count; i++)
+        if (conf_set(conf, o.prop_names[i], o.prop_values[i])) return 2;
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!rk) {
+        fprintf(stderr, "kf_produce: %s\n", err);
+        return 1;
+    }
+
+    if (create_topic(rk, &o) || wait_topic_ready(rk, o.topic, 60)) {
+        rd_kafka_destroy(rk);
+        return 1;
+    }
+    if (o.create_only) {
+        if (!o.quiet) printf("created topic=%s partitions=%d\n", o.topic, o.partitions);
+        rd_kafka_destroy(rk);
+        return 0;
+    }
+
+    size_t cap = 512 + (size_t)(o.value_size > 0 ? o.value_size : 0);
+    if (o.value_bytes >= 0 && (size_t)o.value_bytes + 1 > cap) cap = (size_t)o.value_bytes + 1;
+    char *buf = malloc(cap);
+    if (!buf) return 1;
+
+    double start = now_s();
+    for (long long i = 0; i < o.count; i++) {
+        long long id = o.start_id + i;
+        char key[32];
+        size_t klen = 0;
+        if (o.keys > 0) klen = (size_t)snprintf(key, sizeof(key), "k%lld", id % o.keys);
+
+        void *val = NULL;
+        size_t vlen = 0;
+        if (!o.null_values) {
+            if (o.value_bytes >= 0) {
+                vlen = (size_t)o.value_bytes;
+                raw_fill((unsigned char *)buf, vlen, id);
+            } else {
+                vlen = json_value(buf, cap, &o, id);
+            }
+            val = buf;
+        }
+
+        if (o.rate > 0) {
+            double due = start + (double)i / o.rate;
+            double t = now_s();
+            if (due > t) usleep((useconds_t)((due - t) * 1e6));
+        }
+
+        for (;;) {
+            rd_kafka_resp_err_t e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(o.topic),
+                                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                                      RD_KAFKA_V_KEY(klen ? key : NULL, klen),
+                                                      RD_KAFKA_V_VALUE(val, vlen), RD_KAFKA_V_END);
+            if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                rd_kafka_poll(rk, 100);
+                continue;
+            }
+            if (e) {
+                fprintf(stderr, "kf_produce: produce id %lld: %s\n", id, rd_kafka_err2str(e));
+                g_failed++;
+            }
+            break;
+        }
+        rd_kafka_poll(rk, 0);
+        if (!o.quiet && (i + 1) % 100000 == 0)
+            fprintf(stderr, "kf_produce: queued %lld/%lld\n", i + 1, o.count);
+    }
+
+    rd_kafka_resp_err_t fe = rd_kafka_flush(rk, 180000);
+    if (fe) fprintf(stderr, "kf_produce: flush: %s\n", rd_kafka_err2str(fe));
+    long long undelivered = o.count - g_delivered - g_failed;
+    double secs = now_s() - start;
+    if (g_failed) fprintf(stderr, "kf_produce: first delivery error: %s\n", g_first_error);
+    printf("produced=%lld failed=%lld topic=%s seconds=%.2f\n", g_delivered,
+           g_failed + (undelivered > 0 ? undelivered : 0), o.topic, secs);
+    free(buf);
+    rd_kafka_destroy(rk);
+    return (g_failed || undelivered || fe) ? 1 : 0;
+}
