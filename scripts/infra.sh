@@ -95,7 +95,7 @@ fetch_libs() {
 	echo "$want" >"$tmp/.pom.sha256"
 	rm -rf "$LIBS_DIR"
 	mv "$tmp" "$LIBS_DIR"
-	log "jars ready in $(secs_since "$t0")s ($(ls "$LIBS_DIR" | wc -l) files)"
+	log "jars ready in $(secs_since "$t0")s ($(find "$LIBS_DIR" -name "*.jar" | wc -l) jars)"
 }
 
 # --- state -----------------------------------------------------------------

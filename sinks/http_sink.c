@@ -344,8 +344,8 @@ static void http_flush(void *self, void *ws)
         if (rc != CURLE_OK) {
             snprintf(down, sizeof down, "http POST to %s failed: %s", hs->url_shown,
                      w->errbuf[0] ? w->errbuf : curl_easy_strerror(rc));
-            kf_warn("sink.http", "sink %s: %s; %zu request(s) will be retried", hs->cfg->name,
-                    down, w->n - i);
+            kf_warn("sink.http", "sink %s: %s; %zu request(s) will be retried", hs->cfg->name, down,
+                    w->n - i);
             r->ack(r->opaque, KF_SINK_RETRY, down);
         } else {
             long code = 0;

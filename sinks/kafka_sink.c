@@ -173,7 +173,8 @@ static void recreate(kafka_sink *ks, int64_t *next_try)
     rd_kafka_fatal_error(ks->rk, why, sizeof why);
     rd_kafka_t *fresh = new_producer(ks, err, sizeof err);
     if (!fresh) {
-        kf_error("sink.kafka", "sink %s: cannot recreate the producer after a fatal error: %s; "
+        kf_error("sink.kafka",
+                 "sink %s: cannot recreate the producer after a fatal error: %s; "
                  "retrying in 1 s, writes are retried meanwhile",
                  ks->cfg->name, err);
         *next_try = now_ms() + 1000;
@@ -183,7 +184,8 @@ static void recreate(kafka_sink *ks, int64_t *next_try)
     rd_kafka_t *old = ks->rk;
     ks->rk = fresh;
     pthread_rwlock_unlock(&ks->lock);
-    kf_error("sink.kafka", "sink %s: producer failed fatally (%s): replaced it with a new "
+    kf_error("sink.kafka",
+             "sink %s: producer failed fatally (%s): replaced it with a new "
              "producer; messages it did not deliver will be retried",
              ks->cfg->name, why);
     retire(ks, old, RETIRE_FLUSH_MS);
@@ -295,8 +297,7 @@ static void kafka_write(void *self, void *ws, const kf_sink_msg *msg)
         hdrs = rd_kafka_headers_new(msg->header_count);
         for (size_t i = 0; i < msg->header_count; i++) {
             const kf_header *h = &msg->headers[i];
-            rd_kafka_header_add(hdrs, h->name, -1, h->value,
-                                h->value ? (ssize_t)h->value_len : 0);
+            rd_kafka_header_add(hdrs, h->name, -1, h->value, h->value ? (ssize_t)h->value_len : 0);
         }
         vu[n].vtype = RD_KAFKA_VTYPE_HEADERS;
         vu[n++].u.headers = hdrs; /* librdkafka owns them once produce succeeds */

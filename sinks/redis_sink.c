@@ -52,11 +52,11 @@ typedef struct pending {
 typedef struct redis_worker {
     redis_sink *rs;
     int id;
-    redisContext *c;     /* NULL while disconnected */
-    bool tried;          /* a connect attempt failed since the last flush */
-    bool reconnect;      /* drop the connection after this batch */
-    char down_why[384];  /* why c is NULL, for RETRY acks */
-    pending *p;          /* acks of the commands awaiting a reply, in order */
+    redisContext *c;    /* NULL while disconnected */
+    bool tried;         /* a connect attempt failed since the last flush */
+    bool reconnect;     /* drop the connection after this batch */
+    char down_why[384]; /* why c is NULL, for RETRY acks */
+    pending *p;         /* acks of the commands awaiting a reply, in order */
     size_t n, cap;
 } redis_worker;
 
@@ -66,13 +66,14 @@ static int redis_open(kf_sink *s, const kf_sink_config *cfg, const kf_sink_env *
     (void)s;
     if (cfg->command != KF_REDIS_SET && (!cfg->key || !cfg->key[0])) {
         snprintf(err, errlen, "the %s command needs a \"key\"",
-                 cfg->command == KF_REDIS_RPUSH   ? "RPUSH"
+                 cfg->command == KF_REDIS_RPUSH  ? "RPUSH"
                  : cfg->command == KF_REDIS_XADD ? "XADD"
-                                                  : "HSET");
+                                                 : "HSET");
         return -1;
     }
-    const char *url = cfg->url ? cfg->url : env && env->redis_url ? env->redis_url
-                                                                   : "redis://127.0.0.1:6379/0";
+    const char *url = cfg->url                ? cfg->url
+                      : env && env->redis_url ? env->redis_url
+                                              : "redis://127.0.0.1:6379/0";
     redis_sink *rs = calloc(1, sizeof *rs);
     if (!rs) {
         snprintf(err, errlen, "out of memory");
@@ -142,7 +143,7 @@ static int redis_worker_open(void *self, int worker_id, void **ws, char *err, si
  * out of memory, or our session lost its AUTH. */
 static bool transient_error(const char *msg, bool *reconnect)
 {
-    static const char *retry[] = {"LOADING", "BUSY",     "TRYAGAIN", "CLUSTERDOWN",
+    static const char *retry[] = {"LOADING", "BUSY",       "TRYAGAIN",  "CLUSTERDOWN",
                                   "OOM",     "MASTERDOWN", "NOREPLICAS"};
     static const char *again[] = {"READONLY", "NOAUTH"}; /* also reconnect */
     for (size_t i = 0; i < sizeof retry / sizeof *retry; i++)
@@ -216,8 +217,9 @@ static void redis_write(void *self, void *ws, const kf_sink_msg *msg)
 
     if (!msg->key && (cfg->command == KF_REDIS_SET || cfg->command == KF_REDIS_HSET)) {
         char why[256];
-        snprintf(why, sizeof why, "redis sink %s: %s needs a record key, and this output has a null key",
-                 cfg->name, cfg->command == KF_REDIS_SET ? "SET" : "HSET");
+        snprintf(why, sizeof why,
+                 "redis sink %s: %s needs a record key, and this output has a null key", cfg->name,
+                 cfg->command == KF_REDIS_SET ? "SET" : "HSET");
         msg->ack(msg->ack_opaque, KF_SINK_FAIL, why);
         return;
     }

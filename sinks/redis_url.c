@@ -147,14 +147,13 @@ static int parse_unix(kf_redis_url *u, const char *s, const char *what, char *er
     const char *end = s + strcspn(s, "?");
     if (*s != '/' && parse_userinfo(u, &s, end, what, err, errlen) != 0) return -1;
     if (*s != '/' || end - s < 2) {
-        snprintf(err, errlen, "%s: expected unix://[[user]:password@]/path/to/socket[?db=N]",
-                 what);
+        snprintf(err, errlen, "%s: expected unix://[[user]:password@]/path/to/socket[?db=N]", what);
         return -1;
     }
     u->path = strndup(s, (size_t)(end - s));
     if (*end == '?') {
-        if (strncmp(end, "?db=", 4) != 0 || parse_int(end + 4, strlen(end + 4), 0, INT_MAX,
-                                                      &u->db) != 0) {
+        if (strncmp(end, "?db=", 4) != 0 ||
+            parse_int(end + 4, strlen(end + 4), 0, INT_MAX, &u->db) != 0) {
             snprintf(err, errlen, "%s: the only query parameter is db=N", what);
             return -1;
         }
@@ -215,9 +214,9 @@ static int setup_cmd(redisContext *c, int argc, const char **argv, const char *w
 redisContext *kf_redis_connect(const kf_redis_url *u, int connect_timeout_ms, int cmd_timeout_ms,
                                char *err, size_t errlen)
 {
-    redisContext *c = u->path ? redisConnectUnixWithTimeout(u->path, tv_of(connect_timeout_ms))
-                              : redisConnectWithTimeout(u->host, u->port,
-                                                        tv_of(connect_timeout_ms));
+    redisContext *c = u->path
+                          ? redisConnectUnixWithTimeout(u->path, tv_of(connect_timeout_ms))
+                          : redisConnectWithTimeout(u->host, u->port, tv_of(connect_timeout_ms));
     if (!c) {
         snprintf(err, errlen, "redis %s: cannot connect: out of memory", u->display);
         return NULL;

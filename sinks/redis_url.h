@@ -19,13 +19,13 @@
 #include <stddef.h>
 
 typedef struct kf_redis_url {
-    char *host;     /* NULL for a unix socket */
+    char *host; /* NULL for a unix socket */
     int port;
     char *path;     /* the unix socket, or NULL */
     char *user;     /* NULL: AUTH <password> */
     char *password; /* NULL: no AUTH */
     int db;
-    char *display;  /* the URL with the password masked, for messages */
+    char *display; /* the URL with the password masked, for messages */
 } kf_redis_url;
 
 /* Returns 0, or -1 with a sentence in err (never containing the password). */

@@ -151,8 +151,9 @@ char *kf_sink_stdout_format(const char *sink_name, const kf_sink_msg *msg, size_
     o = put_string(o, sink_name, strlen(sink_name));
     o = put_raw(o, ",\"topic\":");
     o = put_string(o, topic, strlen(topic));
-    snprintf(num, sizeof num, ",\"partition\":%" PRId32 ",\"offset\":%" PRId64 ",\"key\":",
-             msg->src_partition, msg->src_offset);
+    snprintf(num, sizeof num,
+             ",\"partition\":%" PRId32 ",\"offset\":%" PRId64 ",\"key\":", msg->src_partition,
+             msg->src_offset);
     o = put_raw(o, num);
     o = put_string_or_null(o, msg->key, msg->key_len);
     o = put_raw(o, ",\"value\":");

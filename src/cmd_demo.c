@@ -47,6 +47,16 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     if (m->err) atomic_fetch_add(&d->failed, 1);
 }
 
+/* The embedded broker's host client logs its own connection churn at start
+ * and stop; none of it is news to a demo user. */
+static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    (void)level;
+    (void)fac;
+    (void)buf;
+}
+
 static void *produce_main(void *arg)
 {
     demo *d = arg;
@@ -80,11 +90,12 @@ static void tick(kf_fleet *f, void *arg)
     kf_totals t;
     kf_fleet_totals(f, &t);
     double secs = (now_ms() - d->started_ms) / 1000.0;
-    fprintf(stderr, "%sproduced %ld  in %llu  done %llu  out %llu  failed %llu  %.0f rec/s%s",
+    fprintf(stdout, "%sproduced %ld  in %llu  done %llu  out %llu  failed %llu  %.0f rec/s%s",
             d->tty ? "\r" : "", atomic_load(&d->produced), (unsigned long long)t.in,
             (unsigned long long)t.done, (unsigned long long)t.outputs,
             (unsigned long long)t.failed, (double)(t.done - d->last.done), d->tty ? "   " : "\n");
     (void)secs;
+    fflush(stdout);
     d->last = t;
     if ((long)t.done >= d->records) d->done = 1;
 }
@@ -105,7 +116,7 @@ static void create_topics(rd_kafka_mock_cluster_t *mc, const kf_config *cfg)
 int kf_cmd_demo(int argc, char **argv)
 {
     const char *config = "config/examples/demo.json";
-    demo d = {.records = 200000, .tty = isatty(STDERR_FILENO)};
+    demo d = {.records = 200000, .tty = isatty(STDOUT_FILENO)};
     for (int i = 0; i < argc; i++) {
         if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc)
             config = argv[++i];
@@ -126,6 +137,7 @@ int kf_cmd_demo(int argc, char **argv)
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof err);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_log_cb(conf, quiet_log);
     rd_kafka_conf_set_opaque(conf, &d);
     rd_kafka_t *host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     if (!host) {
@@ -167,7 +179,7 @@ int kf_cmd_demo(int argc, char **argv)
     kf_fleet_totals(f, &t);
     double secs = (now_ms() - d.started_ms) / 1000.0;
     kf_fleet_finish(f);
-    if (d.tty) fputc('\n', stderr);
+    if (d.tty) fputc('\n', stdout);
     printf("\nsummary: records in %llu, done %llu, outputs %llu, failed (dead-lettered) %llu, "
            "filtered %llu, retries %llu\n",
            (unsigned long long)t.in, (unsigned long long)t.done, (unsigned long long)t.outputs,

@@ -8,8 +8,8 @@
 
 #include <stdio.h>
 
-int kf_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
-                      const char *where, char *err, size_t errlen)
+int kf_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, const char *where,
+                      char *err, size_t errlen)
 {
     char why[512];
     if (rd_kafka_conf_set(conf, name, value, why, sizeof why) == RD_KAFKA_CONF_OK) return 0;
@@ -25,8 +25,7 @@ int kf_kafka_conf_apply(rd_kafka_conf_t *conf, const kf_props *p, const char *wh
 {
     if (!p) return 0;
     for (size_t i = 0; i < p->count; i++) {
-        if (kf_kafka_conf_set(conf, p->names[i], p->values[i], where, err, errlen) != 0)
-            return -1;
+        if (kf_kafka_conf_set(conf, p->names[i], p->values[i], where, err, errlen) != 0) return -1;
     }
     return 0;
 }

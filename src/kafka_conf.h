@@ -20,8 +20,8 @@
  * Returns 0, or -1 with e.g.
  *   kafka.properties.linger.ms: Invalid value "soon" for configuration property "linger.ms"
  */
-int kf_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
-                      const char *where, char *err, size_t errlen);
+int kf_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, const char *where,
+                      char *err, size_t errlen);
 
 /* Sets every property of p in order (later entries override earlier ones).
  * p may be NULL. Returns 0, or -1 with the first failure as above. */

@@ -16,6 +16,8 @@
 
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# lib.sh names the test after the file that sourced it, which is this one.
+KF_TEST_NAME=$(basename "${BASH_SOURCE[-1]:-$0}" .sh)
 
 IT_CONFIGS=$KF_SOURCE_DIR/tests/integration/configs
 IT_TOOLS=$KF_BUILD_DIR/tools

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # KF_STATUS, KF_TMP... are set for the tests
 # tests/integration/lib.sh — shared helpers for the integration tests.
 #
 # Source it first thing in a test:
@@ -25,11 +26,14 @@
 KF_SOURCE_DIR=${KF_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 KF_BUILD_DIR=${KF_BUILD_DIR:-$KF_SOURCE_DIR/build}
 export KF_SOURCE_DIR KF_BUILD_DIR
-KF_TEST_NAME=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
+# The test is the outermost script, also when lib.sh is sourced through
+# another helper file (BASH_SOURCE's last entry is the script bash runs).
+KF_TEST_NAME=$(basename "${BASH_SOURCE[-1]:-$0}" .sh)
 KF_TMP=$(mktemp -d "${TMPDIR:-/tmp}/$KF_TEST_NAME.XXXXXX")
 KCAT=$(command -v kcat || command -v kafkacat || echo kcat)
 
 _kf_exit_cmds=()
+KF_STATUS=0
 
 # Runs the registered cleanups in reverse order; a failing cleanup does not
 # stop the others, and the test's exit status is kept.

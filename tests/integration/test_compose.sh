@@ -15,6 +15,7 @@
 # cannot pass by checking nothing.
 # Needs: docker-compose (1.29+) and python3-yaml (a dependency of it).
 set -euo pipefail
+# shellcheck source=tests/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cd "$KF_SOURCE_DIR"

@@ -29,6 +29,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -465,7 +466,8 @@ static enum MHD_Result on_http(void *cls, struct MHD_Connection *c, const char *
     }
     pthread_mutex_unlock(&S.mu);
     unsigned code = 200;
-    if (url[0] == '/' && url[1] == 's' && url[2] >= '0' && url[2] <= '9') code = (unsigned)atoi(url + 2);
+    if (url[0] == '/' && url[1] == 's' && url[2] >= '0' && url[2] <= '9')
+        code = (unsigned)atoi(url + 2);
     const char *text = code == 400 ? "bad input\n" : "ok";
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
@@ -489,10 +491,10 @@ static struct MHD_Daemon *server_start(int *port)
     S.release = false;
     pthread_mutex_unlock(&S.mu);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL, on_http,
-        NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_done,
-        NULL, MHD_OPTION_END);
+    struct MHD_Daemon *d =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL,
+                         NULL, on_http, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
     ck_assert_ptr_nonnull(d);
     *port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
     return d;
@@ -512,8 +514,11 @@ static kf_sink *open_http(const char *name, int port, const char *path, int time
 {
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    kf_sink_config c = {.name = (char *)name, .type = KF_SINK_HTTP, .url = url,
-                        .timeout_ms = timeout_ms, .headers = headers};
+    kf_sink_config c = {.name = (char *)name,
+                        .type = KF_SINK_HTTP,
+                        .url = url,
+                        .timeout_ms = timeout_ms,
+                        .headers = headers};
     kf_sink_env env = {.mapping = "m", .group_id = "g/1"};
     return open_sink(&c, &env);
 }
@@ -528,9 +533,9 @@ START_TEST(test_http_status_mapping)
     static const struct {
         const char *path;
         kf_sink_status st;
-    } cases[] = {{"/ok", KF_SINK_OK},       {"/s204", KF_SINK_OK},   {"/s500", KF_SINK_RETRY},
-                 {"/s503", KF_SINK_RETRY},  {"/s429", KF_SINK_RETRY}, {"/s408", KF_SINK_RETRY},
-                 {"/s400", KF_SINK_FAIL},   {"/s404", KF_SINK_FAIL},  {"/s301", KF_SINK_FAIL}};
+    } cases[] = {{"/ok", KF_SINK_OK},      {"/s204", KF_SINK_OK},    {"/s500", KF_SINK_RETRY},
+                 {"/s503", KF_SINK_RETRY}, {"/s429", KF_SINK_RETRY}, {"/s408", KF_SINK_RETRY},
+                 {"/s400", KF_SINK_FAIL},  {"/s404", KF_SINK_FAIL},  {"/s301", KF_SINK_FAIL}};
     int n = (int)(sizeof cases / sizeof *cases);
     for (int i = 0; i < n; i++) {
         kf_sink *s = open_http("hook", port, cases[i].path, 5000, (kf_props){0});
@@ -709,8 +714,8 @@ START_TEST(test_redis_url)
     ck_assert_int_eq(u.db, 4);
     kf_redis_url_free(&u);
 
-    const char *bad[] = {"http://h",        "redis://",       "redis://h:0",   "redis://h:x",
-                         "redis://h/db",    "rediss://h",     "redis://:%zz@h", "unix://",
+    const char *bad[] = {"http://h",        "redis://",     "redis://h:0",    "redis://h:x",
+                         "redis://h/db",    "rediss://h",   "redis://:%zz@h", "unix://",
                          "redis://h:1/2/3", "unix:///s?x=1"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         err[0] = '\0';
@@ -774,8 +779,12 @@ static void fake_stop(void)
 
 static kf_sink *open_redis(const char *url, kf_redis_command cmd, const char *key, int timeout_ms)
 {
-    kf_sink_config c = {.name = "cache", .type = KF_SINK_REDIS, .command = cmd,
-                        .key = (char *)key, .url = (char *)url, .timeout_ms = timeout_ms};
+    kf_sink_config c = {.name = "cache",
+                        .type = KF_SINK_REDIS,
+                        .command = cmd,
+                        .key = (char *)key,
+                        .url = (char *)url,
+                        .timeout_ms = timeout_ms};
     return open_sink(&c, NULL);
 }
 
@@ -898,10 +907,9 @@ START_TEST(test_redis_commands)
     snprintf(hash, sizeof hash, "%shash", p);
     static const char bin[] = "a\0b\xff";
 
-    kf_sink *sinks[4] = {open_redis(url, KF_REDIS_RPUSH, list, 5000),
-                         open_redis(url, KF_REDIS_XADD, stream, 5000),
-                         open_redis(url, KF_REDIS_SET, p, 5000),
-                         open_redis(url, KF_REDIS_HSET, hash, 5000)};
+    kf_sink *sinks[4] = {
+        open_redis(url, KF_REDIS_RPUSH, list, 5000), open_redis(url, KF_REDIS_XADD, stream, 5000),
+        open_redis(url, KF_REDIS_SET, p, 5000), open_redis(url, KF_REDIS_HSET, hash, 5000)};
     int idx = 0;
     for (int k = 0; k < 4; k++) {
         kf_sink_worker *w = open_worker(sinks[k], 0);
@@ -1015,8 +1023,12 @@ static void mock_stop(void)
 static kf_sink *open_kafka(const char *brokers, kf_props *kafka, kf_props *producer)
 {
     kf_sink_config c = {.name = "out", .type = KF_SINK_KAFKA, .topic = "out"};
-    kf_sink_env env = {.mapping = "m", .group_id = "g", .brokers = brokers, .kafka = kafka,
-                       .producer = producer, .threads = 1};
+    kf_sink_env env = {.mapping = "m",
+                       .group_id = "g",
+                       .brokers = brokers,
+                       .kafka = kafka,
+                       .producer = producer,
+                       .threads = 1};
     return open_sink(&c, &env);
 }
 
@@ -1263,8 +1275,7 @@ static Suite *sinks_suite(void)
     tcase_add_test(tc, test_redis_connection_dropped);
     tcase_add_test(tc, test_redis_timeout);
     tcase_add_test(tc, test_redis_null_key);
-    if (getenv("KFLEET_REDIS") && *getenv("KFLEET_REDIS"))
-        tcase_add_test(tc, test_redis_commands);
+    if (getenv("KFLEET_REDIS") && *getenv("KFLEET_REDIS")) tcase_add_test(tc, test_redis_commands);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("kafka");
