@@ -167,8 +167,12 @@ static void redis_flush(void *self, void *ws)
         if (!w->c || redisGetReply(w->c, (void **)&r) != REDIS_OK || !r) {
             if (w->c) {
                 char why[256];
-                snprintf(why, sizeof why, "connection to %s lost or timed out: %s",
-                         w->rs->url.display, w->c->errstr[0] ? w->c->errstr : "no reply");
+                if (strstr(w->c->errstr, "temporarily unavailable")) /* SO_RCVTIMEO */
+                    snprintf(why, sizeof why, "no reply from %s within %d ms", w->rs->url.display,
+                             w->rs->timeout_ms);
+                else
+                    snprintf(why, sizeof why, "connection to %s lost: %s", w->rs->url.display,
+                             w->c->errstr[0] ? w->c->errstr : "no reply");
                 kf_warn("sink.redis", "sink %s, worker %d: %s; %zu command(s) will be retried",
                         w->rs->cfg->name, w->id, why, w->n - i);
                 drop_conn(w, why);

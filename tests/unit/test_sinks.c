@@ -1032,14 +1032,15 @@ static kf_sink *open_kafka(const char *brokers, kf_props *kafka, kf_props *produ
     return open_sink(&c, &env);
 }
 
-/* Reads n messages from both partitions of "out" from the beginning. */
-static int consume_all(const char *brokers, int n, rd_kafka_message_t **out)
+/* Reads n messages from both partitions of "out" from the beginning. The
+ * messages must be destroyed before consumer_close(*c). */
+static int consume_all(const char *brokers, int n, rd_kafka_message_t **out, rd_kafka_t **cp)
 {
     char err[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof err);
     rd_kafka_conf_set(conf, "group.id", "t", err, sizeof err);
-    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    rd_kafka_t *c = *cp = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     ck_assert_ptr_nonnull(c);
     rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(2);
     for (int p = 0; p < 2; p++)
@@ -1057,9 +1058,13 @@ static int consume_all(const char *brokers, int n, rd_kafka_message_t **out)
         }
         out[got++] = m;
     }
+    return got;
+}
+
+static void consumer_close(rd_kafka_t *c)
+{
     rd_kafka_consumer_close(c);
     rd_kafka_destroy(c);
-    return got;
 }
 
 START_TEST(test_kafka_delivery)
@@ -1086,7 +1091,8 @@ START_TEST(test_kafka_delivery)
     kf_sink_close(s);
 
     rd_kafka_message_t *msgs[N];
-    int got = consume_all(brokers, N, msgs);
+    rd_kafka_t *consumer;
+    int got = consume_all(brokers, N, msgs, &consumer);
     ck_assert_int_eq(got, N);
     static bool seen[N];
     for (int i = 0; i < got; i++) {
@@ -1120,6 +1126,7 @@ START_TEST(test_kafka_delivery)
         ck_assert_ptr_null(val);
         rd_kafka_message_destroy(m);
     }
+    consumer_close(consumer);
     mock_stop();
 }
 END_TEST
