@@ -61,7 +61,8 @@ rd_kafka_topic_partition_list_t *kf_assignment_list(const kf_assignment *a)
 
 void kf_assignment_clear(kf_assignment *a)
 {
-    for (size_t i = 0; i < a->count; i++) kf_partition_unref(a->items[i]);
+    for (size_t i = 0; i < a->count; i++)
+        kf_partition_unref(a->items[i]);
     free(a->items);
     memset(a, 0, sizeof *a);
 }
@@ -73,8 +74,10 @@ void kf_assignment_apply_start(rd_kafka_t *rk, const kf_mapping_config *m,
     rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
     rd_kafka_resp_err_t e = rd_kafka_committed(rk, committed, 10000);
     if (e) {
-        kf_warn("consumer", "mapping %s: cannot read committed offsets (%s); starting from "
-                "auto.offset.reset", m->name, rd_kafka_err2str(e));
+        kf_warn("consumer",
+                "mapping %s: cannot read committed offsets (%s); starting from "
+                "auto.offset.reset",
+                m->name, rd_kafka_err2str(e));
         rd_kafka_topic_partition_list_destroy(committed);
         return;
     }
@@ -87,16 +90,18 @@ void kf_assignment_apply_start(rd_kafka_t *rk, const kf_mapping_config *m,
     if (times->cnt > 0) {
         e = rd_kafka_offsets_for_times(rk, times, 10000);
         if (e) {
-            kf_warn("consumer", "mapping %s: offsets_for_times failed (%s); starting from "
-                    "auto.offset.reset", m->name, rd_kafka_err2str(e));
+            kf_warn("consumer",
+                    "mapping %s: offsets_for_times failed (%s); starting from "
+                    "auto.offset.reset",
+                    m->name, rd_kafka_err2str(e));
         } else {
             for (int i = 0; i < times->cnt; i++) {
                 rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
                     parts, times->elems[i].topic, times->elems[i].partition);
                 /* -1 (no record at or after the time) means the end. */
                 if (tp && !times->elems[i].err)
-                    tp->offset = times->elems[i].offset < 0 ? RD_KAFKA_OFFSET_END
-                                                            : times->elems[i].offset;
+                    tp->offset =
+                        times->elems[i].offset < 0 ? RD_KAFKA_OFFSET_END : times->elems[i].offset;
             }
         }
     }

@@ -31,6 +31,7 @@ struct kf_consumer {
 
     rd_kafka_message_t **msgs;
     int64_t next_commit;
+    int64_t pressure_since; /* when in flight reached the limit; 0 when below */
 };
 
 /* ------------------------------------------------------------------ commits */
@@ -69,8 +70,10 @@ static int note_committed(kf_consumer *c, rd_kafka_resp_err_t err,
         kf_partition *p = kf_assignment_find(&c->parts, tp->topic, tp->partition);
         if (p && tp->offset > p->committed) p->committed = tp->offset;
     }
-    if (failed) KF_METRIC_ADD(c->metrics, commit_errors, 1);
-    else if (offsets && offsets->cnt) KF_METRIC_ADD(c->metrics, commits, 1);
+    if (failed)
+        KF_METRIC_ADD(c->metrics, commit_errors, 1);
+    else if (offsets && offsets->cnt)
+        KF_METRIC_ADD(c->metrics, commits, 1);
     return failed ? -1 : 0;
 }
 
@@ -88,8 +91,10 @@ static int commit(kf_consumer *c, const rd_kafka_topic_partition_list_t *only, i
     int rc = 0;
     if (l->cnt > 0) {
         rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, l, async);
-        if (!async) rc = note_committed(c, err, l);
-        else if (err) kf_warn(C, "mapping %s: commit: %s", c->m->name, rd_kafka_err2str(err));
+        if (!async)
+            rc = note_committed(c, err, l);
+        else if (err)
+            kf_warn(C, "mapping %s: commit: %s", c->m->name, rd_kafka_err2str(err));
     }
     rd_kafka_topic_partition_list_destroy(l);
     return rc;
@@ -121,8 +126,8 @@ static void revoke(kf_consumer *c, const rd_kafka_topic_partition_list_t *parts)
 {
     forget_batch(c, parts);
     for (int i = 0; i < parts->cnt; i++) {
-        kf_partition *p = kf_assignment_find(&c->parts, parts->elems[i].topic,
-                                             parts->elems[i].partition);
+        kf_partition *p =
+            kf_assignment_find(&c->parts, parts->elems[i].topic, parts->elems[i].partition);
         if (!p) continue;
         atomic_store(&p->revoked, true);
         kf_dispatcher_drop_partition(c->d, p);
@@ -130,8 +135,8 @@ static void revoke(kf_consumer *c, const rd_kafka_topic_partition_list_t *parts)
     /* In-flight records of these partitions finish, up to one shared deadline. */
     int64_t deadline = kf_now_ms() + c->m->revoke_timeout_ms;
     for (int i = 0; i < parts->cnt; i++) {
-        kf_partition *p = kf_assignment_find(&c->parts, parts->elems[i].topic,
-                                             parts->elems[i].partition);
+        kf_partition *p =
+            kf_assignment_find(&c->parts, parts->elems[i].topic, parts->elems[i].partition);
         if (!p) continue;
         int64_t left = deadline - kf_now_ms();
         if (kf_dispatcher_wait_idle(c->d, p, left > 0 ? (int)left : 0) != 0)
@@ -156,8 +161,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         kf_assignment_apply_start(rk, c->m, parts);
         rd_kafka_error_t *e = NULL;
         rd_kafka_resp_err_t re = 0;
-        if (c->cooperative) e = rd_kafka_incremental_assign(rk, parts);
-        else re = rd_kafka_assign(rk, parts);
+        if (c->cooperative)
+            e = rd_kafka_incremental_assign(rk, parts);
+        else
+            re = rd_kafka_assign(rk, parts);
         if (e || re) {
             kf_error(C, "mapping %s: assign failed: %s", c->m->name,
                      e ? rd_kafka_error_string(e) : rd_kafka_err2str(re));
@@ -186,8 +193,10 @@ static void set_paused(kf_consumer *c, int pause)
 {
     if (c->paused == pause) return;
     rd_kafka_topic_partition_list_t *l = kf_assignment_list(&c->parts);
-    if (pause) rd_kafka_pause_partitions(c->rk, l);
-    else rd_kafka_resume_partitions(c->rk, l);
+    if (pause)
+        rd_kafka_pause_partitions(c->rk, l);
+    else
+        rd_kafka_resume_partitions(c->rk, l);
     rd_kafka_topic_partition_list_destroy(l);
     c->paused = pause;
     atomic_store(&c->metrics->paused, pause ? (int)c->parts.count : 0);
@@ -201,6 +210,39 @@ static void submit(kf_consumer *c)
     if (c->batch_n) kf_dispatcher_submit(c->d, c->batch, c->batch_n);
     c->batch_n = 0;
     c->batch_bytes = 0;
+}
+
+/* How long the in-flight limit may hold before the partitions are paused. */
+#define PAUSE_AFTER_MS 500
+
+/*
+ * Backpressure. At the in-flight limit the consumer first just stops taking
+ * records: librdkafka's prefetch queue is bounded, so fetching stops on its
+ * own, and a short wait costs nothing. Pausing is kept for a limit that
+ * holds (a slow handler): a paused consumer still polls, so rebalances and
+ * commit results are served, and pausing costs a refetch on resume, which is
+ * why it is not done for every burst. Returns 1 when the caller should skip
+ * polling this turn.
+ */
+static int throttle(kf_consumer *c, int64_t now)
+{
+    const kf_mapping_config *m = c->m;
+    int64_t inflight = kf_dispatcher_inflight(c->d) + (int64_t)c->batch_n;
+    if (inflight < m->max_inflight) {
+        c->pressure_since = 0;
+        if (c->paused && inflight <= m->max_inflight / 2) set_paused(c, 0);
+        return 0;
+    }
+    if (c->paused) return 0;
+    if (!c->pressure_since) c->pressure_since = now;
+    if (now - c->pressure_since >= PAUSE_AFTER_MS) {
+        set_paused(c, 1);
+        return 0;
+    }
+    submit(c);
+    int64_t room = m->max_inflight - m->batch_max_records;
+    kf_dispatcher_wait_below(c->d, room > 0 ? room : 1, 50);
+    return 1;
 }
 
 /* A record we cannot copy cannot be skipped either: the watermark would pass
@@ -238,14 +280,14 @@ static int take_message(kf_consumer *c, rd_kafka_message_t *msg)
     }
     rd_kafka_timestamp_type_t tstype;
     int64_t ts = rd_kafka_message_timestamp(msg, &tstype);
-    kf_rec *r = kf_rec_new(p, msg->offset, ts, msg->key, msg->key_len, msg->payload, msg->len, hp,
-                           nh);
+    kf_rec *r =
+        kf_rec_new(p, msg->offset, ts, msg->key, msg->key_len, msg->payload, msg->len, hp, nh);
     if (hp != hs) free(hp);
     if (!r) out_of_memory(c);
     if (kf_tracker_add(p->tracker, msg->offset) != 0) {
         /* Offsets went backwards: a seek. Start the tracker over from here. */
-        kf_warn(C, "mapping %s: %s[%d] went back to offset %lld; tracking anew", c->m->name,
-                topic, msg->partition, (long long)msg->offset);
+        kf_warn(C, "mapping %s: %s[%d] went back to offset %lld; tracking anew", c->m->name, topic,
+                msg->partition, (long long)msg->offset);
         kf_tracker_reset(p->tracker);
         kf_tracker_add(p->tracker, msg->offset);
     }
@@ -265,13 +307,10 @@ void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
             commit(c, NULL, 1);
             c->next_commit = now + m->commit_interval_ms;
         }
-        int64_t inflight = kf_dispatcher_inflight(c->d);
-        if (!c->paused && inflight + (int64_t)c->batch_n >= m->max_inflight) set_paused(c, 1);
-        else if (c->paused && inflight <= m->max_inflight / 2) set_paused(c, 0);
+        if (throttle(c, now)) continue;
 
-        /* Pausing stops fetching; what was fetched already is still taken
-         * and submitted, so in flight may pass the limit by what the prefetch
-         * held. Never holding a record back keeps offsets in order. */
+        /* While paused, what was fetched already is still taken and
+         * submitted: never holding a record back keeps offsets in order. */
         size_t room = (size_t)m->batch_max_records - c->batch_n;
         int timeout = 100;
         if (c->batch_n) {
@@ -319,8 +358,7 @@ static int configure(kf_consumer *c, rd_kafka_conf_t *conf, char *err, size_t er
     };
     for (size_t i = 0; i < sizeof defaults / sizeof *defaults; i++)
         if (kf_kafka_conf_set(conf, defaults[i][0], defaults[i][1], NULL, err, errlen)) return -1;
-    if (kf_kafka_conf_set(conf, "bootstrap.servers", c->cfg->brokers, "kafka.brokers", err,
-                          errlen))
+    if (kf_kafka_conf_set(conf, "bootstrap.servers", c->cfg->brokers, "kafka.brokers", err, errlen))
         return -1;
     if (kf_kafka_conf_apply(conf, &c->cfg->kafka, "kafka.properties", err, errlen)) return -1;
     char where[128];
@@ -330,8 +368,7 @@ static int configure(kf_consumer *c, rd_kafka_conf_t *conf, char *err, size_t er
 
     char strategy[256];
     size_t sz = sizeof strategy;
-    if (rd_kafka_conf_get(conf, "partition.assignment.strategy", strategy, &sz) ==
-        RD_KAFKA_CONF_OK)
+    if (rd_kafka_conf_get(conf, "partition.assignment.strategy", strategy, &sz) == RD_KAFKA_CONF_OK)
         c->cooperative = strstr(strategy, "cooperative") != NULL;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(conf, offset_commit_cb);

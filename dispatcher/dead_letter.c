@@ -40,7 +40,8 @@ void kf_dead_letter_build(kf_dead_letter *dl, const kf_record *r, const char *wh
         {"kfleet.source.offset", o, strlen(o)},
         {"kfleet.handler", h, strlen(h)},
     };
-    for (size_t i = 0; i < KF_DL_EXTRA; i++) dl->headers[k++] = extra[i];
+    for (size_t i = 0; i < KF_DL_EXTRA; i++)
+        dl->headers[k++] = extra[i];
     dl->count = k;
 }
 

@@ -37,6 +37,12 @@ struct kf_dispatcher {
     int stop;
 
     atomic_int_fast64_t inflight;
+    /* kf_dispatcher_wait_below: waiters sleep on `drained` (under lock) until
+     * in flight falls below wait_limit; completions signal only when someone
+     * waits, so the hot path pays one atomic load. */
+    pthread_cond_t drained;
+    atomic_int waiters;
+    atomic_int_fast64_t wait_limit;
     worker *workers;
     int nworkers;
 };
@@ -45,15 +51,21 @@ static const char *C = "dispatcher";
 
 /* ---------------------------------------------------------------- completion */
 
-/* The record is finished for good: advance the tracker and free it. */
+/* The record is finished for good: advance the tracker and free it.
+ * Never called under the dispatcher lock. */
 static void record_done(kf_dispatcher *d, kf_rec *r)
 {
     kf_tracker_done(r->part->tracker, r->view.offset);
     atomic_fetch_sub(&r->part->inflight, 1);
-    atomic_fetch_sub(&d->inflight, 1);
+    int_fast64_t left = atomic_fetch_sub(&d->inflight, 1) - 1;
     KF_METRIC_ADD(d->env.metrics, records_done, 1);
     KF_METRIC_ADD(d->env.metrics, inflight, -1);
     kf_rec_free(r);
+    if (atomic_load(&d->waiters) && left < atomic_load(&d->wait_limit)) {
+        pthread_mutex_lock(&d->lock);
+        pthread_cond_broadcast(&d->drained);
+        pthread_mutex_unlock(&d->lock);
+    }
 }
 
 /* The record is let go without being done: its partition was revoked, so the
@@ -71,11 +83,13 @@ static void requeue(kf_dispatcher *d, kf_rec **recs, size_t n, int64_t delay_ms)
 {
     pthread_mutex_lock(&d->lock);
     if (atomic_load(&recs[0]->part->revoked) || d->stop) {
-        for (size_t i = 0; i < n; i++) record_drop(recs[i], d);
+        for (size_t i = 0; i < n; i++)
+            record_drop(recs[i], d);
     } else if (kf_lanes_requeue(d->lanes, recs, n, kf_now_ms() + delay_ms) != 0) {
         kf_error(C, "out of memory requeueing %s[%d]@%lld; dropping it for redelivery",
                  recs[0]->view.topic, recs[0]->view.partition, (long long)recs[0]->view.offset);
-        for (size_t i = 0; i < n; i++) record_drop(recs[i], d);
+        for (size_t i = 0; i < n; i++)
+            record_drop(recs[i], d);
     }
     if (d->idle) pthread_cond_signal(&d->work);
     pthread_mutex_unlock(&d->lock);
@@ -97,9 +111,8 @@ static int64_t next_attempt(kf_dispatcher *d, kf_rec *r, int exhausted, const ch
                  m->name, r->view.topic, r->view.partition, (long long)r->view.offset, attempt,
                  why ? why : "unknown error");
     } else {
-        kf_debug(C, "mapping %s: retrying %s[%d]@%lld after attempt %d: %s", m->name,
-                 r->view.topic, r->view.partition, (long long)r->view.offset, attempt,
-                 why ? why : "");
+        kf_debug(C, "mapping %s: retrying %s[%d]@%lld after attempt %d: %s", m->name, r->view.topic,
+                 r->view.partition, (long long)r->view.offset, attempt, why ? why : "");
     }
     r->view.attempt = attempt + 1;
     KF_METRIC_ADD(d->env.metrics, retries, 1);
@@ -148,9 +161,8 @@ static void record_acked(kf_dispatcher *d, kf_rec *r)
             KF_METRIC_ADD(d->env.metrics, records_failed, 1);
             record_done(d, r);
         } else {
-            kf_warn(C, "dead-letter write of %s[%d]@%lld failed (%s); retrying it",
-                    r->view.topic, r->view.partition, (long long)r->view.offset,
-                    why ? why : "?");
+            kf_warn(C, "dead-letter write of %s[%d]@%lld failed (%s); retrying it", r->view.topic,
+                    r->view.partition, (long long)r->view.offset, why ? why : "?");
             r->to_dead_letter = true;
             requeue(d, &r, 1,
                     kf_backoff_ms(2, d->env.mapping->retry_backoff_ms,
@@ -178,8 +190,10 @@ static void on_ack(void *opaque, kf_sink_status st, const char *why)
     kf_rec *r = a->r;
     kf_dispatcher *d = a->d;
     if (a->sink >= 0 && a->sink < KF_METRICS_MAX_SINKS) {
-        if (st == KF_SINK_OK) KF_METRIC_ADD(d->env.metrics, outputs[a->sink], 1);
-        else KF_METRIC_ADD(d->env.metrics, sink_errors[a->sink], 1);
+        if (st == KF_SINK_OK)
+            KF_METRIC_ADD(d->env.metrics, outputs[a->sink], 1);
+        else
+            KF_METRIC_ADD(d->env.metrics, sink_errors[a->sink], 1);
     }
     free(a);
     if (st != KF_SINK_OK) {
@@ -330,7 +344,8 @@ static void run_chunk(worker *w, kf_rec **chunk, size_t n)
             k++;
         }
         if (k) kf_handler_call_batch(d->env.handler, views, embase, k, br);
-        for (size_t j = 0; j < k; j++) results[idx[j]] = br[j];
+        for (size_t j = 0; j < k; j++)
+            results[idx[j]] = br[j];
         KF_METRIC_ADD(d->env.metrics, handler_calls, k);
     }
 
@@ -387,7 +402,8 @@ static void run_chunk(worker *w, kf_rec **chunk, size_t n)
     }
     if (ngroup) requeue(d, group, ngroup, group_delay);
 
-    for (size_t s = 0; s < d->env.sink_count; s++) kf_sink_flush(w->sws[s]);
+    for (size_t s = 0; s < d->env.sink_count; s++)
+        kf_sink_flush(w->sws[s]);
     if (w->dlq_ws) kf_sink_flush(w->dlq_ws);
 
     /* Drop the guards: records whose acks all came back finish here. */
@@ -443,7 +459,8 @@ static void *worker_main(void *arg)
 
         pthread_mutex_lock(&d->lock);
         now = kf_now_ms();
-        for (size_t i = 0; i < nheld; i++) kf_lanes_release(d->lanes, held[i], now);
+        for (size_t i = 0; i < nheld; i++)
+            kf_lanes_release(d->lanes, held[i], now);
         if (d->idle && kf_lanes_runnable(d->lanes)) pthread_cond_signal(&d->work);
     }
     pthread_mutex_unlock(&d->lock);
@@ -475,6 +492,7 @@ kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&d->work, &ca);
+    pthread_cond_init(&d->drained, &ca);
     pthread_condattr_destroy(&ca);
 
     for (int i = 0; i < d->nworkers; i++) {
@@ -522,8 +540,10 @@ void kf_dispatcher_submit(kf_dispatcher *d, kf_rec **recs, size_t n)
         }
     }
     if (d->idle) {
-        if (kf_lanes_queued(d->lanes) > 1) pthread_cond_broadcast(&d->work);
-        else pthread_cond_signal(&d->work);
+        if (kf_lanes_queued(d->lanes) > 1)
+            pthread_cond_broadcast(&d->work);
+        else
+            pthread_cond_signal(&d->work);
     }
     pthread_mutex_unlock(&d->lock);
 }
@@ -539,6 +559,25 @@ size_t kf_dispatcher_drop_partition(kf_dispatcher *d, kf_partition *p)
     size_t n = kf_lanes_drop_partition(d->lanes, p, record_drop, d);
     pthread_mutex_unlock(&d->lock);
     return n;
+}
+
+void kf_dispatcher_wait_below(kf_dispatcher *d, int64_t limit, int timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&d->lock);
+    atomic_store(&d->wait_limit, limit);
+    atomic_fetch_add(&d->waiters, 1);
+    while (atomic_load(&d->inflight) >= limit)
+        if (pthread_cond_timedwait(&d->drained, &d->lock, &ts) != 0) break;
+    atomic_fetch_sub(&d->waiters, 1);
+    pthread_mutex_unlock(&d->lock);
 }
 
 int kf_dispatcher_wait_idle(kf_dispatcher *d, const kf_partition *p, int timeout_ms)
@@ -575,6 +614,7 @@ void kf_dispatcher_destroy(kf_dispatcher *d)
     if (d->lanes) {
         kf_lanes_destroy(d->lanes, record_drop, d);
         pthread_cond_destroy(&d->work);
+        pthread_cond_destroy(&d->drained);
         pthread_mutex_destroy(&d->lock);
     }
     free(d->workers);

@@ -31,7 +31,7 @@ typedef struct kf_dispatcher_env {
     const kf_loaded_handler *handler;
     kf_sink **sinks; /* the mapping's sinks, in config order */
     size_t sink_count;
-    kf_sink *dead_letter; /* kafka sink on on_failure.topic, NULL when none */
+    kf_sink *dead_letter;    /* kafka sink on on_failure.topic, NULL when none */
     const kf_filter *filter; /* NULL: every record goes to the handler */
     kf_metrics *metrics;
 } kf_dispatcher_env;
@@ -46,6 +46,10 @@ void kf_dispatcher_submit(kf_dispatcher *d, kf_rec **recs, size_t n);
 
 /* Records submitted and not yet done or dropped. */
 int64_t kf_dispatcher_inflight(const kf_dispatcher *d);
+
+/* Waits until fewer than `limit` records are in flight, up to timeout_ms
+ * (the consumer's backpressure). */
+void kf_dispatcher_wait_below(kf_dispatcher *d, int64_t limit, int timeout_ms);
 
 /* Drops the queued, not yet running records of p (after p->revoked is set):
  * they are neither done nor committed, so the next owner reads them again. */

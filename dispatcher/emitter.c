@@ -32,7 +32,8 @@ static int emit_headers(kf_emitter *base, const char *sink, const void *key, siz
     size_t total_h = nh + (tp ? 1 : 0);
 
     size_t extra = key_len + value_len + total_h * sizeof(kf_header);
-    for (size_t i = 0; i < nh; i++) extra += strlen(hdrs[i].name) + 1 + hdrs[i].value_len;
+    for (size_t i = 0; i < nh; i++)
+        extra += strlen(hdrs[i].name) + 1 + hdrs[i].value_len;
     if (tp) extra += sizeof "traceparent" + tp->value_len;
     kf_output *o = malloc(sizeof *o + extra + 1);
     if (!o) return -1;

@@ -15,7 +15,7 @@ struct kf_rec;
 
 typedef struct kf_output {
     struct kf_output *next;
-    int sink; /* index into the mapping's sinks, or -1 for every sink */
+    int sink;        /* index into the mapping's sinks, or -1 for every sink */
     const void *key; /* NULL for a null key */
     size_t key_len;
     const void *value;

@@ -51,12 +51,11 @@ static int check_leaf(const cJSON *leaf, const char *where, const char *path, ch
         const cJSON *op = alt->child;
         if (!op || op->next)
             return bad(err, errlen, where, path, "expected one operator per object");
-        if ((!strcmp(op->string, "prefix") || !strcmp(op->string, "suffix")) &&
-            cJSON_IsString(op))
+        if ((!strcmp(op->string, "prefix") || !strcmp(op->string, "suffix")) && cJSON_IsString(op))
             continue;
         if (!strcmp(op->string, "exists") && cJSON_IsBool(op)) continue;
-        if (!strcmp(op->string, "anything-but") && (cJSON_IsArray(op) || cJSON_IsString(op) ||
-                                                     cJSON_IsNumber(op)))
+        if (!strcmp(op->string, "anything-but") &&
+            (cJSON_IsArray(op) || cJSON_IsString(op) || cJSON_IsNumber(op)))
             continue;
         if (!strcmp(op->string, "numeric") && cJSON_IsArray(op) && valid_numeric(op)) continue;
         return bad(err, errlen, where, path,
@@ -181,7 +180,8 @@ static int equals_literal(const val *v, const cJSON *lit)
         return as_string(v, &s, &n) && n == strlen(lit->valuestring) &&
                memcmp(s, lit->valuestring, n) == 0;
     if (!v->json) return 0;
-    if (cJSON_IsNumber(lit)) return cJSON_IsNumber(v->json) && v->json->valuedouble == lit->valuedouble;
+    if (cJSON_IsNumber(lit))
+        return cJSON_IsNumber(v->json) && v->json->valuedouble == lit->valuedouble;
     if (cJSON_IsBool(lit))
         return cJSON_IsBool(v->json) && cJSON_IsTrue(v->json) == cJSON_IsTrue(lit);
     if (cJSON_IsNull(lit)) return cJSON_IsNull(v->json);
@@ -247,8 +247,8 @@ static int object_match(const cJSON *doc, const cJSON *pat)
     const cJSON *m;
     cJSON_ArrayForEach(m, pat)
     {
-        const cJSON *field = cJSON_IsObject(doc) ? cJSON_GetObjectItemCaseSensitive(doc, m->string)
-                                                 : NULL;
+        const cJSON *field =
+            cJSON_IsObject(doc) ? cJSON_GetObjectItemCaseSensitive(doc, m->string) : NULL;
         if (cJSON_IsObject(m)) {
             if (!field || !object_match(field, m)) return 0;
         } else {
@@ -280,8 +280,7 @@ static int headers_match(const kf_record *r, const cJSON *pat)
 
 /* "key" or "value": an object pattern matches the bytes parsed as JSON; an
  * array matches the bytes as a string. *parsed caches the parse per record. */
-static int bytes_match(const void *data, size_t len, const cJSON *pat, cJSON **parsed,
-                       int *tried)
+static int bytes_match(const void *data, size_t len, const cJSON *pat, cJSON **parsed, int *tried)
 {
     if (!cJSON_IsObject(pat)) {
         val v = {.raw = data ? data : "", .raw_len = len, .present = data != NULL};

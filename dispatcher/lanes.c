@@ -10,9 +10,9 @@ struct kf_lane {
     uint64_t hash;            /* identity (key mode) */
     kf_rec *head, *tail;
     size_t n;
-    bool running;   /* held by a worker */
-    bool hashed;    /* in the table (ordered lanes) */
-    bool shared;    /* the unordered FIFO: never held */
+    bool running; /* held by a worker */
+    bool hashed;  /* in the table (ordered lanes) */
+    bool shared;  /* the unordered FIFO: never held */
     enum where where;
     int64_t ready_at;
     kf_lane *list_next; /* runq or delayed link */
@@ -59,8 +59,10 @@ static void runq_push(kf_lanes *ls, kf_lane *l)
 {
     l->where = IN_RUNQ;
     l->list_next = NULL;
-    if (ls->runq_tail) ls->runq_tail->list_next = l;
-    else ls->runq_head = l;
+    if (ls->runq_tail)
+        ls->runq_tail->list_next = l;
+    else
+        ls->runq_head = l;
     ls->runq_tail = l;
 }
 
@@ -78,7 +80,8 @@ static kf_lane *runq_pop(kf_lanes *ls)
 static void unhash(kf_lanes *ls, kf_lane *l)
 {
     kf_lane **pp = &ls->buckets[bucket_of(ls, l->part, l->hash)];
-    while (*pp && *pp != l) pp = &(*pp)->hnext;
+    while (*pp && *pp != l)
+        pp = &(*pp)->hnext;
     if (*pp) *pp = l->hnext;
     l->hashed = false;
     ls->nlanes--;
@@ -140,8 +143,10 @@ int kf_lanes_push(kf_lanes *ls, kf_rec *r)
     if (!l) return -1;
     r->next = NULL;
     r->lane = l;
-    if (l->tail) l->tail->next = r;
-    else l->head = r;
+    if (l->tail)
+        l->tail->next = r;
+    else
+        l->head = r;
     l->tail = r;
     l->n++;
     ls->queued++;
@@ -186,8 +191,10 @@ static void promote_due(kf_lanes *ls, int64_t now)
             *pp = l->list_next;
             ls->ndelayed--;
             l->where = NOWHERE;
-            if (l->n) runq_push(ls, l);
-            else maybe_free(ls, l);
+            if (l->n)
+                runq_push(ls, l);
+            else
+                maybe_free(ls, l);
         } else {
             pp = &l->list_next;
         }

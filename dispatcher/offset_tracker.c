@@ -56,7 +56,8 @@ static int grow(kf_tracker *t)
 {
     slot *n = malloc(t->cap * 2 * sizeof *n);
     if (!n) return -1;
-    for (size_t i = 0; i < t->count; i++) n[i] = *at(t, i);
+    for (size_t i = 0; i < t->count; i++)
+        n[i] = *at(t, i);
     free(t->ring);
     t->ring = n;
     t->cap *= 2;
@@ -86,8 +87,10 @@ int kf_tracker_done(kf_tracker *t, int64_t offset)
     size_t lo = 0, hi = t->count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (at(t, mid)->offset < offset) lo = mid + 1;
-        else hi = mid;
+        if (at(t, mid)->offset < offset)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     int rc = -1;
     if (lo < t->count && at(t, lo)->offset == offset && !at(t, lo)->done) {

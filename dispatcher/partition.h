@@ -17,10 +17,10 @@ typedef struct kf_partition {
     char *topic;
     int32_t partition;
     kf_tracker *tracker;
-    atomic_int inflight;  /* records dispatched and not yet done or dropped */
-    atomic_bool revoked;  /* set on revoke: queued records are dropped */
+    atomic_int inflight; /* records dispatched and not yet done or dropped */
+    atomic_bool revoked; /* set on revoke: queued records are dropped */
     atomic_int refs;
-    int64_t committed;    /* last committed offset; consumer thread only */
+    int64_t committed; /* last committed offset; consumer thread only */
 } kf_partition;
 
 kf_partition *kf_partition_new(const char *topic, int32_t partition);

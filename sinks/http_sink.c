@@ -327,10 +327,11 @@ static void http_flush(void *self, void *ws)
     http_sink *hs = self;
     http_worker *w = ws;
     char down[CURL_ERROR_SIZE + 600] = ""; /* set after a transport error */
+    char not_sent[sizeof down + 64];
     for (size_t i = 0; i < w->n; i++) {
         http_req *r = &w->q[i];
         if (down[0]) {
-            r->ack(r->opaque, KF_SINK_RETRY, down);
+            r->ack(r->opaque, KF_SINK_RETRY, not_sent);
             req_free(r);
             continue;
         }
@@ -344,6 +345,7 @@ static void http_flush(void *self, void *ws)
         if (rc != CURLE_OK) {
             snprintf(down, sizeof down, "http POST to %s failed: %s", hs->url_shown,
                      w->errbuf[0] ? w->errbuf : curl_easy_strerror(rc));
+            snprintf(not_sent, sizeof not_sent, "not sent after an earlier failure: %s", down);
             kf_warn("sink.http", "sink %s: %s; %zu request(s) will be retried", hs->cfg->name, down,
                     w->n - i);
             r->ack(r->opaque, KF_SINK_RETRY, down);

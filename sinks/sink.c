@@ -3,6 +3,10 @@
  * sink's config (so callers may free theirs after open), and forwards calls,
  * filling in the optional ops.
  *
+ * Lifetimes: the env is read only during kf_sink_open (implementations copy
+ * what they keep); the config copy lives until kf_sink_close, so
+ * implementations may keep pointers into the `cfg` their open receives.
+ *
  * Threads: kf_sink_write / kf_sink_flush on one worker state come from one
  * thread at a time; different worker states run concurrently. Open, close and
  * the worker open/close calls are not concurrent with anything on the same

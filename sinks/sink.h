@@ -54,13 +54,13 @@ typedef struct kf_sink_msg {
 
 /* What every sink of a mapping may need beyond its own config. */
 typedef struct kf_sink_env {
-    const char *mapping;      /* mapping name, for logs and client ids */
-    const char *group_id;     /* consumer group, for idempotency keys */
-    const char *brokers;      /* kafka.brokers */
-    const kf_props *kafka;    /* kafka.properties */
+    const char *mapping;    /* mapping name, for logs and client ids */
+    const char *group_id;   /* consumer group, for idempotency keys */
+    const char *brokers;    /* kafka.brokers */
+    const kf_props *kafka;  /* kafka.properties */
     const kf_props *producer; /* the mapping's producer properties (override kafka) */
-    const char *redis_url;    /* the top-level redis.url */
-    int threads;              /* how many workers will call kf_sink_worker_open */
+    const char *redis_url;  /* the top-level redis.url */
+    int threads;            /* how many workers will call kf_sink_worker_open */
 } kf_sink_env;
 
 typedef struct kf_sink kf_sink;

@@ -63,12 +63,11 @@ static void *produce_main(void *arg)
     char key[32], value[160];
     for (long i = 0; i < d->records; i++) {
         snprintf(key, sizeof key, "customer-%ld", i % 100);
-        int n = i % 1000 == 999
-                    ? snprintf(value, sizeof value, "POISON not json %ld", i)
-                    : snprintf(value, sizeof value,
-                               "{\"id\":%ld,\"name\":\"order-%ld\",\"customer\":\"%s\","
-                               "\"amount\":%ld}",
-                               i, i, key, (i * 37) % 1000);
+        int n = i % 1000 == 999 ? snprintf(value, sizeof value, "POISON not json %ld", i)
+                                : snprintf(value, sizeof value,
+                                           "{\"id\":%ld,\"name\":\"order-%ld\",\"customer\":\"%s\","
+                                           "\"amount\":%ld}",
+                                           i, i, key, (i * 37) % 1000);
         for (;;) {
             rd_kafka_resp_err_t e = rd_kafka_producev(
                 d->producer, RD_KAFKA_V_TOPIC(d->topic), RD_KAFKA_V_KEY(key, strlen(key)),
@@ -92,8 +91,8 @@ static void tick(kf_fleet *f, void *arg)
     double secs = (now_ms() - d->started_ms) / 1000.0;
     fprintf(stdout, "%sproduced %ld  in %llu  done %llu  out %llu  failed %llu  %.0f rec/s%s",
             d->tty ? "\r" : "", atomic_load(&d->produced), (unsigned long long)t.in,
-            (unsigned long long)t.done, (unsigned long long)t.outputs,
-            (unsigned long long)t.failed, (double)(t.done - d->last.done), d->tty ? "   " : "\n");
+            (unsigned long long)t.done, (unsigned long long)t.outputs, (unsigned long long)t.failed,
+            (double)(t.done - d->last.done), d->tty ? "   " : "\n");
     (void)secs;
     fflush(stdout);
     d->last = t;
@@ -105,7 +104,8 @@ static void create_topics(rd_kafka_mock_cluster_t *mc, const kf_config *cfg)
 {
     for (size_t i = 0; i < cfg->mapping_count; i++) {
         const kf_mapping_config *m = &cfg->mappings[i];
-        for (size_t t = 0; t < m->topic_count; t++) rd_kafka_mock_topic_create(mc, m->topics[t], 8, 1);
+        for (size_t t = 0; t < m->topic_count; t++)
+            rd_kafka_mock_topic_create(mc, m->topics[t], 8, 1);
         for (size_t s = 0; s < m->sink_count; s++)
             if (m->sinks[s].type == KF_SINK_KAFKA)
                 rd_kafka_mock_topic_create(mc, m->sinks[s].topic, 8, 1);
@@ -120,7 +120,8 @@ int kf_cmd_demo(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc)
             config = argv[++i];
-        else if (!strcmp(argv[i], "--records") && i + 1 < argc) d.records = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--records") && i + 1 < argc)
+            d.records = atol(argv[++i]);
         else {
             fprintf(stderr, "kfleet demo: unknown or incomplete option \"%s\"\n", argv[i]);
             return KF_EXIT_USAGE;
@@ -159,8 +160,7 @@ int kf_cmd_demo(int argc, char **argv)
     rd_kafka_brokers_add(host, brokers);
     d.producer = host;
     d.topic = cfg->mappings[0].topics[0];
-    printf("kfleet demo: embedded Kafka at %s, %ld records into %s\n", brokers, d.records,
-           d.topic);
+    printf("kfleet demo: embedded Kafka at %s, %ld records into %s\n", brokers, d.records, d.topic);
     fflush(stdout);
 
     int rc = KF_EXIT_OK;

@@ -156,8 +156,8 @@ static kf_rec *parse_line(const char *line, kf_partition **parts, int lineno, co
     *next_offset = offset + 1;
     const char *k = cJSON_IsString(key) ? key->valuestring : NULL;
     kf_rec *r = *parts ? kf_rec_new(*parts, offset,
-                                    cJSON_IsNumber(ts) ? (int64_t)ts->valuedouble : kf_wall_ms(),
-                                    k, k ? strlen(k) : 0, v, vlen, hs, nh)
+                                    cJSON_IsNumber(ts) ? (int64_t)ts->valuedouble : kf_wall_ms(), k,
+                                    k ? strlen(k) : 0, v, vlen, hs, nh)
                        : NULL;
     free(vtext);
     cJSON_Delete(j);
@@ -178,8 +178,10 @@ int kf_cmd_invoke(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc)
             config = argv[++i];
-        else if (!strcmp(argv[i], "--input") && i + 1 < argc) input = argv[++i];
-        else if (!strcmp(argv[i], "--mapping") && i + 1 < argc) mapping = argv[++i];
+        else if (!strcmp(argv[i], "--input") && i + 1 < argc)
+            input = argv[++i];
+        else if (!strcmp(argv[i], "--mapping") && i + 1 < argc)
+            mapping = argv[++i];
         else {
             fprintf(stderr, "kfleet invoke: unknown or incomplete option \"%s\"\n", argv[i]);
             return KF_EXIT_USAGE;

@@ -75,8 +75,8 @@ int kf_cmd_run(int argc, char **argv)
         return KF_EXIT_USAGE;
     }
     kf_metrics_http *mh = NULL;
-    if (cfg->metrics_listen && !(mh = kf_metrics_http_start(cfg->metrics_listen, f, err,
-                                                              sizeof err))) {
+    if (cfg->metrics_listen &&
+        !(mh = kf_metrics_http_start(cfg->metrics_listen, f, err, sizeof err))) {
         fprintf(stderr, "kfleet: %s\n", err);
         kf_fleet_finish(f);
         kf_config_destroy(cfg);
@@ -100,8 +100,8 @@ static int check_props(const kf_config *cfg, const kf_mapping_config *m, char *e
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
         snprintf(where, sizeof where, "mappings[%s].%s", m->name, side ? "producer" : "consumer");
         int rc = kf_kafka_conf_apply(conf, &cfg->kafka, "kafka.properties", err, errlen);
-        if (!rc) rc = kf_kafka_conf_apply(conf, side ? &m->producer : &m->consumer, where, err,
-                                          errlen);
+        if (!rc)
+            rc = kf_kafka_conf_apply(conf, side ? &m->producer : &m->consumer, where, err, errlen);
         rd_kafka_conf_destroy(conf);
         if (rc) return -1;
     }

@@ -44,7 +44,8 @@ kf_fleet *kf_fleet_start(const kf_config *cfg, char *err, size_t errlen)
     for (size_t i = 0; i < cfg->mapping_count; i++) {
         f->maps[i] = kf_mapping_start(cfg, &cfg->mappings[i], err, errlen);
         if (!f->maps[i]) {
-            for (size_t j = 0; j < i; j++) kf_mapping_finish(f->maps[j], 1000);
+            for (size_t j = 0; j < i; j++)
+                kf_mapping_finish(f->maps[j], 1000);
             free(f->maps);
             free(f);
             return NULL;
@@ -75,7 +76,8 @@ void kf_fleet_totals(kf_fleet *f, kf_totals *t)
         t->failed += KF_METRIC_GET(m, records_failed);
         t->retries += KF_METRIC_GET(m, retries);
         t->inflight += KF_METRIC_GET(m, inflight);
-        for (int s = 0; s < KF_METRICS_MAX_SINKS; s++) t->outputs += KF_METRIC_GET(m, outputs[s]);
+        for (int s = 0; s < KF_METRICS_MAX_SINKS; s++)
+            t->outputs += KF_METRIC_GET(m, outputs[s]);
     }
 }
 
@@ -105,7 +107,8 @@ static void *finish_main(void *arg)
 {
     finisher *fin = arg;
     kf_fleet *f = fin->f;
-    for (size_t i = 0; i < f->count; i++) kf_mapping_stop(f->maps[i]);
+    for (size_t i = 0; i < f->count; i++)
+        kf_mapping_stop(f->maps[i]);
     int rc = 0;
     for (size_t i = 0; i < f->count; i++)
         if (kf_mapping_finish(f->maps[i], f->cfg->shutdown_timeout_ms) != 0) rc = -1;

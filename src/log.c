@@ -68,11 +68,12 @@ void kf_log(kf_log_level lvl, const char *component, const char *fmt, ...)
     gmtime_r(&ts.tv_sec, &tm);
 
     char line[4096];
-    size_t len = (size_t)snprintf(line, sizeof line,
-                                  "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\","
-                                  "\"component\":\"",
-                                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                                  tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, level_names[lvl]);
+    size_t len =
+        (size_t)snprintf(line, sizeof line,
+                         "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\","
+                         "\"component\":\"",
+                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                         tm.tm_sec, ts.tv_nsec / 1000000, level_names[lvl]);
     len = json_escape(line, len, sizeof line, component);
     len += (size_t)snprintf(line + len, sizeof line - len, "\",\"msg\":\"");
     len = json_escape(line, len, sizeof line - 3, msg);

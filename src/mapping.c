@@ -66,7 +66,8 @@ static void teardown(kf_mapping *mp)
 {
     kf_consumer_destroy(mp->consumer);
     kf_dispatcher_destroy(mp->d);
-    for (size_t i = 0; i < mp->sink_count; i++) kf_sink_close(mp->sinks[i]);
+    for (size_t i = 0; i < mp->sink_count; i++)
+        kf_sink_close(mp->sinks[i]);
     kf_sink_close(mp->dlq);
     kf_filter_destroy(mp->filter);
     kf_handler_unload(mp->handler);
@@ -146,7 +147,7 @@ kf_mapping *kf_mapping_start(const kf_config *cfg, const kf_mapping_config *m, c
     mp->thread_started = 1;
     kf_info(C, "mapping %s: started (group %s, %d thread(s), ordering %s, handler %s)", m->name,
             m->group_id, m->threads,
-            m->ordering == KF_ORDER_KEY ? "key"
+            m->ordering == KF_ORDER_KEY         ? "key"
             : m->ordering == KF_ORDER_PARTITION ? "partition"
                                                 : "unordered",
             kf_handler_name(mp->handler));
@@ -182,9 +183,10 @@ int kf_mapping_finish(kf_mapping *mp, int deadline_ms)
         rc = kf_dispatcher_wait_idle(mp->d, NULL, left > 0 ? (int)left : 0);
     }
     if (rc != 0)
-        kf_warn(C, "mapping %s: %lld record(s) still in flight at the shutdown deadline; they "
-                "are not committed and will be redelivered", mp->m->name,
-                (long long)kf_dispatcher_inflight(mp->d));
+        kf_warn(C,
+                "mapping %s: %lld record(s) still in flight at the shutdown deadline; they "
+                "are not committed and will be redelivered",
+                mp->m->name, (long long)kf_dispatcher_inflight(mp->d));
     if (kf_consumer_commit_sync(mp->consumer) != 0)
         kf_warn(C, "mapping %s: final commit failed; the next owner may redo some records",
                 mp->m->name);

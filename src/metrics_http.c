@@ -65,8 +65,7 @@ static char *render(kf_fleet *f, size_t *len)
     size_t n = kf_fleet_count(f);
     COUNTER("records_in_total", "Records read from Kafka and dispatched.", records_in);
     COUNTER("records_done_total", "Records whose effects are complete.", records_done);
-    COUNTER("records_filtered_total", "Records filtered out before the handler.",
-            records_filtered);
+    COUNTER("records_filtered_total", "Records filtered out before the handler.", records_filtered);
     COUNTER("records_failed_total", "Records sent to the on-failure topic.", records_failed);
     COUNTER("retries_total", "Record attempts retried.", retries);
     COUNTER("handler_calls_total", "Handler invocations.", handler_calls);
@@ -116,8 +115,7 @@ static char *render(kf_fleet *f, size_t *len)
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, char *body, size_t len,
                              const char *type)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(r, "Content-Type", type);
     enum MHD_Result ret = MHD_queue_response(conn, code, r);
     MHD_destroy_response(r);
@@ -125,8 +123,8 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, char *b
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
 {
     (void)version;
     (void)upload_data;
@@ -171,9 +169,9 @@ kf_metrics_http *kf_metrics_http_start(const char *listen, kf_fleet *f, char *er
     kf_metrics_http *h = calloc(1, sizeof *h);
     if (!h) return NULL;
     h->fleet = f;
-    h->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL,
-                              on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                              MHD_OPTION_END);
+    h->mhd =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL, on_request, h,
+                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_END);
     if (!h->mhd) {
         snprintf(err, errlen, "metrics.listen: cannot listen on %s (port in use?)", listen);
         free(h);

@@ -39,7 +39,7 @@ it_stop_kfleet poison 30
 it_verify_final "A: kafka sink" --kafka "$IT_OUT" --expect "$N" --exclude-mod 100
 it_verify_final "A: redis sink" --redis-list "$IT_LIST" --expect "$N" --exclude-mod 100
 it_verify_final "A: dlq" --dlq "$IT_DLQ" --expect "$N" --only-mod 100 --expect-dlq $((N / 100)) \
-	--expect-header kfleet.attempts=1 --expect-header "kfleet.source.topic=$IT_IN"
+	--expect-header kfleet.attempts=1 --expect-header "kfleet.source.topic=$IT_IN" --check-source
 
 # --- B: retries exhausted --------------------------------------------------
 N=1000
@@ -55,5 +55,5 @@ it_stop_kfleet exhausted 30
 it_verify_final "B: kafka sink" --kafka "$IT_OUT" --expect "$N" --exclude-mod 10
 it_verify_final "B: redis sink" --redis-list "$IT_LIST" --expect "$N" --exclude-mod 10
 it_verify_final "B: dlq" --dlq "$IT_DLQ" --expect "$N" --only-mod 10 --expect-dlq $((N / 10)) \
-	--expect-header kfleet.attempts=2 --expect-header "kfleet.source.topic=$IT_IN"
+	--expect-header kfleet.attempts=2 --expect-header "kfleet.source.topic=$IT_IN" --check-source
 kf_pass "poison records dead-lettered with headers; retries succeed or exhaust at max_attempts"

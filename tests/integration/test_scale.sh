@@ -38,10 +38,10 @@ it_start_kfleet w2 "$KF_TMP/kfleet.json"
 it_start_kfleet w3 "$KF_TMP/kfleet.json"
 it_wait_until 90 "worker 2 processes records" lines_at_least "$KF_TMP/w2.out" 100
 it_wait_until 90 "worker 3 processes records" lines_at_least "$KF_TMP/w3.out" 100
-progress_by 3000
+progress_by 9000
 
 it_stop_kfleet w2 30
-progress_by 3000
+progress_by 9000
 it_stop_kfleet w3 30
 
 kf_wait_exit producer 120

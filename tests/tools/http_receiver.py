@@ -89,6 +89,9 @@ class State:
 class Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 keeps connections alive, as libcurl expects from a real service.
     protocol_version = "HTTP/1.1"
+    # http.server writes the headers and the body with two send()s; with Nagle
+    # on, the body waits for the client's delayed ACK (40 ms per request).
+    disable_nagle_algorithm = True
     state = None  # set in main()
 
     def _reply(self, status, obj):

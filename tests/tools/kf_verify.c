@@ -7,7 +7,9 @@
  *   --kafka TOPIC      the whole topic from the beginning, read_committed,
  *                      until the end of every partition
  *   --dlq TOPIC        like --kafka, and every record must carry the
- *                      kfleet.* failure headers (printed for the first record)
+ *                      kfleet.* failure headers (printed for the first record);
+ *                      --check-source also reads the source topic and checks
+ *                      that the headers point at a record with the same value
  *   --redis-list KEY   LRANGE of a list, in chunks (--redis URL or $KFLEET_REDIS)
  *   --jsonl FILE       the stdout sink's JSON lines
  *                      {"sink","topic","partition","offset","key","value"}
@@ -63,6 +65,7 @@ typedef struct opts {
     bool upper;
     long long raw_bytes; /* -1 = JSON values */
     bool null_values;
+    bool check_source;
     double wait_s;
     int kafka_idle_s;
     const char *expect_hdr_name[MAX_EXPECT_HEADERS];
@@ -158,6 +161,13 @@ static void smap_free(smap *m)
 
 /* --------------------------------------------------------------- tally */
 
+/* A DLQ record's value, to compare with the source record it names. */
+typedef struct src_val {
+    unsigned char *val; /* owned copy; NULL for a null value */
+    size_t len;
+    bool matched;
+} src_val;
+
 typedef struct tally {
     long long records;
     long long anonymous; /* records whose id cannot be known (0-byte values in redis) */
@@ -172,6 +182,12 @@ typedef struct tally {
     smap key_part; /* key -> partition first seen in */
     bool printed_headers;
     int bad_samples;
+    /* --check-source: what each DLQ record says it was, by "<partition>/<offset>". */
+    smap src_pos;             /* -> index into src_vals */
+    struct src_val *src_vals; /* owned */
+    size_t src_count, src_cap;
+    char *src_topic; /* owned; from kfleet.source.topic */
+    long long source_mismatches;
 } tally;
 
 static void tally_reset(tally *t)
@@ -179,6 +195,11 @@ static void tally_reset(tally *t)
     smap_free(&t->ids);
     smap_free(&t->last_seq);
     smap_free(&t->key_part);
+    smap_free(&t->src_pos);
+    for (size_t i = 0; i < t->src_count; i++)
+        free(t->src_vals[i].val);
+    free(t->src_vals);
+    free(t->src_topic);
     memset(t, 0, sizeof(*t));
     t->first_ts = INT64_MAX;
     t->last_ts = INT64_MIN;
@@ -379,6 +400,71 @@ static const char *REQUIRED_DLQ_HEADERS[] = {
     "kfleet.source.offset", "kfleet.handler",
 };
 
+static void source_mismatch(tally *t, const char *fmt, const char *a, const char *b)
+{
+    if (t->source_mismatches++ < 3) {
+        fprintf(stderr, "kf_verify: source check: ");
+        fprintf(stderr, fmt, a, b);
+        fprintf(stderr, "\n");
+    }
+}
+
+/* Keeps the DLQ record's value under the source position its headers name. */
+static void remember_source(const opts *o, tally *t, rd_kafka_headers_t *hdrs,
+                            const rd_kafka_message_t *m)
+{
+    const void *tv, *pv, *ov;
+    size_t tn, pn, on;
+    rd_kafka_header_get_last(hdrs, "kfleet.source.topic", &tv, &tn);
+    rd_kafka_header_get_last(hdrs, "kfleet.source.partition", &pv, &pn);
+    rd_kafka_header_get_last(hdrs, "kfleet.source.offset", &ov, &on);
+    char topic[256], pos[64];
+    snprintf(topic, sizeof(topic), "%.*s", (int)tn, tv ? (const char *)tv : "");
+    snprintf(pos, sizeof(pos), "%.*s/%.*s", (int)pn, pv ? (const char *)pv : "", (int)on,
+             ov ? (const char *)ov : "");
+    if (!t->src_topic) {
+        t->src_topic = strdup(topic);
+    } else if (strcmp(t->src_topic, topic)) {
+        source_mismatch(t, "records name two source topics, %s and %s", t->src_topic, topic);
+        return;
+    }
+    bool created;
+    smap_get(&t->src_pos, pos, strlen(pos), (int64_t)t->src_count, &created);
+    if (!created) {
+        /* A replayed DLQ record is a duplicate, counted as such elsewhere. */
+        if (!o->allow_duplicates) source_mismatch(t, "two DLQ records name %s%s", pos, "");
+        return;
+    }
+    if (t->src_count == t->src_cap) {
+        t->src_cap = t->src_cap ? t->src_cap * 2 : 256;
+        t->src_vals = realloc(t->src_vals, t->src_cap * sizeof(*t->src_vals));
+        if (!t->src_vals) exit(2);
+    }
+    src_val *sv = &t->src_vals[t->src_count++];
+    memset(sv, 0, sizeof(*sv));
+    sv->len = m->len;
+    if (m->payload) {
+        sv->val = xcalloc(1, m->len + 1);
+        memcpy(sv->val, m->payload, m->len);
+    }
+}
+
+/* Compares one source record with the DLQ record that names its position. */
+static void compare_source(const opts *o, tally *t, const rd_kafka_message_t *m)
+{
+    (void)o;
+    char pos[64];
+    int pl = snprintf(pos, sizeof(pos), "%d/%" PRId64, (int)m->partition, m->offset);
+    smap_entry *e = smap_find(&t->src_pos, pos, (size_t)pl);
+    if (!e) return;
+    src_val *sv = &t->src_vals[e->value];
+    sv->matched = true;
+    bool same = (sv->val == NULL) == (m->payload == NULL) && sv->len == m->len &&
+                (!m->len || memcmp(sv->val, m->payload, m->len) == 0);
+    if (!same)
+        source_mismatch(t, "the record at %s differs from the DLQ record naming it%s", pos, "");
+}
+
 static void check_dlq_headers(const opts *o, tally *t, const rd_kafka_message_t *m)
 {
     rd_kafka_headers_t *hdrs = NULL;
@@ -407,6 +493,7 @@ static void check_dlq_headers(const opts *o, tally *t, const rd_kafka_message_t 
         }
     }
     if (!ok) t->bad_headers++;
+    if (ok && o->check_source) remember_source(o, t, hdrs, m);
     if (hdrs && !t->printed_headers) {
         t->printed_headers = true;
         printf("dlq_headers partition=%d offset=%" PRId64, (int)m->partition, m->offset);
@@ -436,8 +523,20 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Reads the whole topic; a topic that does not exist yet reads as empty. */
-static int read_kafka(const opts *o, tally *t)
+typedef void (*kafka_msg_fn)(const opts *o, tally *t, const rd_kafka_message_t *m);
+
+/* What the main read does with each record. */
+static void on_output(const opts *o, tally *t, const rd_kafka_message_t *m)
+{
+    rd_kafka_timestamp_type_t tt;
+    int64_t ts = rd_kafka_message_timestamp(m, &tt);
+    ingest(o, t, m->payload, m->len, m->payload == NULL, m->key, m->key_len, m->partition, ts);
+    if (o->kind == SRC_DLQ) check_dlq_headers(o, t, m);
+}
+
+/* Reads all of `topic`, calling fn per record; a topic that does not exist
+ * yet reads as empty. */
+static int read_kafka(const opts *o, tally *t, const char *topic, kafka_msg_fn fn)
 {
     char err[512], group[64];
     snprintf(group, sizeof(group), "kf_verify-%d-%ld", (int)getpid(), (long)random());
@@ -460,12 +559,12 @@ static int read_kafka(const opts *o, tally *t)
     rd_kafka_poll_set_consumer(rk);
 
     int rc = -1;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, o->source, NULL);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
     rd_kafka_topic_destroy(rkt);
     if (e) {
-        fprintf(stderr, "kf_verify: metadata for %s: %s\n", o->source, rd_kafka_err2str(e));
+        fprintf(stderr, "kf_verify: metadata for %s: %s\n", topic, rd_kafka_err2str(e));
         goto out;
     }
     if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0) {
@@ -475,8 +574,8 @@ static int read_kafka(const opts *o, tally *t)
     int np = md->topics[0].partition_cnt;
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(np);
     for (int i = 0; i < np; i++)
-        rd_kafka_topic_partition_list_add(parts, o->source, md->topics[0].partitions[i].id)
-            ->offset = RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_topic_partition_list_add(parts, topic, md->topics[0].partitions[i].id)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
     e = rd_kafka_assign(rk, parts);
     rd_kafka_topic_partition_list_destroy(parts);
     if (e) {
@@ -492,8 +591,8 @@ static int read_kafka(const opts *o, tally *t)
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
         if (!m) {
             if (now_s() > idle_deadline) {
-                fprintf(stderr, "kf_verify: %s: no data and no end of partition for %d s\n",
-                        o->source, o->kafka_idle_s);
+                fprintf(stderr, "kf_verify: %s: no data and no end of partition for %d s\n", topic,
+                        o->kafka_idle_s);
                 break;
             }
             continue;
@@ -505,13 +604,9 @@ static int read_kafka(const opts *o, tally *t)
                 eofs++;
             }
         } else if (m->err) {
-            fprintf(stderr, "kf_verify: consume %s: %s\n", o->source, rd_kafka_message_errstr(m));
+            fprintf(stderr, "kf_verify: consume %s: %s\n", topic, rd_kafka_message_errstr(m));
         } else {
-            rd_kafka_timestamp_type_t tt;
-            int64_t ts = rd_kafka_message_timestamp(m, &tt);
-            ingest(o, t, m->payload, m->len, m->payload == NULL, m->key, m->key_len, m->partition,
-                   ts);
-            if (o->kind == SRC_DLQ) check_dlq_headers(o, t, m);
+            fn(o, t, m);
         }
         rd_kafka_message_destroy(m);
     }
@@ -522,6 +617,22 @@ out:
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     return rc;
+}
+
+/* Reads the source topic the DLQ records name and compares the records. */
+static int check_sources(const opts *o, tally *t)
+{
+    if (!t->src_count) return 0;
+    int rc = read_kafka(o, t, t->src_topic, compare_source);
+    if (rc) return rc;
+    for (size_t i = 0; i < t->src_count; i++)
+        if (!t->src_vals[i].matched) {
+            char n[32];
+            snprintf(n, sizeof(n), "%zu", i);
+            source_mismatch(t, "a DLQ record (#%s) names a position absent from %s", n,
+                            t->src_topic);
+        }
+    return 0;
 }
 
 /* Parses redis://[user:pass@]host[:port][/db]. */
@@ -697,7 +808,7 @@ static verdict judge(const opts *o, const tally *t)
         v.lost = o->expect_dlq - v.unique;
     bool over = o->expect_dlq >= 0 && v.unique > o->expect_dlq;
     v.final = t->bad || t->unexpected || t->order_violations || t->bad_headers || over ||
-              (v.duplicates && !o->allow_duplicates);
+              t->source_mismatches || (v.duplicates && !o->allow_duplicates);
     v.pass = !v.final && v.lost == 0;
     return v;
 }
@@ -729,6 +840,7 @@ static void print_verdict(const opts *o, const tally *t, const verdict *v, FILE 
             t->order_violations, t->unexpected, t->bad);
     if (o->kind == SRC_DLQ) fprintf(out, " bad_headers=%lld", t->bad_headers);
     if (o->expect_dlq >= 0) fprintf(out, " expected=%lld", o->expect_dlq);
+    if (o->check_source) fprintf(out, " source_mismatches=%lld", t->source_mismatches);
     if (o->check_key_order && t->key_splits) fprintf(out, " key_splits=%lld", t->key_splits);
     if (t->first_ts <= t->last_ts)
         fprintf(out, " first_ts_ms=%" PRId64 " last_ts_ms=%" PRId64, t->first_ts, t->last_ts);
@@ -783,6 +895,8 @@ static void usage(FILE *out)
             "  --only-mod M          only ids with id %% M == 0 are expected\n"
             "  --expect-dlq K        exactly K distinct records\n"
             "  --expect-header N=V   every record carries header N with value V (repeatable)\n"
+            "  --check-source        (--dlq) the source record at kfleet.source.partition/\n"
+            "                        .offset of kfleet.source.topic has the DLQ record's value\n"
             "  --check-key-order     per key (per output partition), seq strictly increasing\n"
             "  --field NAME [--upper] the JSON field must exist (and have no lowercase letters)\n"
             "  --raw-bytes N         values are kf_produce --value-bytes N, checked byte-exact\n"
@@ -847,7 +961,8 @@ static int parse_args(int argc, char **argv, opts *o)
         O_REDIS,
         O_WAIT,
         O_IDLE,
-        O_SINK
+        O_SINK,
+        O_CHECK_SOURCE
     };
     static const struct option longopts[] = {
         {"kafka", required_argument, NULL, O_KAFKA},
@@ -863,6 +978,7 @@ static int parse_args(int argc, char **argv, opts *o)
         {"only-mod", required_argument, NULL, O_ONLY},
         {"expect-dlq", required_argument, NULL, O_EXPECT_DLQ},
         {"expect-header", required_argument, NULL, O_EXPECT_HDR},
+        {"check-source", no_argument, NULL, O_CHECK_SOURCE},
         {"check-key-order", no_argument, NULL, O_ORDER},
         {"field", required_argument, NULL, O_FIELD},
         {"upper", no_argument, NULL, O_UPPER},
@@ -937,6 +1053,9 @@ static int parse_args(int argc, char **argv, opts *o)
         }
         case O_ORDER:
             o->check_key_order = true;
+            break;
+        case O_CHECK_SOURCE:
+            o->check_source = true;
             break;
         case O_FIELD:
             o->field = optarg;
@@ -1026,7 +1145,8 @@ int main(int argc, char **argv)
         switch (o.kind) {
         case SRC_KAFKA:
         case SRC_DLQ:
-            rc = read_kafka(&o, &t);
+            rc = read_kafka(&o, &t, o.source, on_output);
+            if (rc == 0 && o.kind == SRC_DLQ && o.check_source) rc = check_sources(&o, &t);
             break;
         case SRC_REDIS:
             rc = read_redis(&o, &t);

@@ -574,7 +574,7 @@ START_TEST(test_http_request_shape)
     m.seq = 2;
     kf_sink_write(w, &m);
     for (int i = 1; i < 5; i++) { /* more, to check order and null keys */
-        char v[8];
+        char v[16];
         int len = snprintf(v, sizeof v, "m%d", i);
         kf_sink_msg mi = msg_of(i, NULL, 0, v, (size_t)len);
         kf_sink_write(w, &mi);
@@ -597,7 +597,7 @@ START_TEST(test_http_request_shape)
     ck_assert_str_eq(r->custom, "42");
     ck_assert_str_eq(r->ctype, "application/json");
     for (int i = 1; i < 5; i++) {
-        char v[8];
+        char v[16];
         snprintf(v, sizeof v, "m%d", i);
         ck_assert_uint_eq(S.reqs[i].body_len, strlen(v));
         ck_assert(memcmp(S.reqs[i].body, v, strlen(v)) == 0);
@@ -1247,6 +1247,57 @@ START_TEST(test_kafka_fatal_recovery)
 }
 END_TEST
 
+START_TEST(test_kafka_broker_outage)
+{
+    acks_reset();
+    const char *brokers = mock_start();
+    kf_sink *s = open_kafka(brokers, NULL, NULL);
+    kf_sink_worker *w = open_worker(s, 0);
+    kf_sink_msg first = msg_of(0, "k", 1, "v", 1);
+    kf_sink_write(w, &first); /* connects and gets a producer id */
+    ck_assert_int_eq(kf_sink_drain(s, 10000), 0);
+
+    rd_kafka_mock_broker_set_down(mock, 1);
+    for (int i = 1; i < 101; i++) {
+        kf_sink_msg m = msg_of(i, "k", 1, "v", 1);
+        kf_sink_write(w, &m);
+    }
+    kf_sink_flush(w);
+    ck_assert_int_lt(wait_acks(101, 1000), 101); /* nothing delivered while down */
+    rd_kafka_mock_broker_set_up(mock, 1);
+    ck_assert_int_eq(kf_sink_drain(s, 20000), 0);
+    ck_assert_int_eq(wait_acks(101, 0), 101);
+    expect_acks(0, 101, KF_SINK_OK); /* librdkafka retried; idempotence kept the order */
+    kf_sink_worker_close(w);
+    kf_sink_close(s);
+    mock_stop();
+}
+END_TEST
+
+START_TEST(test_kafka_permanent_broker_error)
+{
+    acks_reset();
+    const char *brokers = mock_start();
+    kf_sink *s = open_kafka(brokers, NULL, NULL);
+    kf_sink_worker *w = open_worker(s, 0);
+    kf_sink_msg first = msg_of(0, "k", 1, "v", 1);
+    kf_sink_write(w, &first);
+    ck_assert_int_eq(kf_sink_drain(s, 10000), 0);
+    expect_acks(0, 1, KF_SINK_OK);
+
+    rd_kafka_mock_push_request_errors(mock, 0 /* Produce */, 1,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    kf_sink_msg m = msg_of(1, "k", 1, "v", 1);
+    kf_sink_write(w, &m);
+    ck_assert_int_eq(kf_sink_drain(s, 10000), 0);
+    expect_acks(1, 2, KF_SINK_FAIL);
+    ck_assert_msg(strstr(A.why[1], "uthoriz"), "%s", A.why[1]);
+    kf_sink_worker_close(w);
+    kf_sink_close(s);
+    mock_stop();
+}
+END_TEST
+
 /* ----------------------------------------------------------------- suite */
 
 static Suite *sinks_suite(void)
@@ -1292,6 +1343,8 @@ static Suite *sinks_suite(void)
     tcase_add_test(tc, test_kafka_close_acks_everything);
     tcase_add_test(tc, test_kafka_bad_properties);
     tcase_add_test(tc, test_kafka_fatal_recovery);
+    tcase_add_test(tc, test_kafka_broker_outage);
+    tcase_add_test(tc, test_kafka_permanent_broker_error);
     suite_add_tcase(s, tc);
     return s;
 }
