@@ -1239,6 +1239,7 @@ START_TEST(test_kafka_fatal_recovery)
         pthread_mutex_lock(&A.mu);
         ok = A.status[idx - 1] == KF_SINK_OK;
         pthread_mutex_unlock(&A.mu);
+        if (!ok) nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL); /* poll interval */
     }
     ck_assert_msg(ok, "no delivery after the fatal error");
     kf_sink_worker_close(w);
