@@ -138,6 +138,9 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         char why[512] = "";
         rd_kafka_fatal_error(rk, why, sizeof why);
         kf_error("sink.kafka", "sink %s: FATAL producer error: %s", ks->cfg->name, why);
+    } else if (err == RD_KAFKA_RESP_ERR__TRANSPORT) {
+        /* librdkafka's own log line already says which broker and why. */
+        kf_debug("sink.kafka", "sink %s: %s", ks->cfg->name, reason);
     } else {
         kf_warn("sink.kafka", "sink %s: %s: %s", ks->cfg->name, rd_kafka_err2name(err), reason);
     }

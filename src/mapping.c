@@ -103,7 +103,7 @@ kf_mapping *kf_mapping_start(const kf_config *cfg, const kf_mapping_config *m, c
     for (size_t i = 0; i < m->sink_count; i++) {
         mp->sinks[i] = kf_sink_open(&m->sinks[i], &env, e, sizeof e);
         if (!mp->sinks[i]) {
-            snprintf(err, errlen, "mapping %s: sink %s: %s", m->name, m->sinks[i].name, e);
+            snprintf(err, errlen, "mapping %s: %s", m->name, e); /* e names the sink */
             goto fail;
         }
         mp->sink_count++;

@@ -10,6 +10,9 @@
 #    .source.offset/.handler.
 # B. retry.max_attempts 2 with RETRY records (they would need 3 attempts):
 #    they land in the DLQ with kfleet.attempts=2; the others pass.
+# C. a retriable sink error: the HTTP receiver answers 500 to its first 20
+#    requests; those records are retried (max_attempts 30, more than 20
+#    failures can use up) and every record is accepted exactly once.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/itest_common.sh"
 it_setup
@@ -56,4 +59,20 @@ it_verify_final "B: kafka sink" --kafka "$IT_OUT" --expect "$N" --exclude-mod 10
 it_verify_final "B: redis sink" --redis-list "$IT_LIST" --expect "$N" --exclude-mod 10
 it_verify_final "B: dlq" --dlq "$IT_DLQ" --expect "$N" --only-mod 10 --expect-dlq $((N / 10)) \
 	--expect-header kfleet.attempts=2 --expect-header "kfleet.source.topic=$IT_IN" --check-source
-kf_pass "poison records dead-lettered with headers; retries succeed or exhaust at max_attempts"
+# --- C: HTTP 5xx retried ------------------------------------------------------
+N=1000
+FAILS=20
+new_names http
+it_produce -t "$IT_IN" -p 8 -n "$N" -k 100
+it_start_receiver receiver --fail-first "$FAILS"
+it_render dlq.json "$KF_TMP/c.json" mappings.0.retry.max_attempts=30 \
+	'mappings.0.sinks=[{"name":"hook","type":"http","url":"http://127.0.0.1:'"$IT_HTTP_PORT"'/c"}]'
+it_start_kfleet http5xx "$KF_TMP/c.json"
+it_verify_until 120 "C: http sink complete" --http-log "$IT_HTTP_LOG" --expect "$N"
+it_stop_kfleet http5xx 30
+it_verify_final "C: http sink (2xx)" --http-log "$IT_HTTP_LOG" --expect "$N"
+it_verify_final "C: dlq empty" --dlq "$IT_DLQ" --expect-dlq 0
+failed=$(grep -c '"status":500' "$IT_HTTP_LOG" || true)
+kf_assert_eq "$FAILS" "$failed" "requests answered 500 (the sink must have sent them)"
+
+kf_pass "poison records dead-lettered with headers; retries succeed or exhaust at max_attempts; HTTP 5xx retried"

@@ -690,7 +690,7 @@ static int read_redis(const opts *o, tally *t)
         freeReplyObject(r);
     }
     int rc = 0;
-    const long long chunk = 10000;
+    const long long chunk = 1000; /* bounded replies even for 1 MiB values */
     for (long long start = 0;; start += chunk) {
         r = redisCommand(c, "LRANGE %s %lld %lld", o->source, start, start + chunk - 1);
         if (!r || r->type != REDIS_REPLY_ARRAY) {
