@@ -122,28 +122,31 @@ static void forget_batch(kf_consumer *c, const rd_kafka_topic_partition_list_t *
     if (k == 0) c->batch_bytes = 0;
 }
 
+/*
+ * Lets go of partitions. Records of theirs already dispatched (queued or
+ * running) may finish until revoke_timeout_ms: dropping queued ones at once
+ * would leave a hole below records of other keys that did finish, and the
+ * next owner would redo those. What is still queued at the deadline is
+ * dropped; what is still running may finish but is not committed here. Then
+ * the watermark is committed synchronously.
+ */
 static void revoke(kf_consumer *c, const rd_kafka_topic_partition_list_t *parts)
 {
     forget_batch(c, parts);
-    for (int i = 0; i < parts->cnt; i++) {
-        kf_partition *p =
-            kf_assignment_find(&c->parts, parts->elems[i].topic, parts->elems[i].partition);
-        if (!p) continue;
-        atomic_store(&p->revoked, true);
-        kf_dispatcher_drop_partition(c->d, p);
-    }
-    /* In-flight records of these partitions finish, up to one shared deadline. */
     int64_t deadline = kf_now_ms() + c->m->revoke_timeout_ms;
     for (int i = 0; i < parts->cnt; i++) {
         kf_partition *p =
             kf_assignment_find(&c->parts, parts->elems[i].topic, parts->elems[i].partition);
         if (!p) continue;
         int64_t left = deadline - kf_now_ms();
-        if (kf_dispatcher_wait_idle(c->d, p, left > 0 ? (int)left : 0) != 0)
-            kf_warn(C,
-                    "mapping %s: %s[%d] still has %d record(s) in flight after "
-                    "revoke_timeout_ms; they will be redelivered to the next owner",
-                    c->m->name, p->topic, p->partition, atomic_load(&p->inflight));
+        int idle = kf_dispatcher_wait_idle(c->d, p, left > 0 ? (int)left : 0) == 0;
+        atomic_store(&p->revoked, true);
+        if (idle) continue;
+        size_t dropped = kf_dispatcher_drop_partition(c->d, p);
+        kf_warn(C,
+                "mapping %s: %s[%d] did not finish within revoke_timeout_ms: %zu queued "
+                "record(s) dropped, %d still running; the next owner redoes them",
+                c->m->name, p->topic, p->partition, dropped, atomic_load(&p->inflight));
     }
     commit(c, parts, 0);
     for (int i = 0; i < parts->cnt; i++)

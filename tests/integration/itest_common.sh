@@ -16,8 +16,6 @@
 
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# lib.sh names the test after the file that sourced it, which is this one.
-KF_TEST_NAME=$(basename "${BASH_SOURCE[-1]:-$0}" .sh)
 
 IT_CONFIGS=$KF_SOURCE_DIR/tests/integration/configs
 IT_TOOLS=$KF_BUILD_DIR/tools
@@ -120,6 +118,7 @@ it_start_kfleet() {
 	local name=$1 cfg=$2
 	shift 2
 	IT_KFLEET_NAMES+=("$name")
+	# shellcheck disable=SC2016 # $1 and $@ belong to the inner bash
 	kf_start "$name" bash -c 'out=$1; shift; exec "$@" >"$out"' _ "$KF_TMP/$name.out" \
 		"$KFLEET" run -c "$cfg" "$@"
 }

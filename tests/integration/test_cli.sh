@@ -4,6 +4,7 @@
 # `invoke` running records through a handler without Kafka or Redis (the
 # config points at closed ports on purpose).
 set -euo pipefail
+# shellcheck source=tests/integration/itest_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/itest_common.sh"
 it_need_bins
 export KF_BUILD_DIR
@@ -67,6 +68,7 @@ bad_config missing-key 'mappings[0].topics' -mappings.0.topics
 bad_config bad-enum 'mappings[0].ordering' mappings.0.ordering=sideways
 bad_config bad-sink 'mappings[0].sinks[0].type' mappings.0.sinks.0.type=pigeon
 bad_config brokers-type 'kafka.brokers' kafka.brokers=5
+# shellcheck disable=SC2016 # the ${...} is for kfleet to expand, not bash
 bad_config unset-var 'KFIT_SURELY_UNSET_VAR' 'kafka.brokers="${KFIT_SURELY_UNSET_VAR}"'
 bad_config no-handler '/nonexistent/kfit/handler.so' \
 	mappings.0.handler.path=/nonexistent/kfit/handler.so

@@ -14,6 +14,7 @@
 #    requests; those records are retried (max_attempts 30, more than 20
 #    failures can use up) and every record is accepted exactly once.
 set -euo pipefail
+# shellcheck source=tests/integration/itest_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/itest_common.sh"
 it_setup
 

@@ -5,6 +5,7 @@
 # record exactly once. Prints "throughput records_per_s=<x>" (first output to
 # last, measured at the HTTP receiver) for the issue's note.
 set -euo pipefail
+# shellcheck source=tests/integration/itest_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/itest_common.sh"
 it_setup
 

@@ -5,6 +5,7 @@
 # the same group finishes the job. A graceful stop commits what it finished,
 # so the sinks (Redis RPUSH, Kafka) must hold every record exactly once.
 set -euo pipefail
+# shellcheck source=tests/integration/itest_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/itest_common.sh"
 it_setup
 

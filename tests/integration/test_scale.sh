@@ -7,6 +7,7 @@
 # every record (lost=0). Duplicates are allowed (at-least-once across
 # rebalances) but reported.
 set -euo pipefail
+# shellcheck source=tests/integration/itest_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/itest_common.sh"
 it_setup
 

@@ -10,6 +10,7 @@
 # A null value (a tombstone) should stay null through the Kafka sink; that is
 # checked and reported, and fails the test only if records go missing.
 set -euo pipefail
+# shellcheck source=tests/integration/itest_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/itest_common.sh"
 it_setup
 
