@@ -495,6 +495,9 @@ static int parse_mapping(kf_jpath *jp, const cJSON *m, kf_config *cfg, size_t id
         kf_jpath_bool(jp, m, "exactly_once", &mc->exactly_once) < 0 || parse_retry(jp, m, mc) < 0)
         return -1;
     mc->ordering = (kf_ordering)ordering;
+    /* Exactly-once commits are Kafka transactions: short intervals keep the
+     * outputs' latency (read_committed) low. */
+    if (mc->exactly_once) mc->commit_interval_ms = 100;
     if (enter(jp, m, "on_failure", ON_FAILURE_KEYS, &of, &mark) < 0) return -1;
     if (of && get_topic(jp, of, "topic", true, &mc->on_failure_topic) < 0) return -1;
     kf_jpath_pop(jp, mark);

@@ -98,7 +98,7 @@ typedef struct kf_mapping_config {
 
     char *filters_json; /* "filters" array serialised, NULL when absent */
 
-    int commit_interval_ms; /* default 1000 (at-least-once) */
+    int commit_interval_ms; /* default 1000, or 100 with exactly_once (transactions) */
     int revoke_timeout_ms;  /* default 10000: wait for in-flight on revoke */
 
     kf_props consumer; /* per-mapping librdkafka consumer properties */

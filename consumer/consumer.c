@@ -1,6 +1,7 @@
 #include "consumer/consumer.h"
 
 #include "consumer/assignment.h"
+#include "consumer/exactly_once.h"
 #include "src/kafka_conf.h"
 #include "src/log.h"
 
@@ -31,6 +32,8 @@ struct kf_consumer {
 
     rd_kafka_message_t **msgs;
     int64_t next_commit;
+    kf_consumer_eos eos; /* exactly-once parts; idem NULL when at-least-once */
+    const atomic_int *stop;
     int64_t pressure_since; /* when in flight reached the limit; 0 when below */
 };
 
@@ -45,6 +48,7 @@ static rd_kafka_topic_partition_list_t *watermarks(kf_consumer *c,
     for (size_t i = 0; i < c->parts.count; i++) {
         kf_partition *p = c->parts.items[i];
         if (only && !rd_kafka_topic_partition_list_find(only, p->topic, p->partition)) continue;
+        if (c->eos.idem && (!atomic_load(&p->ready) || atomic_load(&p->fenced))) continue;
         int64_t wm = kf_tracker_watermark(p->tracker);
         if (wm < 0 || wm <= p->committed) continue;
         rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = wm;
@@ -68,7 +72,10 @@ static int note_committed(kf_consumer *c, rd_kafka_resp_err_t err,
             continue;
         }
         kf_partition *p = kf_assignment_find(&c->parts, tp->topic, tp->partition);
-        if (p && tp->offset > p->committed) p->committed = tp->offset;
+        if (p && tp->offset > p->committed) {
+            p->committed = tp->offset;
+            atomic_store(&p->trim, tp->offset); /* rides on the next completion */
+        }
     }
     if (failed)
         KF_METRIC_ADD(c->metrics, commit_errors, 1);
@@ -87,6 +94,20 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 static int commit(kf_consumer *c, const rd_kafka_topic_partition_list_t *only, int async)
 {
+    if (c->eos.txn) {
+        /* Offsets go only through the transaction, with the staged outputs. */
+        kf_partition **ps = malloc((c->parts.count + 1) * sizeof *ps);
+        if (!ps) return -1;
+        size_t n = 0;
+        for (size_t i = 0; i < c->parts.count; i++) {
+            kf_partition *p = c->parts.items[i];
+            if (!only || rd_kafka_topic_partition_list_find(only, p->topic, p->partition))
+                ps[n++] = p;
+        }
+        int rc = kf_eos_commit_txn(&c->eos, c->rk, ps, n, c->metrics);
+        free(ps);
+        return rc;
+    }
     rd_kafka_topic_partition_list_t *l = watermarks(c, only);
     int rc = 0;
     if (l->cnt > 0) {
@@ -149,6 +170,11 @@ static void revoke(kf_consumer *c, const rd_kafka_topic_partition_list_t *parts)
                 c->m->name, p->topic, p->partition, dropped, atomic_load(&p->inflight));
     }
     commit(c, parts, 0);
+    for (int i = 0; c->eos.idem && i < parts->cnt; i++) {
+        kf_partition *p =
+            kf_assignment_find(&c->parts, parts->elems[i].topic, parts->elems[i].partition);
+        if (p) kf_eos_trim(&c->eos, p);
+    }
     for (int i = 0; i < parts->cnt; i++)
         kf_assignment_remove(&c->parts, parts->elems[i].topic, parts->elems[i].partition);
     atomic_store(&c->metrics->assigned, (int)c->parts.count);
@@ -161,6 +187,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     KF_METRIC_ADD(c->metrics, rebalances, 1);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         kf_assignment_add_all(&c->parts, parts);
+        /* Exactly-once: the epoch and the done marks before any record. */
+        static const atomic_int never = 0;
+        for (int i = 0; c->eos.idem && i < parts->cnt; i++) {
+            kf_partition *p =
+                kf_assignment_find(&c->parts, parts->elems[i].topic, parts->elems[i].partition);
+            if (p && !atomic_load(&p->ready))
+                kf_eos_assign(&c->eos, c->m, p, c->stop ? c->stop : &never);
+        }
         kf_assignment_apply_start(rk, c->m, parts);
         rd_kafka_error_t *e = NULL;
         rd_kafka_resp_err_t re = 0;
@@ -267,6 +301,9 @@ static int take_message(kf_consumer *c, rd_kafka_message_t *msg)
     const char *topic = rd_kafka_topic_name(msg->rkt);
     kf_partition *p = kf_assignment_find(&c->parts, topic, msg->partition);
     if (!p || atomic_load(&p->revoked)) return -1; /* fetched just before a revoke */
+    /* Exactly-once: a partition without its epoch (only while stopping) or
+     * fenced is not processed; it is not committed either, so nothing is lost. */
+    if (c->eos.idem && (!atomic_load(&p->ready) || atomic_load(&p->fenced))) return -1;
 
     kf_header hs[64], *hp = hs;
     size_t nh = 0;
@@ -303,6 +340,7 @@ static int take_message(kf_consumer *c, rd_kafka_message_t *msg)
 void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
 {
     const kf_mapping_config *m = c->m;
+    c->stop = stop;
     c->next_commit = kf_now_ms() + m->commit_interval_ms;
     while (!atomic_load(stop)) {
         int64_t now = kf_now_ms();
@@ -358,6 +396,9 @@ static int configure(kf_consumer *c, rd_kafka_conf_t *conf, char *err, size_t er
         {"queued.max.messages.kbytes", "65536"},
         {"partition.assignment.strategy", "range,roundrobin"},
         {"auto.offset.reset", m->starting_position == KF_START_LATEST ? "latest" : "earliest"},
+        /* Exactly-once reads only committed input (an upstream transaction
+         * that aborts never reaches a handler). */
+        {"isolation.level", m->exactly_once ? "read_committed" : "read_uncommitted"},
     };
     for (size_t i = 0; i < sizeof defaults / sizeof *defaults; i++)
         if (kf_kafka_conf_set(conf, defaults[i][0], defaults[i][1], NULL, err, errlen)) return -1;
@@ -381,7 +422,8 @@ static int configure(kf_consumer *c, rd_kafka_conf_t *conf, char *err, size_t er
 }
 
 kf_consumer *kf_consumer_new(const kf_config *cfg, const kf_mapping_config *m, kf_dispatcher *d,
-                             kf_metrics *metrics, char *err, size_t errlen)
+                             kf_metrics *metrics, const kf_consumer_eos *eos, char *err,
+                             size_t errlen)
 {
     kf_consumer *c = calloc(1, sizeof *c);
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -390,6 +432,7 @@ kf_consumer *kf_consumer_new(const kf_config *cfg, const kf_mapping_config *m, k
     c->cfg = cfg;
     c->m = m;
     c->d = d;
+    if (eos) c->eos = *eos;
     c->metrics = metrics;
     c->batch = calloc((size_t)m->batch_max_records + 1, sizeof *c->batch);
     c->msgs = calloc((size_t)m->batch_max_records + 1, sizeof *c->msgs);

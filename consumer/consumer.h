@@ -16,6 +16,7 @@
 #define KF_CONSUMER_H
 
 #include "config/config.h"
+#include "consumer/exactly_once.h"
 #include "dispatcher/dispatcher.h"
 #include "dispatcher/metrics.h"
 
@@ -23,10 +24,12 @@
 
 typedef struct kf_consumer kf_consumer;
 
-/* Creates the consumer and subscribes. `cfg`, `m`, `d` and `metrics` must
- * outlive it. NULL with err (naming the property at fault) on failure. */
+/* Creates the consumer and subscribes. `cfg`, `m`, `d`, `metrics` and what
+ * `eos` points to must outlive it; `eos` is NULL for at-least-once. NULL with
+ * err (naming the property at fault) on failure. */
 kf_consumer *kf_consumer_new(const kf_config *cfg, const kf_mapping_config *m, kf_dispatcher *d,
-                             kf_metrics *metrics, char *err, size_t errlen);
+                             kf_metrics *metrics, const kf_consumer_eos *eos, char *err,
+                             size_t errlen);
 
 /* Polls and dispatches until *stop is non-zero. Records read but not yet
  * submitted are let go (they are not done, so they are not committed). */

@@ -10,7 +10,7 @@ int64_t kf_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms, uint64_t rnd
     if (max_ms < base_ms) max_ms = base_ms;
     int64_t ceiling = base_ms;
     for (int i = 1; i < attempt && ceiling < max_ms; i++)
-        ceiling *= 2;
+        ceiling = ceiling > max_ms / 2 ? max_ms : ceiling * 2; /* saturate, never overflow */
     if (ceiling > max_ms) ceiling = max_ms;
     int64_t half = ceiling / 2;
     return half + (int64_t)(rnd % (uint64_t)(ceiling - half + 1));

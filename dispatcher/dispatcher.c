@@ -43,6 +43,9 @@ struct kf_dispatcher {
     pthread_cond_t drained;
     atomic_int waiters;
     atomic_int_fast64_t wait_limit;
+    /* Exactly-once: the sinks that keep marks, when they are ALL the sinks
+     * (then a record done in every one of them needs no handler call). */
+    uint32_t all_marked;
     worker *workers;
     int nworkers;
 };
@@ -127,6 +130,11 @@ static int is_exhausted(const kf_dispatcher *d, const kf_rec *r, int permanent)
     return permanent || r->view.attempt >= d->env.mapping->retry_max_attempts;
 }
 
+static int has_dead_letter(const kf_dispatcher *d)
+{
+    return d->env.dead_letter || d->env.dead_letter_topic;
+}
+
 /* Sends the record on to the on-failure topic through a worker. */
 static void to_dead_letter(kf_dispatcher *d, kf_rec *r, const char *why)
 {
@@ -142,12 +150,24 @@ static void to_dead_letter(kf_dispatcher *d, kf_rec *r, const char *why)
 static void record_failed(kf_dispatcher *d, kf_rec *r, int permanent, const char *why)
 {
     int exhausted = is_exhausted(d, r, permanent);
-    if (exhausted && d->env.dead_letter) {
+    if (exhausted && has_dead_letter(d)) {
         to_dead_letter(d, r, why);
         return;
     }
     int64_t delay = next_attempt(d, r, exhausted, why);
     requeue(d, &r, 1, delay);
+}
+
+/* A newer owner holds the record's partition: its effects were refused.
+ * The record is dropped, neither done nor committed; the partition stops
+ * being processed here (the consumer sees `fenced`). */
+static void fenced(kf_dispatcher *d, kf_rec *r)
+{
+    if (!atomic_exchange(&r->part->fenced, true))
+        kf_warn(C, "mapping %s: %s[%d] is fenced (epoch %lld is stale): a newer owner has it; "
+                "dropping its records", d->env.mapping->name, r->view.topic, r->view.partition,
+                (long long)r->part->epoch);
+    record_drop(r, d);
 }
 
 /* Called when the last acknowledgement of a record arrives (any thread). */
@@ -170,6 +190,14 @@ static void record_acked(kf_dispatcher *d, kf_rec *r)
         }
     } else if (worst == KF_SINK_OK) {
         record_done(d, r);
+    } else if (worst == KF_SINK_FENCED) {
+        fenced(d, r);
+    } else if (worst == KF_SINK_RETRY && d->env.exactly_once) {
+        /* A dependency is down (the state Redis, an HTTP endpoint): work
+         * waits until it is back, without using up the record's attempts;
+         * in flight fills up and the consumer pauses. */
+        int64_t delay = next_attempt(d, r, 0, why ? why : "sink unavailable");
+        requeue(d, &r, 1, delay);
     } else {
         record_failed(d, r, worst == KF_SINK_FAIL, why ? why : "sink error");
     }
@@ -227,29 +255,56 @@ static void write_msg(kf_dispatcher *d, kf_sink_worker *ws, int sink, kf_rec *r,
 
 /* ------------------------------------------------------------------ workers */
 
+/* Hands a record's outputs to the sinks. Exactly-once: a sink marked done
+ * for this offset at assignment is skipped (a replay redoes only the sinks
+ * whose mark is missing), and Kafka outputs are staged for the transaction. */
 static void write_outputs(worker *w, kf_rec *r)
 {
     kf_dispatcher *d = w->d;
     unsigned seq[KF_METRICS_MAX_SINKS] = {0};
+    unsigned staged_seq = 0;
+    uint32_t done = d->env.exactly_once ? kf_partition_done_mask(r->part, r->view.offset) : 0;
+    kf_staged *staged = NULL, **tail = &staged;
     for (kf_output *o = r->outputs; o; o = o->next) {
         size_t from = o->sink < 0 ? 0 : (size_t)o->sink;
         size_t to = o->sink < 0 ? d->env.sink_count : from + 1;
         for (size_t s = from; s < to; s++) {
+            unsigned n = s < KF_METRICS_MAX_SINKS ? seq[s]++ : 0;
+            if (s < 32 && (done & (1u << s))) continue;
+            const kf_sink_config *sc = kf_sink_config_of(d->env.sinks[s]);
+            if (d->env.staged_kafka && sc->type == KF_SINK_KAFKA) {
+                kf_staged *st = kf_staged_new(r->view.offset, staged_seq++, sc->topic, o->key,
+                                              o->key_len, o->value, o->value_len, o->headers,
+                                              o->header_count);
+                if (!st) {
+                    atomic_store(&r->worst, KF_SINK_RETRY);
+                    continue;
+                }
+                *tail = st;
+                tail = &st->next;
+                KF_METRIC_ADD(d->env.metrics, outputs[s], 1);
+                continue;
+            }
             kf_sink_msg msg = {
                 .src_topic = r->view.topic,
                 .src_partition = r->view.partition,
                 .src_offset = r->view.offset,
-                .seq = s < KF_METRICS_MAX_SINKS ? seq[s]++ : 0,
+                .seq = n,
                 .key = o->key,
                 .key_len = o->key_len,
                 .value = o->value,
                 .value_len = o->value_len,
                 .headers = o->headers,
                 .header_count = o->header_count,
+                .eos_epoch = d->env.exactly_once ? r->part->epoch : 0,
+                .eos_trim = atomic_load(&r->part->trim),
             };
             write_msg(d, w->sws[s], (int)s, r, &msg);
         }
     }
+    /* Staged before the record can complete: the consumer reads the tracker's
+     * watermark first, then takes what is staged below it. */
+    kf_partition_stage(r->part, staged);
     kf_rec_clear_outputs(r);
 }
 
@@ -261,6 +316,17 @@ static void write_dead_letter(worker *w, kf_rec *r)
     kf_dead_letter dl;
     kf_dead_letter_build(&dl, &r->view, r->fail_reason, r->view.attempt,
                          kf_handler_name(d->env.handler));
+    if (d->env.dead_letter_topic) {
+        /* Exactly-once: the dead letter rides in the transaction like any
+         * Kafka output; the record is done once it is staged. */
+        kf_staged *st = kf_staged_new(r->view.offset, 0, d->env.dead_letter_topic, r->view.key,
+                                      r->view.key_len, r->view.value, r->view.value_len,
+                                      dl.headers, dl.count);
+        if (st) kf_partition_stage(r->part, st);
+        else atomic_store(&r->worst, KF_SINK_RETRY);
+        kf_dead_letter_free(&dl);
+        return;
+    }
     kf_sink_msg msg = {
         .src_topic = r->view.topic,
         .src_partition = r->view.partition,
@@ -282,7 +348,7 @@ static void write_dead_letter(worker *w, kf_rec *r)
 static int too_old(const kf_dispatcher *d, const kf_rec *r)
 {
     const kf_mapping_config *m = d->env.mapping;
-    return d->env.dead_letter && m->retry_max_record_age_ms >= 0 && r->view.timestamp_ms > 0 &&
+    return has_dead_letter(d) && m->retry_max_record_age_ms >= 0 && r->view.timestamp_ms > 0 &&
            kf_wall_ms() - r->view.timestamp_ms > m->retry_max_record_age_ms;
 }
 
@@ -295,8 +361,21 @@ static enum verdict prepare(worker *w, kf_rec *r)
     kf_dispatcher *d = w->d;
     atomic_store(&r->pending, 1); /* the worker's guard */
     atomic_store(&r->worst, KF_SINK_OK);
+    if (atomic_load(&r->part->fenced) || atomic_load(&r->part->revoked)) {
+        /* Revoked (it was queued past the revoke's drop, e.g. in a retry
+         * lane a worker held) or fenced: the next owner redoes it. */
+        atomic_store(&r->pending, 0);
+        record_drop(r, d);
+        return V_GONE;
+    }
     if (r->to_dead_letter) {
         write_dead_letter(w, r);
+        return V_SKIP;
+    }
+    if (d->all_marked && (kf_partition_done_mask(r->part, r->view.offset) & d->all_marked) ==
+                             d->all_marked) {
+        /* A replay of a record every sink already has: nothing to redo. */
+        KF_METRIC_ADD(d->env.metrics, records_replayed, 1);
         return V_SKIP;
     }
     if (d->env.filter && !kf_filter_match(d->env.filter, &r->view)) {
@@ -392,7 +471,7 @@ static void run_chunk(worker *w, kf_rec **chunk, size_t n)
         int permanent = res != KF_RETRY;
         const char *why = !permanent ? "handler returned KF_RETRY" : "handler returned KF_FAIL";
         int exhausted = is_exhausted(d, r, permanent);
-        if ((exhausted && d->env.dead_letter) || !ordered) {
+        if ((exhausted && has_dead_letter(d)) || !ordered) {
             record_failed(d, r, permanent, why);
         } else {
             blocked = r->lane;
@@ -485,8 +564,15 @@ kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    for (size_t s = 0; s < env->sink_count; s++)
-        d->sink_names[s] = kf_sink_config_of(env->sinks[s])->name;
+    uint32_t marked = 0;
+    int unmarked = 0;
+    for (size_t s = 0; s < env->sink_count; s++) {
+        const kf_sink_config *sc = kf_sink_config_of(env->sinks[s]);
+        d->sink_names[s] = sc->name;
+        if (s < 32 && (sc->type == KF_SINK_REDIS || sc->type == KF_SINK_HTTP)) marked |= 1u << s;
+        else unmarked = 1;
+    }
+    d->all_marked = env->exactly_once && !unmarked ? marked : 0;
     pthread_mutex_init(&d->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -508,7 +594,7 @@ kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t
             w->sws[s] = kf_sink_worker_open(env->sinks[s], i, err, errlen);
             if (!w->sws[s]) goto fail;
         }
-        if (env->dead_letter) {
+        if (env->dead_letter && !env->dead_letter_topic) {
             w->dlq_ws = kf_sink_worker_open(env->dead_letter, i, err, errlen);
             if (!w->dlq_ws) goto fail;
         }

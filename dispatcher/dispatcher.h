@@ -34,6 +34,14 @@ typedef struct kf_dispatcher_env {
     kf_sink *dead_letter;    /* kafka sink on on_failure.topic, NULL when none */
     const kf_filter *filter; /* NULL: every record goes to the handler */
     kf_metrics *metrics;
+    /* Exactly-once: Kafka outputs (the mapping's Kafka sinks and, when set,
+     * dead_letter_topic instead of dead_letter) are staged on the record's
+     * partition for the consumer's next transaction; Redis and HTTP sinks
+     * get the partition's epoch; sinks marked done at assignment are
+     * skipped on a replay. */
+    int exactly_once;
+    int staged_kafka;              /* stage Kafka outputs (a transaction exists) */
+    const char *dead_letter_topic; /* staged on-failure topic, NULL when none */
 } kf_dispatcher_env;
 
 /* Starts mapping->threads workers. The env and everything it points to must

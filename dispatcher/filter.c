@@ -82,11 +82,31 @@ static int check_object(const cJSON *obj, const char *where, char *path, size_t 
     return 0;
 }
 
+/* Header values are strings: each member is a leaf, never a nested object. */
+static int check_headers(const cJSON *obj, const char *where, char *path, size_t plen, char *err,
+                         size_t errlen)
+{
+    const cJSON *m;
+    cJSON_ArrayForEach(m, obj)
+    {
+        size_t len = strlen(path);
+        snprintf(path + len, plen - len, ".%s", m->string);
+        int rc = cJSON_IsObject(m)
+                     ? bad(err, errlen, where, path,
+                           "expected an array of alternatives (header values are strings)")
+                     : check_leaf(m, where, path, err, errlen);
+        path[len] = '\0';
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 kf_filter *kf_filter_new(const char *filters_json, const char *where, char *err, size_t errlen)
 {
     cJSON *root = cJSON_Parse(filters_json);
-    if (!cJSON_IsArray(root)) {
-        bad(err, errlen, where, "", "expected an array of patterns");
+    if (!cJSON_IsArray(root) || cJSON_GetArraySize(root) == 0) {
+        /* An empty list would pass nothing: every record committed unhandled. */
+        bad(err, errlen, where, "", "expected a non-empty array of patterns");
         goto fail;
     }
     char path[512];
@@ -106,7 +126,7 @@ kf_filter *kf_filter_new(const char *filters_json, const char *where, char *err,
             snprintf(path + len, sizeof path - len, ".%s", m->string);
             int rc;
             if (!strcmp(m->string, "headers")) {
-                rc = cJSON_IsObject(m) ? check_object(m, where, path, sizeof path, err, errlen)
+                rc = cJSON_IsObject(m) ? check_headers(m, where, path, sizeof path, err, errlen)
                                        : bad(err, errlen, where, path, "expected an object");
             } else if (!strcmp(m->string, "key") || !strcmp(m->string, "value")) {
                 rc = cJSON_IsObject(m) ? check_object(m, where, path, sizeof path, err, errlen)

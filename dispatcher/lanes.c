@@ -154,20 +154,42 @@ int kf_lanes_push(kf_lanes *ls, kf_rec *r)
     return 0;
 }
 
+/* Inserts r into l keeping offset order: an ordered lane holds one
+ * partition's records sorted by offset, so retries put back one at a time
+ * (acks arrive in any order) still come out in order. */
+static void insert_sorted(kf_lane *l, kf_rec *r)
+{
+    kf_rec **pp = &l->head, *prev = NULL;
+    while (*pp && (*pp)->view.offset < r->view.offset) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    r->next = *pp;
+    *pp = r;
+    if (!r->next) l->tail = r;
+    (void)prev;
+    l->n++;
+}
+
 int kf_lanes_requeue(kf_lanes *ls, kf_rec **recs, size_t n, int64_t ready_at_ms)
 {
     if (n == 0) return 0;
-    kf_lane *l = recs[0]->lane;
-    /* An unordered record, or one whose lane was freed since it was taken,
-     * gets its lane anew. */
-    if (!l || l->shared) l = lane_for(ls, recs[0], ls->mode == KF_ORDER_UNORDERED);
+    /* r->lane may be stale (the lane was released and freed since the record
+     * was taken): find the lane by identity. An unordered record gets a lane
+     * of its own, so it waits alone. */
+    kf_lane *l = lane_for(ls, recs[0], true);
     if (!l) return -1;
-    for (size_t i = n; i-- > 0;) {
+    for (size_t i = 0; i < n; i++) {
         recs[i]->lane = l;
-        recs[i]->next = l->head;
-        l->head = recs[i];
-        if (!l->tail) l->tail = recs[i];
-        l->n++;
+        if (ls->mode == KF_ORDER_UNORDERED) {
+            recs[i]->next = NULL;
+            if (l->tail) l->tail->next = recs[i];
+            else l->head = recs[i];
+            l->tail = recs[i];
+            l->n++;
+        } else {
+            insert_sorted(l, recs[i]);
+        }
         ls->queued++;
     }
     if (ready_at_ms > l->ready_at) l->ready_at = ready_at_ms;

@@ -14,6 +14,7 @@ typedef struct kf_metrics {
     atomic_uint_fast64_t records_in;       /* dispatched to the dispatcher */
     atomic_uint_fast64_t records_done;     /* completed: effects acknowledged */
     atomic_uint_fast64_t records_filtered; /* done without invoking the handler */
+    atomic_uint_fast64_t records_replayed; /* exactly-once: replays every sink already had */
     atomic_uint_fast64_t records_failed;   /* written to the on-failure topic */
     atomic_uint_fast64_t retries;          /* re-runs after KF_RETRY or a sink error */
     atomic_uint_fast64_t handler_calls;

@@ -3,28 +3,83 @@
  * it at assignment and commits its watermark) and every record in flight from
  * it (which hold a counted reference). It outlives its assignment while
  * records still point at it.
+ *
+ * Exactly-once state (set by the consumer thread at assignment, before any
+ * record of the partition is dispatched, and read-only afterwards except for
+ * the atomics): the owner's epoch, the sinks already done for each offset
+ * above the committed watermark (so a replay skips them without asking
+ * Redis), and the Kafka outputs staged for the next transaction.
  */
 #ifndef KF_PARTITION_H
 #define KF_PARTITION_H
 
 #include "dispatcher/offset_tracker.h"
+#include "kfleet/handler.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+/* One Kafka output waiting for its record's transaction (exactly-once). */
+typedef struct kf_staged {
+    struct kf_staged *next;
+    int64_t offset; /* the input record's */
+    unsigned seq;   /* order among the record's outputs */
+    const char *topic; /* borrowed from the mapping's config */
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    kf_header *headers;
+    size_t header_count;
+} kf_staged;
 
 typedef struct kf_partition {
     char *topic;
     int32_t partition;
     kf_tracker *tracker;
-    atomic_int inflight; /* records dispatched and not yet done or dropped */
-    atomic_bool revoked; /* set on revoke: queued records are dropped */
+    atomic_int inflight;  /* records dispatched and not yet done or dropped */
+    atomic_bool revoked;  /* set on revoke: queued records are dropped */
     atomic_int refs;
-    int64_t committed; /* last committed offset; consumer thread only */
+    int64_t committed;    /* last committed offset; consumer thread only */
+
+    /* exactly-once */
+    int64_t epoch;                /* 0 until assigned (or not exactly-once) */
+    atomic_bool ready;            /* the assign script ran */
+    atomic_bool fenced;           /* a newer owner exists: drop, never commit */
+    atomic_int_fast64_t trim;     /* committed offset, for the completion scripts */
+    uint32_t *done_mask;          /* open addressing: offsets[i] -> done_mask[i] */
+    int64_t *done_offsets;
+    size_t done_cap;              /* power of two, 0 when empty */
+    size_t done_used;
+    pthread_mutex_t stage_lock;
+    kf_staged *staged;            /* unordered; sorted when taken */
 } kf_partition;
 
 kf_partition *kf_partition_new(const char *topic, int32_t partition);
 void kf_partition_ref(kf_partition *p);
 void kf_partition_unref(kf_partition *p);
+
+/* Records that `sink` (an index < 32) is done for `offset`. Consumer thread,
+ * before the partition's records are dispatched. */
+int kf_partition_mark_done(kf_partition *p, int64_t offset, int sink);
+
+/* The sinks done for `offset` as a bit mask (0 when none). Any thread. */
+uint32_t kf_partition_done_mask(const kf_partition *p, int64_t offset);
+
+/* Copies one output into a staged entry; NULL when out of memory. */
+kf_staged *kf_staged_new(int64_t offset, unsigned seq, const char *topic, const void *key,
+                         size_t key_len, const void *value, size_t value_len,
+                         const kf_header *headers, size_t header_count);
+void kf_staged_free_list(kf_staged *s);
+
+/* Adds staged outputs (a list) to the partition. Any thread. */
+void kf_partition_stage(kf_partition *p, kf_staged *list);
+
+/* Takes the staged outputs of offsets below `below`, sorted by (offset,
+ * seq); the others stay. */
+kf_staged *kf_partition_take_staged(kf_partition *p, int64_t below);
 
 #endif

@@ -6,37 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-kf_partition *kf_partition_new(const char *topic, int32_t partition)
-{
-    kf_partition *p = calloc(1, sizeof *p);
-    if (!p) return NULL;
-    p->topic = strdup(topic);
-    p->tracker = kf_tracker_new();
-    if (!p->topic || !p->tracker) {
-        free(p->topic);
-        kf_tracker_destroy(p->tracker);
-        free(p);
-        return NULL;
-    }
-    p->partition = partition;
-    p->committed = -1;
-    atomic_init(&p->refs, 1);
-    return p;
-}
-
-void kf_partition_ref(kf_partition *p)
-{
-    atomic_fetch_add(&p->refs, 1);
-}
-
-void kf_partition_unref(kf_partition *p)
-{
-    if (!p || atomic_fetch_sub(&p->refs, 1) != 1) return;
-    kf_tracker_destroy(p->tracker);
-    free(p->topic);
-    free(p);
-}
-
 uint64_t kf_key_hash(const void *key, size_t len)
 {
     if (!key) return 0;

@@ -6,6 +6,9 @@
 #     unit         ctest -L unit in build/
 #     asan         build build-asan/ with -DKF_SANITIZE=ON, ctest -L unit there
 #     integration  scripts/infra.sh up, ctest -L integration in build/
+#     chaos        same infrastructure, ctest -L chaos in build/: workers and
+#                  Redis SIGKILLed at random (tests/chaos; they set Redis
+#                  appendfsync always while they run, and restore it)
 #     bench        bench/run.sh --smoke, if bench/run.sh exists
 #   scripts/test.sh unit asan        only the phases named (build always runs
 #                                    first unless KF_NO_SETUP=1)
@@ -19,20 +22,20 @@
 # Exit status: 0 only if every phase passed. The last line is
 # "summary: N passed, N failed" where N counts ctest tests plus one check for
 # each step that is not a ctest run (builds, infra start, bench smoke).
-# Env: KF_TEST_TIMEOUT (seconds per integration test, default 900),
+# Env: KF_TEST_TIMEOUT (seconds per integration or chaos test, default 900),
 # KF_JOBS (parallel build jobs, default nproc), KF_NO_SETUP=1.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
 JOBS=${KF_JOBS:-$(nproc)}
-ALL_PHASES=(build unit asan integration bench)
+ALL_PHASES=(build unit asan integration chaos bench)
 
 phases=()
 ctest_args=()
 for a in "$@"; do
 	case $a in
-	build | unit | asan | integration | bench) phases+=("$a") ;;
+	build | unit | asan | integration | chaos | bench) phases+=("$a") ;;
 	-h | --help)
 		sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
 		exit 0
@@ -172,6 +175,12 @@ phase_integration() {
 	infra_up || return 1
 	run_ctest integration build integration --timeout "${KF_TEST_TIMEOUT:-900}" \
 		"${ctest_args[@]}"
+}
+
+phase_chaos() {
+	say "chaos tests (workers and Redis killed at random; real Kafka + Redis)"
+	infra_up || return 1
+	run_ctest chaos build chaos --timeout "${KF_TEST_TIMEOUT:-900}" "${ctest_args[@]}"
 }
 
 phase_bench() {

@@ -24,9 +24,22 @@
  *   traceparent, tracestate: copied from the output's headers (W3C Trace Context)
  *   cfg->headers, as given.
  *
+ * Exactly-once (env->exactly_once, DESIGN.md "Exactly-once protocol"): the
+ * requests are the same (the Idempotency-Key above is the receiver's half of
+ * the bargain). The acks wait for the end of the flush: the records whose
+ * requests all got a 2xx are marked done for this sink in ONE fenced
+ * completion call with marks only (kf_idem_complete on the worker's state
+ * Redis connection, see eos_marks.h), and their acks come from it: KF_SINK_OK
+ * when marked (or marked already), KF_SINK_FENCED when a newer owner has the
+ * partition, KF_SINK_RETRY when the state Redis gave no clear answer (the
+ * retry resends with the same keys). A record with a request that failed is
+ * not marked and keeps the mapping above. A replay after a crash between the
+ * 2xx and the mark resends the request with the same Idempotency-Key.
+ *
  * Threads: the sink state is read-only after open; a worker state is used by
  * its worker thread only. curl_global_init runs once, under pthread_once.
  */
+#include "sinks/eos_marks.h"
 #include "sinks/sink.h"
 #include "src/log.h"
 
@@ -50,6 +63,8 @@ typedef struct http_sink {
     char *sink;                /* percent-encoded sink name */
     bool own_content_type;     /* cfg->headers sets Content-Type */
     int timeout_ms;
+    /* Exactly-once: where the marks go (copies of the env's); NULL when off. */
+    char *state_url, *prefix, *group_raw;
 } http_sink;
 
 typedef struct http_req {
@@ -58,6 +73,14 @@ typedef struct http_req {
     char *body;
     size_t body_len;
     struct curl_slist *headers;
+    /* Exactly-once only: the record, and the response's status until the
+     * marks are in. */
+    bool acked;  /* refused (and acked) by write: not sent, keeps its record unmarked */
+    char *topic; /* owned copy */
+    int32_t partition;
+    int64_t offset, epoch, trim;
+    kf_sink_status status;
+    char *why; /* owned, for a status that is not OK */
 } http_req;
 
 typedef struct http_worker {
@@ -68,6 +91,8 @@ typedef struct http_worker {
     char errbuf[CURL_ERROR_SIZE];
     char reply[160]; /* the start of the response body, for FAIL messages */
     size_t reply_len;
+    kf_eos_marks *marks; /* exactly-once: the state connection */
+    kf_eos_out *outs;    /* exactly-once: scratch for a flush, cap entries */
 } http_worker;
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -116,6 +141,19 @@ static bool valid_value(const void *v, size_t n)
     for (size_t i = 0; i < n; i++)
         if ((p[i] < 32 && p[i] != '\t') || p[i] == 127) return false;
     return true;
+}
+
+static void http_close(void *self)
+{
+    http_sink *hs = self;
+    if (!hs) return;
+    free(hs->url_shown);
+    free(hs->group);
+    free(hs->sink);
+    free(hs->state_url);
+    free(hs->prefix);
+    free(hs->group_raw);
+    free(hs);
 }
 
 static int http_open(kf_sink *s, const kf_sink_config *cfg, const kf_sink_env *env, void **self,
@@ -173,18 +211,18 @@ static int http_open(kf_sink *s, const kf_sink_config *cfg, const kf_sink_env *e
     hs->cfg = cfg;
     hs->own_content_type = ct;
     hs->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 5000;
+    if (env && env->exactly_once) {
+        hs->state_url = strdup(env->redis_url ? env->redis_url : "redis://127.0.0.1:6379/0");
+        hs->prefix = strdup(env->redis_key_prefix ? env->redis_key_prefix : "kfleet");
+        hs->group_raw = strdup(group);
+        if (!hs->state_url || !hs->prefix || !hs->group_raw) {
+            http_close(hs);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
     *self = hs;
     return 0;
-}
-
-static void http_close(void *self)
-{
-    http_sink *hs = self;
-    if (!hs) return;
-    free(hs->url_shown);
-    free(hs->group);
-    free(hs->sink);
-    free(hs);
 }
 
 /* Keeps the start of the response body; discards the rest. */
@@ -213,6 +251,15 @@ static int http_worker_open(void *self, int worker_id, void **ws, char *err, siz
         return -1;
     }
     w->hs = hs;
+    if (hs->state_url) {
+        w->marks =
+            kf_eos_marks_new(hs->state_url, hs->prefix, hs->group_raw, hs->cfg->name, err, errlen);
+        if (!w->marks) {
+            curl_easy_cleanup(w->h);
+            free(w);
+            return -1;
+        }
+    }
     CURL *h = w->h;
     curl_easy_setopt(h, CURLOPT_URL, hs->cfg->url);
     curl_easy_setopt(h, CURLOPT_POST, 1L);
@@ -233,6 +280,8 @@ static void req_free(http_req *r)
 {
     free(r->body);
     curl_slist_free_all(r->headers);
+    free(r->topic);
+    free(r->why);
 }
 
 /* Appends one "Name: value" header; false when out of memory. */
@@ -298,12 +347,24 @@ static void http_write(void *self, void *ws, const kf_sink_msg *msg)
         http_req *q = realloc(w->q, cap * sizeof *q);
         if (!q) goto oom;
         w->q = q;
+        if (w->marks) {
+            kf_eos_out *o = realloc(w->outs, cap * sizeof *o);
+            if (!o) goto oom; /* w->q grew; cap stays: the next call retries */
+            w->outs = o;
+        }
         w->cap = cap;
     }
     http_req r = {.ack = msg->ack, .opaque = msg->ack_opaque, .body_len = msg->value_len};
     r.body = malloc(msg->value_len ? msg->value_len : 1);
     r.headers = build_headers(hs, msg);
-    if (!r.body || !r.headers) {
+    if (w->marks) {
+        r.topic = strdup(msg->src_topic ? msg->src_topic : "");
+        r.partition = msg->src_partition;
+        r.offset = msg->src_offset;
+        r.epoch = msg->eos_epoch;
+        r.trim = msg->eos_trim;
+    }
+    if (!r.body || !r.headers || (w->marks && !r.topic)) {
         req_free(&r);
         goto oom;
     }
@@ -312,6 +373,19 @@ static void http_write(void *self, void *ws, const kf_sink_msg *msg)
     return;
 oom:
     msg->ack(msg->ack_opaque, KF_SINK_RETRY, "http sink: out of memory");
+    /* Exactly-once: keep the refusal in the batch (best effort), so that the
+     * record's other outputs are not marked; a mark would make a replay skip
+     * this sink and lose this output. */
+    if (w->marks && w->n < w->cap) {
+        http_req *q = &w->q[w->n];
+        *q = (http_req){.acked = true,
+                        .status = KF_SINK_RETRY,
+                        .partition = msg->src_partition,
+                        .offset = msg->src_offset,
+                        .epoch = msg->eos_epoch,
+                        .trim = msg->eos_trim};
+        if ((q->topic = strdup(msg->src_topic ? msg->src_topic : ""))) w->n++;
+    }
 }
 
 static kf_sink_status status_of(long code)
@@ -322,6 +396,42 @@ static kf_sink_status status_of(long code)
     return KF_SINK_FAIL;
 }
 
+/* A request's outcome: acked at once, or (exactly-once) kept until the marks
+ * are in. */
+static void finish(http_worker *w, http_req *r, kf_sink_status st, const char *why)
+{
+    if (!w->marks) {
+        r->ack(r->opaque, st, st == KF_SINK_OK ? NULL : why);
+        req_free(r);
+        return;
+    }
+    r->status = st;
+    if (st != KF_SINK_OK) r->why = strdup(why); /* NULL: the ack says less */
+}
+
+/* Exactly-once: ONE completion marking the records whose requests all got a
+ * 2xx, then every ack of the batch. */
+static void complete_batch(http_worker *w)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        http_req *r = &w->q[i];
+        w->outs[i] = (kf_eos_out){.topic = r->topic,
+                                  .partition = r->partition,
+                                  .offset = r->offset,
+                                  .epoch = r->epoch,
+                                  .trim = r->trim,
+                                  .status = r->status,
+                                  .why = r->why};
+    }
+    kf_eos_marks_complete(w->marks, w->outs, w->n);
+    for (size_t i = 0; i < w->n; i++) {
+        http_req *r = &w->q[i];
+        const kf_eos_out *o = &w->outs[i];
+        if (!r->acked) r->ack(r->opaque, o->status, o->status == KF_SINK_OK ? NULL : o->why);
+        req_free(r);
+    }
+}
+
 static void http_flush(void *self, void *ws)
 {
     http_sink *hs = self;
@@ -330,9 +440,9 @@ static void http_flush(void *self, void *ws)
     char not_sent[sizeof down + 64];
     for (size_t i = 0; i < w->n; i++) {
         http_req *r = &w->q[i];
+        if (r->acked) continue; /* refused by write */
         if (down[0]) {
-            r->ack(r->opaque, KF_SINK_RETRY, not_sent);
-            req_free(r);
+            finish(w, r, KF_SINK_RETRY, not_sent);
             continue;
         }
         curl_easy_setopt(w->h, CURLOPT_HTTPHEADER, r->headers);
@@ -348,26 +458,23 @@ static void http_flush(void *self, void *ws)
             snprintf(not_sent, sizeof not_sent, "not sent after an earlier failure: %s", down);
             kf_warn("sink.http", "sink %s: %s; %zu request(s) will be retried", hs->cfg->name, down,
                     w->n - i);
-            r->ack(r->opaque, KF_SINK_RETRY, down);
+            finish(w, r, KF_SINK_RETRY, down);
         } else {
             long code = 0;
             curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &code);
             kf_sink_status st = status_of(code);
-            if (st == KF_SINK_OK) {
-                r->ack(r->opaque, KF_SINK_OK, NULL);
-            } else {
-                char why[900];
+            char why[900] = "";
+            if (st != KF_SINK_OK)
                 snprintf(why, sizeof why, "http %ld from %s%s%s", code, hs->url_shown,
                          w->reply_len ? ": " : "", w->reply);
-                r->ack(r->opaque, st, why);
-            }
+            finish(w, r, st, why);
         }
-        req_free(r);
     }
-    w->n = 0;
     /* The handle must not keep pointers to the freed header list and body. */
     curl_easy_setopt(w->h, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(w->h, CURLOPT_POSTFIELDS, NULL);
+    if (w->marks) complete_batch(w);
+    w->n = 0;
 }
 
 static void http_worker_close(void *self, void *ws)
@@ -376,6 +483,8 @@ static void http_worker_close(void *self, void *ws)
     if (!w) return;
     if (w->n > 0) http_flush(self, w); /* every write gets its ack */
     curl_easy_cleanup(w->h);
+    kf_eos_marks_destroy(w->marks);
+    free(w->outs);
     free(w->q);
     free(w);
 }

@@ -24,9 +24,34 @@
  * longer than about the connect timeout plus the command timeout (5 s, or
  * cfg->timeout_ms when set).
  *
+ * Exactly-once (env->exactly_once, DESIGN.md "Exactly-once protocol"), two
+ * modes decided at open:
+ *
+ *   - Same Redis as the state (cfg->url NULL, or host, port, socket and db
+ *     equal to env->redis_url's): write only buffers the command with its
+ *     record's partition, offset, epoch and trim; flush sends them all in ONE
+ *     fenced completion script (kf_idem_complete, through eos_marks.h) that,
+ *     per record not yet done for this sink, applies its writes and adds its
+ *     mark "<offset>/<sink>" in the same step. Effect and mark commit
+ *     together, a stale epoch (a zombie) writes nothing and is acked
+ *     KF_SINK_FENCED, and a replayed record that is done already is skipped
+ *     and acked KF_SINK_OK. An ambiguous reply is KF_SINK_RETRY for the whole
+ *     flush: the retry re-runs the script, which skips what was applied. This
+ *     mode does not use the sink's own connection: the script runs on the
+ *     worker's state connection, with idempotency.c's timeouts.
+ *
+ *   - Another Redis (an external sink): at-least-once with marks. The writes
+ *     are pipelined to the sink's Redis as in at-least-once mode; then ONE
+ *     completion with marks only, on the state Redis, marks the records whose
+ *     writes all succeeded, and their acks come from that (FENCED...). A
+ *     crash, a lost reply or a fenced zombie between the write and the mark
+ *     redoes the write on replay: RPUSH and XADD may then hold an entry twice
+ *     (SET, HSET, DEL and HDEL are idempotent and end with the same value).
+ *
  * Threads: the sink state is read-only after open; a worker state is used by
  * its worker thread only.
  */
+#include "sinks/eos_marks.h"
 #include "sinks/redis_url.h"
 #include "sinks/sink.h"
 #include "src/log.h"
@@ -35,18 +60,42 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define CONNECT_TIMEOUT_MS 2000
+
+#define DEFAULT_URL "redis://127.0.0.1:6379/0"
+#define MAX_ARGS    7
+
+typedef enum eos_mode {
+    EOS_OFF = 0,
+    EOS_LOCAL,    /* same Redis as the state: writes ride on the completion */
+    EOS_EXTERNAL, /* another Redis: write, then mark */
+} eos_mode;
 
 typedef struct redis_sink {
     const kf_sink_config *cfg; /* the sink's own config copy; outlives this state */
     kf_redis_url url;
     int timeout_ms;
+    eos_mode eos;
+    char *state_url, *prefix, *group; /* copies of the env's, for exactly-once */
 } redis_sink;
 
+/* One written command awaiting its reply (or, in EOS_LOCAL, its script). */
 typedef struct pending {
     kf_ack_fn *ack;
     void *opaque;
+    /* Exactly-once only. */
+    bool acked;  /* refused (and acked) by write: keeps its record unmarked */
+    char *topic; /* owned copy */
+    int32_t partition;
+    int64_t offset, epoch, trim;
+    kf_sink_status status; /* EOS_EXTERNAL: the reply's; `acked`: the refusal's */
+    char *why;             /* EOS_EXTERNAL: owned, for a status that is not OK */
+    char *data;            /* EOS_LOCAL: owns the bytes argv points into */
+    const char *argv[MAX_ARGS];
+    size_t len[MAX_ARGS];
+    kf_idem_write write;
 } pending;
 
 typedef struct redis_worker {
@@ -58,7 +107,57 @@ typedef struct redis_worker {
     char down_why[384]; /* why c is NULL, for RETRY acks */
     pending *p;         /* acks of the commands awaiting a reply, in order */
     size_t n, cap;
+    kf_eos_marks *marks; /* exactly-once: the state connection */
+    kf_eos_out *outs;    /* exactly-once: scratch for a flush, cap entries */
 } redis_worker;
+
+/* Same server and database: host (case-insensitive), port, socket, db.
+ * Credentials do not make another server. */
+static bool same_server(const kf_redis_url *a, const kf_redis_url *b)
+{
+    if (!a->host != !b->host || !a->path != !b->path) return false;
+    if (a->host && (strcasecmp(a->host, b->host) != 0 || a->port != b->port)) return false;
+    if (a->path && strcmp(a->path, b->path) != 0) return false;
+    return a->db == b->db;
+}
+
+/* Decides the exactly-once mode and keeps what the workers need. */
+static int eos_open(redis_sink *rs, const kf_sink_config *cfg, const kf_sink_env *env, char *err,
+                    size_t errlen)
+{
+    const char *state = env->redis_url ? env->redis_url : DEFAULT_URL;
+    rs->eos = EOS_LOCAL;
+    if (cfg->url) {
+        kf_redis_url su;
+        if (kf_redis_url_parse(state, &su, err, errlen) != 0) return -1;
+        if (!same_server(&su, &rs->url)) rs->eos = EOS_EXTERNAL;
+        kf_redis_url_free(&su);
+    }
+    rs->state_url = strdup(state);
+    rs->prefix = strdup(env->redis_key_prefix ? env->redis_key_prefix : "kfleet");
+    rs->group = strdup(env->group_id ? env->group_id : "");
+    if (!rs->state_url || !rs->prefix || !rs->group) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (rs->eos == EOS_EXTERNAL)
+        kf_info("sink.redis",
+                "sink %s: %s is not the state redis; exactly-once falls back to at-least-once "
+                "with marks for this sink (a crash between write and mark redoes the write)",
+                cfg->name, rs->url.display);
+    return 0;
+}
+
+static void redis_close(void *self)
+{
+    redis_sink *rs = self;
+    if (!rs) return;
+    kf_redis_url_free(&rs->url);
+    free(rs->state_url);
+    free(rs->prefix);
+    free(rs->group);
+    free(rs);
+}
 
 static int redis_open(kf_sink *s, const kf_sink_config *cfg, const kf_sink_env *env, void **self,
                       char *err, size_t errlen)
@@ -71,9 +170,7 @@ static int redis_open(kf_sink *s, const kf_sink_config *cfg, const kf_sink_env *
                                                  : "HSET");
         return -1;
     }
-    const char *url = cfg->url                ? cfg->url
-                      : env && env->redis_url ? env->redis_url
-                                              : "redis://127.0.0.1:6379/0";
+    const char *url = cfg->url ? cfg->url : env && env->redis_url ? env->redis_url : DEFAULT_URL;
     redis_sink *rs = calloc(1, sizeof *rs);
     if (!rs) {
         snprintf(err, errlen, "out of memory");
@@ -85,16 +182,12 @@ static int redis_open(kf_sink *s, const kf_sink_config *cfg, const kf_sink_env *
     }
     rs->cfg = cfg;
     rs->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 5000;
+    if (env && env->exactly_once && eos_open(rs, cfg, env, err, errlen) != 0) {
+        redis_close(rs);
+        return -1;
+    }
     *self = rs;
     return 0;
-}
-
-static void redis_close(void *self)
-{
-    redis_sink *rs = self;
-    if (!rs) return;
-    kf_redis_url_free(&rs->url);
-    free(rs);
 }
 
 /* Connects if needed and allowed; false when the worker has no connection. */
@@ -126,70 +219,114 @@ static void drop_conn(redis_worker *w, const char *why)
 
 static int redis_worker_open(void *self, int worker_id, void **ws, char *err, size_t errlen)
 {
+    redis_sink *rs = self;
     redis_worker *w = calloc(1, sizeof *w);
     if (!w) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    w->rs = self;
+    w->rs = rs;
     w->id = worker_id;
-    ensure_conn(w);
-    w->tried = false; /* the first write tries again */
+    if (rs->eos != EOS_OFF) {
+        w->marks =
+            kf_eos_marks_new(rs->state_url, rs->prefix, rs->group, rs->cfg->name, err, errlen);
+        if (!w->marks) {
+            free(w);
+            return -1;
+        }
+    }
+    if (rs->eos != EOS_LOCAL) { /* EOS_LOCAL writes through the state connection */
+        ensure_conn(w);
+        w->tried = false; /* the first write tries again */
+    }
     *ws = w;
     return 0;
 }
 
-/* Error replies worth retrying: the server is busy, loading, failing over,
- * out of memory, or our session lost its AUTH. */
-static bool transient_error(const char *msg, bool *reconnect)
+/* Reads the reply to pending command i of the batch: its status and, when
+ * not OK, a sentence in why. A connection error or timeout drops the
+ * connection, which makes every later command of the batch RETRY. */
+static kf_sink_status read_reply(redis_worker *w, size_t i, char *why, size_t whylen)
 {
-    static const char *retry[] = {"LOADING", "BUSY",       "TRYAGAIN",  "CLUSTERDOWN",
-                                  "OOM",     "MASTERDOWN", "NOREPLICAS"};
-    static const char *again[] = {"READONLY", "NOAUTH"}; /* also reconnect */
-    for (size_t i = 0; i < sizeof retry / sizeof *retry; i++)
-        if (strncmp(msg, retry[i], strlen(retry[i])) == 0) return true;
-    for (size_t i = 0; i < sizeof again / sizeof *again; i++) {
-        if (strncmp(msg, again[i], strlen(again[i])) == 0) {
-            *reconnect = true;
-            return true;
+    redisReply *r = NULL;
+    if (!w->c || redisGetReply(w->c, (void **)&r) != REDIS_OK || !r) {
+        if (w->c) {
+            char lost[256];
+            if (strstr(w->c->errstr, "temporarily unavailable")) /* SO_RCVTIMEO */
+                snprintf(lost, sizeof lost, "no reply from %s within %d ms", w->rs->url.display,
+                         w->rs->timeout_ms);
+            else
+                snprintf(lost, sizeof lost, "connection to %s lost: %s", w->rs->url.display,
+                         w->c->errstr[0] ? w->c->errstr : "no reply");
+            kf_warn("sink.redis", "sink %s, worker %d: %s; %zu command(s) will be retried",
+                    w->rs->cfg->name, w->id, lost, w->n - i);
+            drop_conn(w, lost);
         }
+        snprintf(why, whylen, "%s", w->down_why);
+        return KF_SINK_RETRY;
     }
-    return false;
+    kf_sink_status st = KF_SINK_OK;
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(why, whylen, "redis sink %s: %s", w->rs->cfg->name, r->str);
+        st = kf_eos_transient_error(r->str, &w->reconnect) ? KF_SINK_RETRY : KF_SINK_FAIL;
+    }
+    freeReplyObject(r);
+    return st;
+}
+
+static void pending_free(pending *p)
+{
+    free(p->topic);
+    free(p->why);
+    free(p->data);
+}
+
+/* Exactly-once: one completion for the batch (the writes themselves in
+ * EOS_LOCAL, marks only in EOS_EXTERNAL), then every ack. */
+static void complete_batch(redis_worker *w)
+{
+    redis_sink *rs = w->rs;
+    for (size_t i = 0; i < w->n; i++) {
+        pending *p = &w->p[i];
+        w->outs[i] = (kf_eos_out){
+            .topic = p->topic,
+            .partition = p->partition,
+            .offset = p->offset,
+            .epoch = p->epoch,
+            .trim = p->trim,
+            .write = rs->eos == EOS_LOCAL && !p->acked ? &p->write : NULL,
+            .status = rs->eos == EOS_LOCAL && !p->acked ? KF_SINK_OK : p->status,
+            .why = p->why,
+        };
+    }
+    kf_eos_marks_complete(w->marks, w->outs, w->n);
+    for (size_t i = 0; i < w->n; i++) {
+        pending *p = &w->p[i];
+        kf_eos_out *o = &w->outs[i];
+        if (!p->acked) p->ack(p->opaque, o->status, o->status == KF_SINK_OK ? NULL : o->why);
+        pending_free(p);
+    }
 }
 
 static void redis_flush(void *self, void *ws)
 {
     (void)self;
     redis_worker *w = ws;
-    for (size_t i = 0; i < w->n; i++) {
-        pending *p = &w->p[i];
-        redisReply *r = NULL;
-        if (!w->c || redisGetReply(w->c, (void **)&r) != REDIS_OK || !r) {
-            if (w->c) {
-                char why[256];
-                if (strstr(w->c->errstr, "temporarily unavailable")) /* SO_RCVTIMEO */
-                    snprintf(why, sizeof why, "no reply from %s within %d ms", w->rs->url.display,
-                             w->rs->timeout_ms);
-                else
-                    snprintf(why, sizeof why, "connection to %s lost: %s", w->rs->url.display,
-                             w->c->errstr[0] ? w->c->errstr : "no reply");
-                kf_warn("sink.redis", "sink %s, worker %d: %s; %zu command(s) will be retried",
-                        w->rs->cfg->name, w->id, why, w->n - i);
-                drop_conn(w, why);
-            }
-            p->ack(p->opaque, KF_SINK_RETRY, w->down_why);
-            continue;
-        }
-        if (r->type == REDIS_REPLY_ERROR) {
+    if (w->rs->eos != EOS_LOCAL) {
+        for (size_t i = 0; i < w->n; i++) {
+            pending *p = &w->p[i];
+            if (p->acked) continue; /* not in the pipeline */
             char why[512];
-            snprintf(why, sizeof why, "redis sink %s: %s", w->rs->cfg->name, r->str);
-            bool again = transient_error(r->str, &w->reconnect);
-            p->ack(p->opaque, again ? KF_SINK_RETRY : KF_SINK_FAIL, why);
-        } else {
-            p->ack(p->opaque, KF_SINK_OK, NULL);
+            kf_sink_status st = read_reply(w, i, why, sizeof why);
+            if (w->rs->eos == EOS_OFF) {
+                p->ack(p->opaque, st, st == KF_SINK_OK ? NULL : why);
+            } else {
+                p->status = st;
+                if (st != KF_SINK_OK) p->why = strdup(why); /* NULL: the ack says less */
+            }
         }
-        freeReplyObject(r);
     }
+    if (w->rs->eos != EOS_OFF) complete_batch(w);
     w->n = 0;
     w->tried = false;
     if (w->reconnect) {
@@ -204,8 +341,63 @@ static void redis_worker_close(void *self, void *ws)
     if (!w) return;
     if (w->n > 0) redis_flush(self, w); /* every write gets its ack */
     if (w->c) redisFree(w->c);
+    kf_eos_marks_destroy(w->marks);
+    free(w->outs);
     free(w->p);
     free(w);
+}
+
+/* Room for one more pending command (and its completion slot). */
+static bool reserve(redis_worker *w)
+{
+    if (w->n < w->cap) return true;
+    size_t cap = w->cap ? w->cap * 2 : 64;
+    pending *p = realloc(w->p, cap * sizeof *p);
+    if (!p) return false;
+    w->p = p;
+    if (w->rs->eos != EOS_OFF) {
+        kf_eos_out *o = realloc(w->outs, cap * sizeof *o);
+        if (!o) return false; /* w->p grew; cap stays: the next call retries */
+        w->outs = o;
+    }
+    w->cap = cap;
+    return true;
+}
+
+/* EOS_LOCAL: keeps a copy of the command for the completion script. */
+static bool keep_command(pending *p, int argc, const char *const *argv, const size_t *len)
+{
+    size_t total = 0;
+    for (int i = 0; i < argc; i++)
+        total += len[i];
+    if (!(p->data = malloc(total ? total : 1))) return false;
+    size_t at = 0;
+    for (int i = 0; i < argc; i++) {
+        if (len[i]) memcpy(p->data + at, argv[i], len[i]);
+        p->argv[i] = p->data + at;
+        p->len[i] = len[i];
+        at += len[i];
+    }
+    p->write = (kf_idem_write){.argc = argc, .argv = p->argv, .argvlen = p->len};
+    return true;
+}
+
+/* Acks an output write cannot take. In exactly-once mode the refusal is also
+ * kept in the batch, so that the record's other outputs to this sink in the
+ * same flush are not marked: a mark makes a replay skip the sink, which would
+ * lose this output. Best effort when out of memory. */
+static void refuse(redis_worker *w, const kf_sink_msg *msg, kf_sink_status st, const char *why)
+{
+    msg->ack(msg->ack_opaque, st, why);
+    if (w->rs->eos == EOS_OFF || !reserve(w)) return;
+    pending *p = &w->p[w->n];
+    *p = (pending){.acked = true,
+                   .status = st,
+                   .partition = msg->src_partition,
+                   .offset = msg->src_offset,
+                   .epoch = msg->eos_epoch,
+                   .trim = msg->eos_trim};
+    if ((p->topic = strdup(msg->src_topic ? msg->src_topic : ""))) w->n++;
 }
 
 static void redis_write(void *self, void *ws, const kf_sink_msg *msg)
@@ -213,8 +405,8 @@ static void redis_write(void *self, void *ws, const kf_sink_msg *msg)
     redis_sink *rs = self;
     redis_worker *w = ws;
     const kf_sink_config *cfg = rs->cfg;
-    const char *argv[7];
-    size_t len[7];
+    const char *argv[MAX_ARGS];
+    size_t len[MAX_ARGS];
     int argc = 0;
     char *joined = NULL;
 #define ARG(p, n) (argv[argc] = (const char *)(p), len[argc++] = (n))
@@ -224,21 +416,15 @@ static void redis_write(void *self, void *ws, const kf_sink_msg *msg)
         snprintf(why, sizeof why,
                  "redis sink %s: %s needs a record key, and this output has a null key", cfg->name,
                  cfg->command == KF_REDIS_SET ? "SET" : "HSET");
-        msg->ack(msg->ack_opaque, KF_SINK_FAIL, why);
+        refuse(w, msg, KF_SINK_FAIL, why);
         return;
     }
-    if (w->n == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 64;
-        pending *p = realloc(w->p, cap * sizeof *p);
-        if (!p) {
-            msg->ack(msg->ack_opaque, KF_SINK_RETRY, "redis sink: out of memory");
-            return;
-        }
-        w->p = p;
-        w->cap = cap;
+    if (!reserve(w)) {
+        msg->ack(msg->ack_opaque, KF_SINK_RETRY, "redis sink: out of memory");
+        return;
     }
-    if (!ensure_conn(w)) {
-        msg->ack(msg->ack_opaque, KF_SINK_RETRY, w->down_why);
+    if (rs->eos != EOS_LOCAL && !ensure_conn(w)) {
+        refuse(w, msg, KF_SINK_RETRY, w->down_why);
         return;
     }
     const void *value = msg->value ? msg->value : "";
@@ -255,7 +441,7 @@ static void redis_write(void *self, void *ws, const kf_sink_msg *msg)
         size_t plen = cfg->key ? strlen(cfg->key) : 0;
         joined = malloc(plen + msg->key_len + 1);
         if (!joined) {
-            msg->ack(msg->ack_opaque, KF_SINK_RETRY, "redis sink: out of memory");
+            refuse(w, msg, KF_SINK_RETRY, "redis sink: out of memory");
             return;
         }
         if (plen) memcpy(joined, cfg->key, plen);
@@ -273,14 +459,30 @@ static void redis_write(void *self, void *ws, const kf_sink_msg *msg)
         break;
     }
 #undef ARG
-    int rc = redisAppendCommandArgv(w->c, argc, argv, len);
+    pending *p = &w->p[w->n];
+    *p = (pending){.ack = msg->ack, .opaque = msg->ack_opaque};
+    bool ok = true;
+    if (rs->eos != EOS_OFF) {
+        p->topic = strdup(msg->src_topic ? msg->src_topic : "");
+        p->partition = msg->src_partition;
+        p->offset = msg->src_offset;
+        p->epoch = msg->eos_epoch;
+        p->trim = msg->eos_trim;
+        ok = p->topic != NULL;
+    }
+    const char *fail = "redis sink: out of memory";
+    if (ok && rs->eos == EOS_LOCAL) {
+        ok = keep_command(p, argc, argv, len);
+    } else if (ok && redisAppendCommandArgv(w->c, argc, argv, len) != REDIS_OK) {
+        ok = false;
+        fail = "redis sink: cannot buffer the command";
+    }
     free(joined);
-    if (rc != REDIS_OK) {
-        msg->ack(msg->ack_opaque, KF_SINK_RETRY, "redis sink: cannot buffer the command");
+    if (!ok) {
+        pending_free(p);
+        refuse(w, msg, KF_SINK_RETRY, fail);
         return;
     }
-    w->p[w->n].ack = msg->ack;
-    w->p[w->n].opaque = msg->ack_opaque;
     w->n++;
 }
 

@@ -29,6 +29,7 @@ typedef enum kf_sink_status {
     KF_SINK_OK = 0,
     KF_SINK_RETRY,
     KF_SINK_FAIL,
+    KF_SINK_FENCED, /* exactly-once: the partition has a newer owner; drop the record */
 } kf_sink_status;
 
 /* Called once per message; `why` is a sentence for logs (NULL when ok). */
@@ -50,6 +51,12 @@ typedef struct kf_sink_msg {
 
     kf_ack_fn *ack;
     void *ack_opaque;
+
+    /* Exactly-once (env->exactly_once): the partition owner's epoch and its
+     * committed offset (-1 none), for the fenced completion script of
+     * dispatcher/idempotency.h. eos_epoch is 0 when not exactly-once. */
+    int64_t eos_epoch;
+    int64_t eos_trim;
 } kf_sink_msg;
 
 /* What every sink of a mapping may need beyond its own config. */
@@ -61,6 +68,10 @@ typedef struct kf_sink_env {
     const kf_props *producer; /* the mapping's producer properties (override kafka) */
     const char *redis_url;  /* the top-level redis.url */
     int threads;            /* how many workers will call kf_sink_worker_open */
+    /* Exactly-once: sinks that need marks (redis, http) keep them in the
+     * state Redis (redis_url) under redis_key_prefix, see idempotency.h. */
+    int exactly_once;
+    const char *redis_key_prefix;
 } kf_sink_env;
 
 typedef struct kf_sink kf_sink;

@@ -3,6 +3,7 @@
 #include "consumer/consumer.h"
 #include "dispatcher/dispatcher.h"
 #include "dispatcher/filter.h"
+#include "sinks/kafka_txn.h"
 #include "sinks/sink.h"
 #include "src/log.h"
 
@@ -25,6 +26,7 @@ struct kf_mapping {
     kf_filter *filter;
     kf_dispatcher *d;
     kf_consumer *consumer;
+    kf_consumer_eos eos; /* exactly-once: the consumer's Redis and transaction */
     pthread_t thread;
     int thread_started;
     atomic_int stop;
@@ -66,6 +68,8 @@ static void teardown(kf_mapping *mp)
 {
     kf_consumer_destroy(mp->consumer);
     kf_dispatcher_destroy(mp->d);
+    kf_txn_destroy(mp->eos.txn);
+    kf_idem_destroy(mp->eos.idem);
     for (size_t i = 0; i < mp->sink_count; i++)
         kf_sink_close(mp->sinks[i]);
     kf_sink_close(mp->dlq);
@@ -97,7 +101,24 @@ kf_mapping *kf_mapping_start(const kf_config *cfg, const kf_mapping_config *m, c
         .producer = &m->producer,
         .redis_url = cfg->redis_url,
         .threads = m->threads,
+        .exactly_once = m->exactly_once,
+        .redis_key_prefix = cfg->redis_key_prefix,
     };
+    /* Exactly-once with any Kafka output: one transaction carries them all,
+     * the dead letters included, with the offsets. */
+    int kafka_outputs = m->on_failure_topic != NULL;
+    for (size_t i = 0; i < m->sink_count; i++) kafka_outputs |= m->sinks[i].type == KF_SINK_KAFKA;
+    if (m->exactly_once) {
+        mp->eos.idem = kf_idem_new(cfg->redis_url, cfg->redis_key_prefix, m->group_id, e, sizeof e);
+        if (!mp->eos.idem) {
+            snprintf(err, errlen, "mapping %s: redis: %s", m->name, e);
+            goto fail;
+        }
+        if (kafka_outputs && !(mp->eos.txn = kf_txn_new(&env, e, sizeof e))) {
+            snprintf(err, errlen, "mapping %s: %s", m->name, e);
+            goto fail;
+        }
+    }
     mp->sinks = calloc(m->sink_count, sizeof *mp->sinks);
     if (!mp->sinks) goto oom;
     for (size_t i = 0; i < m->sink_count; i++) {
@@ -108,7 +129,7 @@ kf_mapping *kf_mapping_start(const kf_config *cfg, const kf_mapping_config *m, c
         }
         mp->sink_count++;
     }
-    if (m->on_failure_topic) {
+    if (m->on_failure_topic && !mp->eos.txn) {
         mp->dlq_cfg.name = "on_failure";
         mp->dlq_cfg.type = KF_SINK_KAFKA;
         mp->dlq_cfg.topic = m->on_failure_topic;
@@ -132,13 +153,17 @@ kf_mapping *kf_mapping_start(const kf_config *cfg, const kf_mapping_config *m, c
         .dead_letter = mp->dlq,
         .filter = mp->filter,
         .metrics = &mp->metrics,
+        .exactly_once = m->exactly_once,
+        .staged_kafka = mp->eos.txn != NULL,
+        .dead_letter_topic = mp->eos.txn ? m->on_failure_topic : NULL,
     };
     mp->d = kf_dispatcher_new(&denv, e, sizeof e);
     if (!mp->d) {
         snprintf(err, errlen, "mapping %s: %s", m->name, e);
         goto fail;
     }
-    mp->consumer = kf_consumer_new(cfg, m, mp->d, &mp->metrics, err, errlen);
+    mp->consumer = kf_consumer_new(cfg, m, mp->d, &mp->metrics,
+                                   m->exactly_once ? &mp->eos : NULL, err, errlen);
     if (!mp->consumer) goto fail;
     if (pthread_create(&mp->thread, NULL, consumer_main, mp) != 0) {
         snprintf(err, errlen, "mapping %s: cannot start the consumer thread", m->name);

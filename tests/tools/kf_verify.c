@@ -13,7 +13,10 @@
  *   --redis-list KEY   LRANGE of a list, in chunks (--redis URL or $KFLEET_REDIS)
  *   --jsonl FILE       the stdout sink's JSON lines
  *                      {"sink","topic","partition","offset","key","value"}
- *   --http-log FILE    http_receiver.py's log; only 2xx requests count
+ *   --http-log FILE    http_receiver.py's log; only 2xx requests count, and
+ *                      with --effects only the first 2xx request of each
+ *                      Idempotency-Key (what a receiver honouring the key
+ *                      applies; a request without the key always counts)
  *
  * Each output value is parsed as the JSON kf_produce wrote (echo and
  * uppercase handlers keep its fields) to find the record's id, key and seq.
@@ -66,6 +69,7 @@ typedef struct opts {
     long long raw_bytes; /* -1 = JSON values */
     bool null_values;
     bool check_source;
+    bool effects; /* --http-log: count only the first 2xx request per Idempotency-Key */
     double wait_s;
     int kafka_idle_s;
     const char *expect_hdr_name[MAX_EXPECT_HEADERS];
@@ -177,9 +181,12 @@ typedef struct tally {
     long long key_splits; /* keys seen in more than one output partition */
     long long bad_headers;
     int64_t first_ts, last_ts;
-    smap ids;      /* decimal id -> times seen */
-    smap last_seq; /* "<partition>|<key>" -> last seq */
-    smap key_part; /* key -> partition first seen in */
+    smap ids;               /* decimal id -> times seen */
+    smap last_seq;          /* "<partition>|<key>" -> last seq */
+    smap idem_keys;         /* --effects: Idempotency-Keys already applied */
+    long long requests;     /* --effects: 2xx requests read */
+    long long repeated_key; /* --effects: 2xx requests whose key was already applied */
+    smap key_part;          /* key -> partition first seen in */
     bool printed_headers;
     int bad_samples;
     /* --check-source: what each DLQ record says it was, by "<partition>/<offset>". */
@@ -194,6 +201,7 @@ static void tally_reset(tally *t)
 {
     smap_free(&t->ids);
     smap_free(&t->last_seq);
+    smap_free(&t->idem_keys);
     smap_free(&t->key_part);
     smap_free(&t->src_pos);
     for (size_t i = 0; i < t->src_count; i++)
@@ -737,7 +745,22 @@ static int read_lines(const opts *o, tally *t, bool http)
             cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "status");
             cJSON *body = cJSON_GetObjectItemCaseSensitive(j, "body");
             cJSON *ts = cJSON_GetObjectItemCaseSensitive(j, "t_ms");
-            if (cJSON_IsNumber(st) && st->valueint / 100 == 2 && cJSON_IsString(body))
+            bool ok = cJSON_IsNumber(st) && st->valueint / 100 == 2 && cJSON_IsString(body);
+            if (ok && o->effects) {
+                /* A receiver that honours Idempotency-Key applies a key once:
+                 * a later request with the same key is no effect. */
+                cJSON *ik = cJSON_GetObjectItemCaseSensitive(j, "idempotency_key");
+                t->requests++;
+                if (cJSON_IsString(ik)) {
+                    bool created;
+                    smap_get(&t->idem_keys, ik->valuestring, strlen(ik->valuestring), 0, &created);
+                    if (!created) {
+                        t->repeated_key++;
+                        ok = false;
+                    }
+                }
+            }
+            if (ok)
                 ingest(o, t, body->valuestring, strlen(body->valuestring), false, NULL, 0, -1,
                        cJSON_IsNumber(ts) ? (int64_t)ts->valuedouble : -1);
         } else {
@@ -841,6 +864,8 @@ static void print_verdict(const opts *o, const tally *t, const verdict *v, FILE 
     if (o->kind == SRC_DLQ) fprintf(out, " bad_headers=%lld", t->bad_headers);
     if (o->expect_dlq >= 0) fprintf(out, " expected=%lld", o->expect_dlq);
     if (o->check_source) fprintf(out, " source_mismatches=%lld", t->source_mismatches);
+    if (o->effects)
+        fprintf(out, " requests=%lld repeated_key_requests=%lld", t->requests, t->repeated_key);
     if (o->check_key_order && t->key_splits) fprintf(out, " key_splits=%lld", t->key_splits);
     if (t->first_ts <= t->last_ts)
         fprintf(out, " first_ts_ms=%" PRId64 " last_ts_ms=%" PRId64, t->first_ts, t->last_ts);
@@ -889,6 +914,9 @@ static void usage(FILE *out)
             "  --redis-list KEY      a Redis list (LRANGE in chunks)\n"
             "  --jsonl FILE          stdout sink JSON lines (--sink NAME keeps one sink's lines)\n"
             "  --http-log FILE       http_receiver.py log (2xx requests only)\n"
+            "  --effects             (--http-log) count effects, not requests: only the first\n"
+            "                        2xx request of each Idempotency-Key; prints requests=..\n"
+            "                        repeated_key_requests=..\n"
             "Expectations:\n"
             "  --expect N            ids 0..N-1 (or --ids-from A --ids-to B, B exclusive)\n"
             "  --exclude-mod M       ids with id %% M == 0 must be absent (they went to the DLQ)\n"
@@ -962,7 +990,8 @@ static int parse_args(int argc, char **argv, opts *o)
         O_WAIT,
         O_IDLE,
         O_SINK,
-        O_CHECK_SOURCE
+        O_CHECK_SOURCE,
+        O_EFFECTS
     };
     static const struct option longopts[] = {
         {"kafka", required_argument, NULL, O_KAFKA},
@@ -979,6 +1008,7 @@ static int parse_args(int argc, char **argv, opts *o)
         {"expect-dlq", required_argument, NULL, O_EXPECT_DLQ},
         {"expect-header", required_argument, NULL, O_EXPECT_HDR},
         {"check-source", no_argument, NULL, O_CHECK_SOURCE},
+        {"effects", no_argument, NULL, O_EFFECTS},
         {"check-key-order", no_argument, NULL, O_ORDER},
         {"field", required_argument, NULL, O_FIELD},
         {"upper", no_argument, NULL, O_UPPER},
@@ -1057,6 +1087,9 @@ static int parse_args(int argc, char **argv, opts *o)
         case O_CHECK_SOURCE:
             o->check_source = true;
             break;
+        case O_EFFECTS:
+            o->effects = true;
+            break;
         case O_FIELD:
             o->field = optarg;
             break;
@@ -1112,6 +1145,10 @@ static int parse_args(int argc, char **argv, opts *o)
     }
     if ((o->kind == SRC_KAFKA || o->kind == SRC_DLQ) && (!o->brokers || !*o->brokers)) {
         fprintf(stderr, "kf_verify: --brokers (or $KFLEET_BROKERS) is required\n");
+        return -1;
+    }
+    if (o->effects && o->kind != SRC_HTTP) {
+        fprintf(stderr, "kf_verify: --effects needs --http-log\n");
         return -1;
     }
     if (o->have_range && o->to < 0) {

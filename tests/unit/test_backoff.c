@@ -137,7 +137,7 @@ START_TEST(test_huge_and_odd_attempts)
 END_TEST
 
 /*
- * BUG (dispatcher/backoff.c:13, the doubling loop): with a max near
+ * Regression (fixed; dispatcher/backoff.c:13, the doubling loop): with a max near
  * INT64_MAX, `ceiling *= 2` overflows a signed int64 (undefined behaviour:
  * UBSan aborts; otherwise the ceiling wraps negative and so does the delay).
  * Not reachable from a validated config (max_backoff_ms <= 3600000), but the

@@ -390,7 +390,7 @@ START_TEST(test_invalid_patterns_name_the_path)
 END_TEST
 
 /*
- * BUG (dispatcher/filter.c:108-109 validates "headers" with check_object, which
+ * Regression (fixed; dispatcher/filter.c:108-109 validates "headers" with check_object, which
  * allows nested objects): headers are flat strings, and headers_match
  * (filter.c:276) returns 0 for any object member, so a nested header pattern can never match, yet
  * it is accepted. Every record is then filtered out and committed without a word: the kind of
@@ -403,7 +403,7 @@ START_TEST(test_nested_header_pattern_refused)
 END_TEST
 
 /*
- * BUG (dispatcher/filter.c:88, kf_filter_new accepts an empty array; config.c's
+ * Regression (fixed; dispatcher/filter.c:88, kf_filter_new accepts an empty array; config.c's
  * parse_filters lets `"filters": []` through): a filter with no pattern lets
  * nothing pass, so `"filters": []` silently commits every record without
  * running the handler. It must be refused, or mean "no filtering".

@@ -421,10 +421,10 @@ START_TEST(test_requeue_unordered_waits_alone)
 END_TEST
 
 /*
- * BUG (dispatcher/lanes.c:167, kf_lanes_requeue): the comment says a record
+ * Regression (fixed; dispatcher/lanes.c:163, kf_lanes_requeue): the comment says a record
  * "whose lane was freed since it was taken gets its lane anew", but the code
  * cannot tell: r->lane still points at the freed lane (release freed it at
- * lanes.c:250 via maybe_free, nothing clears r->lane), and requeue reads and
+ * lanes.c:246 via maybe_free, nothing clears r->lane), and requeue reads and
  * writes it. ASan: heap-use-after-free; without ASan the lane is reused after
  * free and later freed twice. The dispatcher does exactly this when a sink
  * acks after the worker released the lane (the Kafka sink acks from its poll
@@ -577,7 +577,7 @@ START_TEST(test_drop_partition_unordered_keeps_others_in_order)
 END_TEST
 
 /*
- * BUG (dispatcher/lanes.c:296-303, kf_lanes_drop_partition): in unordered
+ * Regression (fixed; dispatcher/lanes.c:297-310, kf_lanes_drop_partition): in unordered
  * mode a record being retried from its own retry lane is requeued into that
  * lane while the worker still holds it (dispatcher.c requeue from run_chunk).
  * A held retry lane is in no list and not hashed, so drop_partition does not

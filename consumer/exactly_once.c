@@ -1,0 +1,119 @@
+#include "consumer/exactly_once.h"
+
+#include "dispatcher/record.h"
+#include "src/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *C = "consumer.eos";
+
+int kf_eos_assign(const kf_consumer_eos *e, const kf_mapping_config *m, kf_partition *p,
+                  const atomic_int *stop)
+{
+    char err[512];
+    int delay_ms = 100;
+    for (;;) {
+        kf_idem_assigned a;
+        int rc = kf_idem_assign(e->idem, p->topic, p->partition, &a, err, sizeof err);
+        if (rc == KF_IDEM_OK) {
+            p->epoch = a.epoch;
+            size_t unknown = 0;
+            for (size_t i = 0; i < a.ndone; i++) {
+                int idx = -1;
+                for (size_t s = 0; s < m->sink_count && idx < 0; s++)
+                    if (strcmp(m->sinks[s].name, a.done[i].sink) == 0) idx = (int)s;
+                if (idx < 0 || kf_partition_mark_done(p, a.done[i].offset, idx) != 0) unknown++;
+            }
+            if (a.base >= 0) atomic_store(&p->trim, a.base);
+            kf_info(C, "mapping %s: %s[%d] epoch %lld, %zu sink mark(s) above the watermark%s",
+                    m->name, p->topic, p->partition, (long long)a.epoch, a.ndone,
+                    unknown ? " (some for sinks no longer configured)" : "");
+            kf_idem_assigned_free(&a);
+            atomic_store(&p->ready, true);
+            return 0;
+        }
+        kf_warn(C, "mapping %s: %s[%d]: assign script failed (%s); retrying in %d ms", m->name,
+                p->topic, p->partition, err, delay_ms);
+        if (atomic_load(stop)) return -1;
+        usleep((useconds_t)delay_ms * 1000);
+        if (delay_ms < 2000) delay_ms *= 2;
+    }
+}
+
+int kf_eos_commit_txn(const kf_consumer_eos *e, rd_kafka_t *rk, kf_partition **parts, size_t n,
+                      kf_metrics *metrics)
+{
+    rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new((int)n + 1);
+    kf_staged **taken = calloc(n + 1, sizeof *taken);
+    int64_t *wm = calloc(n + 1, sizeof *wm);
+    size_t nmsgs = 0;
+    int rc = -1;
+    if (!taken || !wm) goto out;
+    /* Watermark first, then what is staged below it: a record is staged
+     * before it can be counted done, so nothing below the watermark is
+     * missing from the transaction. */
+    for (size_t i = 0; i < n; i++) {
+        kf_partition *p = parts[i];
+        wm[i] = -1;
+        if (!atomic_load(&p->ready) || atomic_load(&p->fenced)) continue;
+        int64_t w = kf_tracker_watermark(p->tracker);
+        if (w < 0 || w <= p->committed) continue;
+        wm[i] = w;
+        rd_kafka_topic_partition_list_add(offsets, p->topic, p->partition)->offset = w;
+        taken[i] = kf_partition_take_staged(p, w);
+        for (kf_staged *s = taken[i]; s; s = s->next) nmsgs++;
+    }
+    if (offsets->cnt == 0) {
+        rc = 0;
+        goto out;
+    }
+    kf_txn_msg *msgs = calloc(nmsgs + 1, sizeof *msgs);
+    if (!msgs) goto restage;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        for (kf_staged *s = taken[i]; s; s = s->next)
+            msgs[k++] = (kf_txn_msg){s->topic, s->key, s->key_len, s->value, s->value_len,
+                                     s->headers, s->header_count};
+    char err[512];
+    int trc = kf_txn_run(e->txn, msgs, nmsgs, offsets, rk, err, sizeof err);
+    free(msgs);
+    if (trc == KF_TXN_OK) {
+        for (size_t i = 0; i < n; i++) {
+            if (wm[i] < 0) continue;
+            parts[i]->committed = wm[i];
+            atomic_store(&parts[i]->trim, wm[i]);
+            kf_staged_free_list(taken[i]);
+            taken[i] = NULL;
+        }
+        KF_METRIC_ADD(metrics, commits, 1);
+        rc = 0;
+        goto out;
+    }
+    KF_METRIC_ADD(metrics, commit_errors, 1);
+    kf_warn(C, "transaction of %zu output(s) and %d offset(s) %s: %s; it will be retried", nmsgs,
+            offsets->cnt, trc == KF_TXN_ABORTED ? "aborted" : "failed", err);
+restage:
+    for (size_t i = 0; i < n; i++) {
+        kf_partition_stage(parts[i], taken[i]);
+        taken[i] = NULL;
+    }
+out:
+    rd_kafka_topic_partition_list_destroy(offsets);
+    free(taken);
+    free(wm);
+    return rc;
+}
+
+void kf_eos_trim(const kf_consumer_eos *e, kf_partition *p)
+{
+    if (!atomic_load(&p->ready) || atomic_load(&p->fenced) || p->committed < 0) return;
+    char err[512];
+    int fenced = 0;
+    if (kf_idem_trim(e->idem, p->topic, p->partition, p->epoch, p->committed, &fenced, err,
+                     sizeof err) != KF_IDEM_OK)
+        kf_debug(C, "%s[%d]: trim failed (%s); the next completion trims", p->topic, p->partition,
+                 err);
+}

@@ -1,0 +1,48 @@
+/*
+ * The consumer's side of the exactly-once protocol (DESIGN.md):
+ *   - at assignment, one assign script per partition bumps the epoch and
+ *     returns the sinks already done above the committed watermark;
+ *   - commits go through the mapping's Kafka transaction when it has Kafka
+ *     outputs (staged outputs below the watermark + the offsets, atomically),
+ *     else through ordinary offset commits;
+ *   - after a commit, and on revoke, the partition's done entries below the
+ *     committed offset are trimmed (riding on the next completion script, or
+ *     explicitly on revoke and shutdown).
+ *
+ * Threads: consumer thread only. `idem` is the consumer thread's own Redis
+ * connection; `txn` is NULL when the mapping has no Kafka output.
+ */
+#ifndef KF_CONSUMER_EXACTLY_ONCE_H
+#define KF_CONSUMER_EXACTLY_ONCE_H
+
+#include "config/config.h"
+#include "dispatcher/idempotency.h"
+#include "dispatcher/metrics.h"
+#include "dispatcher/partition.h"
+#include "sinks/kafka_txn.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdatomic.h>
+
+typedef struct kf_consumer_eos {
+    kf_idem *idem;
+    kf_txn *txn;
+} kf_consumer_eos;
+
+/* Runs the assign script for p (retrying with backoff while Redis is
+ * unreachable, until *stop). Fills p->epoch and its done masks and sets
+ * p->ready. Returns 0, or -1 when stopped first. */
+int kf_eos_assign(const kf_consumer_eos *e, const kf_mapping_config *m, kf_partition *p,
+                  const atomic_int *stop);
+
+/* Commits the watermarks of parts[0..n) (only those that moved; none that is
+ * fenced or not ready) through the transaction, with their staged outputs.
+ * Returns 0 when committed (or nothing to do), -1 when not (staged outputs
+ * are put back; the next call retries). */
+int kf_eos_commit_txn(const kf_consumer_eos *e, rd_kafka_t *rk, kf_partition **parts, size_t n,
+                      kf_metrics *metrics);
+
+/* Trims p's done entries below its committed offset (best effort). */
+void kf_eos_trim(const kf_consumer_eos *e, kf_partition *p);
+
+#endif

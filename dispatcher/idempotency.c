@@ -1,0 +1,634 @@
+/*
+ * See idempotency.h. The Lua scripts and their KEYS/ARGV layouts are in
+ * idempotency_scripts.h.
+ *
+ * Redis Cluster: every key of a partition's state shares the hash tag T, so
+ * the state scripts fit one slot. complete() also passes the key of each sink
+ * write in KEYS (argv[1] of the command), but those keys are the sink's own
+ * and would have to hash to the partition's slot for Cluster to accept them:
+ * kfleet supports a single Redis (or a primary with replicas), not Cluster,
+ * for exactly-once Redis sinks.
+ *
+ * hiredis writes with write(2): the process must ignore SIGPIPE (the daemon
+ * does) so that a dropped server is an error here, not a death.
+ */
+#include "dispatcher/idempotency.h"
+
+#include "dispatcher/idempotency_scripts.h"
+#include "sinks/redis_url.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONNECT_TIMEOUT_MS 2000
+#define CMD_TIMEOUT_MS     5000
+/* Lua 5.1's unpack() stops near 8000 values; a sink write is a handful. */
+#define MAX_WRITE_ARGS 4096
+
+enum { S_ASSIGN, S_COMPLETE, S_TRIM, S_CLAIM, S_COUNT };
+
+static const char *const SCRIPT_SRC[S_COUNT] = {
+    [S_ASSIGN] = KF_IDEM_LUA_ASSIGN,
+    [S_COMPLETE] = KF_IDEM_LUA_COMPLETE,
+    [S_TRIM] = KF_IDEM_LUA_TRIM,
+    [S_CLAIM] = KF_IDEM_LUA_CLAIM,
+};
+static const char *const SCRIPT_NAME[S_COUNT] = {"assign", "complete", "trim", "claim"};
+
+struct kf_idem {
+    kf_redis_url url;
+    char *prefix;
+    char *group;
+    redisContext *rc;      /* NULL until connected, and after any I/O error */
+    char sha[S_COUNT][41]; /* the scripts' SHA1s on the current connection */
+};
+
+/* ------------------------------------------------------------ arguments */
+
+/* A growing argument vector. Arguments are either the caller's bytes (kept
+ * by pointer, never copied: values may be 1 MiB) or formatted into `arena`;
+ * arena arguments are stored as offsets until args_done() because the arena
+ * moves when it grows. */
+typedef struct args {
+    const char **argv;
+    size_t *len;
+    size_t *aoff; /* SIZE_MAX: argv[i] is the caller's */
+    size_t n, cap;
+    char *arena;
+    size_t alen, acap;
+    bool oom;
+} args;
+
+static void args_free(args *a)
+{
+    free(a->argv);
+    free(a->len);
+    free(a->aoff);
+    free(a->arena);
+    memset(a, 0, sizeof *a);
+}
+
+static bool args_grow(args *a)
+{
+    if (a->oom) return false;
+    if (a->n < a->cap) return true;
+    size_t cap = a->cap ? a->cap * 2 : 64;
+    const char **argv = realloc(a->argv, cap * sizeof *argv);
+    if (argv) a->argv = argv;
+    size_t *len = realloc(a->len, cap * sizeof *len);
+    if (len) a->len = len;
+    size_t *aoff = realloc(a->aoff, cap * sizeof *aoff);
+    if (aoff) a->aoff = aoff;
+    if (!argv || !len || !aoff) {
+        a->oom = true;
+        return false;
+    }
+    a->cap = cap;
+    return true;
+}
+
+/* Appends the caller's bytes (which must outlive the call). */
+static void arg_ext(args *a, const char *p, size_t n)
+{
+    if (!args_grow(a)) return;
+    a->argv[a->n] = p;
+    a->len[a->n] = n;
+    a->aoff[a->n] = SIZE_MAX;
+    a->n++;
+}
+
+static bool arena_reserve(args *a, size_t more)
+{
+    if (a->oom) return false;
+    if (a->alen + more <= a->acap) return true;
+    size_t cap = a->acap ? a->acap : 1024;
+    while (cap < a->alen + more)
+        cap *= 2;
+    char *p = realloc(a->arena, cap);
+    if (!p) {
+        a->oom = true;
+        return false;
+    }
+    a->arena = p;
+    a->acap = cap;
+    return true;
+}
+
+/* Appends bytes to the argument being built in the arena (see arg_end). */
+static void arena_put(args *a, const void *p, size_t n)
+{
+    if (!arena_reserve(a, n)) return;
+    memcpy(a->arena + a->alen, p, n);
+    a->alen += n;
+}
+
+static void arena_fmt(args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void arena_fmt(args *a, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !arena_reserve(a, (size_t)n + 1)) {
+        a->oom = true;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(a->arena + a->alen, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    a->alen += (size_t)n; /* the NUL is not part of the argument */
+}
+
+/* Closes the arena argument that started at `start`. */
+static void arg_end(args *a, size_t start)
+{
+    if (!args_grow(a)) return;
+    a->argv[a->n] = NULL;
+    a->len[a->n] = a->alen - start;
+    a->aoff[a->n] = start;
+    a->n++;
+}
+
+static void arg_i64(args *a, int64_t v)
+{
+    size_t start = a->alen;
+    arena_fmt(a, "%" PRId64, v);
+    arg_end(a, start);
+}
+
+/* Appends the key "{prefix:group:topic:partition}:<suffix>". */
+static void arg_key(args *a, const kf_idem *c, const char *topic, int32_t partition,
+                    const char *suffix)
+{
+    size_t start = a->alen;
+    arena_fmt(a, "{%s:%s:%s:%" PRId32 "}:%s", c->prefix, c->group, topic, partition, suffix);
+    arg_end(a, start);
+}
+
+/* Resolves arena offsets into pointers; no argument may be added after. */
+static void args_done(args *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        if (a->aoff[i] != SIZE_MAX) a->argv[i] = a->arena + a->aoff[i];
+}
+
+/* ----------------------------------------------------------- connection */
+
+static void drop(kf_idem *c)
+{
+    redisFree(c->rc);
+    c->rc = NULL;
+}
+
+/* The sentence for a failed round trip; the connection is then dropped. */
+static int io_error(kf_idem *c, const char *what, char *err, size_t errlen)
+{
+    /* hiredis reports a read timeout as the text of EAGAIN. */
+    const char *why = c->rc->errstr;
+    if (c->rc->err == REDIS_ERR_IO &&
+        (strcmp(why, strerror(EAGAIN)) == 0 || strcmp(why, strerror(EWOULDBLOCK)) == 0))
+        why = "no reply within the command timeout";
+    snprintf(err, errlen,
+             "redis %s: %s: %s (the outcome is unknown; reconnecting on the next call)",
+             c->url.display, what, why[0] ? why : "connection lost");
+    drop(c);
+    return KF_IDEM_RETRY;
+}
+
+/* Error replies that go away by themselves: the server is loading, busy
+ * with a script, failing over, out of memory, or lost our AUTH. */
+static bool transient(const char *msg, bool *reconnect)
+{
+    static const struct {
+        const char *prefix;
+        bool reconnect;
+    } T[] = {{"LOADING", false},    {"BUSY", false},      {"TRYAGAIN", false},
+             {"CLUSTERDOWN", true}, {"MASTERDOWN", true}, {"READONLY", true},
+             {"OOM", false},        {"NOAUTH", true},     {"NOREPLICAS", false}};
+    for (size_t i = 0; i < sizeof T / sizeof T[0]; i++) {
+        size_t n = strlen(T[i].prefix);
+        if (strncmp(msg, T[i].prefix, n) == 0 && (msg[n] == ' ' || msg[n] == '\0')) {
+            *reconnect = T[i].reconnect;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The result of an error reply to `what`; drops the connection when a new
+ * one may fix it. */
+static int reply_error(kf_idem *c, const char *what, const char *msg, char *err, size_t errlen)
+{
+    bool reconnect = false;
+    bool again = transient(msg, &reconnect);
+    snprintf(err, errlen, "redis %s: %s: %s", c->url.display, what, msg);
+    if (reconnect) drop(c);
+    return again ? KF_IDEM_RETRY : KF_IDEM_FAIL;
+}
+
+/* Sends SCRIPT LOAD for the scripts in [from, to) in one round trip. */
+static int load_scripts(kf_idem *c, int from, int to, char *err, size_t errlen)
+{
+    for (int s = from; s < to; s++) {
+        const char *argv[3] = {"SCRIPT", "LOAD", SCRIPT_SRC[s]};
+        size_t len[3] = {6, 4, strlen(SCRIPT_SRC[s])};
+        if (redisAppendCommandArgv(c->rc, 3, argv, len) != REDIS_OK)
+            return io_error(c, "SCRIPT LOAD", err, errlen);
+    }
+    int rc = KF_IDEM_OK;
+    for (int s = from; s < to; s++) {
+        redisReply *r = NULL;
+        if (redisGetReply(c->rc, (void **)&r) != REDIS_OK || !r)
+            return io_error(c, "SCRIPT LOAD", err, errlen);
+        if (rc == KF_IDEM_OK) {
+            char what[64];
+            snprintf(what, sizeof what, "SCRIPT LOAD of the %s script", SCRIPT_NAME[s]);
+            if (r->type == REDIS_REPLY_ERROR) {
+                rc = reply_error(c, what, r->str, err, errlen);
+            } else if (r->type != REDIS_REPLY_STRING || r->len != 40) {
+                snprintf(err, errlen, "redis %s: %s: unexpected reply type %d", c->url.display,
+                         what, r->type);
+                rc = KF_IDEM_FAIL;
+            } else {
+                memcpy(c->sha[s], r->str, 41);
+            }
+        }
+        freeReplyObject(r);
+        if (!c->rc) return rc; /* reply_error dropped it; no reply left to read */
+    }
+    return rc;
+}
+
+/* Connects and loads every script (one pipelined round trip after the
+ * handshake). */
+static int ensure(kf_idem *c, char *err, size_t errlen)
+{
+    if (c->rc) return KF_IDEM_OK;
+    c->rc = kf_redis_connect(&c->url, CONNECT_TIMEOUT_MS, CMD_TIMEOUT_MS, err, errlen);
+    if (!c->rc) return KF_IDEM_RETRY;
+    int rc = load_scripts(c, 0, S_COUNT, err, errlen);
+    if (rc != KF_IDEM_OK) drop(c); /* next call starts over, scripts included */
+    return rc;
+}
+
+/*
+ * EVALSHA of `script` with keys then argv; *out is the reply (not an error
+ * reply) on KF_IDEM_OK. A NOSCRIPT reply (SCRIPT FLUSH, or a proxy that now
+ * routes to a restarted server) reloads the script and retries once.
+ */
+static int eval(kf_idem *c, int script, args *keys, args *av, redisReply **out, char *err,
+                size_t errlen)
+{
+    *out = NULL;
+    if (keys->oom || av->oom) {
+        snprintf(err, errlen, "%s script: out of memory building the call", SCRIPT_NAME[script]);
+        return KF_IDEM_FAIL;
+    }
+    size_t n = 3 + keys->n + av->n;
+    if (n > INT32_MAX) {
+        snprintf(err, errlen, "%s script: too many arguments", SCRIPT_NAME[script]);
+        return KF_IDEM_FAIL;
+    }
+    int rc = ensure(c, err, errlen);
+    if (rc != KF_IDEM_OK) return rc;
+
+    const char **argv = malloc(n * sizeof *argv);
+    size_t *len = malloc(n * sizeof *len);
+    if (!argv || !len) {
+        free(argv);
+        free(len);
+        snprintf(err, errlen, "%s script: out of memory building the call", SCRIPT_NAME[script]);
+        return KF_IDEM_FAIL;
+    }
+    args_done(keys);
+    args_done(av);
+    char nkeys[24];
+    snprintf(nkeys, sizeof nkeys, "%zu", keys->n);
+    argv[0] = "EVALSHA";
+    len[0] = 7;
+    argv[1] = c->sha[script]; /* updated in place by a reload */
+    len[1] = 40;
+    argv[2] = nkeys;
+    len[2] = strlen(nkeys);
+    if (keys->n) memcpy(argv + 3, keys->argv, keys->n * sizeof *argv);
+    if (keys->n) memcpy(len + 3, keys->len, keys->n * sizeof *len);
+    if (av->n) memcpy(argv + 3 + keys->n, av->argv, av->n * sizeof *argv);
+    if (av->n) memcpy(len + 3 + keys->n, av->len, av->n * sizeof *len);
+
+    char what[64];
+    snprintf(what, sizeof what, "the %s script", SCRIPT_NAME[script]);
+    for (int attempt = 0;; attempt++) {
+        redisReply *r = redisCommandArgv(c->rc, (int)n, argv, len);
+        if (!r) {
+            rc = io_error(c, what, err, errlen);
+            break;
+        }
+        if (r->type == REDIS_REPLY_ERROR && attempt == 0 && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+            freeReplyObject(r);
+            rc = load_scripts(c, script, script + 1, err, errlen);
+            if (rc != KF_IDEM_OK) break;
+            continue;
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            rc = reply_error(c, what, r->str, err, errlen);
+            freeReplyObject(r);
+            break;
+        }
+        *out = r;
+        rc = KF_IDEM_OK;
+        break;
+    }
+    free(argv);
+    free(len);
+    return rc;
+}
+
+static int bad_reply(kf_idem *c, const char *what, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "redis %s: the %s script returned an unexpected reply", c->url.display,
+             what);
+    return KF_IDEM_FAIL;
+}
+
+/* ------------------------------------------------------------------ API */
+
+kf_idem *kf_idem_new(const char *url, const char *prefix, const char *group, char *err,
+                     size_t errlen)
+{
+    kf_idem *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (kf_redis_url_parse(url, &c->url, err, errlen) != 0) {
+        free(c);
+        return NULL;
+    }
+    c->prefix = strdup(prefix ? prefix : "kfleet");
+    c->group = strdup(group ? group : "");
+    if (!c->prefix || !c->group) {
+        snprintf(err, errlen, "out of memory");
+        kf_idem_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
+void kf_idem_destroy(kf_idem *c)
+{
+    if (!c) return;
+    redisFree(c->rc);
+    kf_redis_url_free(&c->url);
+    free(c->prefix);
+    free(c->group);
+    free(c);
+}
+
+void kf_idem_tag(const kf_idem *c, const char *topic, int32_t partition, char *out, size_t outlen)
+{
+    if (outlen == 0) return;
+    snprintf(out, outlen, "{%s:%s:%s:%" PRId32 "}", c->prefix, c->group, topic, partition);
+}
+
+/* The three state keys of a partition, in the scripts' order. */
+static void arg_state_keys(args *k, const kf_idem *c, const char *topic, int32_t partition)
+{
+    arg_key(k, c, topic, partition, "epoch");
+    arg_key(k, c, topic, partition, "done");
+    arg_key(k, c, topic, partition, "base");
+}
+
+static bool reply_i64(const redisReply *r, int64_t *v)
+{
+    if (r->type == REDIS_REPLY_INTEGER) {
+        *v = r->integer;
+        return true;
+    }
+    if (r->type != REDIS_REPLY_STRING || r->len == 0) return false;
+    char *end;
+    errno = 0;
+    long long x = strtoll(r->str, &end, 10);
+    if (errno || end != r->str + r->len) return false;
+    *v = x;
+    return true;
+}
+
+void kf_idem_assigned_free(kf_idem_assigned *a)
+{
+    if (!a) return;
+    free(a->mem);
+    *a = (kf_idem_assigned){.base = -1};
+}
+
+/* Fills out->done from the members "<offset>/<sink>" (one allocation). */
+static int parse_done(kf_idem_assigned *out, const redisReply *m)
+{
+    size_t bytes = m->elements * sizeof(kf_idem_done);
+    for (size_t i = 0; i < m->elements; i++) {
+        if (m->element[i]->type != REDIS_REPLY_STRING) return -1;
+        bytes += m->element[i]->len + 1;
+    }
+    out->mem = malloc(bytes ? bytes : 1);
+    if (!out->mem) return -1;
+    out->done = out->mem;
+    char *s = (char *)(out->done + m->elements);
+    for (size_t i = 0; i < m->elements; i++) {
+        const redisReply *e = m->element[i];
+        const char *slash = memchr(e->str, '/', e->len);
+        if (!slash || slash == e->str) return -1;
+        char *end;
+        errno = 0;
+        long long off = strtoll(e->str, &end, 10);
+        if (errno || end != slash) return -1;
+        size_t n = e->len - (size_t)(slash + 1 - e->str);
+        memcpy(s, slash + 1, n);
+        s[n] = '\0';
+        out->done[i] = (kf_idem_done){.offset = off, .sink = s};
+        s += n + 1;
+        out->ndone++;
+    }
+    return 0;
+}
+
+int kf_idem_assign(kf_idem *c, const char *topic, int32_t partition, kf_idem_assigned *out,
+                   char *err, size_t errlen)
+{
+    *out = (kf_idem_assigned){.base = -1};
+    if (errlen) err[0] = '\0';
+    args k = {0}, a = {0};
+    arg_state_keys(&k, c, topic, partition);
+    redisReply *r;
+    int rc = eval(c, S_ASSIGN, &k, &a, &r, err, errlen);
+    args_free(&k);
+    args_free(&a);
+    if (rc != KF_IDEM_OK) return rc;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        !reply_i64(r->element[0], &out->epoch) || !reply_i64(r->element[1], &out->base) ||
+        r->element[2]->type != REDIS_REPLY_ARRAY || parse_done(out, r->element[2]) != 0) {
+        kf_idem_assigned_free(out);
+        rc = bad_reply(c, "assign", err, errlen);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int kf_idem_trim(kf_idem *c, const char *topic, int32_t partition, int64_t epoch, int64_t trim,
+                 int *fenced, char *err, size_t errlen)
+{
+    *fenced = 0;
+    if (errlen) err[0] = '\0';
+    args k = {0}, a = {0};
+    arg_state_keys(&k, c, topic, partition);
+    arg_i64(&a, epoch);
+    arg_i64(&a, trim);
+    redisReply *r;
+    int rc = eval(c, S_TRIM, &k, &a, &r, err, errlen);
+    args_free(&k);
+    args_free(&a);
+    if (rc != KF_IDEM_OK) return rc;
+    if (r->type == REDIS_REPLY_INTEGER && (r->integer == 0 || r->integer == 1))
+        *fenced = (int)r->integer;
+    else
+        rc = bad_reply(c, "trim", err, errlen);
+    freeReplyObject(r);
+    return rc;
+}
+
+/* Appends one part's ARGV and write KEYS for complete(); -1 on a bad write. */
+static int build_part(args *k, args *a, const kf_idem_part *p, char *err, size_t errlen)
+{
+    arg_i64(a, p->epoch);
+    arg_i64(a, p->trim);
+    arg_i64(a, (int64_t)p->nitems);
+    for (size_t i = 0; i < p->nitems; i++) {
+        const kf_idem_item *it = &p->items[i];
+        arg_i64(a, it->offset);
+        arg_i64(a, (int64_t)it->nwrites);
+        for (size_t w = 0; w < it->nwrites; w++) {
+            const kf_idem_write *wr = &it->writes[w];
+            if (wr->argc < 1 || wr->argc > MAX_WRITE_ARGS || !wr->argv) {
+                snprintf(err, errlen,
+                         "%s[%" PRId32 "]@%" PRId64 ": a write needs 1..%d arguments, not %d",
+                         p->topic, p->partition, it->offset, MAX_WRITE_ARGS, wr->argc);
+                return -1;
+            }
+            arg_i64(a, wr->argc);
+            for (int j = 0; j < wr->argc; j++) {
+                size_t n = wr->argvlen ? wr->argvlen[j] : strlen(wr->argv[j]);
+                /* argv[1] is the command's key: it travels in KEYS. */
+                arg_ext(j == 1 ? k : a, wr->argv[j], n);
+            }
+        }
+    }
+    return 0;
+}
+
+int kf_idem_complete(kf_idem *c, const char *sink, const kf_idem_part *parts, size_t nparts,
+                     int *status, char *err, size_t errlen)
+{
+    if (errlen) err[0] = '\0';
+    if (nparts == 0) return KF_IDEM_OK;
+    if (!sink || !sink[0]) {
+        /* Marks are "<offset>/<sink>", split at the first '/': any
+         * non-empty name (even one holding '/') stays unambiguous. */
+        snprintf(err, errlen, "complete: bad sink name \"%s\"", sink ? sink : "(null)");
+        return KF_IDEM_FAIL;
+    }
+    size_t total = 0;
+    for (size_t p = 0; p < nparts; p++)
+        total += parts[p].nitems;
+
+    /* KEYS: every part's state keys first, then the write keys in order. */
+    args k = {0}, a = {0}, wk = {0};
+    for (size_t p = 0; p < nparts; p++)
+        arg_state_keys(&k, c, parts[p].topic, parts[p].partition);
+    arg_ext(&a, sink, strlen(sink));
+    arg_i64(&a, (int64_t)nparts);
+    int rc = KF_IDEM_OK;
+    for (size_t p = 0; p < nparts && rc == KF_IDEM_OK; p++)
+        if (build_part(&wk, &a, &parts[p], err, errlen) != 0) rc = KF_IDEM_FAIL;
+    args_done(&wk); /* all caller bytes: no arena, but keep the contract */
+    for (size_t i = 0; i < wk.n && rc == KF_IDEM_OK; i++)
+        arg_ext(&k, wk.argv[i], wk.len[i]);
+    if (wk.oom) k.oom = true;
+    args_free(&wk);
+
+    redisReply *r = NULL;
+    if (rc == KF_IDEM_OK) rc = eval(c, S_COMPLETE, &k, &a, &r, err, errlen);
+    args_free(&k);
+    args_free(&a);
+    if (rc != KF_IDEM_OK) return rc;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != total) {
+        freeReplyObject(r);
+        return bad_reply(c, "complete", err, errlen);
+    }
+    for (size_t i = 0; i < total; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type == REDIS_REPLY_INTEGER &&
+            (e->integer == KF_IDEM_APPLIED || e->integer == KF_IDEM_SKIPPED ||
+             e->integer == KF_IDEM_FENCED)) {
+            status[i] = (int)e->integer;
+        } else if (e->type == REDIS_REPLY_STRING) {
+            status[i] = KF_IDEM_ERROR;
+            if (errlen && !err[0]) snprintf(err, errlen, "%.*s", (int)e->len, e->str);
+        } else {
+            freeReplyObject(r);
+            return bad_reply(c, "complete", err, errlen);
+        }
+    }
+    freeReplyObject(r);
+    return KF_IDEM_OK;
+}
+
+int kf_idem_claim(kf_idem *c, const char *topic, int32_t partition, int64_t epoch,
+                  const char *const *keys, const size_t *keylens, const int64_t *offsets, size_t n,
+                  int64_t window_ms, int *dup, int *fenced, char *err, size_t errlen)
+{
+    *fenced = 0;
+    if (errlen) err[0] = '\0';
+    if (n == 0) return KF_IDEM_OK;
+    if (window_ms < 1) {
+        snprintf(err, errlen, "claim: the window must be at least 1 ms, not %" PRId64, window_ms);
+        return KF_IDEM_FAIL;
+    }
+    args k = {0}, a = {0};
+    arg_key(&k, c, topic, partition, "epoch");
+    for (size_t i = 0; i < n; i++) {
+        size_t start = k.alen;
+        arena_fmt(&k, "{%s:%s:%s:%" PRId32 "}:bk:", c->prefix, c->group, topic, partition);
+        arena_put(&k, keys[i], keylens ? keylens[i] : strlen(keys[i]));
+        arg_end(&k, start);
+    }
+    arg_i64(&a, epoch);
+    arg_i64(&a, window_ms);
+    for (size_t i = 0; i < n; i++)
+        arg_i64(&a, offsets[i]);
+    redisReply *r;
+    int rc = eval(c, S_CLAIM, &k, &a, &r, err, errlen);
+    args_free(&k);
+    args_free(&a);
+    if (rc != KF_IDEM_OK) return rc;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 1) {
+        *fenced = 1;
+    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == n + 1) {
+        for (size_t i = 0; i < n; i++) {
+            const redisReply *e = r->element[i + 1];
+            if (e->type != REDIS_REPLY_INTEGER || (e->integer != 0 && e->integer != 1)) {
+                rc = bad_reply(c, "claim", err, errlen);
+                break;
+            }
+            dup[i] = (int)e->integer;
+        }
+    } else {
+        rc = bad_reply(c, "claim", err, errlen);
+    }
+    freeReplyObject(r);
+    return rc;
+}

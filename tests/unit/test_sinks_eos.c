@@ -1,0 +1,980 @@
+/*
+ * Exactly-once mode of the Redis and HTTP sinks (sinks/eos_marks.h) against
+ * real redis-servers this test starts on free loopback ports, and an
+ * in-process libmicrohttpd receiver:
+ *   - Redis sink on the state's Redis: writes and marks in one fenced script
+ *     per flush; replays skipped; a stale epoch writes nothing (FENCED); a
+ *     record's several outputs are one item; a failed write is not marked;
+ *   - Redis sink on another Redis: value there, mark in the state Redis;
+ *   - HTTP sink: marks after the 2xx, none after a 500 or when one of a
+ *     record's requests failed; FENCED after a newer owner;
+ *   - Redis down: RETRY, nothing marked.
+ *
+ * The servers start once per test case (unchecked fixture) and are emptied
+ * before each test. Every wait is on a condition with a deadline.
+ */
+#include "dispatcher/idempotency.h"
+#include "sinks/sink.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PREFIX "kt"
+#define GROUP  "g"
+#define TOPIC  "orders"
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A loopback port nothing listens on right now (bound, then closed). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    socklen_t len = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+/* ---------------------------------------------------------- redis-server */
+
+typedef struct redis_proc {
+    pid_t pid;
+    int port;
+    char dir[64];
+    char url[64];
+} redis_proc;
+
+static redis_proc R1, R2; /* R1 holds the state; R2 is an external sink */
+
+static redisContext *connect_to(int port)
+{
+    struct timeval tv = {1, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (c && c->err) {
+        redisFree(c);
+        return NULL;
+    }
+    if (c) redisSetTimeout(c, (struct timeval){5, 0});
+    return c;
+}
+
+/* True once the server answers PING, false when it exited or the deadline
+ * passed. */
+static bool wait_ping(redis_proc *r, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    while (now_ms() < deadline) {
+        int st;
+        if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
+            r->pid = 0;
+            return false;
+        }
+        redisContext *c = connect_to(r->port);
+        if (c) {
+            redisReply *rep = redisCommand(c, "PING");
+            bool ok = rep && rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "PONG") == 0;
+            if (rep) freeReplyObject(rep);
+            redisFree(c);
+            if (ok) return true;
+        }
+        struct timespec pause = {0, 20 * 1000000L}; /* between polls of a condition */
+        nanosleep(&pause, NULL);
+    }
+    return false;
+}
+
+static void redis_stop(redis_proc *r)
+{
+    if (r->pid > 0) {
+        kill(r->pid, SIGTERM);
+        int64_t deadline = now_ms() + 5000;
+        int st;
+        while (waitpid(r->pid, &st, WNOHANG) == 0) {
+            if (now_ms() > deadline) {
+                kill(r->pid, SIGKILL);
+                waitpid(r->pid, &st, 0);
+                break;
+            }
+            struct timespec pause = {0, 10 * 1000000L};
+            nanosleep(&pause, NULL);
+        }
+        r->pid = 0;
+    }
+    if (r->dir[0]) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/dump.rdb", r->dir);
+        unlink(path);
+        rmdir(r->dir);
+        r->dir[0] = '\0';
+    }
+}
+
+/* Forks a redis-server without persistence on r->port, in r->dir; true once
+ * it answers. The server dies with the thread that started it
+ * (PR_SET_PDEATHSIG), so a failed test leaks no process. */
+static bool redis_spawn(redis_proc *r)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%d", r->port);
+    pid_t parent = getpid();
+    r->pid = fork();
+    ck_assert_int_ge(r->pid, 0);
+    if (r->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(1);
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) dup2(null, 1), dup2(null, 2);
+        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--dir", r->dir, (char *)NULL);
+        _exit(127);
+    }
+    snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d/0", r->port);
+    return wait_ping(r, 5000);
+}
+
+/* Starts one on a free port (a few tries: another process may take the port
+ * between our probe and its bind). */
+static void redis_start(redis_proc *r)
+{
+    memset(r, 0, sizeof *r);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        snprintf(r->dir, sizeof r->dir, "/tmp/kf-eos-redis-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(r->dir));
+        r->port = free_port();
+        ck_assert_int_gt(r->port, 0);
+        if (redis_spawn(r)) return;
+        redis_stop(r);
+    }
+    ck_abort_msg("could not start redis-server");
+}
+
+static void servers_up(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    redis_start(&R1);
+    redis_start(&R2);
+}
+
+static void servers_down(void)
+{
+    redis_stop(&R1);
+    redis_stop(&R2);
+}
+
+/* One command on a fresh connection; the reply is the caller's. */
+static redisReply *cmd(const redis_proc *r, const char *fmt, ...)
+{
+    redisContext *c = connect_to(r->port);
+    ck_assert_msg(c != NULL, "cannot connect to redis on port %d", r->port);
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *rep = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    redisFree(c);
+    ck_assert_ptr_nonnull(rep);
+    return rep;
+}
+
+/* The integer a reply holds; frees it. */
+static long long int_of(redisReply *rep)
+{
+    ck_assert_msg(rep->type == REDIS_REPLY_INTEGER, "reply type %d (%s)", rep->type,
+                  rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+    long long v = rep->integer;
+    freeReplyObject(rep);
+    return v;
+}
+
+/* Empties both servers and their command statistics. */
+static void reset_servers(void)
+{
+    const redis_proc *all[] = {&R1, &R2};
+    for (int i = 0; i < 2; i++) {
+        freeReplyObject(cmd(all[i], "FLUSHALL"));
+        freeReplyObject(cmd(all[i], "CONFIG RESETSTAT"));
+    }
+}
+
+/* The list at key, joined with ',' (e.g. "a,c,b"). */
+static void list_of(const redis_proc *r, const char *key, char *out, size_t outlen)
+{
+    redisReply *rep = cmd(r, "LRANGE %s 0 -1", key);
+    ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
+    size_t at = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < rep->elements; i++)
+        at += (size_t)snprintf(out + at, outlen - at, "%s%s", i ? "," : "", rep->element[i]->str);
+    freeReplyObject(rep);
+}
+
+/* True when "<offset>/<sink>" is marked done for the partition. */
+static bool marked(int32_t partition, int64_t offset, const char *sink)
+{
+    char key[128], member[128];
+    snprintf(key, sizeof key, "{" PREFIX ":" GROUP ":" TOPIC ":%d}:done", (int)partition);
+    snprintf(member, sizeof member, "%lld/%s", (long long)offset, sink);
+    redisReply *rep = cmd(&R1, "ZSCORE %s %s", key, member);
+    bool yes = rep->type == REDIS_REPLY_STRING;
+    if (yes) ck_assert_int_eq(atoll(rep->str), offset);
+    freeReplyObject(rep);
+    return yes;
+}
+
+static long long done_count(int32_t partition)
+{
+    char key[128];
+    snprintf(key, sizeof key, "{" PREFIX ":" GROUP ":" TOPIC ":%d}:done", (int)partition);
+    return int_of(cmd(&R1, "ZCARD %s", key));
+}
+
+/* Calls of the completion script since the last reset (EVALSHA or EVAL). */
+static long long script_calls(const redis_proc *r)
+{
+    redisReply *rep = cmd(r, "INFO commandstats");
+    long long n = 0;
+    const char *names[] = {"cmdstat_evalsha:calls=", "cmdstat_eval:calls="};
+    for (int i = 0; i < 2; i++) {
+        const char *p = strstr(rep->str, names[i]);
+        if (p) n += atoll(p + strlen(names[i]));
+    }
+    freeReplyObject(rep);
+    return n;
+}
+
+/* The assign step of a new partition owner: returns its epoch. */
+static int64_t assign(int32_t partition)
+{
+    char err[512] = "";
+    kf_idem *c = kf_idem_new(R1.url, PREFIX, GROUP, err, sizeof err);
+    ck_assert_msg(c != NULL, "%s", err);
+    kf_idem_assigned a;
+    int rc = kf_idem_assign(c, TOPIC, partition, &a, err, sizeof err);
+    ck_assert_msg(rc == KF_IDEM_OK, "assign: %s", err);
+    int64_t e = a.epoch;
+    kf_idem_assigned_free(&a);
+    kf_idem_destroy(c);
+    return e;
+}
+
+/* ------------------------------------------------------------------ acks */
+
+#define MAX_MSGS 64
+
+static struct {
+    int count[MAX_MSGS];
+    kf_sink_status status[MAX_MSGS];
+    char why[MAX_MSGS][512];
+} A;
+
+static void on_ack(void *opaque, kf_sink_status st, const char *why)
+{
+    int i = (int)(intptr_t)opaque;
+    A.count[i]++;
+    A.status[i] = st;
+    snprintf(A.why[i], sizeof A.why[i], "%s", why ? why : "");
+}
+
+static void acks_reset(void)
+{
+    memset(&A, 0, sizeof A);
+}
+
+/* Asserts message i was acked exactly once with st. */
+static void expect_ack(int i, kf_sink_status st)
+{
+    ck_assert_msg(A.count[i] == 1, "message %d acked %d times", i, A.count[i]);
+    ck_assert_msg(A.status[i] == st, "message %d: status %d, expected %d (%s)", i, (int)A.status[i],
+                  (int)st, A.why[i]);
+}
+
+static kf_sink_msg emsg(int idx, int32_t partition, int64_t offset, unsigned seq, const char *val,
+                        int64_t epoch)
+{
+    kf_sink_msg m = {
+        .src_topic = TOPIC,
+        .src_partition = partition,
+        .src_offset = offset,
+        .seq = seq,
+        .key = "k",
+        .key_len = 1,
+        .value = val,
+        .value_len = strlen(val),
+        .ack = on_ack,
+        .ack_opaque = (void *)(intptr_t)idx,
+        .eos_epoch = epoch,
+        .eos_trim = -1,
+    };
+    return m;
+}
+
+static kf_sink_env env_of(const char *state_url, int exactly_once)
+{
+    kf_sink_env env = {.mapping = "m",
+                       .group_id = GROUP,
+                       .redis_url = state_url,
+                       .threads = 1,
+                       .exactly_once = exactly_once,
+                       .redis_key_prefix = PREFIX};
+    return env;
+}
+
+static kf_sink *open_sink(const kf_sink_config *cfg, const kf_sink_env *env)
+{
+    char err[512] = "";
+    kf_sink *s = kf_sink_open(cfg, env, err, sizeof err);
+    ck_assert_msg(s != NULL, "open failed: %s", err);
+    return s;
+}
+
+static kf_sink_worker *open_worker(kf_sink *s)
+{
+    char err[512] = "";
+    kf_sink_worker *w = kf_sink_worker_open(s, 0, err, sizeof err);
+    ck_assert_msg(w != NULL, "worker open failed: %s", err);
+    return w;
+}
+
+/* An RPUSH sink named `name` on `url` (NULL: the state Redis). */
+static kf_sink *open_list_sink(const char *name, const char *url, const char *state_url)
+{
+    kf_sink_config c = {.name = (char *)name,
+                        .type = KF_SINK_REDIS,
+                        .command = KF_REDIS_RPUSH,
+                        .key = "list",
+                        .url = (char *)url};
+    kf_sink_env env = env_of(state_url, 1);
+    return open_sink(&c, &env);
+}
+
+static void write_msg(kf_sink_worker *w, int idx, int32_t partition, int64_t offset, unsigned seq,
+                      const char *val, int64_t epoch)
+{
+    kf_sink_msg m = emsg(idx, partition, offset, seq, val, epoch);
+    kf_sink_write(w, &m);
+}
+
+/* ------------------------------------------------------- redis, same one */
+
+START_TEST(test_redis_applies_and_marks)
+{
+    reset_servers();
+    acks_reset();
+    int64_t e0 = assign(0), e1 = assign(1);
+    kf_sink *s = open_list_sink("cache", NULL, R1.url);
+    kf_sink_worker *w = open_worker(s);
+
+    write_msg(w, 0, 0, 10, 0, "a", e0);
+    write_msg(w, 1, 1, 5, 0, "b", e1);
+    write_msg(w, 2, 0, 11, 0, "c", e0);
+    /* write only buffers: nothing reaches Redis before the flush */
+    ck_assert_int_eq(int_of(cmd(&R1, "EXISTS %s", "list")), 0);
+    ck_assert_int_eq(A.count[0] + A.count[1] + A.count[2], 0);
+    freeReplyObject(cmd(&R1, "CONFIG RESETSTAT"));
+
+    kf_sink_flush(w);
+    for (int i = 0; i < 3; i++)
+        expect_ack(i, KF_SINK_OK);
+    char list[256];
+    list_of(&R1, "list", list, sizeof list);
+    /* partition 0 in offset order, then partition 1 */
+    ck_assert_str_eq(list, "a,c,b");
+    ck_assert(marked(0, 10, "cache"));
+    ck_assert(marked(0, 11, "cache"));
+    ck_assert(marked(1, 5, "cache"));
+    ck_assert_int_eq(done_count(0), 2);
+    ck_assert_int_eq(done_count(1), 1);
+    /* ONE completion call for the whole flush, both partitions */
+    ck_assert_int_eq(script_calls(&R1), 1);
+
+    kf_sink_worker_close(w);
+    kf_sink_close(s);
+}
+END_TEST
+
+START_TEST(test_redis_replay_not_written_twice)
+{
+    reset_servers();
+    acks_reset();
+    int64_t e = assign(0);
+    kf_sink *s = open_list_sink("cache", NULL, R1.url);
+    kf_sink_worker *w = open_worker(s);
+
+    write_msg(w, 0, 0, 10, 0, "a", e);
+    kf_sink_flush(w);
+    expect_ack(0, KF_SINK_OK);
+
+    /* The same record again (a retry after an ambiguous reply). */
+    write_msg(w, 1, 0, 10, 0, "a", e);
+    kf_sink_flush(w);
+    expect_ack(1, KF_SINK_OK);
+    ck_assert_int_eq(int_of(cmd(&R1, "LLEN %s", "list")), 1);
+
+    /* A new owner replays it, and goes on with the next record. */
+    int64_t e2 = assign(0);
+    ck_assert_int_gt(e2, e);
+    write_msg(w, 2, 0, 10, 0, "a", e2);
+    write_msg(w, 3, 0, 11, 0, "b", e2);
+    kf_sink_flush(w);
+    expect_ack(2, KF_SINK_OK);
+    expect_ack(3, KF_SINK_OK);
+    char list[64];
+    list_of(&R1, "list", list, sizeof list);
+    ck_assert_str_eq(list, "a,b");
+
+    kf_sink_worker_close(w);
+    kf_sink_close(s);
+}
+END_TEST
+
+START_TEST(test_redis_stale_epoch_fenced)
+{
+    reset_servers();
+    acks_reset();
+    int64_t old = assign(0);
+    int64_t now = assign(0); /* a newer owner took partition 0 */
+    ck_assert_int_gt(now, old);
+    int64_t e1 = assign(1);
+    kf_sink *s = open_list_sink("cache", NULL, R1.url);
+    kf_sink_worker *w = open_worker(s);
+
+    write_msg(w, 0, 0, 10, 0, "zombie", old);
+    write_msg(w, 1, 0, 11, 0, "zombie2", old);
+    write_msg(w, 2, 1, 3, 0, "live", e1);
+    kf_sink_flush(w);
+    expect_ack(0, KF_SINK_FENCED);
+    expect_ack(1, KF_SINK_FENCED);
+    expect_ack(2, KF_SINK_OK);
+    ck_assert_msg(strstr(A.why[0], "newer owner"), "%s", A.why[0]);
+    char list[64];
+    list_of(&R1, "list", list, sizeof list);
+    ck_assert_str_eq(list, "live");
+    ck_assert(!marked(0, 10, "cache"));
+    ck_assert(!marked(0, 11, "cache"));
+    ck_assert_int_eq(done_count(0), 0);
+    ck_assert(marked(1, 3, "cache"));
+
+    kf_sink_worker_close(w);
+    kf_sink_close(s);
+}
+END_TEST
+
+START_TEST(test_redis_outputs_of_one_record_are_one_item)
+{
+    reset_servers();
+    acks_reset();
+    int64_t e = assign(0);
+    kf_sink *s = open_list_sink("cache", NULL, R1.url);
+    kf_sink_worker *w = open_worker(s);
+
+    /* record 20 has two outputs, interleaved with record 21's */
+    write_msg(w, 0, 0, 20, 0, "x", e);
+    write_msg(w, 1, 0, 21, 0, "z", e);
+    write_msg(w, 2, 0, 20, 1, "y", e);
+    kf_sink_flush(w);
+    for (int i = 0; i < 3; i++)
+        expect_ack(i, KF_SINK_OK);
+    char list[64];
+    list_of(&R1, "list", list, sizeof list);
+    ck_assert_str_eq(list, "x,y,z"); /* both of record 20's writes, in order */
+    ck_assert(marked(0, 20, "cache"));
+    ck_assert(marked(0, 21, "cache"));
+    ck_assert_int_eq(done_count(0), 2); /* one mark per record */
+
+    /* replayed whole, it is skipped whole */
+    write_msg(w, 3, 0, 20, 0, "x", e);
+    write_msg(w, 4, 0, 20, 1, "y", e);
+    kf_sink_flush(w);
+    expect_ack(3, KF_SINK_OK);
+    expect_ack(4, KF_SINK_OK);
+    ck_assert_int_eq(int_of(cmd(&R1, "LLEN %s", "list")), 3);
+
+    kf_sink_worker_close(w);
+    kf_sink_close(s);
+}
+END_TEST
+
+START_TEST(test_redis_failed_write_not_marked)
+{
+    reset_servers();
+    acks_reset();
+    int64_t e = assign(0);
+    freeReplyObject(cmd(&R1, "SET %s %s", "list", "a string, not a list"));
+    kf_sink *s = open_list_sink("cache", NULL, R1.url);
+    kf_sink_worker *w = open_worker(s);
+    write_msg(w, 0, 0, 30, 0, "v", e);
+    kf_sink_flush(w);
+    expect_ack(0, KF_SINK_FAIL);
+    ck_assert_msg(strstr(A.why[0], "WRONGTYPE"), "%s", A.why[0]);
+    ck_assert(!marked(0, 30, "cache"));
+    kf_sink_worker_close(w);
+    kf_sink_close(s);
+
+    /* An output refused at write (SET needs a record key) keeps its
+     * record's other output from being marked. */
+    kf_sink_config c = {.name = "kv", .type = KF_SINK_REDIS, .command = KF_REDIS_SET, .key = "kv:"};
+    kf_sink_env env = env_of(R1.url, 1);
+    s = open_sink(&c, &env);
+    w = open_worker(s);
+    write_msg(w, 1, 0, 31, 0, "v1", e);
+    kf_sink_msg m = emsg(2, 0, 31, 1, "v2", e);
+    m.key = NULL;
+    m.key_len = 0;
+    kf_sink_write(w, &m);
+    expect_ack(2, KF_SINK_FAIL); /* at once */
+    write_msg(w, 3, 0, 32, 0, "v3", e);
+    kf_sink_flush(w);
+    expect_ack(3, KF_SINK_OK);
+    ck_assert(!marked(0, 31, "kv"));
+    ck_assert(marked(0, 32, "kv"));
+    ck_assert_int_eq(int_of(cmd(&R1, "EXISTS %s", "kv:k")), 1); /* from record 32 */
+    kf_sink_worker_close(w);
+    kf_sink_close(s);
+}
+END_TEST
+
+START_TEST(test_redis_at_least_once_unchanged)
+{
+    reset_servers();
+    acks_reset();
+    kf_sink_config c = {
+        .name = "cache", .type = KF_SINK_REDIS, .command = KF_REDIS_RPUSH, .key = "list"};
+    kf_sink_env env = env_of(R1.url, 0);
+    kf_sink *s = open_sink(&c, &env);
+    kf_sink_worker *w = open_worker(s);
+    write_msg(w, 0, 0, 10, 0, "a", 0);
+    write_msg(w, 1, 0, 10, 0, "a", 0); /* no dedupe without exactly-once */
+    kf_sink_flush(w);
+    expect_ack(0, KF_SINK_OK);
+    expect_ack(1, KF_SINK_OK);
+    ck_assert_int_eq(int_of(cmd(&R1, "LLEN %s", "list")), 2);
+    ck_assert_int_eq(int_of(cmd(&R1, "DBSIZE")), 1); /* no state, no marks */
+    ck_assert_int_eq(script_calls(&R1), 0);
+    kf_sink_worker_close(w);
+    kf_sink_close(s);
+}
+END_TEST
+
+/* --------------------------------------------------- redis, another one */
+
+START_TEST(test_redis_external)
+{
+    reset_servers();
+    acks_reset();
+    int64_t e = assign(0);
+    kf_sink *s = open_list_sink("ext", R2.url, R1.url);
+    kf_sink_worker *w = open_worker(s);
+
+    write_msg(w, 0, 0, 40, 0, "e1", e);
+    write_msg(w, 1, 0, 41, 0, "e2", e);
+    write_msg(w, 2, 0, 41, 1, "e3", e);
+    freeReplyObject(cmd(&R1, "CONFIG RESETSTAT"));
+    kf_sink_flush(w);
+    for (int i = 0; i < 3; i++)
+        expect_ack(i, KF_SINK_OK);
+    char list[64];
+    list_of(&R2, "list", list, sizeof list);
+    ck_assert_str_eq(list, "e1,e2,e3"); /* the effect in the sink's Redis */
+    ck_assert_int_eq(int_of(cmd(&R1, "EXISTS %s", "list")), 0);
+    ck_assert(marked(0, 40, "ext")); /* the marks in the state Redis */
+    ck_assert(marked(0, 41, "ext"));
+    ck_assert_int_eq(done_count(0), 2);
+    ck_assert_int_eq(script_calls(&R1), 1);
+    ck_assert_int_eq(script_calls(&R2), 0);
+
+    /* A zombie's write lands (at-least-once), but it is told FENCED and
+     * leaves no mark. */
+    assign(0);
+    write_msg(w, 3, 0, 42, 0, "late", e);
+    kf_sink_flush(w);
+    expect_ack(3, KF_SINK_FENCED);
+    ck_assert(!marked(0, 42, "ext"));
+
+    /* A failed write is not marked. */
+    freeReplyObject(cmd(&R2, "SET %s %s", "list", "not a list"));
+    int64_t e3 = assign(0);
+    write_msg(w, 4, 0, 43, 0, "v", e3);
+    kf_sink_flush(w);
+    expect_ack(4, KF_SINK_FAIL);
+    ck_assert_msg(strstr(A.why[4], "WRONGTYPE"), "%s", A.why[4]);
+    ck_assert(!marked(0, 43, "ext"));
+
+    kf_sink_worker_close(w);
+    kf_sink_close(s);
+}
+END_TEST
+
+START_TEST(test_redis_same_server_other_spelling)
+{
+    /* The state's server named differently (no db, LOCALHOST-style case) is
+     * still the same Redis: effect and mark in one script, nothing pipelined
+     * on the side. */
+    reset_servers();
+    acks_reset();
+    int64_t e = assign(0);
+    char url[64];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", R1.port);
+    kf_sink *s = open_list_sink("cache", url, R1.url);
+    kf_sink_worker *w = open_worker(s);
+    assign(0); /* a newer owner: a same-Redis sink writes nothing when fenced */
+    write_msg(w, 0, 0, 50, 0, "zombie", e);
+    kf_sink_flush(w);
+    expect_ack(0, KF_SINK_FENCED);
+    ck_assert_int_eq(int_of(cmd(&R1, "EXISTS %s", "list")), 0);
+    kf_sink_worker_close(w);
+    kf_sink_close(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------ redis down */
+
+START_TEST(test_redis_down_retry)
+{
+    reset_servers();
+    acks_reset();
+    char down[64];
+    snprintf(down, sizeof down, "redis://127.0.0.1:%d/0", free_port());
+
+    /* same Redis as the state, which is down */
+    kf_sink *s = open_list_sink("cache", NULL, down);
+    kf_sink_worker *w = open_worker(s);
+    write_msg(w, 0, 0, 10, 0, "a", 1);
+    write_msg(w, 1, 1, 10, 0, "b", 1);
+    kf_sink_flush(w);
+    expect_ack(0, KF_SINK_RETRY);
+    expect_ack(1, KF_SINK_RETRY);
+    kf_sink_worker_close(w);
+    kf_sink_close(s);
+
+    /* an external sink that is down: RETRY, and no mark in the state Redis */
+    int64_t e = assign(0);
+    s = open_list_sink("ext", down, R1.url);
+    w = open_worker(s);
+    write_msg(w, 2, 0, 11, 0, "c", e);
+    kf_sink_flush(w);
+    expect_ack(2, KF_SINK_RETRY);
+    ck_assert(!marked(0, 11, "ext"));
+    kf_sink_worker_close(w);
+    kf_sink_close(s);
+
+    /* an external sink that is up, with the state Redis down: the write
+     * landed, the mark could not: RETRY */
+    s = open_list_sink("ext", R2.url, down);
+    w = open_worker(s);
+    write_msg(w, 3, 0, 12, 0, "d", e);
+    kf_sink_flush(w);
+    expect_ack(3, KF_SINK_RETRY);
+    ck_assert_int_eq(int_of(cmd(&R2, "LLEN %s", "list")), 1);
+    kf_sink_worker_close(w);
+    kf_sink_close(s);
+}
+END_TEST
+
+START_TEST(test_redis_state_restart)
+{
+    /* The state Redis goes away mid-run and comes back empty (scripts
+     * included): RETRY while down, then the next flush applies. This test
+     * runs its own server, to restart it. */
+    acks_reset();
+    redis_proc r3;
+    redis_start(&r3);
+    kf_sink *s = open_list_sink("cache", NULL, r3.url);
+    kf_sink_worker *w = open_worker(s);
+    char err[256];
+    kf_idem *c = kf_idem_new(r3.url, PREFIX, GROUP, err, sizeof err);
+    ck_assert_ptr_nonnull(c);
+    kf_idem_assigned a;
+    ck_assert_int_eq(kf_idem_assign(c, TOPIC, 0, &a, err, sizeof err), KF_IDEM_OK);
+    int64_t e = a.epoch;
+    kf_idem_assigned_free(&a);
+
+    write_msg(w, 0, 0, 1, 0, "a", e);
+    kf_sink_flush(w);
+    expect_ack(0, KF_SINK_OK);
+
+    kill(r3.pid, SIGKILL);
+    waitpid(r3.pid, NULL, 0);
+    write_msg(w, 1, 0, 2, 0, "b", e);
+    kf_sink_flush(w);
+    expect_ack(1, KF_SINK_RETRY);
+
+    /* back on the same port, empty: the owner assigns again */
+    ck_assert_msg(redis_spawn(&r3), "redis did not come back on port %d", r3.port);
+    /* c's connection died with the server: its next call says RETRY and
+     * reconnects on the one after */
+    int rc = kf_idem_assign(c, TOPIC, 0, &a, err, sizeof err);
+    if (rc == KF_IDEM_RETRY) rc = kf_idem_assign(c, TOPIC, 0, &a, err, sizeof err);
+    ck_assert_msg(rc == KF_IDEM_OK, "assign: %s", err);
+    e = a.epoch;
+    kf_idem_assigned_free(&a);
+    kf_idem_destroy(c);
+    write_msg(w, 2, 0, 2, 0, "b", e);
+    kf_sink_flush(w);
+    expect_ack(2, KF_SINK_OK);
+    ck_assert_int_eq(int_of(cmd(&r3, "LLEN %s", "list")), 1);
+    kf_sink_worker_close(w);
+    kf_sink_close(s);
+    redis_stop(&r3);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ http */
+
+typedef struct seen_req {
+    char idem[256];
+    char body[64];
+} seen_req;
+
+static struct {
+    pthread_mutex_t mu;
+    seen_req reqs[64];
+    int n;
+} S = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+typedef struct conn_ctx {
+    char body[64];
+    size_t len;
+} conn_ctx;
+
+/* Answers 200, or the status a body "s<code>" asks for. */
+static enum MHD_Result on_http(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version, const char *data,
+                               size_t *data_size, void **con_cls)
+{
+    (void)cls, (void)url, (void)method, (void)version;
+    conn_ctx *ctx = *con_cls;
+    if (!ctx) {
+        *con_cls = calloc(1, sizeof(conn_ctx));
+        return *con_cls ? MHD_YES : MHD_NO;
+    }
+    if (*data_size) {
+        size_t room = sizeof ctx->body - 1 - ctx->len;
+        size_t take = *data_size < room ? *data_size : room;
+        memcpy(ctx->body + ctx->len, data, take);
+        ctx->len += take;
+        *data_size = 0;
+        return MHD_YES;
+    }
+    ctx->body[ctx->len] = '\0';
+    pthread_mutex_lock(&S.mu);
+    if (S.n < 64) {
+        seen_req *r = &S.reqs[S.n++];
+        const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
+        snprintf(r->idem, sizeof r->idem, "%s", v ? v : "");
+        snprintf(r->body, sizeof r->body, "%s", ctx->body);
+    }
+    pthread_mutex_unlock(&S.mu);
+    unsigned code = ctx->body[0] == 's' ? (unsigned)atoi(ctx->body + 1) : 200;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(2, (void *)"ok", MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result rc = MHD_queue_response(c, code, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
+                    enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)c, (void)toe;
+    free(*con_cls);
+    *con_cls = NULL;
+}
+
+static struct MHD_Daemon *http_start(int *port)
+{
+    pthread_mutex_lock(&S.mu);
+    S.n = 0;
+    pthread_mutex_unlock(&S.mu);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct MHD_Daemon *d =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL,
+                         NULL, on_http, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
+    ck_assert_ptr_nonnull(d);
+    *port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
+    return d;
+}
+
+static kf_sink *open_hook(int port, const char *state_url)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/in", port);
+    kf_sink_config c = {.name = "hook", .type = KF_SINK_HTTP, .url = url, .timeout_ms = 3000};
+    kf_sink_env env = env_of(state_url, 1);
+    return open_sink(&c, &env);
+}
+
+START_TEST(test_http_marks_after_2xx)
+{
+    reset_servers();
+    acks_reset();
+    int port;
+    struct MHD_Daemon *d = http_start(&port);
+    int64_t e0 = assign(0), e1 = assign(1);
+    kf_sink *s = open_hook(port, R1.url);
+    kf_sink_worker *w = open_worker(s);
+
+    write_msg(w, 0, 0, 10, 0, "ok", e0);
+    write_msg(w, 1, 1, 7, 0, "ok", e1);
+    write_msg(w, 2, 0, 11, 0, "s500", e0); /* retried, not marked */
+    write_msg(w, 3, 0, 12, 0, "ok", e0);   /* record 12: first output fine, */
+    write_msg(w, 4, 0, 12, 1, "s503", e0); /* second one not: no mark */
+    write_msg(w, 5, 0, 13, 0, "s404", e0); /* permanent, not marked */
+    freeReplyObject(cmd(&R1, "CONFIG RESETSTAT"));
+    kf_sink_flush(w);
+    expect_ack(0, KF_SINK_OK);
+    expect_ack(1, KF_SINK_OK);
+    expect_ack(2, KF_SINK_RETRY);
+    ck_assert_msg(strstr(A.why[2], "http 500"), "%s", A.why[2]);
+    expect_ack(3, KF_SINK_OK);
+    expect_ack(4, KF_SINK_RETRY);
+    expect_ack(5, KF_SINK_FAIL);
+    ck_assert(marked(0, 10, "hook"));
+    ck_assert(marked(1, 7, "hook"));
+    ck_assert(!marked(0, 11, "hook"));
+    ck_assert(!marked(0, 12, "hook"));
+    ck_assert(!marked(0, 13, "hook"));
+    ck_assert_int_eq(done_count(0), 1);
+    ck_assert_int_eq(script_calls(&R1), 1); /* one completion for the flush */
+
+    pthread_mutex_lock(&S.mu);
+    ck_assert_int_eq(S.n, 6);
+    ck_assert_str_eq(S.reqs[0].idem, "g/orders/0/10/hook/0");
+    ck_assert_str_eq(S.reqs[4].idem, "g/orders/0/12/hook/1");
+    pthread_mutex_unlock(&S.mu);
+
+    /* A flush with nothing to mark makes no call. */
+    freeReplyObject(cmd(&R1, "CONFIG RESETSTAT"));
+    write_msg(w, 6, 0, 14, 0, "s500", e0);
+    kf_sink_flush(w);
+    expect_ack(6, KF_SINK_RETRY);
+    ck_assert_int_eq(script_calls(&R1), 0);
+
+    /* A newer owner: the request went out (the receiver dedupes on the key),
+     * the zombie is told FENCED and marks nothing. */
+    assign(0);
+    write_msg(w, 7, 0, 15, 0, "ok", e0);
+    kf_sink_flush(w);
+    expect_ack(7, KF_SINK_FENCED);
+    ck_assert(!marked(0, 15, "hook"));
+
+    kf_sink_worker_close(w);
+    kf_sink_close(s);
+    MHD_stop_daemon(d);
+}
+END_TEST
+
+START_TEST(test_http_state_down_retry)
+{
+    reset_servers();
+    acks_reset();
+    int port;
+    struct MHD_Daemon *d = http_start(&port);
+    char down[64];
+    snprintf(down, sizeof down, "redis://127.0.0.1:%d/0", free_port());
+    kf_sink *s = open_hook(port, down);
+    kf_sink_worker *w = open_worker(s);
+    write_msg(w, 0, 0, 10, 0, "ok", 1);
+    kf_sink_flush(w);
+    expect_ack(0, KF_SINK_RETRY); /* sent, but not marked: the retry resends */
+    pthread_mutex_lock(&S.mu);
+    ck_assert_int_eq(S.n, 1);
+    pthread_mutex_unlock(&S.mu);
+    kf_sink_worker_close(w);
+    kf_sink_close(s);
+    MHD_stop_daemon(d);
+}
+END_TEST
+
+START_TEST(test_http_at_least_once_unchanged)
+{
+    reset_servers();
+    acks_reset();
+    int port;
+    struct MHD_Daemon *d = http_start(&port);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/in", port);
+    kf_sink_config c = {.name = "hook", .type = KF_SINK_HTTP, .url = url, .timeout_ms = 3000};
+    kf_sink_env env = env_of(R1.url, 0);
+    kf_sink *s = open_sink(&c, &env);
+    kf_sink_worker *w = open_worker(s);
+    write_msg(w, 0, 0, 10, 0, "ok", 0);
+    kf_sink_flush(w);
+    expect_ack(0, KF_SINK_OK);
+    ck_assert_int_eq(int_of(cmd(&R1, "DBSIZE")), 0);
+    kf_sink_worker_close(w);
+    kf_sink_close(s);
+    MHD_stop_daemon(d);
+}
+END_TEST
+
+/* ----------------------------------------------------------------- suite */
+
+static Suite *sinks_eos_suite(void)
+{
+    Suite *s = suite_create("sinks_eos");
+    TCase *tc = tcase_create("redis");
+    tcase_set_timeout(tc, 60);
+    tcase_add_unchecked_fixture(tc, servers_up, servers_down);
+    tcase_add_test(tc, test_redis_applies_and_marks);
+    tcase_add_test(tc, test_redis_replay_not_written_twice);
+    tcase_add_test(tc, test_redis_stale_epoch_fenced);
+    tcase_add_test(tc, test_redis_outputs_of_one_record_are_one_item);
+    tcase_add_test(tc, test_redis_failed_write_not_marked);
+    tcase_add_test(tc, test_redis_at_least_once_unchanged);
+    tcase_add_test(tc, test_redis_external);
+    tcase_add_test(tc, test_redis_same_server_other_spelling);
+    tcase_add_test(tc, test_redis_down_retry);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("restart");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_redis_state_restart);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("http");
+    tcase_set_timeout(tc, 60);
+    tcase_add_unchecked_fixture(tc, servers_up, servers_down);
+    tcase_add_test(tc, test_http_marks_after_2xx);
+    tcase_add_test(tc, test_http_state_down_retry);
+    tcase_add_test(tc, test_http_at_least_once_unchanged);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN); /* as the daemon does */
+    SRunner *sr = srunner_create(sinks_eos_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
