@@ -64,7 +64,8 @@ int kf_eos_commit_txn(const kf_consumer_eos *e, rd_kafka_t *rk, kf_partition **p
         wm[i] = w;
         rd_kafka_topic_partition_list_add(offsets, p->topic, p->partition)->offset = w;
         taken[i] = kf_partition_take_staged(p, w);
-        for (kf_staged *s = taken[i]; s; s = s->next) nmsgs++;
+        for (kf_staged *s = taken[i]; s; s = s->next)
+            nmsgs++;
     }
     if (offsets->cnt == 0) {
         rc = 0;
@@ -75,8 +76,8 @@ int kf_eos_commit_txn(const kf_consumer_eos *e, rd_kafka_t *rk, kf_partition **p
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         for (kf_staged *s = taken[i]; s; s = s->next)
-            msgs[k++] = (kf_txn_msg){s->topic, s->key, s->key_len, s->value, s->value_len,
-                                     s->headers, s->header_count};
+            msgs[k++] = (kf_txn_msg){s->topic,     s->key,     s->key_len,     s->value,
+                                     s->value_len, s->headers, s->header_count};
     char err[512];
     int trc = kf_txn_run(e->txn, msgs, nmsgs, offsets, rk, err, sizeof err);
     free(msgs);

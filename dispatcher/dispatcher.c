@@ -58,6 +58,10 @@ static const char *C = "dispatcher";
  * Never called under the dispatcher lock. */
 static void record_done(kf_dispatcher *d, kf_rec *r)
 {
+    /* Staged before the tracker moves: the consumer reads the watermark
+     * first, then takes what is staged below it. */
+    kf_partition_stage(r->part, r->staged);
+    r->staged = NULL;
     kf_tracker_done(r->part->tracker, r->view.offset);
     atomic_fetch_sub(&r->part->inflight, 1);
     int_fast64_t left = atomic_fetch_sub(&d->inflight, 1) - 1;
@@ -164,9 +168,10 @@ static void record_failed(kf_dispatcher *d, kf_rec *r, int permanent, const char
 static void fenced(kf_dispatcher *d, kf_rec *r)
 {
     if (!atomic_exchange(&r->part->fenced, true))
-        kf_warn(C, "mapping %s: %s[%d] is fenced (epoch %lld is stale): a newer owner has it; "
-                "dropping its records", d->env.mapping->name, r->view.topic, r->view.partition,
-                (long long)r->part->epoch);
+        kf_warn(C,
+                "mapping %s: %s[%d] is fenced (epoch %lld is stale): a newer owner has it; "
+                "dropping its records",
+                d->env.mapping->name, r->view.topic, r->view.partition, (long long)r->part->epoch);
     record_drop(r, d);
 }
 
@@ -264,7 +269,9 @@ static void write_outputs(worker *w, kf_rec *r)
     unsigned seq[KF_METRICS_MAX_SINKS] = {0};
     unsigned staged_seq = 0;
     uint32_t done = d->env.exactly_once ? kf_partition_done_mask(r->part, r->view.offset) : 0;
-    kf_staged *staged = NULL, **tail = &staged;
+    kf_staged **tail = &r->staged;
+    while (*tail)
+        tail = &(*tail)->next;
     for (kf_output *o = r->outputs; o; o = o->next) {
         size_t from = o->sink < 0 ? 0 : (size_t)o->sink;
         size_t to = o->sink < 0 ? d->env.sink_count : from + 1;
@@ -273,9 +280,9 @@ static void write_outputs(worker *w, kf_rec *r)
             if (s < 32 && (done & (1u << s))) continue;
             const kf_sink_config *sc = kf_sink_config_of(d->env.sinks[s]);
             if (d->env.staged_kafka && sc->type == KF_SINK_KAFKA) {
-                kf_staged *st = kf_staged_new(r->view.offset, staged_seq++, sc->topic, o->key,
-                                              o->key_len, o->value, o->value_len, o->headers,
-                                              o->header_count);
+                kf_staged *st =
+                    kf_staged_new(r->view.offset, staged_seq++, sc->topic, o->key, o->key_len,
+                                  o->value, o->value_len, o->headers, o->header_count);
                 if (!st) {
                     atomic_store(&r->worst, KF_SINK_RETRY);
                     continue;
@@ -302,10 +309,15 @@ static void write_outputs(worker *w, kf_rec *r)
             write_msg(d, w->sws[s], (int)s, r, &msg);
         }
     }
-    /* Staged before the record can complete: the consumer reads the tracker's
-     * watermark first, then takes what is staged below it. */
-    kf_partition_stage(r->part, staged);
-    kf_rec_clear_outputs(r);
+    /* Only the captured outputs go; r->staged waits for the record's end. */
+    kf_output *o = r->outputs;
+    while (o) {
+        kf_output *n = o->next;
+        free(o);
+        o = n;
+    }
+    r->outputs = NULL;
+    r->outputs_tail = &r->outputs;
 }
 
 static void write_dead_letter(worker *w, kf_rec *r)
@@ -319,11 +331,15 @@ static void write_dead_letter(worker *w, kf_rec *r)
     if (d->env.dead_letter_topic) {
         /* Exactly-once: the dead letter rides in the transaction like any
          * Kafka output; the record is done once it is staged. */
-        kf_staged *st = kf_staged_new(r->view.offset, 0, d->env.dead_letter_topic, r->view.key,
-                                      r->view.key_len, r->view.value, r->view.value_len,
-                                      dl.headers, dl.count);
-        if (st) kf_partition_stage(r->part, st);
-        else atomic_store(&r->worst, KF_SINK_RETRY);
+        kf_staged *st =
+            kf_staged_new(r->view.offset, 0, d->env.dead_letter_topic, r->view.key, r->view.key_len,
+                          r->view.value, r->view.value_len, dl.headers, dl.count);
+        if (st) {
+            kf_staged_free_list(r->staged); /* only the dead letter goes */
+            r->staged = st;
+        } else {
+            atomic_store(&r->worst, KF_SINK_RETRY);
+        }
         kf_dead_letter_free(&dl);
         return;
     }
@@ -372,8 +388,8 @@ static enum verdict prepare(worker *w, kf_rec *r)
         write_dead_letter(w, r);
         return V_SKIP;
     }
-    if (d->all_marked && (kf_partition_done_mask(r->part, r->view.offset) & d->all_marked) ==
-                             d->all_marked) {
+    if (d->all_marked &&
+        (kf_partition_done_mask(r->part, r->view.offset) & d->all_marked) == d->all_marked) {
         /* A replay of a record every sink already has: nothing to redo. */
         KF_METRIC_ADD(d->env.metrics, records_replayed, 1);
         return V_SKIP;
@@ -569,8 +585,10 @@ kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t
     for (size_t s = 0; s < env->sink_count; s++) {
         const kf_sink_config *sc = kf_sink_config_of(env->sinks[s]);
         d->sink_names[s] = sc->name;
-        if (s < 32 && (sc->type == KF_SINK_REDIS || sc->type == KF_SINK_HTTP)) marked |= 1u << s;
-        else unmarked = 1;
+        if (s < 32 && (sc->type == KF_SINK_REDIS || sc->type == KF_SINK_HTTP))
+            marked |= 1u << s;
+        else
+            unmarked = 1;
     }
     d->all_marked = env->exactly_once && !unmarked ? marked : 0;
     pthread_mutex_init(&d->lock, NULL);

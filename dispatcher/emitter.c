@@ -94,4 +94,6 @@ void kf_rec_clear_outputs(kf_rec *r)
     }
     r->outputs = NULL;
     r->outputs_tail = &r->outputs;
+    kf_staged_free_list(r->staged);
+    r->staged = NULL;
 }

@@ -120,7 +120,7 @@ int kf_idem_trim(kf_idem *c, const char *topic, int32_t partition, int64_t epoch
  * replay of the same record). Fenced by epoch (*fenced). One round trip.
  */
 int kf_idem_claim(kf_idem *c, const char *topic, int32_t partition, int64_t epoch,
-                  const char *const *keys, const size_t *keylens, const int64_t *offsets,
-                  size_t n, int64_t window_ms, int *dup, int *fenced, char *err, size_t errlen);
+                  const char *const *keys, const size_t *keylens, const int64_t *offsets, size_t n,
+                  int64_t window_ms, int *dup, int *fenced, char *err, size_t errlen);
 
 #endif

@@ -183,8 +183,10 @@ int kf_lanes_requeue(kf_lanes *ls, kf_rec **recs, size_t n, int64_t ready_at_ms)
         recs[i]->lane = l;
         if (ls->mode == KF_ORDER_UNORDERED) {
             recs[i]->next = NULL;
-            if (l->tail) l->tail->next = recs[i];
-            else l->head = recs[i];
+            if (l->tail)
+                l->tail->next = recs[i];
+            else
+                l->head = recs[i];
             l->tail = recs[i];
             l->n++;
         } else {

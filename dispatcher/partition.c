@@ -58,11 +58,13 @@ static int grow_done(kf_partition *p)
         free(masks);
         return -1;
     }
-    for (size_t i = 0; i < cap; i++) offs[i] = -1;
+    for (size_t i = 0; i < cap; i++)
+        offs[i] = -1;
     for (size_t i = 0; i < p->done_cap; i++) {
         if (p->done_offsets[i] < 0) continue;
         size_t k = slot_of(p->done_offsets[i], cap);
-        while (offs[k] >= 0) k = (k + 1) & (cap - 1);
+        while (offs[k] >= 0)
+            k = (k + 1) & (cap - 1);
         offs[k] = p->done_offsets[i];
         masks[k] = p->done_mask[i];
     }
@@ -80,7 +82,8 @@ int kf_partition_mark_done(kf_partition *p, int64_t offset, int sink)
     /* Keep the load at most one half. */
     if ((p->done_used + 1) * 2 > p->done_cap && grow_done(p) != 0) return -1;
     size_t k = slot_of(offset, p->done_cap);
-    while (p->done_offsets[k] >= 0 && p->done_offsets[k] != offset) k = (k + 1) & (p->done_cap - 1);
+    while (p->done_offsets[k] >= 0 && p->done_offsets[k] != offset)
+        k = (k + 1) & (p->done_cap - 1);
     if (p->done_offsets[k] < 0) p->done_used++;
     p->done_offsets[k] = offset;
     p->done_mask[k] |= 1u << sink;
@@ -105,7 +108,8 @@ kf_staged *kf_staged_new(int64_t offset, unsigned seq, const char *topic, const 
                          const kf_header *headers, size_t header_count)
 {
     size_t extra = key_len + value_len + header_count * sizeof(kf_header);
-    for (size_t i = 0; i < header_count; i++) extra += strlen(headers[i].name) + 1 + headers[i].value_len;
+    for (size_t i = 0; i < header_count; i++)
+        extra += strlen(headers[i].name) + 1 + headers[i].value_len;
     kf_staged *s = malloc(sizeof *s + extra + 1);
     if (!s) return NULL;
     kf_header *h = (kf_header *)(s + 1);
@@ -149,7 +153,8 @@ void kf_partition_stage(kf_partition *p, kf_staged *list)
 {
     if (!list) return;
     kf_staged *last = list;
-    while (last->next) last = last->next;
+    while (last->next)
+        last = last->next;
     pthread_mutex_lock(&p->stage_lock);
     last->next = p->staged;
     p->staged = list;
@@ -185,9 +190,11 @@ kf_staged *kf_partition_take_staged(kf_partition *p, int64_t below)
     kf_staged **v = malloc(n * sizeof *v);
     if (!v) return take; /* unsorted beats lost; order is per key anyway */
     size_t i = 0;
-    for (kf_staged *s = take; s; s = s->next) v[i++] = s;
+    for (kf_staged *s = take; s; s = s->next)
+        v[i++] = s;
     qsort(v, n, sizeof *v, by_offset_seq);
-    for (i = 0; i + 1 < n; i++) v[i]->next = v[i + 1];
+    for (i = 0; i + 1 < n; i++)
+        v[i]->next = v[i + 1];
     v[n - 1]->next = NULL;
     take = v[0];
     free(v);

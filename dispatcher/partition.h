@@ -25,8 +25,8 @@
 /* One Kafka output waiting for its record's transaction (exactly-once). */
 typedef struct kf_staged {
     struct kf_staged *next;
-    int64_t offset; /* the input record's */
-    unsigned seq;   /* order among the record's outputs */
+    int64_t offset;    /* the input record's */
+    unsigned seq;      /* order among the record's outputs */
     const char *topic; /* borrowed from the mapping's config */
     const void *key;
     size_t key_len;
@@ -40,22 +40,22 @@ typedef struct kf_partition {
     char *topic;
     int32_t partition;
     kf_tracker *tracker;
-    atomic_int inflight;  /* records dispatched and not yet done or dropped */
-    atomic_bool revoked;  /* set on revoke: queued records are dropped */
+    atomic_int inflight; /* records dispatched and not yet done or dropped */
+    atomic_bool revoked; /* set on revoke: queued records are dropped */
     atomic_int refs;
-    int64_t committed;    /* last committed offset; consumer thread only */
+    int64_t committed; /* last committed offset; consumer thread only */
 
     /* exactly-once */
-    int64_t epoch;                /* 0 until assigned (or not exactly-once) */
-    atomic_bool ready;            /* the assign script ran */
-    atomic_bool fenced;           /* a newer owner exists: drop, never commit */
-    atomic_int_fast64_t trim;     /* committed offset, for the completion scripts */
-    uint32_t *done_mask;          /* open addressing: offsets[i] -> done_mask[i] */
+    int64_t epoch;            /* 0 until assigned (or not exactly-once) */
+    atomic_bool ready;        /* the assign script ran */
+    atomic_bool fenced;       /* a newer owner exists: drop, never commit */
+    atomic_int_fast64_t trim; /* committed offset, for the completion scripts */
+    uint32_t *done_mask;      /* open addressing: offsets[i] -> done_mask[i] */
     int64_t *done_offsets;
-    size_t done_cap;              /* power of two, 0 when empty */
+    size_t done_cap; /* power of two, 0 when empty */
     size_t done_used;
     pthread_mutex_t stage_lock;
-    kf_staged *staged;            /* unordered; sorted when taken */
+    kf_staged *staged; /* unordered; sorted when taken */
 } kf_partition;
 
 kf_partition *kf_partition_new(const char *topic, int32_t partition);

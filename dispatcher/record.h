@@ -35,6 +35,11 @@ typedef struct kf_rec {
     struct kf_output *outputs;
     struct kf_output **outputs_tail;
 
+    /* Exactly-once: Kafka outputs of this attempt, handed to the partition's
+     * staging only when the record is done (a retried attempt stages
+     * nothing). Freed with the outputs. */
+    struct kf_staged *staged;
+
     /* Completion: acks outstanding, plus one guard held by the worker. */
     atomic_int pending;
     atomic_int worst; /* the worst kf_sink_status seen */
@@ -51,7 +56,8 @@ kf_rec *kf_rec_new(kf_partition *part, int64_t offset, int64_t timestamp_ms, con
 
 void kf_rec_free(kf_rec *r);
 
-/* Frees captured outputs (after a retry or once written). */
+/* Frees captured outputs and staged Kafka outputs (after a retry or once
+ * written). */
 void kf_rec_clear_outputs(kf_rec *r);
 
 /* FNV-1a of the key (0 for a null key). */

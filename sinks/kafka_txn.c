@@ -116,24 +116,24 @@ static int classify(kf_txn *t, rd_kafka_error_t *e, const char *what, char *err,
 }
 
 /* Calls op until it succeeds or fails for good (retriable errors repeat). */
-#define TXN_CALL(t, expr, what, err, errlen)                                                   \
-    do {                                                                                       \
-        int tries_ = 0;                                                                        \
-        for (;;) {                                                                             \
-            rd_kafka_error_t *e_ = (expr);                                                     \
-            if (!e_) break;                                                                    \
-            int rc_ = classify(t, e_, what, err, errlen);                                      \
-            if (rc_ >= 0) return rc_;                                                          \
-            if (++tries_ >= 5) {                                                               \
-                rd_kafka_error_t *ae_ = rd_kafka_abort_transaction(t->rk, TXN_TIMEOUT_MS);     \
-                if (ae_) {                                                                     \
-                    rd_kafka_error_destroy(ae_);                                               \
-                    recreate(t);                                                               \
-                    return KF_TXN_FATAL;                                                       \
-                }                                                                              \
-                return KF_TXN_ABORTED;                                                         \
-            }                                                                                  \
-        }                                                                                      \
+#define TXN_CALL(t, expr, what, err, errlen)                                                       \
+    do {                                                                                           \
+        int tries_ = 0;                                                                            \
+        for (;;) {                                                                                 \
+            rd_kafka_error_t *e_ = (expr);                                                         \
+            if (!e_) break;                                                                        \
+            int rc_ = classify(t, e_, what, err, errlen);                                          \
+            if (rc_ >= 0) return rc_;                                                              \
+            if (++tries_ >= 5) {                                                                   \
+                rd_kafka_error_t *ae_ = rd_kafka_abort_transaction(t->rk, TXN_TIMEOUT_MS);         \
+                if (ae_) {                                                                         \
+                    rd_kafka_error_destroy(ae_);                                                   \
+                    recreate(t);                                                                   \
+                    return KF_TXN_FATAL;                                                           \
+                }                                                                                  \
+                return KF_TXN_ABORTED;                                                             \
+            }                                                                                      \
+        }                                                                                          \
     } while (0)
 
 static int init(kf_txn *t, char *err, size_t errlen)

@@ -355,6 +355,13 @@ static bool reserve(redis_worker *w)
     pending *p = realloc(w->p, cap * sizeof *p);
     if (!p) return false;
     w->p = p;
+    /* A kept command's kf_idem_write points at its own pending entry's argv
+     * and len arrays, which just moved: point them at the new place. */
+    for (size_t i = 0; i < w->n; i++) {
+        if (!p[i].write.argv) continue;
+        p[i].write.argv = p[i].argv;
+        p[i].write.argvlen = p[i].len;
+    }
     if (w->rs->eos != EOS_OFF) {
         kf_eos_out *o = realloc(w->outs, cap * sizeof *o);
         if (!o) return false; /* w->p grew; cap stays: the next call retries */

@@ -107,7 +107,8 @@ kf_mapping *kf_mapping_start(const kf_config *cfg, const kf_mapping_config *m, c
     /* Exactly-once with any Kafka output: one transaction carries them all,
      * the dead letters included, with the offsets. */
     int kafka_outputs = m->on_failure_topic != NULL;
-    for (size_t i = 0; i < m->sink_count; i++) kafka_outputs |= m->sinks[i].type == KF_SINK_KAFKA;
+    for (size_t i = 0; i < m->sink_count; i++)
+        kafka_outputs |= m->sinks[i].type == KF_SINK_KAFKA;
     if (m->exactly_once) {
         mp->eos.idem = kf_idem_new(cfg->redis_url, cfg->redis_key_prefix, m->group_id, e, sizeof e);
         if (!mp->eos.idem) {
@@ -162,8 +163,8 @@ kf_mapping *kf_mapping_start(const kf_config *cfg, const kf_mapping_config *m, c
         snprintf(err, errlen, "mapping %s: %s", m->name, e);
         goto fail;
     }
-    mp->consumer = kf_consumer_new(cfg, m, mp->d, &mp->metrics,
-                                   m->exactly_once ? &mp->eos : NULL, err, errlen);
+    mp->consumer = kf_consumer_new(cfg, m, mp->d, &mp->metrics, m->exactly_once ? &mp->eos : NULL,
+                                   err, errlen);
     if (!mp->consumer) goto fail;
     if (pthread_create(&mp->thread, NULL, consumer_main, mp) != 0) {
         snprintf(err, errlen, "mapping %s: cannot start the consumer thread", m->name);
