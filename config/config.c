@@ -31,17 +31,32 @@ static const char *const REDIS_KEYS[] = {"url", "key_prefix", NULL};
 static const char *const METRICS_KEYS[] = {"listen", NULL};
 static const char *const LOG_KEYS[] = {"level", NULL};
 static const char *const LOG_LEVELS[] = {"debug", "info", "warn", "error", NULL};
-static const char *const MAPPING_KEYS[] = {
-    "name",       "topics",   "group_id",    "starting_position",  "handler",
-    "batch",      "ordering", "concurrency", "exactly_once",       "retry",
-    "on_failure", "sinks",    "filters",     "commit_interval_ms", "revoke_timeout_ms",
-    "consumer",   "producer", NULL};
+static const char *const MAPPING_KEYS[] = {"name",
+                                           "topics",
+                                           "group_id",
+                                           "starting_position",
+                                           "handler",
+                                           "batch",
+                                           "ordering",
+                                           "concurrency",
+                                           "exactly_once",
+                                           "retry",
+                                           "on_failure",
+                                           "sinks",
+                                           "filters",
+                                           "commit_interval_ms",
+                                           "revoke_timeout_ms",
+                                           "consumer",
+                                           "producer",
+                                           "idempotency",
+                                           NULL};
 static const char *const HANDLER_KEYS[] = {"path", "config", NULL};
 static const char *const BATCH_KEYS[] = {"max_records", "max_bytes", "window_ms", NULL};
 static const char *const CONCURRENCY_KEYS[] = {"threads", "max_inflight_records", NULL};
 static const char *const RETRY_KEYS[] = {"max_attempts", "backoff_ms", "max_backoff_ms",
                                          "max_record_age_ms", NULL};
 static const char *const ON_FAILURE_KEYS[] = {"topic", NULL};
+static const char *const IDEMPOTENCY_KEYS[] = {"key", "window_ms", NULL};
 static const char *const START_KEYS[] = {"timestamp_ms", NULL};
 /* Indexes match kf_ordering, kf_sink_type and kf_redis_command. */
 static const char *const ORDERINGS[] = {"partition", "key", "unordered", NULL};
@@ -391,6 +406,36 @@ static int parse_batch_and_concurrency(kf_jpath *jp, const cJSON *m, kf_mapping_
     return 0;
 }
 
+/* idempotency: {"key": "header:<name>" | "json:<field>[.<field>...]", "window_ms": N}:
+ * business-key dedupe, which lives in the exactly-once Redis state. */
+static int parse_idempotency(kf_jpath *jp, const cJSON *m, kf_mapping_config *mc)
+{
+    const cJSON *o;
+    size_t mark;
+    const char *key = NULL;
+    if (enter(jp, m, "idempotency", IDEMPOTENCY_KEYS, &o, &mark) < 0) return -1;
+    if (!o) {
+        kf_jpath_pop(jp, mark);
+        return 0;
+    }
+    if (kf_jpath_string(jp, o, "key", true, &key) < 0 ||
+        kf_jpath_int64(jp, o, "window_ms", false, 1, INT64_C(604800000), &mc->idem_window_ms) < 0)
+        return -1;
+    if (has_prefix(key, "header:") && key[7]) {
+        if (dup_into(jp, key + 7, &mc->idem_key_header) < 0) return -1;
+    } else if (has_prefix(key, "json:") && key[5]) {
+        if (dup_into(jp, key + 5, &mc->idem_key_json) < 0) return -1;
+    } else {
+        return kf_jpath_fail_key(jp, o, "key", "expected \"header:<name>\" or \"json:<field>\"");
+    }
+    if (!mc->exactly_once)
+        return kf_jpath_fail_key(jp, o, "key",
+                                 "needs \"exactly_once\": true (the markers live in its Redis "
+                                 "state)");
+    kf_jpath_pop(jp, mark);
+    return 0;
+}
+
 static int parse_retry(kf_jpath *jp, const cJSON *m, kf_mapping_config *mc)
 {
     const cJSON *r, *age;
@@ -498,6 +543,8 @@ static int parse_mapping(kf_jpath *jp, const cJSON *m, kf_config *cfg, size_t id
     /* Exactly-once commits are Kafka transactions: short intervals keep the
      * outputs' latency (read_committed) low. */
     if (mc->exactly_once) mc->commit_interval_ms = 100;
+    mc->idem_window_ms = 3600000;
+    if (parse_idempotency(jp, m, mc) < 0) return -1;
     if (enter(jp, m, "on_failure", ON_FAILURE_KEYS, &of, &mark) < 0) return -1;
     if (of && get_topic(jp, of, "topic", true, &mc->on_failure_topic) < 0) return -1;
     kf_jpath_pop(jp, mark);
@@ -715,6 +762,8 @@ static void mapping_free(kf_mapping_config *m)
     free(m->handler_path);
     free(m->handler_config_json);
     free(m->on_failure_topic);
+    free(m->idem_key_header);
+    free(m->idem_key_json);
     for (size_t i = 0; i < m->sink_count; i++)
         sink_free(&m->sinks[i]);
     free(m->sinks);

@@ -101,6 +101,12 @@ typedef struct kf_mapping_config {
     int commit_interval_ms; /* default 1000, or 100 with exactly_once (transactions) */
     int revoke_timeout_ms;  /* default 10000: wait for in-flight on revoke */
 
+    /* idempotency: business-key dedupe (exactly-once only). One of the two
+     * names the key: a header, or a JSON field (dotted path) of the value. */
+    char *idem_key_header;
+    char *idem_key_json;
+    int64_t idem_window_ms; /* default 3600000 */
+
     kf_props consumer; /* per-mapping librdkafka consumer properties */
     kf_props producer; /* per-mapping librdkafka producer properties */
 } kf_mapping_config;

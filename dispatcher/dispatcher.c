@@ -2,7 +2,9 @@
 
 #include "dispatcher/backoff.h"
 #include "dispatcher/dead_letter.h"
+#include "dispatcher/business_key.h"
 #include "dispatcher/emitter.h"
+#include "dispatcher/idempotency.h"
 #include "dispatcher/lanes.h"
 #include "src/log.h"
 
@@ -24,6 +26,7 @@ typedef struct worker {
     pthread_t thread;
     kf_sink_worker **sws; /* one per sink */
     kf_sink_worker *dlq_ws;
+    kf_idem *idem; /* business-key dedupe: this worker's state connection */
 } worker;
 
 struct kf_dispatcher {
@@ -409,6 +412,64 @@ static enum verdict prepare(worker *w, kf_rec *r)
     return V_HANDLE;
 }
 
+/*
+ * Business-key dedupe, the per-chunk step before handlers run: one claim
+ * script per partition in the chunk. A record whose business key another
+ * offset of its partition claimed within the window is a producer-side
+ * duplicate: done without a handler call, and counted.
+ */
+static void dedupe(worker *w, kf_rec **chunk, int *verdict, size_t n)
+{
+    kf_dispatcher *d = w->d;
+    const kf_mapping_config *m = d->env.mapping;
+    char *keys[MAX_CHUNK];
+    size_t lens[MAX_CHUNK], idx[MAX_CHUNK];
+    int64_t offs[MAX_CHUNK];
+    int dup[MAX_CHUNK];
+    bool seen[MAX_CHUNK] = {false};
+    for (size_t i = 0; i < n; i++) {
+        if (seen[i] || verdict[i] != V_HANDLE) continue;
+        kf_partition *p = chunk[i]->part;
+        size_t k = 0;
+        for (size_t j = i; j < n; j++) {
+            if (seen[j] || verdict[j] != V_HANDLE || chunk[j]->part != p) continue;
+            seen[j] = true;
+            char *key = kf_business_key(m, &chunk[j]->view, &lens[k]);
+            if (!key) continue; /* no business key: nothing to dedupe */
+            keys[k] = key;
+            offs[k] = chunk[j]->view.offset;
+            idx[k++] = j;
+        }
+        if (!k) continue;
+        char err[512];
+        int fenced_now = 0;
+        int rc = kf_idem_claim(w->idem, p->topic, p->partition, p->epoch, (const char *const *)keys,
+                               lens, offs, k, m->idem_window_ms, dup, &fenced_now, err, sizeof err);
+        for (size_t q = 0; q < k; q++) {
+            kf_rec *r = chunk[idx[q]];
+            free(keys[q]);
+            if (rc == KF_IDEM_OK && fenced_now) {
+                atomic_store(&r->pending, 0);
+                fenced(d, r);
+                verdict[idx[q]] = V_GONE;
+            } else if (rc != KF_IDEM_OK) {
+                /* The state Redis is unavailable: wait for it, attempts intact. */
+                atomic_store(&r->pending, 0);
+                requeue(d, &r, 1,
+                        kf_backoff_ms(r->view.attempt, m->retry_backoff_ms, m->retry_max_backoff_ms,
+                                      kf_backoff_random()));
+                verdict[idx[q]] = V_GONE;
+            } else if (dup[q]) {
+                KF_METRIC_ADD(d->env.metrics, records_duplicate, 1);
+                verdict[idx[q]] = V_SKIP;
+            }
+        }
+        if (rc != KF_IDEM_OK)
+            kf_warn(C, "mapping %s: business-key claim on %s[%d] failed (%s); retrying", m->name,
+                    p->topic, p->partition, err);
+    }
+}
+
 /* Runs one chunk: records of one or more lanes, each lane's records contiguous
  * and in order. Returns with every record either written (acks pending),
  * requeued, or finished. Called without the dispatcher lock. */
@@ -425,6 +486,7 @@ static void run_chunk(worker *w, kf_rec **chunk, size_t n)
         verdict[i] = prepare(w, chunk[i]);
         kf_rec_emitter_init(&ems[i], chunk[i], d->sink_names, d->env.sink_count);
     }
+    if (w->idem) dedupe(w, chunk, verdict, n);
 
     if (kf_handler_has_batch(d->env.handler)) {
         const kf_record *views[MAX_CHUNK];
@@ -612,6 +674,11 @@ kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t
             w->sws[s] = kf_sink_worker_open(env->sinks[s], i, err, errlen);
             if (!w->sws[s]) goto fail;
         }
+        if (env->exactly_once && (env->mapping->idem_key_header || env->mapping->idem_key_json)) {
+            w->idem = kf_idem_new(env->redis_url, env->redis_key_prefix, env->mapping->group_id,
+                                  err, errlen);
+            if (!w->idem) goto fail;
+        }
         if (env->dead_letter && !env->dead_letter_topic) {
             w->dlq_ws = kf_sink_worker_open(env->dead_letter, i, err, errlen);
             if (!w->dlq_ws) goto fail;
@@ -712,6 +779,7 @@ void kf_dispatcher_destroy(kf_dispatcher *d)
             for (size_t s = 0; w->sws && s < d->env.sink_count; s++)
                 kf_sink_worker_close(w->sws[s]);
             kf_sink_worker_close(w->dlq_ws);
+            kf_idem_destroy(w->idem);
             free(w->sws);
         }
     }

@@ -42,6 +42,8 @@ typedef struct kf_dispatcher_env {
     int exactly_once;
     int staged_kafka;              /* stage Kafka outputs (a transaction exists) */
     const char *dead_letter_topic; /* staged on-failure topic, NULL when none */
+    const char *redis_url;         /* the state Redis (business-key dedupe) */
+    const char *redis_key_prefix;
 } kf_dispatcher_env;
 
 /* Starts mapping->threads workers. The env and everything it points to must

@@ -11,12 +11,13 @@
 #define KF_METRICS_MAX_SINKS 32
 
 typedef struct kf_metrics {
-    atomic_uint_fast64_t records_in;       /* dispatched to the dispatcher */
-    atomic_uint_fast64_t records_done;     /* completed: effects acknowledged */
-    atomic_uint_fast64_t records_filtered; /* done without invoking the handler */
-    atomic_uint_fast64_t records_replayed; /* exactly-once: replays every sink already had */
-    atomic_uint_fast64_t records_failed;   /* written to the on-failure topic */
-    atomic_uint_fast64_t retries;          /* re-runs after KF_RETRY or a sink error */
+    atomic_uint_fast64_t records_in;        /* dispatched to the dispatcher */
+    atomic_uint_fast64_t records_done;      /* completed: effects acknowledged */
+    atomic_uint_fast64_t records_filtered;  /* done without invoking the handler */
+    atomic_uint_fast64_t records_replayed;  /* exactly-once: replays every sink already had */
+    atomic_uint_fast64_t records_duplicate; /* business key seen within the window */
+    atomic_uint_fast64_t records_failed;    /* written to the on-failure topic */
+    atomic_uint_fast64_t retries;           /* re-runs after KF_RETRY or a sink error */
     atomic_uint_fast64_t handler_calls;
     atomic_uint_fast64_t outputs[KF_METRICS_MAX_SINKS]; /* acknowledged per sink */
     atomic_uint_fast64_t sink_errors[KF_METRICS_MAX_SINKS];

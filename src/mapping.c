@@ -157,6 +157,8 @@ kf_mapping *kf_mapping_start(const kf_config *cfg, const kf_mapping_config *m, c
         .exactly_once = m->exactly_once,
         .staged_kafka = mp->eos.txn != NULL,
         .dead_letter_topic = mp->eos.txn ? m->on_failure_topic : NULL,
+        .redis_url = cfg->redis_url,
+        .redis_key_prefix = cfg->redis_key_prefix,
     };
     mp->d = kf_dispatcher_new(&denv, e, sizeof e);
     if (!mp->d) {
