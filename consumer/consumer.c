@@ -337,6 +337,60 @@ static int take_message(kf_consumer *c, rd_kafka_message_t *msg)
     return 0;
 }
 
+/*
+ * A fenced partition that is still assigned here: either a zombie took it
+ * (then a rebalance is coming and takes it from us) or Redis lost its epoch
+ * (then nobody else has it and waiting would stall it forever). Once its
+ * records have drained, and at most every RETAKE_MS, take it anew: a new
+ * epoch, the marks again, a seek back to the committed offset.
+ */
+#define RETAKE_MS 5000
+static void retake_fenced(kf_consumer *c, int64_t now)
+{
+    for (size_t i = 0; c->eos.idem && i < c->parts.count; i++) {
+        kf_partition *p = c->parts.items[i];
+        if (!atomic_load(&p->fenced)) continue;
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
+        if (!p->retake_at) {
+            rd_kafka_pause_partitions(c->rk, l);
+            p->retake_at = now + RETAKE_MS;
+        }
+        kf_partition *np = NULL;
+        if (now < p->retake_at || atomic_load(&p->inflight) > 0) goto next;
+        if (rd_kafka_committed(c->rk, l, 5000) || l->elems[0].err) goto later;
+        int64_t off = l->elems[0].offset;
+        np = kf_partition_new(p->topic, p->partition);
+        if (!np || kf_eos_assign(&c->eos, c->m, np, c->stop) != 0) goto later;
+        np->committed = off;
+        if (off >= 0) atomic_store(&np->trim, off);
+        l->elems[0].offset = off >= 0 ? off
+                             : c->m->starting_position == KF_START_LATEST
+                                 ? RD_KAFKA_OFFSET_END
+                                 : RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_error_t *se = rd_kafka_seek_partitions(c->rk, l, 5000);
+        if (se || l->elems[0].err) {
+            if (se) rd_kafka_error_destroy(se);
+            goto later;
+        }
+        c->parts.items[i] = np;
+        kf_partition_unref(p);
+        np = NULL;
+        rd_kafka_resume_partitions(c->rk, l);
+        kf_warn(C,
+                "mapping %s: %s[%d] taken anew after being fenced (epoch %lld, from offset "
+                "%lld)",
+                c->m->name, c->parts.items[i]->topic, c->parts.items[i]->partition,
+                (long long)c->parts.items[i]->epoch, (long long)off);
+        goto next;
+    later:
+        p->retake_at = now + RETAKE_MS;
+    next:
+        kf_partition_unref(np);
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+}
+
 void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
 {
     const kf_mapping_config *m = c->m;
@@ -345,6 +399,7 @@ void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
     while (!atomic_load(stop)) {
         int64_t now = kf_now_ms();
         if (now >= c->next_commit) {
+            retake_fenced(c, now);
             commit(c, NULL, 1);
             c->next_commit = now + m->commit_interval_ms;
         }
