@@ -261,10 +261,34 @@ static void submit(kf_consumer *c)
  * why it is not done for every burst. Returns 1 when the caller should skip
  * polling this turn.
  */
+/*
+ * Exactly-once keeps state for every record dispatched since the last commit
+ * (done marks in Redis, staged Kafka outputs in memory), so there the window
+ * is the offsets dispatched and not yet committed, not just those in flight.
+ */
+static int64_t uncommitted(kf_consumer *c)
+{
+    int64_t n = 0;
+    for (size_t i = 0; i < c->parts.count; i++) {
+        kf_partition *p = c->parts.items[i];
+        int64_t last = kf_tracker_last(p->tracker);
+        int64_t from = p->committed >= 0 ? p->committed : p->first_offset;
+        if (last >= 0 && from >= 0 && last + 1 > from) n += last + 1 - from;
+    }
+    return n;
+}
+
 static int throttle(kf_consumer *c, int64_t now)
 {
     const kf_mapping_config *m = c->m;
     int64_t inflight = kf_dispatcher_inflight(c->d) + (int64_t)c->batch_n;
+    if (c->eos.idem) {
+        /* The window may hold twice the in-flight limit: commits start at
+         * one limit's worth (see kf_consumer_run), so pausing at two means a
+         * commit is already under way. */
+        int64_t window = uncommitted(c) / 2 + (int64_t)c->batch_n;
+        if (window > inflight) inflight = window;
+    }
     if (inflight < m->max_inflight) {
         c->pressure_since = 0;
         if (c->paused && inflight <= m->max_inflight / 2) set_paused(c, 0);
@@ -324,6 +348,7 @@ static int take_message(kf_consumer *c, rd_kafka_message_t *msg)
         kf_rec_new(p, msg->offset, ts, msg->key, msg->key_len, msg->payload, msg->len, hp, nh);
     if (hp != hs) free(hp);
     if (!r) out_of_memory(c);
+    if (p->first_offset < 0) p->first_offset = msg->offset;
     if (kf_tracker_add(p->tracker, msg->offset) != 0) {
         /* Offsets went backwards: a seek. Start the tracker over from here. */
         kf_warn(C, "mapping %s: %s[%d] went back to offset %lld; tracking anew", c->m->name, topic,
@@ -395,10 +420,20 @@ void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
 {
     const kf_mapping_config *m = c->m;
     c->stop = stop;
+    if (c->eos.txn) {
+        const char *topics[33];
+        size_t n = 0;
+        for (size_t i = 0; i < m->sink_count && n < 32; i++)
+            if (m->sinks[i].type == KF_SINK_KAFKA) topics[n++] = m->sinks[i].topic;
+        if (m->on_failure_topic) topics[n++] = m->on_failure_topic;
+        kf_txn_warmup(c->eos.txn, topics, n);
+    }
     c->next_commit = kf_now_ms() + m->commit_interval_ms;
     while (!atomic_load(stop)) {
         int64_t now = kf_now_ms();
-        if (now >= c->next_commit) {
+        /* Exactly-once commits also when the uncommitted window reaches the
+         * in-flight limit ("every interval or N records"). */
+        if (now >= c->next_commit || (c->eos.idem && uncommitted(c) >= m->max_inflight)) {
             retake_fenced(c, now);
             commit(c, NULL, 1);
             c->next_commit = now + m->commit_interval_ms;

@@ -115,6 +115,14 @@ int64_t kf_tracker_watermark(kf_tracker *t)
     return wm;
 }
 
+int64_t kf_tracker_last(kf_tracker *t)
+{
+    pthread_mutex_lock(&t->lock);
+    int64_t last = t->last_added;
+    pthread_mutex_unlock(&t->lock);
+    return last;
+}
+
 size_t kf_tracker_pending(kf_tracker *t)
 {
     pthread_mutex_lock(&t->lock);

@@ -33,6 +33,9 @@ int kf_tracker_done(kf_tracker *t, int64_t offset);
  * was ever added. */
 int64_t kf_tracker_watermark(kf_tracker *t);
 
+/* The last offset added, -1 before the first. */
+int64_t kf_tracker_last(kf_tracker *t);
+
 /* Records added and not yet done. */
 size_t kf_tracker_pending(kf_tracker *t);
 

@@ -17,6 +17,7 @@ kf_partition *kf_partition_new(const char *topic, int32_t partition)
     }
     p->partition = partition;
     p->committed = -1;
+    p->first_offset = -1;
     atomic_init(&p->trim, -1);
     atomic_init(&p->refs, 1);
     pthread_mutex_init(&p->stage_lock, NULL);

@@ -45,6 +45,7 @@ typedef struct kf_partition {
     atomic_int refs;
     int64_t committed; /* last committed offset; consumer thread only */
     int64_t retake_at; /* fenced: when the consumer may take it anew; consumer only */
+    int64_t first_offset; /* the first offset dispatched here, -1 before; consumer only */
 
     /* exactly-once */
     int64_t epoch;            /* 0 until assigned (or not exactly-once) */

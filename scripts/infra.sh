@@ -115,8 +115,13 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 }
 
-new_cluster_id() { # a KRaft cluster id: 16 random bytes, base64url, no padding
-	python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))'
+new_cluster_id() { # a KRaft cluster id: 16 random bytes, base64url, no padding,
+	# never starting with '-' (StorageTool would read it as an option)
+	python3 -c 'import base64,uuid
+while True:
+    s = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not s.startswith("-"): break
+print(s)'
 }
 
 new_state() {
@@ -149,7 +154,9 @@ pid_of() { # $1 = kafka|redis; prints the pid if alive and ours
 	{ cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline"); } 2>/dev/null || return 1
 	case $1 in
 	kafka) [[ $cmd == *kafka.Kafka*"$RUN_DIR/server.properties"* ]] || return 1 ;;
-	redis) [[ $cmd == *redis-server*":$REDIS_PORT"* ]] || return 1 ;;
+	# A redis-server that has not renamed its process yet shows its config
+	# path instead of host:port.
+	redis) [[ $cmd == *redis-server*":$REDIS_PORT"* || $cmd == *redis-server*"$RUN_DIR/redis.conf"* ]] || return 1 ;;
 	esac
 	echo "$pid"
 }

@@ -50,6 +50,10 @@ kf_txn *kf_txn_new(const kf_sink_env *env, char *err, size_t errlen)
         {"transactional.id", txn_id},
         {"transaction.timeout.ms", "10000"},
         {"linger.ms", "5"},
+        /* AddOffsetsToTxn answers CONCURRENT_TRANSACTIONS right after a
+         * commit; librdkafka's default 100 ms backoff would add that to
+         * every transaction. */
+        {"retry.backoff.ms", "10"},
     };
     for (size_t i = 0; i < sizeof defaults / sizeof *defaults; i++)
         if (kf_kafka_conf_set(conf, defaults[i][0], defaults[i][1], NULL, err, errlen)) goto fail;
@@ -179,6 +183,20 @@ static int produce(kf_txn *t, const kf_txn_msg *m)
     }
     if (hs) rd_kafka_headers_destroy(hs);
     return 0;
+}
+
+void kf_txn_warmup(kf_txn *t, const char *const *topics, size_t n)
+{
+    char err[512];
+    if (!t->ready && init(t, err, sizeof err) != KF_TXN_OK)
+        kf_warn(C, "%s: init_transactions: %s (retried at the first commit)", t->name, err);
+    for (size_t i = 0; i < n && t->rk; i++) {
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(t->rk, topics[i], NULL);
+        const rd_kafka_metadata_t *md = NULL;
+        if (rkt && rd_kafka_metadata(t->rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+            rd_kafka_metadata_destroy(md);
+        if (rkt) rd_kafka_topic_destroy(rkt);
+    }
 }
 
 int kf_txn_run(kf_txn *t, const kf_txn_msg *msgs, size_t n,

@@ -45,6 +45,10 @@ typedef struct kf_txn_msg {
  * err (naming the property at fault) on a bad configuration. */
 kf_txn *kf_txn_new(const kf_sink_env *env, char *err, size_t errlen);
 
+/* Initialises transactions and fetches the output topics' metadata before
+ * the first record, so the first commit does not pay for them. */
+void kf_txn_warmup(kf_txn *t, const char *const *topics, size_t n);
+
 /*
  * One transaction: produce msgs[0..n) in order, send `offsets` with the
  * consumer's group metadata, commit. Returns KF_TXN_OK; KF_TXN_ABORTED when

@@ -66,6 +66,11 @@ static char *render(kf_fleet *f, size_t *len)
     COUNTER("records_in_total", "Records read from Kafka and dispatched.", records_in);
     COUNTER("records_done_total", "Records whose effects are complete.", records_done);
     COUNTER("records_filtered_total", "Records filtered out before the handler.", records_filtered);
+    COUNTER("records_replayed_total",
+            "Exactly-once replays that every sink already had (no handler call).",
+            records_replayed);
+    COUNTER("records_duplicate_total",
+            "Records skipped as business-key duplicates (idempotency.key).", records_duplicate);
     COUNTER("records_failed_total", "Records sent to the on-failure topic.", records_failed);
     COUNTER("retries_total", "Record attempts retried.", retries);
     COUNTER("handler_calls_total", "Handler invocations.", handler_calls);

@@ -38,6 +38,8 @@ CH_INFRA=$KF_SOURCE_DIR/scripts/infra.sh
 CH_WORKERS=3
 CH_KILLS_DONE=0
 CH_REDIS_KILLS=0
+CH_KILLS_OWNING=0  # kills of a worker that owned partitions (its log's last assign/revoke)
+CH_KILLS_FLOWING=0 # kills while the Redis sink was growing (outputs in flight)
 CH_GEN=0
 CH_CRASHES=0 # workers that died without being killed (restarted, and the test fails)
 CH_FAILED=0 # set by ch_verify_sink / ch_stop_workers when something is wrong
@@ -171,13 +173,44 @@ ch_wait_until() {
 	done
 }
 
-# ch_kill_worker SLOT — SIGKILL the worker in SLOT and reap it.
+# ch_owns_partitions NAME — true if the worker's last assignment log line
+# is an assignment, not a revocation: it owned partitions.
+ch_owns_partitions() {
+	grep -E '"msg":"mapping [^"]*: (assigned|revoked) [0-9]+ partition' "$KF_TMP/$1.log" 2>/dev/null |
+		tail -n 1 | grep -q ': assigned '
+}
+
+# ch_pick_victim — sets CH_VICTIM to the slot to kill: a random one among
+# the workers that own partitions (a kill then lands on in-flight work, not
+# on a worker idle in a rebalance), or any random slot when none does. (No
+# command substitution: RANDOM must advance in this shell for CHAOS_SEED.)
+ch_pick_victim() {
+	local s owners=()
+	for ((s = 1; s <= CH_WORKERS; s++)); do
+		if ch_owns_partitions "${CH_WORKER[$s]}"; then
+			owners+=("$s")
+		fi
+	done
+	if ((${#owners[@]})); then
+		CH_VICTIM=${owners[RANDOM % ${#owners[@]}]}
+	else
+		CH_VICTIM=$((RANDOM % CH_WORKERS + 1))
+	fi
+}
+
+# ch_kill_worker SLOT — SIGKILL the worker in SLOT and reap it. Sets
+# CH_VICTIM_OWNED (yes/no: it owned partitions when killed).
 ch_kill_worker() {
 	local name=${CH_WORKER[$1]}
 	IT_EXPECT_EXIT[$name]=1
 	kill -KILL "${KF_PID[$name]}" 2>/dev/null || true
 	kf_wait_exit "$name" 10
 	CH_KILLS_DONE=$((CH_KILLS_DONE + 1))
+	CH_VICTIM_OWNED=no
+	if ch_owns_partitions "$name"; then
+		CH_VICTIM_OWNED=yes
+		CH_KILLS_OWNING=$((CH_KILLS_OWNING + 1))
+	fi
 }
 
 # ch_redis_start APPENDFSYNC — infra.sh redis-start, tried up to 8 times.
@@ -206,11 +239,15 @@ ch_redis_start() {
 }
 _ch_redis_gone() { ! kill -0 "$1" 2>/dev/null && ! kf_redis ping >/dev/null 2>&1; }
 
-# ch_kill_redis — SIGKILL the state Redis, leave it down 1-3 s while the
-# workers keep running, start it again (appendfsync always), check it kept
-# its durability settings, and wait until the workers write again.
+# ch_kill_redis — once outputs are flowing (so that the kill lands in the
+# middle of the workers' writes, not in a rebalance), SIGKILL the state
+# Redis, leave it down 1-3 s while the workers keep running, start it again
+# (appendfsync always), check it kept its durability settings, and wait
+# until the workers write again.
 ch_kill_redis() {
 	local t0 after
+	ch_wait_until 90 "outputs flowing before the Redis kill" \
+		it_llen_at_least "$CH_LIST" $(($(it_redis_llen "$CH_LIST") + 1))
 	kf_log "chaos: SIGKILL redis-server (llen before: $(it_redis_llen "$CH_LIST"))"
 	"$CH_INFRA" redis-kill 2>>"$KF_TMP/infra.log" || kf_fail "infra.sh redis-kill failed"
 	CH_REDIS_KILLS=$((CH_REDIS_KILLS + 1))
@@ -228,28 +265,38 @@ ch_kill_redis() {
 }
 
 # ch_run_chaos — the second half of the ids arrives (kf_produce at a rate
-# that spreads it over the chaos) while a random worker is SIGKILLed and
-# restarted every 1-3 s, CH_KILLS times; the Redis is SIGKILLed once, after
-# half the kills. Returns once the producer delivered everything.
+# that spreads it over the chaos) while a random worker (preferably one that
+# owns partitions, see ch_pick_victim) is SIGKILLed and restarted every
+# 1-3 s, CH_KILLS times; the Redis is SIGKILLed once, after half the kills.
+# Returns once the producer delivered everything.
 ch_run_chaos() {
 	local live=$((CH_RECORDS - CH_PRE)) rate i slot redis_at=$((CH_KILLS / 2)) t0=$SECONDS
+	local llen0 llen1 flowing
 	rate=$((live / (CH_KILLS * 2)))
 	((rate >= 500)) || rate=500
 	kf_start producer "$IT_TOOLS/kf_produce" -q -t "$CH_IN" -p 8 -s "$CH_PRE" -n "$live" \
 		-k 100 --rate "$rate"
 	for ((i = 1; i <= CH_KILLS; i++)); do
+		llen0=$(it_redis_llen "$CH_LIST")
 		ch_sleep_random 1000 3000 # the kill interval: chaos timing
 		ch_check_workers
-		slot=$((RANDOM % CH_WORKERS + 1))
+		ch_pick_victim
+		slot=$CH_VICTIM
+		llen1=$(it_redis_llen "$CH_LIST")
 		ch_kill_worker "$slot"
 		ch_start_worker "$slot"
-		kf_log "chaos: kill $i/$CH_KILLS: slot $slot restarted as ${CH_WORKER[$slot]} (llen $(it_redis_llen "$CH_LIST"))"
+		flowing=no
+		if ((llen1 > llen0)); then
+			flowing=yes
+			CH_KILLS_FLOWING=$((CH_KILLS_FLOWING + 1))
+		fi
+		kf_log "chaos: kill $i/$CH_KILLS: slot $slot (owned partitions: $CH_VICTIM_OWNED, outputs flowing: $flowing, llen $llen1) restarted as ${CH_WORKER[$slot]}"
 		if ((i == redis_at)); then
 			ch_kill_redis
 		fi
 	done
 	CH_CHAOS_S=$((SECONDS - t0))
-	kf_log "chaos over after ${CH_CHAOS_S}s: $CH_KILLS_DONE worker kills, $CH_REDIS_KILLS redis kill"
+	kf_log "chaos over after ${CH_CHAOS_S}s: $CH_KILLS_DONE worker kills ($CH_KILLS_OWNING of a worker owning partitions, $CH_KILLS_FLOWING while outputs flowed), $CH_REDIS_KILLS redis kill"
 	kf_wait_exit producer 120
 	kf_assert_eq 0 "$KF_STATUS" "kf_produce exit status"
 	kf_log "all $CH_RECORDS records produced"

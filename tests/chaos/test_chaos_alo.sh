@@ -30,7 +30,7 @@ ch_verify_sink redis --redis-list "$CH_LIST"
 ch_verify_sink kafka --kafka "$CH_OUT"
 ch_verify_sink http --http-log "$IT_HTTP_LOG"
 kf_log "http receiver: requests=$(ch_receiver_stats requests) effects=$(ch_receiver_stats effects) duplicate_keys=$(ch_receiver_stats duplicate_keys)"
-echo "chaos: exactly_once=false records=$CH_RECORDS kills=$CH_KILLS_DONE redis_kills=$CH_REDIS_KILLS crashes=$CH_CRASHES seed=$CH_SEED seconds=$SECONDS"
+echo "chaos: exactly_once=false records=$CH_RECORDS kills=$CH_KILLS_DONE kills_owning=$CH_KILLS_OWNING kills_flowing=$CH_KILLS_FLOWING redis_kills=$CH_REDIS_KILLS crashes=$CH_CRASHES seed=$CH_SEED seconds=$SECONDS"
 
 ((CH_CRASHES == 0)) || kf_fail "$CH_CRASHES worker(s) died without being killed (CRASH lines above)"
 ((CH_FAILED == 0)) || kf_fail "at-least-once lost records or a worker did not stop cleanly (lines above)"

@@ -42,7 +42,7 @@ if [[ $effects != "$CH_RECORDS" ]]; then
 	kf_log "FAIL: the HTTP receiver counts $effects effects, want $CH_RECORDS"
 	CH_FAILED=1
 fi
-echo "chaos: exactly_once=true records=$CH_RECORDS kills=$CH_KILLS_DONE redis_kills=$CH_REDIS_KILLS crashes=$CH_CRASHES seed=$CH_SEED seconds=$SECONDS"
+echo "chaos: exactly_once=true records=$CH_RECORDS kills=$CH_KILLS_DONE kills_owning=$CH_KILLS_OWNING kills_flowing=$CH_KILLS_FLOWING redis_kills=$CH_REDIS_KILLS crashes=$CH_CRASHES seed=$CH_SEED seconds=$SECONDS"
 
 ((CH_KILLS_DONE >= 15)) || kf_fail "only $CH_KILLS_DONE worker kills (want at least 15)"
 ((CH_REDIS_KILLS == 1)) || kf_fail "the Redis was not killed"

@@ -13,6 +13,10 @@
 # worker on the same group, 10,000 more records: all 60,000 still exactly
 # once everywhere (the restart replays nothing and loses nothing), and the
 # new worker took every partition with a higher epoch.
+#
+# Last, unless IT_EOS_BASELINE=0: the same 50,000 records, same config and
+# sinks with exactly_once false, printed as "baseline_at_least_once
+# records_per_s=<x>": the EOS cost measured on the same machine, same load.
 set -euo pipefail
 # shellcheck source=tests/integration/itest_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/itest_common.sh"
@@ -89,5 +93,27 @@ epochs=$(grep -oE '\[[0-9]+\] epoch [0-9]+' "$KF_TMP/w2.log" | sort -u || true)
 low=$(awk '$3 < 2' <<<"$epochs" | head -3)
 [[ -z $low ]] || it_fail "w2 took partitions with epoch < 2 (no fencing of w1): $low"
 kf_log "w2 epochs: $(tr '\n' ' ' <<<"$epochs")"
+
+# --- baseline: the same pipeline at-least-once ----------------------------------
+if [[ ${IT_EOS_BASELINE:-1} != 0 ]]; then
+	IT_IN=$(kf_unique alo.in)
+	IT_OUT=$(kf_unique alo.out)
+	IT_GROUP=$(kf_unique alo.group)
+	IT_LIST="$IT_PREFIX:alo:results"
+	export IT_IN IT_OUT IT_GROUP IT_LIST
+	it_create_topic "$IT_OUT" 8
+	it_produce -t "$IT_IN" -p 8 -n "$N" -k 100 --value-size 100
+	it_start_receiver receiver_alo
+	it_render eos_pipeline.json "$KF_TMP/alo.json" mappings.0.exactly_once=false
+	it_start_kfleet alo "$KF_TMP/alo.json"
+	it_verify_until 120 "baseline: redis sink" --redis-list "$IT_LIST" --expect "$N"
+	it_verify_until 60 "baseline: kafka sink" --kafka "$IT_OUT" --expect "$N"
+	it_verify_until 60 "baseline: http sink" --http-log "$IT_HTTP_LOG" --expect "$N"
+	it_stop_kfleet alo 30
+	alo_span=$(($(it_field last_ts_ms) - $(it_field first_ts_ms)))
+	((alo_span > 0)) || alo_span=1
+	alo_rate=$(awk -v n="$N" -v ms="$alo_span" 'BEGIN { printf "%.0f", n * 1000 / ms }')
+	echo "baseline_at_least_once records_per_s=$alo_rate first_to_last_output_ms=$alo_span records=$N sinks=3 exactly_once=false eos_vs_alo=$(awk -v a="$rate" -v b="$alo_rate" 'BEGIN { printf "%.2f", a / b }')"
+fi
 
 kf_pass "$total records (EOS, restart after SIGTERM), each sink exactly once; $rate records/s"
