@@ -95,8 +95,11 @@ ch_setup() {
 
 	it_start_receiver receiver
 	CH_CFG=$KF_TMP/kfleet.json
-	it_render "$CH_CONFIGS/chaos.json" "$CH_CFG" "mappings.0.exactly_once=$eos"
-	"$KFLEET" check -c "$CH_CFG" >"$KF_TMP/check.log" 2>&1 || {
+	# ${CH_INSTANCE} stays in the rendered file: kfleet expands it per worker.
+	# shellcheck disable=SC2016 # the literal is the point
+	CH_INSTANCE='${CH_INSTANCE}' it_render "$CH_CONFIGS/chaos.json" "$CH_CFG" \
+		"mappings.0.exactly_once=$eos"
+	CH_INSTANCE=check "$KFLEET" check -c "$CH_CFG" >"$KF_TMP/check.log" 2>&1 || {
 		cat "$KF_TMP/check.log" >&2
 		kf_fail "kfleet check refused the chaos config"
 	}
@@ -123,11 +126,15 @@ ch_produce_initial() {
 }
 
 # ch_start_worker SLOT — a new `kfleet run` in SLOT with the shared config.
+# Each slot is a static group member (group.instance.id = its slot): a
+# worker restarted within the session timeout gets its partitions back
+# without a rebalance, so the next kill lands on a worker that is busy.
 ch_start_worker() {
 	local slot=$1 name
 	CH_GEN=$((CH_GEN + 1))
 	name=w$slot.$CH_GEN
 	CH_WORKER[$slot]=$name
+	export CH_INSTANCE="$CH_GROUP-slot$slot"
 	it_start_kfleet "$name" "$CH_CFG"
 }
 

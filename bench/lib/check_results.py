@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""bench/lib/check_results.py RESULTS.json [--only LIST]
+
+Checks the shape of bench/run.sh's results, never its timings: the file
+parses, "machine" is a description, and every contender that was run has a
+number for each field issue 4 names (a contender that did not process every
+record has none). Prints one line per problem; exit 0 when there is none.
+"""
+
+import argparse
+import json
+import sys
+
+REQUIRED = {
+    "raw_consumer": ["records_per_s"],
+    "kcat": ["records_per_s"],
+    "kfleet_alo": ["records_per_s"],
+    "kfleet_eos_redis": ["records_per_s", "p50_ms", "p99_ms", "redis_calls_per_record"],
+    "kfleet_eos_kafka": ["records_per_s", "p50_ms", "p99_ms", "redis_calls_per_record"],
+    "kstreams_eos": ["records_per_s", "p50_ms", "p99_ms"],
+    "slow_handler": ["partition_s", "key_s", "unordered_s"],
+    "footprint": ["rss_idle_mb", "rss_load_mb", "cold_start_ms", "handler_init_ms"],
+}
+# What each --only name brings into the results.
+BRINGS = {
+    "footprint": {"footprint": ["rss_idle_mb", "cold_start_ms", "handler_init_ms"]},
+    "kfleet_alo": {"kfleet_alo": REQUIRED["kfleet_alo"], "footprint": ["rss_load_mb"]},
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("json")
+    ap.add_argument("--only")
+    a = ap.parse_args()
+    problems = []
+    try:
+        with open(a.json) as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        print(f"check_results: {a.json}: {e}")
+        return 1
+    if not isinstance(doc.get("machine"), str) or not doc["machine"]:
+        problems.append("machine: missing or not a string")
+    res = doc.get("results")
+    if not isinstance(res, dict):
+        print("check_results: results: missing or not an object")
+        return 1
+    want = {}
+    if a.only:
+        for name in a.only.split(","):
+            for sect, keys in BRINGS.get(name, {name: REQUIRED.get(name, [])}).items():
+                want.setdefault(sect, set()).update(keys)
+    else:
+        want = {k: set(v) for k, v in REQUIRED.items()}
+    for sect, keys in sorted(want.items()):
+        obj = res.get(sect)
+        if not isinstance(obj, dict):
+            problems.append(f"results.{sect}: missing")
+            continue
+        for k in sorted(keys):
+            v = obj.get(k)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                problems.append(f"results.{sect}.{k}: not a number ({v!r})")
+        for e in obj.get("errors", []):
+            problems.append(f"results.{sect}: {e}")
+    for p in problems:
+        print(f"check_results: {p}")
+    if not problems:
+        print(f"check_results: {a.json}: well-formed, every contender has its figures")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
