@@ -1,11 +1,9 @@
-#include "dispatcher/dispatcher.h"
+#include "dispatcher/dispatcher_priv.h"
 
 #include "dispatcher/backoff.h"
-#include "dispatcher/dead_letter.h"
 #include "dispatcher/business_key.h"
+#include "dispatcher/dead_letter.h"
 #include "dispatcher/emitter.h"
-#include "dispatcher/idempotency.h"
-#include "dispatcher/lanes.h"
 #include "src/log.h"
 
 #include <errno.h>
@@ -16,250 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The most records one worker takes at once. Smaller chunks spread work over
- * threads; larger ones amortise the lock and the sinks' round trips. */
-#define MAX_CHUNK 256
-
-typedef struct worker {
-    struct kf_dispatcher *d;
-    int id;
-    pthread_t thread;
-    kf_sink_worker **sws; /* one per sink */
-    kf_sink_worker *dlq_ws;
-    kf_idem *idem; /* business-key dedupe: this worker's state connection */
-} worker;
-
-struct kf_dispatcher {
-    kf_dispatcher_env env;
-    const char **sink_names;
-
-    pthread_mutex_t lock; /* guards lanes, idle, stop */
-    pthread_cond_t work;  /* signalled when lanes become runnable */
-    kf_lanes *lanes;
-    int idle;
-    int stop;
-
-    atomic_int_fast64_t inflight;
-    /* kf_dispatcher_wait_below: waiters sleep on `drained` (under lock) until
-     * in flight falls below wait_limit; completions signal only when someone
-     * waits, so the hot path pays one atomic load. */
-    pthread_cond_t drained;
-    atomic_int waiters;
-    atomic_int_fast64_t wait_limit;
-    /* Exactly-once: the sinks that keep marks, when they are ALL the sinks
-     * (then a record done in every one of them needs no handler call). */
-    uint32_t all_marked;
-    worker *workers;
-    int nworkers;
-};
-
 static const char *C = "dispatcher";
-
-/* ---------------------------------------------------------------- completion */
-
-/* The record is finished for good: advance the tracker and free it.
- * Never called under the dispatcher lock. */
-static void record_done(kf_dispatcher *d, kf_rec *r)
-{
-    /* Staged before the tracker moves: the consumer reads the watermark
-     * first, then takes what is staged below it. */
-    kf_partition_stage(r->part, r->staged);
-    r->staged = NULL;
-    kf_tracker_done(r->part->tracker, r->view.offset);
-    atomic_fetch_sub(&r->part->inflight, 1);
-    int_fast64_t left = atomic_fetch_sub(&d->inflight, 1) - 1;
-    KF_METRIC_ADD(d->env.metrics, records_done, 1);
-    KF_METRIC_ADD(d->env.metrics, inflight, -1);
-    kf_rec_free(r);
-    if (atomic_load(&d->waiters) && left < atomic_load(&d->wait_limit)) {
-        pthread_mutex_lock(&d->lock);
-        pthread_cond_broadcast(&d->drained);
-        pthread_mutex_unlock(&d->lock);
-    }
-}
-
-/* The record is let go without being done: its partition was revoked, so the
- * next owner reads it again from the committed offset. */
-static void record_drop(kf_rec *r, void *arg)
-{
-    kf_dispatcher *d = arg;
-    atomic_fetch_sub(&r->part->inflight, 1);
-    atomic_fetch_sub(&d->inflight, 1);
-    KF_METRIC_ADD(d->env.metrics, inflight, -1);
-    kf_rec_free(r);
-}
-
-static void requeue(kf_dispatcher *d, kf_rec **recs, size_t n, int64_t delay_ms)
-{
-    pthread_mutex_lock(&d->lock);
-    if (atomic_load(&recs[0]->part->revoked) || d->stop) {
-        for (size_t i = 0; i < n; i++)
-            record_drop(recs[i], d);
-    } else if (kf_lanes_requeue(d->lanes, recs, n, kf_now_ms() + delay_ms) != 0) {
-        kf_error(C, "out of memory requeueing %s[%d]@%lld; dropping it for redelivery",
-                 recs[0]->view.topic, recs[0]->view.partition, (long long)recs[0]->view.offset);
-        for (size_t i = 0; i < n; i++)
-            record_drop(recs[i], d);
-    }
-    if (d->idle) pthread_cond_signal(&d->work);
-    pthread_mutex_unlock(&d->lock);
-}
-
-/*
- * Prepares a record for another attempt: logs, counts, and returns the backoff.
- * With no on-failure topic, a record out of attempts is retried forever at the
- * capped backoff and said so loudly each time: nothing is dropped silently.
- */
-static int64_t next_attempt(kf_dispatcher *d, kf_rec *r, int exhausted, const char *why)
-{
-    const kf_mapping_config *m = d->env.mapping;
-    int attempt = r->view.attempt;
-    if (exhausted) {
-        kf_error(C,
-                 "mapping %s: %s[%d]@%lld failed %d time(s) (%s) and no on_failure topic is "
-                 "configured: retrying until it succeeds",
-                 m->name, r->view.topic, r->view.partition, (long long)r->view.offset, attempt,
-                 why ? why : "unknown error");
-    } else {
-        kf_debug(C, "mapping %s: retrying %s[%d]@%lld after attempt %d: %s", m->name, r->view.topic,
-                 r->view.partition, (long long)r->view.offset, attempt, why ? why : "");
-    }
-    r->view.attempt = attempt + 1;
-    KF_METRIC_ADD(d->env.metrics, retries, 1);
-    kf_rec_clear_outputs(r);
-    return kf_backoff_ms(attempt, m->retry_backoff_ms, m->retry_max_backoff_ms,
-                         kf_backoff_random());
-}
-
-/* True when a failure ends the record's attempts. */
-static int is_exhausted(const kf_dispatcher *d, const kf_rec *r, int permanent)
-{
-    return permanent || r->view.attempt >= d->env.mapping->retry_max_attempts;
-}
-
-static int has_dead_letter(const kf_dispatcher *d)
-{
-    return d->env.dead_letter || d->env.dead_letter_topic;
-}
-
-/* Sends the record on to the on-failure topic through a worker. */
-static void to_dead_letter(kf_dispatcher *d, kf_rec *r, const char *why)
-{
-    kf_rec_clear_outputs(r);
-    free(r->fail_reason);
-    r->fail_reason = strdup(why ? why : "unknown error");
-    r->to_dead_letter = true;
-    requeue(d, &r, 1, 0);
-}
-
-/* After a failed attempt: another attempt after a backoff, or the on-failure
- * topic once attempts are exhausted (or at once when permanent). */
-static void record_failed(kf_dispatcher *d, kf_rec *r, int permanent, const char *why)
-{
-    int exhausted = is_exhausted(d, r, permanent);
-    if (exhausted && has_dead_letter(d)) {
-        to_dead_letter(d, r, why);
-        return;
-    }
-    int64_t delay = next_attempt(d, r, exhausted, why);
-    requeue(d, &r, 1, delay);
-}
-
-/* A newer owner holds the record's partition: its effects were refused.
- * The record is dropped, neither done nor committed; the partition stops
- * being processed here (the consumer sees `fenced`). */
-static void fenced(kf_dispatcher *d, kf_rec *r)
-{
-    if (!atomic_exchange(&r->part->fenced, true))
-        kf_warn(C,
-                "mapping %s: %s[%d] is fenced (epoch %lld is stale): a newer owner has it; "
-                "dropping its records",
-                d->env.mapping->name, r->view.topic, r->view.partition, (long long)r->part->epoch);
-    record_drop(r, d);
-}
-
-/* Called when the last acknowledgement of a record arrives (any thread). */
-static void record_acked(kf_dispatcher *d, kf_rec *r)
-{
-    int worst = atomic_load(&r->worst);
-    char *why = atomic_exchange(&r->why, NULL);
-    if (r->in_dead_letter) {
-        r->in_dead_letter = false;
-        if (worst == KF_SINK_OK) {
-            KF_METRIC_ADD(d->env.metrics, records_failed, 1);
-            record_done(d, r);
-        } else {
-            kf_warn(C, "dead-letter write of %s[%d]@%lld failed (%s); retrying it", r->view.topic,
-                    r->view.partition, (long long)r->view.offset, why ? why : "?");
-            r->to_dead_letter = true;
-            requeue(d, &r, 1,
-                    kf_backoff_ms(2, d->env.mapping->retry_backoff_ms,
-                                  d->env.mapping->retry_max_backoff_ms, kf_backoff_random()));
-        }
-    } else if (worst == KF_SINK_OK) {
-        record_done(d, r);
-    } else if (worst == KF_SINK_FENCED) {
-        fenced(d, r);
-    } else if (worst == KF_SINK_RETRY && d->env.exactly_once) {
-        /* A dependency is down (the state Redis, an HTTP endpoint): work
-         * waits until it is back, without using up the record's attempts;
-         * in flight fills up and the consumer pauses. */
-        int64_t delay = next_attempt(d, r, 0, why ? why : "sink unavailable");
-        requeue(d, &r, 1, delay);
-    } else {
-        record_failed(d, r, worst == KF_SINK_FAIL, why ? why : "sink error");
-    }
-    free(why);
-}
-
-typedef struct ack_ctx {
-    kf_dispatcher *d;
-    kf_rec *r;
-    int sink; /* index for metrics; -1 for the dead-letter sink */
-} ack_ctx;
-
-/* The records' acks need the dispatcher and the sink index: we pack them in a
- * small heap context freed here, on the one call each message gets. */
-static void on_ack(void *opaque, kf_sink_status st, const char *why)
-{
-    ack_ctx *a = opaque;
-    kf_rec *r = a->r;
-    kf_dispatcher *d = a->d;
-    if (a->sink >= 0 && a->sink < KF_METRICS_MAX_SINKS) {
-        if (st == KF_SINK_OK)
-            KF_METRIC_ADD(d->env.metrics, outputs[a->sink], 1);
-        else
-            KF_METRIC_ADD(d->env.metrics, sink_errors[a->sink], 1);
-    }
-    free(a);
-    if (st != KF_SINK_OK) {
-        int cur = atomic_load(&r->worst);
-        while ((int)st > cur && !atomic_compare_exchange_weak(&r->worst, &cur, (int)st)) {
-        }
-        char *mine = strdup(why ? why : "sink error");
-        char *none = NULL;
-        if (!atomic_compare_exchange_strong(&r->why, &none, mine)) free(mine);
-    }
-    if (atomic_fetch_sub(&r->pending, 1) == 1) record_acked(d, r);
-}
-
-/* Writes one message with a fresh ack context; the record's pending count is
- * raised before the write because the ack may arrive inside it. */
-static void write_msg(kf_dispatcher *d, kf_sink_worker *ws, int sink, kf_rec *r, kf_sink_msg *msg)
-{
-    ack_ctx *a = malloc(sizeof *a);
-    if (!a) {
-        atomic_store(&r->worst, KF_SINK_RETRY);
-        return;
-    }
-    a->d = d;
-    a->r = r;
-    a->sink = sink;
-    msg->ack = on_ack;
-    msg->ack_opaque = a;
-    atomic_fetch_add(&r->pending, 1);
-    kf_sink_write(ws, msg);
-}
 
 /* ------------------------------------------------------------------ workers */
 
@@ -309,7 +64,7 @@ static void write_outputs(worker *w, kf_rec *r)
                 .eos_epoch = d->env.exactly_once ? r->part->epoch : 0,
                 .eos_trim = atomic_load(&r->part->trim),
             };
-            write_msg(d, w->sws[s], (int)s, r, &msg);
+            kf_completion_write(d, w->sws[s], (int)s, r, &msg);
         }
     }
     /* Only the captured outputs go; r->staged waits for the record's end. */
@@ -357,7 +112,7 @@ static void write_dead_letter(worker *w, kf_rec *r)
         .headers = dl.headers,
         .header_count = dl.count,
     };
-    write_msg(d, w->dlq_ws, -1, r, &msg);
+    kf_completion_write(d, w->dlq_ws, -1, r, &msg);
     kf_dead_letter_free(&dl);
 }
 
@@ -367,7 +122,8 @@ static void write_dead_letter(worker *w, kf_rec *r)
 static int too_old(const kf_dispatcher *d, const kf_rec *r)
 {
     const kf_mapping_config *m = d->env.mapping;
-    return has_dead_letter(d) && m->retry_max_record_age_ms >= 0 && r->view.timestamp_ms > 0 &&
+    return kf_completion_has_dead_letter(d) && m->retry_max_record_age_ms >= 0 &&
+           r->view.timestamp_ms > 0 &&
            kf_wall_ms() - r->view.timestamp_ms > m->retry_max_record_age_ms;
 }
 
@@ -384,7 +140,7 @@ static enum verdict prepare(worker *w, kf_rec *r)
         /* Revoked (it was queued past the revoke's drop, e.g. in a retry
          * lane a worker held) or fenced: the next owner redoes it. */
         atomic_store(&r->pending, 0);
-        record_drop(r, d);
+        kf_completion_drop(r, d);
         return V_GONE;
     }
     if (r->to_dead_letter) {
@@ -406,7 +162,7 @@ static enum verdict prepare(worker *w, kf_rec *r)
         snprintf(why, sizeof why, "record older than retry.max_record_age_ms (%lld ms)",
                  (long long)d->env.mapping->retry_max_record_age_ms);
         atomic_store(&r->pending, 0);
-        record_failed(d, r, 1, why);
+        kf_completion_failed(d, r, 1, why);
         return V_GONE; /* already handed on */
     }
     return V_HANDLE;
@@ -422,11 +178,11 @@ static void dedupe(worker *w, kf_rec **chunk, int *verdict, size_t n)
 {
     kf_dispatcher *d = w->d;
     const kf_mapping_config *m = d->env.mapping;
-    char *keys[MAX_CHUNK];
-    size_t lens[MAX_CHUNK], idx[MAX_CHUNK];
-    int64_t offs[MAX_CHUNK];
-    int dup[MAX_CHUNK];
-    bool seen[MAX_CHUNK] = {false};
+    char *keys[KF_MAX_CHUNK];
+    size_t lens[KF_MAX_CHUNK], idx[KF_MAX_CHUNK];
+    int64_t offs[KF_MAX_CHUNK];
+    int dup[KF_MAX_CHUNK];
+    bool seen[KF_MAX_CHUNK] = {false};
     for (size_t i = 0; i < n; i++) {
         if (seen[i] || verdict[i] != V_HANDLE) continue;
         kf_partition *p = chunk[i]->part;
@@ -450,14 +206,14 @@ static void dedupe(worker *w, kf_rec **chunk, int *verdict, size_t n)
             free(keys[q]);
             if (rc == KF_IDEM_OK && fenced_now) {
                 atomic_store(&r->pending, 0);
-                fenced(d, r);
+                kf_completion_fenced(d, r);
                 verdict[idx[q]] = V_GONE;
             } else if (rc != KF_IDEM_OK) {
                 /* The state Redis is unavailable: wait for it, attempts intact. */
                 atomic_store(&r->pending, 0);
-                requeue(d, &r, 1,
-                        kf_backoff_ms(r->view.attempt, m->retry_backoff_ms, m->retry_max_backoff_ms,
-                                      kf_backoff_random()));
+                kf_completion_requeue(d, &r, 1,
+                                      kf_backoff_ms(r->view.attempt, m->retry_backoff_ms,
+                                                    m->retry_max_backoff_ms, kf_backoff_random()));
                 verdict[idx[q]] = V_GONE;
             } else if (dup[q]) {
                 KF_METRIC_ADD(d->env.metrics, records_duplicate, 1);
@@ -478,9 +234,9 @@ static void run_chunk(worker *w, kf_rec **chunk, size_t n)
     kf_dispatcher *d = w->d;
     const kf_mapping_config *m = d->env.mapping;
     int ordered = m->ordering != KF_ORDER_UNORDERED;
-    int verdict[MAX_CHUNK];
-    kf_result results[MAX_CHUNK];
-    kf_rec_emitter ems[MAX_CHUNK];
+    int verdict[KF_MAX_CHUNK];
+    kf_result results[KF_MAX_CHUNK];
+    kf_rec_emitter ems[KF_MAX_CHUNK];
 
     for (size_t i = 0; i < n; i++) {
         verdict[i] = prepare(w, chunk[i]);
@@ -489,10 +245,10 @@ static void run_chunk(worker *w, kf_rec **chunk, size_t n)
     if (w->idem) dedupe(w, chunk, verdict, n);
 
     if (kf_handler_has_batch(d->env.handler)) {
-        const kf_record *views[MAX_CHUNK];
-        kf_emitter *embase[MAX_CHUNK];
-        size_t idx[MAX_CHUNK], k = 0;
-        kf_result br[MAX_CHUNK];
+        const kf_record *views[KF_MAX_CHUNK];
+        kf_emitter *embase[KF_MAX_CHUNK];
+        size_t idx[KF_MAX_CHUNK], k = 0;
+        kf_result br[KF_MAX_CHUNK];
         for (size_t i = 0; i < n; i++) {
             if (verdict[i] != V_HANDLE) continue;
             idx[k] = i;
@@ -508,17 +264,17 @@ static void run_chunk(worker *w, kf_rec **chunk, size_t n)
 
     /* An ordered lane whose record must be retried is blocked for the rest of
      * the chunk: its later records go back behind the failed one, in order. */
-    kf_rec *group[MAX_CHUNK];
+    kf_rec *group[KF_MAX_CHUNK];
     size_t ngroup = 0;
     struct kf_lane *blocked = NULL;
     int64_t group_delay = 0;
-    kf_rec *touched[MAX_CHUNK];
+    kf_rec *touched[KF_MAX_CHUNK];
     size_t ntouched = 0;
 
     for (size_t i = 0; i < n; i++) {
         kf_rec *r = chunk[i];
         if (blocked && r->lane != blocked) {
-            requeue(d, group, ngroup, group_delay);
+            kf_completion_requeue(d, group, ngroup, group_delay);
             ngroup = 0;
             blocked = NULL;
         }
@@ -548,16 +304,16 @@ static void run_chunk(worker *w, kf_rec **chunk, size_t n)
         atomic_store(&r->pending, 0);
         int permanent = res != KF_RETRY;
         const char *why = !permanent ? "handler returned KF_RETRY" : "handler returned KF_FAIL";
-        int exhausted = is_exhausted(d, r, permanent);
-        if ((exhausted && has_dead_letter(d)) || !ordered) {
-            record_failed(d, r, permanent, why);
+        int exhausted = kf_completion_exhausted(d, r, permanent);
+        if ((exhausted && kf_completion_has_dead_letter(d)) || !ordered) {
+            kf_completion_failed(d, r, permanent, why);
         } else {
             blocked = r->lane;
-            group_delay = next_attempt(d, r, exhausted, why);
+            group_delay = kf_completion_next_attempt(d, r, exhausted, why);
             group[ngroup++] = r;
         }
     }
-    if (ngroup) requeue(d, group, ngroup, group_delay);
+    if (ngroup) kf_completion_requeue(d, group, ngroup, group_delay);
 
     for (size_t s = 0; s < d->env.sink_count; s++)
         kf_sink_flush(w->sws[s]);
@@ -565,15 +321,15 @@ static void run_chunk(worker *w, kf_rec **chunk, size_t n)
 
     /* Drop the guards: records whose acks all came back finish here. */
     for (size_t i = 0; i < ntouched; i++)
-        if (atomic_fetch_sub(&touched[i]->pending, 1) == 1) record_acked(d, touched[i]);
+        if (atomic_fetch_sub(&touched[i]->pending, 1) == 1) kf_completion_acked(d, touched[i]);
 }
 
 static void *worker_main(void *arg)
 {
     worker *w = arg;
     kf_dispatcher *d = w->d;
-    kf_rec *chunk[MAX_CHUNK];
-    struct kf_lane *held[MAX_CHUNK];
+    kf_rec *chunk[KF_MAX_CHUNK];
+    struct kf_lane *held[KF_MAX_CHUNK];
 
     pthread_mutex_lock(&d->lock);
     while (!d->stop) {
@@ -581,7 +337,7 @@ static void *worker_main(void *arg)
         size_t queued = kf_lanes_queued(d->lanes);
         size_t budget = (queued + (size_t)d->nworkers - 1) / (size_t)d->nworkers;
         if (budget < 1) budget = 1;
-        if (budget > MAX_CHUNK) budget = MAX_CHUNK;
+        if (budget > KF_MAX_CHUNK) budget = KF_MAX_CHUNK;
         size_t n = kf_lanes_take(d->lanes, now, budget, chunk);
         if (n == 0) {
             int64_t due = kf_lanes_next_due(d->lanes);
@@ -707,7 +463,7 @@ void kf_dispatcher_submit(kf_dispatcher *d, kf_rec **recs, size_t n)
         atomic_fetch_add(&recs[i]->part->inflight, 1);
         if (kf_lanes_push(d->lanes, recs[i]) != 0) {
             kf_error(C, "out of memory queueing a record; it will be read again");
-            record_drop(recs[i], d);
+            kf_completion_drop(recs[i], d);
         }
     }
     if (d->idle) {
@@ -727,7 +483,7 @@ int64_t kf_dispatcher_inflight(const kf_dispatcher *d)
 size_t kf_dispatcher_drop_partition(kf_dispatcher *d, kf_partition *p)
 {
     pthread_mutex_lock(&d->lock);
-    size_t n = kf_lanes_drop_partition(d->lanes, p, record_drop, d);
+    size_t n = kf_lanes_drop_partition(d->lanes, p, kf_completion_drop, d);
     pthread_mutex_unlock(&d->lock);
     return n;
 }
@@ -784,7 +540,7 @@ void kf_dispatcher_destroy(kf_dispatcher *d)
         }
     }
     if (d->lanes) {
-        kf_lanes_destroy(d->lanes, record_drop, d);
+        kf_lanes_destroy(d->lanes, kf_completion_drop, d);
         pthread_cond_destroy(&d->work);
         pthread_cond_destroy(&d->drained);
         pthread_mutex_destroy(&d->lock);

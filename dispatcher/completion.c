@@ -1,0 +1,226 @@
+/*
+ * The completion half of the dispatcher: what happens to a record once its
+ * handler ran. Sinks acknowledge each output (from any thread); when the
+ * last acknowledgement arrives the record is done (tracker, staged Kafka
+ * outputs), retried after a backoff, sent to the on-failure topic, or, when
+ * its partition is fenced or revoked, dropped for the next owner.
+ */
+#include "dispatcher/dispatcher_priv.h"
+
+#include "dispatcher/backoff.h"
+#include "src/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *C = "dispatcher";
+
+/* ---------------------------------------------------------------- completion */
+
+/* The record is finished for good: advance the tracker and free it.
+ * Never called under the dispatcher lock. */
+void kf_completion_done(kf_dispatcher *d, kf_rec *r)
+{
+    /* Staged before the tracker moves: the consumer reads the watermark
+     * first, then takes what is staged below it. */
+    kf_partition_stage(r->part, r->staged);
+    r->staged = NULL;
+    kf_tracker_done(r->part->tracker, r->view.offset);
+    atomic_fetch_sub(&r->part->inflight, 1);
+    int_fast64_t left = atomic_fetch_sub(&d->inflight, 1) - 1;
+    KF_METRIC_ADD(d->env.metrics, records_done, 1);
+    KF_METRIC_ADD(d->env.metrics, inflight, -1);
+    kf_rec_free(r);
+    if (atomic_load(&d->waiters) && left < atomic_load(&d->wait_limit)) {
+        pthread_mutex_lock(&d->lock);
+        pthread_cond_broadcast(&d->drained);
+        pthread_mutex_unlock(&d->lock);
+    }
+}
+
+/* The record is let go without being done: its partition was revoked, so the
+ * next owner reads it again from the committed offset. */
+void kf_completion_drop(kf_rec *r, void *arg)
+{
+    kf_dispatcher *d = arg;
+    atomic_fetch_sub(&r->part->inflight, 1);
+    atomic_fetch_sub(&d->inflight, 1);
+    KF_METRIC_ADD(d->env.metrics, inflight, -1);
+    kf_rec_free(r);
+}
+
+void kf_completion_requeue(kf_dispatcher *d, kf_rec **recs, size_t n, int64_t delay_ms)
+{
+    pthread_mutex_lock(&d->lock);
+    if (atomic_load(&recs[0]->part->revoked) || d->stop) {
+        for (size_t i = 0; i < n; i++)
+            kf_completion_drop(recs[i], d);
+    } else if (kf_lanes_requeue(d->lanes, recs, n, kf_now_ms() + delay_ms) != 0) {
+        kf_error(C, "out of memory requeueing %s[%d]@%lld; dropping it for redelivery",
+                 recs[0]->view.topic, recs[0]->view.partition, (long long)recs[0]->view.offset);
+        for (size_t i = 0; i < n; i++)
+            kf_completion_drop(recs[i], d);
+    }
+    if (d->idle) pthread_cond_signal(&d->work);
+    pthread_mutex_unlock(&d->lock);
+}
+
+/*
+ * Prepares a record for another attempt: logs, counts, and returns the backoff.
+ * With no on-failure topic, a record out of attempts is retried forever at the
+ * capped backoff and said so loudly each time: nothing is dropped silently.
+ */
+int64_t kf_completion_next_attempt(kf_dispatcher *d, kf_rec *r, int exhausted, const char *why)
+{
+    const kf_mapping_config *m = d->env.mapping;
+    int attempt = r->view.attempt;
+    if (exhausted) {
+        kf_error(C,
+                 "mapping %s: %s[%d]@%lld failed %d time(s) (%s) and no on_failure topic is "
+                 "configured: retrying until it succeeds",
+                 m->name, r->view.topic, r->view.partition, (long long)r->view.offset, attempt,
+                 why ? why : "unknown error");
+    } else {
+        kf_debug(C, "mapping %s: retrying %s[%d]@%lld after attempt %d: %s", m->name, r->view.topic,
+                 r->view.partition, (long long)r->view.offset, attempt, why ? why : "");
+    }
+    r->view.attempt = attempt + 1;
+    KF_METRIC_ADD(d->env.metrics, retries, 1);
+    kf_rec_clear_outputs(r);
+    return kf_backoff_ms(attempt, m->retry_backoff_ms, m->retry_max_backoff_ms,
+                         kf_backoff_random());
+}
+
+/* True when a failure ends the record's attempts. */
+int kf_completion_exhausted(const kf_dispatcher *d, const kf_rec *r, int permanent)
+{
+    return permanent || r->view.attempt >= d->env.mapping->retry_max_attempts;
+}
+
+int kf_completion_has_dead_letter(const kf_dispatcher *d)
+{
+    return d->env.dead_letter || d->env.dead_letter_topic;
+}
+
+/* Sends the record on to the on-failure topic through a worker. */
+static void to_dead_letter(kf_dispatcher *d, kf_rec *r, const char *why)
+{
+    kf_rec_clear_outputs(r);
+    free(r->fail_reason);
+    r->fail_reason = strdup(why ? why : "unknown error");
+    r->to_dead_letter = true;
+    kf_completion_requeue(d, &r, 1, 0);
+}
+
+/* After a failed attempt: another attempt after a backoff, or the on-failure
+ * topic once attempts are exhausted (or at once when permanent). */
+void kf_completion_failed(kf_dispatcher *d, kf_rec *r, int permanent, const char *why)
+{
+    int exhausted = kf_completion_exhausted(d, r, permanent);
+    if (exhausted && kf_completion_has_dead_letter(d)) {
+        to_dead_letter(d, r, why);
+        return;
+    }
+    int64_t delay = kf_completion_next_attempt(d, r, exhausted, why);
+    kf_completion_requeue(d, &r, 1, delay);
+}
+
+/* A newer owner holds the record's partition: its effects were refused.
+ * The record is dropped, neither done nor committed; the partition stops
+ * being processed here (the consumer sees `fenced`). */
+void kf_completion_fenced(kf_dispatcher *d, kf_rec *r)
+{
+    if (!atomic_exchange(&r->part->fenced, true))
+        kf_warn(C,
+                "mapping %s: %s[%d] is fenced (epoch %lld is stale): a newer owner has it; "
+                "dropping its records",
+                d->env.mapping->name, r->view.topic, r->view.partition, (long long)r->part->epoch);
+    kf_completion_drop(r, d);
+}
+
+/* Called when the last acknowledgement of a record arrives (any thread). */
+void kf_completion_acked(kf_dispatcher *d, kf_rec *r)
+{
+    int worst = atomic_load(&r->worst);
+    char *why = atomic_exchange(&r->why, NULL);
+    if (r->in_dead_letter) {
+        r->in_dead_letter = false;
+        if (worst == KF_SINK_OK) {
+            KF_METRIC_ADD(d->env.metrics, records_failed, 1);
+            kf_completion_done(d, r);
+        } else {
+            kf_warn(C, "dead-letter write of %s[%d]@%lld failed (%s); retrying it", r->view.topic,
+                    r->view.partition, (long long)r->view.offset, why ? why : "?");
+            r->to_dead_letter = true;
+            kf_completion_requeue(d, &r, 1,
+                                  kf_backoff_ms(2, d->env.mapping->retry_backoff_ms,
+                                                d->env.mapping->retry_max_backoff_ms,
+                                                kf_backoff_random()));
+        }
+    } else if (worst == KF_SINK_OK) {
+        kf_completion_done(d, r);
+    } else if (worst == KF_SINK_FENCED) {
+        kf_completion_fenced(d, r);
+    } else if (worst == KF_SINK_RETRY && d->env.exactly_once) {
+        /* A dependency is down (the state Redis, an HTTP endpoint): work
+         * waits until it is back, without using up the record's attempts;
+         * in flight fills up and the consumer pauses. */
+        int64_t delay = kf_completion_next_attempt(d, r, 0, why ? why : "sink unavailable");
+        kf_completion_requeue(d, &r, 1, delay);
+    } else {
+        kf_completion_failed(d, r, worst == KF_SINK_FAIL, why ? why : "sink error");
+    }
+    free(why);
+}
+
+typedef struct ack_ctx {
+    kf_dispatcher *d;
+    kf_rec *r;
+    int sink; /* index for metrics; -1 for the dead-letter sink */
+} ack_ctx;
+
+/* The records' acks need the dispatcher and the sink index: we pack them in a
+ * small heap context freed here, on the one call each message gets. */
+static void on_ack(void *opaque, kf_sink_status st, const char *why)
+{
+    ack_ctx *a = opaque;
+    kf_rec *r = a->r;
+    kf_dispatcher *d = a->d;
+    if (a->sink >= 0 && a->sink < KF_METRICS_MAX_SINKS) {
+        if (st == KF_SINK_OK)
+            KF_METRIC_ADD(d->env.metrics, outputs[a->sink], 1);
+        else
+            KF_METRIC_ADD(d->env.metrics, sink_errors[a->sink], 1);
+    }
+    free(a);
+    if (st != KF_SINK_OK) {
+        int cur = atomic_load(&r->worst);
+        while ((int)st > cur && !atomic_compare_exchange_weak(&r->worst, &cur, (int)st)) {
+        }
+        char *mine = strdup(why ? why : "sink error");
+        char *none = NULL;
+        if (!atomic_compare_exchange_strong(&r->why, &none, mine)) free(mine);
+    }
+    if (atomic_fetch_sub(&r->pending, 1) == 1) kf_completion_acked(d, r);
+}
+
+/* Writes one message with a fresh ack context; the record's pending count is
+ * raised before the write because the ack may arrive inside it. */
+void kf_completion_write(kf_dispatcher *d, kf_sink_worker *ws, int sink, kf_rec *r,
+                         kf_sink_msg *msg)
+{
+    ack_ctx *a = malloc(sizeof *a);
+    if (!a) {
+        atomic_store(&r->worst, KF_SINK_RETRY);
+        return;
+    }
+    a->d = d;
+    a->r = r;
+    a->sink = sink;
+    msg->ack = on_ack;
+    msg->ack_opaque = a;
+    atomic_fetch_add(&r->pending, 1);
+    kf_sink_write(ws, msg);
+}

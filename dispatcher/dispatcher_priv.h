@@ -1,0 +1,88 @@
+/*
+ * Internals shared by the dispatcher's two halves: dispatcher.c (workers,
+ * scheduling, the handler call) and completion.c (acks, retries, dead
+ * letters, done). Not for use outside dispatcher/.
+ *
+ * Locks: `lock` guards lanes, idle and stop. Completion functions are never
+ * called with it held, except kf_completion_drop (which takes no lock and is
+ * safe either way). Lock order: dispatcher lock, then a tracker's lock.
+ */
+#ifndef KF_DISPATCHER_PRIV_H
+#define KF_DISPATCHER_PRIV_H
+
+#include "dispatcher/dispatcher.h"
+#include "dispatcher/idempotency.h"
+#include "dispatcher/lanes.h"
+
+#include <pthread.h>
+
+/* The most records one worker takes at once. Smaller chunks spread work over
+ * threads; larger ones amortise the lock and the sinks' round trips. */
+#define KF_MAX_CHUNK 256
+
+typedef struct worker {
+    struct kf_dispatcher *d;
+    int id;
+    pthread_t thread;
+    kf_sink_worker **sws; /* one per sink */
+    kf_sink_worker *dlq_ws;
+    kf_idem *idem; /* business-key dedupe: this worker's state connection */
+} worker;
+
+struct kf_dispatcher {
+    kf_dispatcher_env env;
+    const char **sink_names;
+
+    pthread_mutex_t lock; /* guards lanes, idle, stop */
+    pthread_cond_t work;  /* signalled when lanes become runnable */
+    kf_lanes *lanes;
+    int idle;
+    int stop;
+
+    atomic_int_fast64_t inflight;
+    /* kf_dispatcher_wait_below: waiters sleep on `drained` (under lock) until
+     * in flight falls below wait_limit; completions signal only when someone
+     * waits, so the hot path pays one atomic load. */
+    pthread_cond_t drained;
+    atomic_int waiters;
+    atomic_int_fast64_t wait_limit;
+    /* Exactly-once: the sinks that keep marks, when they are ALL the sinks
+     * (then a record done in every one of them needs no handler call). */
+    uint32_t all_marked;
+    worker *workers;
+    int nworkers;
+};
+
+/* The record is finished for good: its staged outputs go to the partition,
+ * the tracker moves, it is freed. Never under the dispatcher lock. */
+void kf_completion_done(kf_dispatcher *d, kf_rec *r);
+
+/* Lets the record go without being done (revoked or fenced partition): the
+ * next owner reads it again. Takes no lock. `arg` is the dispatcher. */
+void kf_completion_drop(kf_rec *r, void *arg);
+
+/* Puts recs (one lane's, in order) back for another run after delay_ms. */
+void kf_completion_requeue(kf_dispatcher *d, kf_rec **recs, size_t n, int64_t delay_ms);
+
+/* Readies a record for another attempt (counts, logs); returns the backoff. */
+int64_t kf_completion_next_attempt(kf_dispatcher *d, kf_rec *r, int exhausted, const char *why);
+
+/* True when a failure ends the record's attempts. */
+int kf_completion_exhausted(const kf_dispatcher *d, const kf_rec *r, int permanent);
+
+int kf_completion_has_dead_letter(const kf_dispatcher *d);
+
+/* Another attempt after a backoff, or the on-failure topic. */
+void kf_completion_failed(kf_dispatcher *d, kf_rec *r, int permanent, const char *why);
+
+/* The partition has a newer owner: drop the record, flag the partition. */
+void kf_completion_fenced(kf_dispatcher *d, kf_rec *r);
+
+/* Every ack of the record is in: done, retried, dead-lettered or dropped. */
+void kf_completion_acked(kf_dispatcher *d, kf_rec *r);
+
+/* Writes one message to a sink with the record as its ack target. */
+void kf_completion_write(kf_dispatcher *d, kf_sink_worker *ws, int sink, kf_rec *r,
+                         kf_sink_msg *msg);
+
+#endif
