@@ -406,9 +406,11 @@ START_TEST(test_requeue_unordered_waits_alone)
     ck_assert_uint_eq(kf_lanes_take(ls, 99, 8, more), 0);
     n = kf_lanes_take(ls, 100, 8, more);
     ASSERT_IDS(more, n, 1);
-    /* Retried again from its own (held) lane, then released. */
+    /* Retried again while its own lane is held, then that lane is released
+     * (as a worker does: it remembers the lanes it took before requeueing). */
+    kf_lane *held = more[0]->lane;
     ck_assert_int_eq(kf_lanes_requeue(ls, more, 1, 200), 0);
-    kf_lanes_release(ls, more[0]->lane, 100);
+    kf_lanes_release(ls, held, 100);
     ck_assert_uint_eq(kf_lanes_take(ls, 150, 8, out), 0);
     n = kf_lanes_take(ls, 200, 8, out);
     ASSERT_IDS(out, n, 1);
