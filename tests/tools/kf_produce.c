@@ -136,6 +136,16 @@ static void raw_fill(unsigned char *buf, size_t n, long long id)
         buf[i] = (unsigned char)((unsigned long long)id * 131u + i * 17u);
 }
 
+/* Where each acknowledged record landed, to check the broker kept it. */
+typedef struct landed {
+    long long id;
+    int32_t partition;
+    int64_t offset;
+} landed;
+static landed *g_landed;
+static int g_created; /* this run created the topic */
+static size_t g_nlanded, g_caplanded;
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
@@ -143,9 +153,17 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     if (m->err) {
         if (g_failed++ == 0)
             snprintf(g_first_error, sizeof(g_first_error), "%s", rd_kafka_err2str(m->err));
-    } else {
-        g_delivered++;
+        return;
     }
+    g_delivered++;
+    if (g_nlanded == g_caplanded) {
+        size_t cap = g_caplanded ? g_caplanded * 2 : 4096;
+        landed *n = realloc(g_landed, cap * sizeof *n);
+        if (!n) return;
+        g_landed = n;
+        g_caplanded = cap;
+    }
+    g_landed[g_nlanded++] = (landed){(long long)(intptr_t)m->_private, m->partition, m->offset};
 }
 
 static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
@@ -193,6 +211,7 @@ static int create_topic(rd_kafka_t *rk, const opts *o)
         rc = 0;
         for (size_t i = 0; i < n; i++) {
             rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
+            if (!e) g_created = 1;
             if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
                 fprintf(stderr, "kf_produce: CreateTopics %s: %s\n", o->topic,
                         rd_kafka_topic_result_error_string(res[i]));
@@ -378,6 +397,78 @@ bad:
     return -1;
 }
 
+/* Queues the record with this id (its key and value follow from the id). */
+static void produce_id(rd_kafka_t *rk, const opts *o, char *buf, size_t cap, long long id)
+{
+    char key[32];
+    size_t klen = 0;
+    if (o->keys > 0) klen = (size_t)snprintf(key, sizeof(key), "k%lld", id % o->keys);
+    void *val = NULL;
+    size_t vlen = 0;
+    if (!o->null_values) {
+        if (o->value_bytes >= 0) {
+            vlen = (size_t)o->value_bytes;
+            raw_fill((unsigned char *)buf, vlen, id);
+        } else {
+            vlen = json_value(buf, cap, o, id);
+        }
+        val = buf;
+    }
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            rk, RD_KAFKA_V_TOPIC(o->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_KEY(klen ? key : NULL, klen), RD_KAFKA_V_VALUE(val, vlen),
+            RD_KAFKA_V_OPAQUE((void *)(intptr_t)id), RD_KAFKA_V_END);
+        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_poll(rk, 100);
+            continue;
+        }
+        if (e) {
+            fprintf(stderr, "kf_produce: produce id %lld: %s\n", id, rd_kafka_err2str(e));
+            g_failed++;
+        }
+        break;
+    }
+    rd_kafka_poll(rk, 0);
+}
+
+/*
+ * Produces again the acknowledged records the broker no longer has; returns
+ * how many (0 when none, -1 when the watermarks cannot be read). Only for a
+ * topic this run created, so each partition holds exactly what was
+ * acknowledged here: a partition with fewer records than acknowledgements
+ * lost the ones acknowledged at or above its high watermark, or acknowledged
+ * without an offset (librdkafka reports a DUPLICATE_SEQUENCE_NUMBER retry as
+ * delivered, offset -1, although the first attempt may not have landed).
+ */
+static long long reproduce_lost(rd_kafka_t *rk, const opts *o, char *buf, size_t cap)
+{
+    enum { MAXP = 1024 };
+    static int64_t hi[MAXP], acked[MAXP];
+    int np = o->partitions > 0 && o->partitions <= MAXP ? o->partitions : MAXP;
+    for (int p = 0; p < np; p++)
+        acked[p] = 0;
+    for (size_t i = 0; i < g_nlanded; i++)
+        if (g_landed[i].partition >= 0 && g_landed[i].partition < np)
+            acked[g_landed[i].partition]++;
+    long long lost = 0;
+    for (int p = 0; p < np; p++) {
+        if (!acked[p]) continue;
+        int64_t lo;
+        if (rd_kafka_query_watermark_offsets(rk, o->topic, p, &lo, &hi[p], 10000)) return -1;
+        int64_t missing = acked[p] - hi[p];
+        for (size_t i = 0; missing > 0 && i < g_nlanded; i++) {
+            landed *l = &g_landed[i];
+            if (l->partition != p || (l->offset >= 0 && l->offset < hi[p])) continue;
+            l->partition = -1; /* no longer counted: its new delivery lands anew */
+            produce_id(rk, o, buf, cap, l->id);
+            missing--;
+            lost++;
+        }
+    }
+    return lost;
+}
+
 int main(int argc, char **argv)
 {
     opts o;
@@ -423,50 +514,35 @@ int main(int argc, char **argv)
 
     double start = now_s();
     for (long long i = 0; i < o.count; i++) {
-        long long id = o.start_id + i;
-        char key[32];
-        size_t klen = 0;
-        if (o.keys > 0) klen = (size_t)snprintf(key, sizeof(key), "k%lld", id % o.keys);
-
-        void *val = NULL;
-        size_t vlen = 0;
-        if (!o.null_values) {
-            if (o.value_bytes >= 0) {
-                vlen = (size_t)o.value_bytes;
-                raw_fill((unsigned char *)buf, vlen, id);
-            } else {
-                vlen = json_value(buf, cap, &o, id);
-            }
-            val = buf;
-        }
-
         if (o.rate > 0) {
             double due = start + (double)i / o.rate;
             double t = now_s();
             if (due > t) usleep((useconds_t)((due - t) * 1e6));
         }
-
-        for (;;) {
-            rd_kafka_resp_err_t e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(o.topic),
-                                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                                      RD_KAFKA_V_KEY(klen ? key : NULL, klen),
-                                                      RD_KAFKA_V_VALUE(val, vlen), RD_KAFKA_V_END);
-            if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-                rd_kafka_poll(rk, 100);
-                continue;
-            }
-            if (e) {
-                fprintf(stderr, "kf_produce: produce id %lld: %s\n", id, rd_kafka_err2str(e));
-                g_failed++;
-            }
-            break;
-        }
-        rd_kafka_poll(rk, 0);
+        produce_id(rk, &o, buf, cap, o.start_id + i);
         if (!o.quiet && (i + 1) % 100000 == 0)
             fprintf(stderr, "kf_produce: queued %lld/%lld\n", i + 1, o.count);
     }
-
     rd_kafka_resp_err_t fe = rd_kafka_flush(rk, 180000);
+    /* A broker may acknowledge records to a partition created a moment ago
+     * and lose them within the next second (seen with Kafka 3.9 KRaft, one
+     * node): an acknowledged offset at or above the partition's high
+     * watermark is gone. For a topic this run created, watch the watermarks
+     * for 2 s after the last delivery and produce lost records again. */
+    for (double until = now_s() + 2.0; g_created && !fe && now_s() < until;) {
+        long long again = reproduce_lost(rk, &o, buf, cap);
+        if (again > 0) {
+            fprintf(stderr,
+                    "kf_produce: the broker lost %lld acknowledged record(s); producing them "
+                    "again\n",
+                    again);
+            g_delivered -= again;
+            fe = rd_kafka_flush(rk, 180000);
+            until = now_s() + 2.0;
+        } else {
+            usleep(200 * 1000);
+        }
+    }
     if (fe) fprintf(stderr, "kf_produce: flush: %s\n", rd_kafka_err2str(fe));
     long long undelivered = o.count - g_delivered - g_failed;
     double secs = now_s() - start;
