@@ -101,7 +101,10 @@ fi
 # (git-ignored), rebuilt only when pom.xml or a source changed.
 kstreams_build() {
 	local want have=""
-	want=$(cat "$KSTREAMS/pom.xml" $(find "$KSTREAMS/src" -type f | sort) | sha256sum | cut -d' ' -f1)
+	want=$({
+		cat "$KSTREAMS/pom.xml"
+		find "$KSTREAMS/src" -type f -print0 | sort -z | xargs -0 cat
+	} | sha256sum | cut -d' ' -f1)
 	[[ -f $KSTREAMS/target/.bench-stamp ]] && have=$(cat "$KSTREAMS/target/.bench-stamp")
 	if [[ $want == "$have" ]] && compgen -G "$KSTREAMS/target/lib/kafka-streams-*.jar" >/dev/null; then
 		return 0
@@ -166,5 +169,9 @@ if ((rc == 0)) && ((${#KEEP[@]} == 0)); then
 else
 	log "logs and configs in $WORK"
 fi
-((rc == 0)) && log "$MODE run ok" || log "$MODE run FAILED"
+if ((rc == 0)); then
+	log "$MODE run ok"
+else
+	log "$MODE run FAILED"
+fi
 exit "$rc"

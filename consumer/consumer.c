@@ -84,15 +84,8 @@ static int note_committed(kf_consumer *c, rd_kafka_resp_err_t err,
     return failed ? -1 : 0;
 }
 
-static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                             rd_kafka_topic_partition_list_t *offsets, void *opaque)
-{
-    (void)rk;
-    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return; /* nothing to commit */
-    note_committed(opaque, err, offsets);
-}
-
-static int commit(kf_consumer *c, const rd_kafka_topic_partition_list_t *only, int async)
+/* Commits synchronously and checks every partition's result. */
+static int commit(kf_consumer *c, const rd_kafka_topic_partition_list_t *only)
 {
     if (c->eos.txn) {
         /* Offsets go only through the transaction, with the staged outputs. */
@@ -111,11 +104,8 @@ static int commit(kf_consumer *c, const rd_kafka_topic_partition_list_t *only, i
     rd_kafka_topic_partition_list_t *l = watermarks(c, only);
     int rc = 0;
     if (l->cnt > 0) {
-        rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, l, async);
-        if (!async)
-            rc = note_committed(c, err, l);
-        else if (err)
-            kf_warn(C, "mapping %s: commit: %s", c->m->name, rd_kafka_err2str(err));
+        rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, l, 0);
+        rc = note_committed(c, err, l);
     }
     rd_kafka_topic_partition_list_destroy(l);
     return rc;
@@ -123,7 +113,7 @@ static int commit(kf_consumer *c, const rd_kafka_topic_partition_list_t *only, i
 
 int kf_consumer_commit_sync(kf_consumer *c)
 {
-    return commit(c, NULL, 0);
+    return commit(c, NULL);
 }
 
 /* ---------------------------------------------------------------- rebalance */
@@ -169,7 +159,7 @@ static void revoke(kf_consumer *c, const rd_kafka_topic_partition_list_t *parts)
                 "record(s) dropped, %d still running; the next owner redoes them",
                 c->m->name, p->topic, p->partition, dropped, atomic_load(&p->inflight));
     }
-    commit(c, parts, 0);
+    commit(c, parts);
     for (int i = 0; c->eos.idem && i < parts->cnt; i++) {
         kf_partition *p =
             kf_assignment_find(&c->parts, parts->elems[i].topic, parts->elems[i].partition);
@@ -435,7 +425,12 @@ void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
          * in-flight limit ("every interval or N records"). */
         if (now >= c->next_commit || (c->eos.idem && uncommitted(c) >= m->max_inflight)) {
             retake_fenced(c, now);
-            commit(c, NULL, 1);
+            /* Synchronous: librdkafka 2.0.2 never serves the result of an
+             * asynchronous commit to an application that polls with
+             * rd_kafka_consume_batch_queue (offset_commit_cb is not called),
+             * and kfleet must know what is committed (exactly-once trims
+             * its marks below it). One round trip per interval. */
+            commit(c, NULL);
             c->next_commit = now + m->commit_interval_ms;
         }
         if (throttle(c, now)) continue;
@@ -505,7 +500,6 @@ static int configure(kf_consumer *c, rd_kafka_conf_t *conf, char *err, size_t er
     if (rd_kafka_conf_get(conf, "partition.assignment.strategy", strategy, &sz) == RD_KAFKA_CONF_OK)
         c->cooperative = strstr(strategy, "cooperative") != NULL;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
-    rd_kafka_conf_set_offset_commit_cb(conf, offset_commit_cb);
     rd_kafka_conf_set_opaque(conf, c);
     kf_kafka_conf_forward_logs(conf);
     return 0;

@@ -5,9 +5,10 @@
  *
  * It polls in batches (batch.max_records, max_bytes, window_ms), copies each
  * message into a kf_rec, registers its offset in the partition's tracker and
- * submits the batch to the dispatcher. It commits only tracker watermarks:
- * asynchronously every commit_interval_ms, synchronously on revoke and at
- * shutdown, with every partition's error checked. When the dispatcher holds
+ * submits the batch to the dispatcher. It commits only tracker watermarks,
+ * synchronously (every commit_interval_ms, on revoke, at shutdown), with
+ * every partition's error checked: librdkafka 2.0.2 does not serve async
+ * commit results to a consume_batch_queue poller. When the dispatcher holds
  * max_inflight_records it pauses its partitions, and resumes them when half
  * have drained. On revoke it stops dispatching those partitions, waits for
  * their in-flight records up to revoke_timeout_ms, commits, then lets go.

@@ -345,6 +345,9 @@ class Bench:
             env = os.environ.get("KF_BENCH_" + k.upper())
             if env:
                 self.p[k] = type(self.p[k])(float(env)) if "." in env else type(self.p[k])(int(env))
+        # KF_BENCH_MAPPING: extra keys for every kfleet mapping (JSON object),
+        # e.g. to try a tuning on all kfleet contenders without editing this.
+        self.mapping = json.loads(os.environ.get("KF_BENCH_MAPPING") or "{}")
         self.lat_window_ms = int(os.environ.get("KF_BENCH_LAT_WINDOW_MS", "1"))
         # Extra keys for the kfleet mapping of the latency runs (JSON object,
         # merged one level deep), to try a tuning without editing the harness.
@@ -362,7 +365,7 @@ class Bench:
         self.errors = []
         self.cold = []    # exec -> "running" log line, ms, every kfleet start
         self.ready = []   # exec -> /readyz 200, ms
-        self.init_ms = []
+        self.init_ms = {}  # handler name -> [kfleet_handler_init_seconds in ms]
         self.seq = 0
         self.only = set(a.only.split(",")) if a.only else None
         self.ks_cp = os.path.join(self.root, "bench/peers/kstreams/target/classes") + ":" + \
@@ -425,7 +428,12 @@ class Bench:
         }
         if handler_config is not None:
             m["handler"]["config"] = handler_config
-        m.update(extra or {})
+        for more in (self.mapping, extra or {}):  # merged one level deep
+            for k, v in more.items():
+                if isinstance(v, dict) and isinstance(m.get(k), dict):
+                    m[k] = dict(m[k], **v)
+                else:
+                    m[k] = v
         cfg = {
             "kafka": {"brokers": self.brokers},
             "redis": {"url": self.redis_url, "key_prefix": self.run_id},
@@ -438,8 +446,10 @@ class Bench:
             json.dump(cfg, f, indent=2)
         return path
 
-    def start_kfleet(self, name, cfg):
-        return Proc(name, [self.kfleet, "run", "-c", cfg], self.work, cwd=self.root)
+    def start_kfleet(self, name, cfg, handler="echo"):
+        p = Proc(name, [self.kfleet, "run", "-c", cfg], self.work, cwd=self.root)
+        p.handler = handler
+        return p
 
     def kfleet_started(self, proc, port, timeout=60):
         """Waits for /readyz; records cold start (exec -> "running") and
@@ -461,7 +471,7 @@ class Bench:
         _, body = http_get(port, "/metrics")
         v = metric(body or "", "kfleet_handler_init_seconds")
         if v is not None:
-            self.init_ms.append(v * 1000)
+            self.init_ms.setdefault(proc.handler, []).append(v * 1000)
         return True
 
     def wait_done(self, proc, port, n, watch=None):
@@ -472,6 +482,13 @@ class Bench:
         last_done, last_change = -1, now()
         interval = 0.1 if watch else 0.01
         last_poll = 0.0
+        body = ""
+
+        def snapshot():
+            vals = {k: metric(body or "", f"kfleet_{k}") for k in
+                    ("records_in_total", "records_done_total", "inflight_records",
+                     "commits_total", "commit_errors_total", "retries_total")}
+            return ", ".join(f"{k}={int(v)}" for k, v in vals.items() if v is not None)
         while True:
             t = now()
             if proc.poll() is not None:
@@ -484,22 +501,21 @@ class Bench:
                 return None, "offset watcher failed: " + " | ".join(watch.tail(3))
             if t - last_poll >= interval:
                 last_poll = t
-                _, body = http_get(port, "/metrics")
-                if body:
+                _, got = http_get(port, "/metrics")
+                if got:
+                    body = got
                     done = metric(body, "kfleet_records_done_total") or 0
                     if watch is None and done >= n:
                         return now(), None
                     if done != last_done:
                         last_done, last_change = done, t
                     elif t - last_change > self.stall_s:
-                        rin = metric(body, "kfleet_records_in_total")
-                        infl = metric(body, "kfleet_inflight_records")
-                        return None, (f"stalled: records_done_total={int(done)} of {n} "
-                                      f"(records_in_total={rin}, inflight={infl}) unchanged for "
-                                      f"{self.stall_s:.0f}s; log {proc.log_path}: "
-                                      + " | ".join(proc.tail(3)))
+                        return None, (f"stalled: no record done for {self.stall_s:.0f}s, "
+                                      f"{int(done)} of {n} done ({snapshot()}); "
+                                      f"log {proc.log_path}")
             if t > deadline:
-                return None, f"not done after {self.run_timeout:.0f}s (done={last_done})"
+                return None, (f"not done after {self.run_timeout:.0f}s: {int(last_done)} of {n} "
+                              f"done ({snapshot()}); log {proc.log_path}")
             time.sleep(0.005)
 
     def redis_stats_reset(self):
@@ -592,9 +608,14 @@ class Bench:
             st = p.proc_status()
             if st:
                 r["rss_hwm_mb"] = st["VmHWM"]
+        t_term = now()
         if not p.stop(60):
-            r.setdefault("error", "kfleet did not stop within 60s of SIGTERM")
-            r["ok"] = False
+            # The figures of a run that finished stay valid; the hang is
+            # reported as a failure of its own.
+            r["stop_error"] = ("kfleet did not exit within 60s of SIGTERM (SIGKILLed); "
+                               "last lines: " + " | ".join(p.tail(2)))
+        else:
+            r["stop_s"] = now() - t_term
         if watch:
             watch.close()
         self.finish_run(r, p, n)
@@ -667,6 +688,8 @@ class Bench:
             for w in who:
                 r = self.throughput_run(w, topic, rep)
                 runs[w].append(r)
+                if r.get("stop_error"):
+                    self.fail(f"throughput {w} run {rep + 1}", r["stop_error"])
                 if r["ok"]:
                     log(f"throughput {w} run {rep + 1}: {r['records_per_s']:,.0f} records/s "
                         f"({r['seconds']:.2f}s, cpu {r['cpu_s_per_million'] or 0:.2f}s/M, "
@@ -687,7 +710,8 @@ class Bench:
                     [r.get("redis_commands_per_record") for r in rs])
             if w == "kstreams_eos":
                 res["ready_ms"] = median([r.get("ready_ms") for r in rs])
-            errs = [r["error"] for r in rs if not r["ok"]]
+            errs = [r["error"] for r in rs if not r["ok"]] + \
+                [r["stop_error"] for r in rs if r.get("stop_error")]
             if errs:
                 res["errors"] = errs
             out[w] = res
@@ -782,7 +806,7 @@ class Bench:
                                      [{"name": "out", "type": "null"}], handler="flaky",
                                      handler_config={"sleep_ms": 5},
                                      extra={"ordering": order, "concurrency": {"threads": 64}})
-            p = self.start_kfleet(tag, cfg)
+            p = self.start_kfleet(tag, cfg, handler="flaky")
             if not self.kfleet_started(p, port):
                 err = "not ready: " + " | ".join(p.tail(3))
             else:
@@ -891,7 +915,10 @@ def build_results(b, tp, lat, slow, idle):
     fp["cpu_s_per_million"] = alo.get("cpu_s_per_million")
     fp["cold_start_ms"] = median(b.cold)
     fp["ready_ms"] = median(b.ready)
-    fp["handler_init_ms"] = median(b.init_ms)
+    # echo has no init (0); flaky's init parses its JSON config: the figure
+    # is flaky's when the slow-handler runs ran, echo's otherwise.
+    fp["handler_init_ms"] = median(b.init_ms.get("flaky") or b.init_ms.get("echo") or [])
+    fp["handler_init_ms_by_handler"] = {h: median(v) for h, v in b.init_ms.items()}
     res["footprint"] = fp
     return res
 
@@ -983,7 +1010,7 @@ def markdown(b, res, gl):
     fp = res.get("footprint", {})
     L.append("")
     L.append("| RSS idle MB | RSS under load MB | CPU s / M records (alo) | cold start ms | "
-             "ready (assigned) ms | handler init ms |")
+             "ready (assigned) ms | handler init ms (flaky.so) |")
     L.append("|---:|---:|---:|---:|---:|---:|")
     L.append(f"| {fmt(fp.get('rss_idle_mb'), 1)} | {fmt(fp.get('rss_load_mb'), 1)} | "
              f"{fmt(fp.get('cpu_s_per_million'), 2)} | {fmt(fp.get('cold_start_ms'), 1)} | "
@@ -1030,6 +1057,17 @@ def chart(b, res, png):
     return True
 
 
+def tidy(v):
+    """Floats to 5 significant digits, so the JSON reads like the table."""
+    if isinstance(v, float):
+        return float(f"{v:.5g}")
+    if isinstance(v, dict):
+        return {k: tidy(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [tidy(x) for x in v]
+    return v
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--mode", choices=sorted(MODES), default="full")
@@ -1067,6 +1105,7 @@ def main():
         "machine": b.machine,
         "results": res,
         "params": dict(b.p, mode=a.mode, partitions=PARTITIONS, value_bytes=VALUE_SIZE,
+                       kfleet_mapping=b.mapping,
                        latency_kfleet_mapping=b.lat_mapping,
                        kstreams_threads=b.ks_threads,
                        date=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -1074,7 +1113,7 @@ def main():
         "goals": gl,
         "errors": b.errors,
     }
-    text = json.dumps(doc, indent=2)
+    text = json.dumps(tidy(doc), indent=2)
     json.loads(text)  # well-formed, or this raises
     os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
     with open(a.json, "w") as f:
