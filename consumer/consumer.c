@@ -443,7 +443,17 @@ void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
             int64_t left = c->batch_deadline - now;
             timeout = left > 0 ? (int)left : 0;
         }
-        ssize_t n = rd_kafka_consume_batch_queue(c->queue, timeout, c->msgs, room);
+        /* rd_kafka_consume_batch_queue waits for `room` records or the
+         * timeout, whichever comes first. With an empty batch, take what is
+         * there now, else wait for ONE record: the first record starts the
+         * batch window, so a record waits at most window_ms, not 100 ms. */
+        ssize_t n;
+        if (c->batch_n == 0) {
+            n = rd_kafka_consume_batch_queue(c->queue, 0, c->msgs, room);
+            if (n == 0) n = rd_kafka_consume_batch_queue(c->queue, timeout, c->msgs, 1);
+        } else {
+            n = rd_kafka_consume_batch_queue(c->queue, timeout, c->msgs, room);
+        }
         if (n < 0) {
             kf_warn(C, "mapping %s: consume: %s", m->name, rd_kafka_err2str(rd_kafka_last_error()));
             n = 0;
