@@ -67,15 +67,7 @@ static void write_outputs(worker *w, kf_rec *r)
             kf_completion_write(d, w->sws[s], (int)s, r, &msg);
         }
     }
-    /* Only the captured outputs go; r->staged waits for the record's end. */
-    kf_output *o = r->outputs;
-    while (o) {
-        kf_output *n = o->next;
-        free(o);
-        o = n;
-    }
-    r->outputs = NULL;
-    r->outputs_tail = &r->outputs;
+    kf_rec_free_outputs(r); /* r->staged waits for the record's end */
 }
 
 static void write_dead_letter(worker *w, kf_rec *r)

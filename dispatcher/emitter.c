@@ -1,5 +1,6 @@
 #include "dispatcher/emitter.h"
 
+#include "dispatcher/packed.h"
 #include "dispatcher/record.h"
 
 #include <stdlib.h>
@@ -29,37 +30,17 @@ static int emit_headers(kf_emitter *base, const char *sink, const void *key, siz
     const kf_header *tp = find_traceparent(&em->rec->view);
     for (size_t i = 0; tp && i < nh; i++)
         if (strcmp(hdrs[i].name, "traceparent") == 0) tp = NULL;
-    size_t total_h = nh + (tp ? 1 : 0);
-
-    size_t extra = key_len + value_len + total_h * sizeof(kf_header);
-    for (size_t i = 0; i < nh; i++)
-        extra += strlen(hdrs[i].name) + 1 + hdrs[i].value_len;
-    if (tp) extra += sizeof "traceparent" + tp->value_len;
-    kf_output *o = malloc(sizeof *o + extra + 1);
+    kf_output *o = malloc(sizeof *o + kf_pack_size(hdrs, nh, tp, key_len, value_len));
     if (!o) return -1;
-    kf_header *h = (kf_header *)(o + 1);
-    char *p = (char *)(h + total_h);
-    for (size_t i = 0; i < total_h; i++) {
-        const kf_header *src = i < nh ? &hdrs[i] : tp;
-        size_t nl = strlen(src->name) + 1;
-        memcpy(p, src->name, nl);
-        h[i].name = p;
-        p += nl;
-        h[i].value = src->value ? p : NULL;
-        h[i].value_len = src->value_len;
-        if (src->value) memcpy(p, src->value, src->value_len);
-        p += src->value_len;
-    }
-    o->key = key ? p : NULL;
-    o->key_len = key ? key_len : 0;
-    if (key) memcpy(p, key, key_len);
-    p += key_len;
-    o->value = value ? p : NULL;
-    o->value_len = value ? value_len : 0;
-    if (value) memcpy(p, value, value_len);
+    kf_packed pk;
+    kf_pack(o + 1, hdrs, nh, tp, key, key_len, value, value_len, &pk);
+    o->key = pk.key;
+    o->key_len = pk.key_len;
+    o->value = pk.value;
+    o->value_len = pk.value_len;
+    o->headers = pk.headers;
+    o->header_count = pk.header_count;
     o->sink = idx;
-    o->headers = total_h ? h : NULL;
-    o->header_count = total_h;
     o->next = NULL;
     *em->rec->outputs_tail = o;
     em->rec->outputs_tail = &o->next;
@@ -84,7 +65,7 @@ void kf_rec_emitter_init(kf_rec_emitter *em, struct kf_rec *rec, const char *con
     em->unknown_sink = 0;
 }
 
-void kf_rec_clear_outputs(kf_rec *r)
+void kf_rec_free_outputs(kf_rec *r)
 {
     kf_output *o = r->outputs;
     while (o) {
@@ -94,6 +75,11 @@ void kf_rec_clear_outputs(kf_rec *r)
     }
     r->outputs = NULL;
     r->outputs_tail = &r->outputs;
+}
+
+void kf_rec_clear_outputs(kf_rec *r)
+{
+    kf_rec_free_outputs(r);
     kf_staged_free_list(r->staged);
     r->staged = NULL;
 }

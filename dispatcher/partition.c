@@ -1,5 +1,7 @@
 #include "dispatcher/partition.h"
 
+#include "dispatcher/packed.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,32 +110,17 @@ kf_staged *kf_staged_new(int64_t offset, unsigned seq, const char *topic, const 
                          size_t key_len, const void *value, size_t value_len,
                          const kf_header *headers, size_t header_count)
 {
-    size_t extra = key_len + value_len + header_count * sizeof(kf_header);
-    for (size_t i = 0; i < header_count; i++)
-        extra += strlen(headers[i].name) + 1 + headers[i].value_len;
-    kf_staged *s = malloc(sizeof *s + extra + 1);
+    kf_staged *s =
+        malloc(sizeof *s + kf_pack_size(headers, header_count, NULL, key_len, value_len));
     if (!s) return NULL;
-    kf_header *h = (kf_header *)(s + 1);
-    char *p = (char *)(h + header_count);
-    for (size_t i = 0; i < header_count; i++) {
-        size_t nl = strlen(headers[i].name) + 1;
-        memcpy(p, headers[i].name, nl);
-        h[i].name = p;
-        p += nl;
-        h[i].value = headers[i].value ? p : NULL;
-        h[i].value_len = headers[i].value_len;
-        if (headers[i].value) memcpy(p, headers[i].value, headers[i].value_len);
-        p += headers[i].value_len;
-    }
-    s->key = key ? p : NULL;
-    s->key_len = key ? key_len : 0;
-    if (key) memcpy(p, key, key_len);
-    p += key_len;
-    s->value = value ? p : NULL;
-    s->value_len = value ? value_len : 0;
-    if (value) memcpy(p, value, value_len);
-    s->headers = header_count ? h : NULL;
-    s->header_count = header_count;
+    kf_packed pk;
+    kf_pack(s + 1, headers, header_count, NULL, key, key_len, value, value_len, &pk);
+    s->key = pk.key;
+    s->key_len = pk.key_len;
+    s->value = pk.value;
+    s->value_len = pk.value_len;
+    s->headers = pk.headers;
+    s->header_count = pk.header_count;
     s->offset = offset;
     s->seq = seq;
     s->topic = topic;

@@ -43,8 +43,8 @@ typedef struct kf_partition {
     atomic_int inflight; /* records dispatched and not yet done or dropped */
     atomic_bool revoked; /* set on revoke: queued records are dropped */
     atomic_int refs;
-    int64_t committed; /* last committed offset; consumer thread only */
-    int64_t retake_at; /* fenced: when the consumer may take it anew; consumer only */
+    int64_t committed;    /* last committed offset; consumer thread only */
+    int64_t retake_at;    /* fenced: when the consumer may take it anew; consumer only */
     int64_t first_offset; /* the first offset dispatched here, -1 before; consumer only */
 
     /* exactly-once */

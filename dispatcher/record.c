@@ -1,6 +1,7 @@
 #include "dispatcher/record.h"
 
 #include "dispatcher/emitter.h"
+#include "dispatcher/packed.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -38,39 +39,23 @@ kf_rec *kf_rec_new(kf_partition *part, int64_t offset, int64_t timestamp_ms, con
                    size_t key_len, const void *value, size_t value_len, const kf_header *hdrs,
                    size_t header_count)
 {
-    size_t extra = key_len + value_len + header_count * sizeof(kf_header);
-    for (size_t i = 0; i < header_count; i++)
-        extra += strlen(hdrs[i].name) + 1 + hdrs[i].value_len;
-    kf_rec *r = malloc(sizeof *r + extra + 1);
+    size_t extra = kf_pack_size(hdrs, header_count, NULL, key_len, value_len);
+    kf_rec *r = malloc(sizeof *r + extra);
     if (!r) return NULL;
     memset(r, 0, sizeof *r);
-    kf_header *h = (kf_header *)(r + 1);
-    char *p = (char *)(h + header_count);
-    for (size_t i = 0; i < header_count; i++) {
-        size_t nl = strlen(hdrs[i].name) + 1;
-        memcpy(p, hdrs[i].name, nl);
-        h[i].name = p;
-        p += nl;
-        h[i].value_len = hdrs[i].value_len;
-        h[i].value = hdrs[i].value ? p : NULL;
-        if (hdrs[i].value) memcpy(p, hdrs[i].value, hdrs[i].value_len);
-        p += hdrs[i].value_len;
-    }
-    if (key) memcpy(p, key, key_len);
-    r->view.key = key ? p : NULL;
-    r->view.key_len = key ? key_len : 0;
-    p += key_len;
-    if (value) memcpy(p, value, value_len);
-    r->view.value = value ? p : NULL;
-    r->view.value_len = value ? value_len : 0;
-
+    kf_packed pk;
+    kf_pack(r + 1, hdrs, header_count, NULL, key, key_len, value, value_len, &pk);
+    r->view.key = pk.key;
+    r->view.key_len = pk.key_len;
+    r->view.value = pk.value;
+    r->view.value_len = pk.value_len;
+    r->view.headers = pk.headers;
+    r->view.header_count = pk.header_count;
     r->view.struct_size = sizeof(kf_record);
     r->view.topic = part->topic;
     r->view.partition = part->partition;
     r->view.offset = offset;
     r->view.timestamp_ms = timestamp_ms;
-    r->view.headers = header_count ? h : NULL;
-    r->view.header_count = header_count;
     r->view.attempt = 1;
     r->part = part;
     kf_partition_ref(part);

@@ -56,6 +56,9 @@ kf_rec *kf_rec_new(kf_partition *part, int64_t offset, int64_t timestamp_ms, con
 
 void kf_rec_free(kf_rec *r);
 
+/* Frees the captured outputs only (staged ones wait for the record's end). */
+void kf_rec_free_outputs(kf_rec *r);
+
 /* Frees captured outputs and staged Kafka outputs (after a retry or once
  * written). */
 void kf_rec_clear_outputs(kf_rec *r);
