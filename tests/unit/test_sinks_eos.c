@@ -286,7 +286,7 @@ static int64_t assign(int32_t partition)
 
 /* ------------------------------------------------------------------ acks */
 
-#define MAX_MSGS 64
+#define MAX_MSGS 512
 
 static struct {
     int count[MAX_MSGS];
@@ -414,6 +414,38 @@ START_TEST(test_redis_applies_and_marks)
     /* ONE completion call for the whole flush, both partitions */
     ck_assert_int_eq(script_calls(&R1), 1);
 
+    kf_sink_worker_close(w);
+    kf_sink_close(s);
+}
+END_TEST
+
+/*
+ * Many outputs before one flush: the worker's pending array grows (64, 128,
+ * 256...) while kept commands point into it. Regression: the kept writes
+ * pointed into the old array after a realloc, and the completion script got
+ * garbage lengths (hiredis "Out of memory", every record retried).
+ */
+START_TEST(test_redis_many_writes_one_flush)
+{
+    reset_servers();
+    acks_reset();
+    int64_t e0 = assign(0);
+    kf_sink *s = open_list_sink("cache", NULL, R1.url);
+    kf_sink_worker *w = open_worker(s);
+    enum { N = 300 };
+    static char vals[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(vals[i], sizeof vals[i], "v%d", i);
+        write_msg(w, i, 0, i, 0, vals[i], e0);
+    }
+    kf_sink_flush(w);
+    for (int i = 0; i < N; i++)
+        expect_ack(i, KF_SINK_OK);
+    ck_assert_int_eq(int_of(cmd(&R1, "LLEN %s", "list")), N);
+    redisReply *last = cmd(&R1, "LINDEX %s %d", "list", N - 1);
+    ck_assert_str_eq(last->str, "v299");
+    freeReplyObject(last);
+    ck_assert_int_eq(done_count(0), N);
     kf_sink_worker_close(w);
     kf_sink_close(s);
 }
@@ -944,6 +976,7 @@ static Suite *sinks_eos_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_unchecked_fixture(tc, servers_up, servers_down);
     tcase_add_test(tc, test_redis_applies_and_marks);
+    tcase_add_test(tc, test_redis_many_writes_one_flush);
     tcase_add_test(tc, test_redis_replay_not_written_twice);
     tcase_add_test(tc, test_redis_stale_epoch_fenced);
     tcase_add_test(tc, test_redis_outputs_of_one_record_are_one_item);
