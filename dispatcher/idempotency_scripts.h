@@ -65,43 +65,107 @@
  * Otherwise trim rides first; then per item: below base (trimmed, hence done
  * and committed) or marked "<offset>/<sink>" -> SKIPPED (1); else its writes
  * run with redis.pcall: the first error stops the item, which stays unmarked
- * and returns the error text (a string) instead of a status; all OK ->
- * ZADD the mark -> APPLIED (0).
+ * and returns the error text (a string) instead of a status; all OK -> its
+ * mark is added -> APPLIED (0). An offset given twice in a part is written
+ * once: a later copy is SKIPPED when an earlier one was APPLIED.
  * Returns one element per item, parts in order.
+ *
+ * Redis commands per part, whatever the number of items (each redis.call
+ * has a fixed cost inside Redis: the three per item that this script used
+ * to make were most of its time):
+ *   GET epoch, GET base (+ ZREMRANGEBYSCORE and SET when the trim moves it),
+ *   ONE ZMSCORE done m1 m2 ... for the items not below base,
+ *   the writes: one call per run (below) or per write not in a run,
+ *   ONE ZADD done off1 m1 off2 m2 ... for the APPLIED items (none if none).
+ * ZMSCORE needs Redis >= 6.2. Argument lists are cut into calls of at most
+ * CAP = 1000 values (Lua 5.1's unpack() stops near 8000): a part with more
+ * than 1000 checks or 500 marks makes one more call per 1000 values.
+ * The script walks a part's items three times: collect the members (and
+ * where each item's writes are), then run the writes in order, then add the
+ * marks and the statuses. NUM and KIND cache tonumber() and the command's
+ * run kind per distinct string (ARGV repeats "1", "3", "RPUSH"...).
+ *
+ * Runs: consecutive single-write items of a part whose writes merge exactly
+ * into one command are sent as that one command, in item order:
+ *   RPUSH, LPUSH, SADD, HDEL key a.. ; same cmd and key  -> cmd key a.. b..
+ *   HSET key f v ..              ; same key              -> HSET key f v .. f v
+ *                                  (a field given twice: the later wins, as
+ *                                  when run one after another)
+ *   DEL k ..                     ; any keys              -> DEL k .. k ..
+ *   SET k v (exactly)            ; any keys              -> MSET k v k v ..
+ *                                  (both replace any type and drop a TTL)
+ * The command is recognised in any case, but a run needs the same spelling
+ * (RPUSH then rpush: two runs). XADD, SET with options, other commands,
+ * wrong argument counts and items with several writes run as before, one
+ * pcall per write, and end the current run. Items that write nothing here
+ * (SKIPPED, marks only) do not end a run: Redis executes the same effects
+ * in the same order. A run of one item runs its write unchanged. A
+ * run is capped at CAP arguments and split beyond. An offset seen again in
+ * the part (offsets not strictly increasing) ends the run first, so that its
+ * earlier copy's outcome is known. When a merged call fails, EVERY item of
+ * its run gets that error and stays unmarked: stricter than running them one
+ * by one, but the same in practice: the pushes, HSET and HDEL of a run share
+ * their key, so a WRONGTYPE fails them all anyway; DEL and MSET do not fail
+ * per key. Like a single write, a run is all or nothing.
  */
 #define KF_IDEM_LUA_COMPLETE                                                                       \
     KF_IDEM_LUA_COMMON                                                                             \
     "local sink = ARGV[1]\n"                                                                       \
     "local nparts = tonumber(ARGV[2])\n"                                                           \
+    "local CAP = 1000\n"                                                                           \
+    "local MERGE = {RPUSH = 1, LPUSH = 1, SADD = 1, HDEL = 1, HSET = 2, DEL = 3, SET = 4}\n"       \
+    "local NUM = setmetatable({}, {__index = function(t, v)\n"                                     \
+    "  local x = tonumber(v)\n"                                                                    \
+    "  t[v] = x\n"                                                                                 \
+    "  return x\n"                                                                                 \
+    "end})\n"                                                                                      \
+    "local KIND = setmetatable({}, {__index = function(t, c)\n"                                    \
+    "  local k = MERGE[string.upper(c)] or false\n"                                                \
+    "  t[c] = k\n"                                                                                 \
+    "  return k\n"                                                                                 \
+    "end})\n"                                                                                      \
     "local a = 3\n"                                                                                \
     "local kw = 3 * nparts + 1\n"                                                                  \
-    "local out = {}\n"                                                                             \
+    "local out, no = {}, 0\n"                                                                      \
+    "local function exec(b, key)\n"                                                                \
+    "  local argc = NUM[ARGV[b]]\n"                                                                \
+    "  local args = {ARGV[b + 1]}\n"                                                               \
+    "  if argc >= 2 then\n"                                                                        \
+    "    args[2] = key\n"                                                                          \
+    "    for x = 3, argc do args[x] = ARGV[b + x - 1] end\n"                                       \
+    "  end\n"                                                                                      \
+    "  local r = redis.pcall(unpack(args))\n"                                                      \
+    "  if type(r) == 'table' and r.err then return tostring(r.err) end\n"                          \
+    "  return nil\n"                                                                               \
+    "end\n"                                                                                        \
     "for p = 0, nparts - 1 do\n"                                                                   \
     "  local ek, dk, bk = KEYS[3 * p + 1], KEYS[3 * p + 2], KEYS[3 * p + 3]\n"                     \
     "  local fenced = stale(ek, ARGV[a])\n"                                                        \
     "  local base = -1\n"                                                                          \
     "  if not fenced then base = trim(dk, bk, ARGV[a + 1]) end\n"                                  \
-    "  local nitems = tonumber(ARGV[a + 2])\n"                                                     \
+    "  local n = tonumber(ARGV[a + 2])\n"                                                          \
     "  a = a + 3\n"                                                                                \
-    "  for i = 1, nitems do\n"                                                                     \
+    "  local imem, ist, inw, ia, ik = {}, {}, {}, {}, {}\n"                                        \
+    "  local cand, cmem, nc = {}, {}, 0\n"                                                         \
+    "  local last, dups = -1 / 0, false\n"                                                         \
+    "  for i = 1, n do\n"                                                                          \
     "    local off = ARGV[a]\n"                                                                    \
-    "    local nw = tonumber(ARGV[a + 1])\n"                                                       \
-    "    a = a + 2\n"                                                                              \
+    "    local o = tonumber(off)\n"                                                                \
+    "    local nw = NUM[ARGV[a + 1]]\n"                                                            \
     "    local member = off .. '/' .. sink\n"                                                      \
-    "    local st = 0\n"                                                                           \
-    "    if fenced then st = 3\n"                                                                  \
-    "    elseif tonumber(off) < base or redis.call('ZSCORE', dk, member) then st = 1 end\n"        \
+    "    if o <= last then dups = true end\n"                                                      \
+    "    last = o\n"                                                                               \
+    "    imem[i], inw[i], ia[i], ik[i] = member, nw, a + 2, kw\n"                                  \
+    "    if fenced then ist[i] = 3\n"                                                              \
+    "    elseif o < base then ist[i] = 1\n"                                                        \
+    "    else\n"                                                                                   \
+    "      ist[i] = 0\n"                                                                           \
+    "      nc = nc + 1\n"                                                                          \
+    "      cand[nc], cmem[nc] = i, member\n"                                                       \
+    "    end\n"                                                                                    \
+    "    a = a + 2\n"                                                                              \
     "    for w = 1, nw do\n"                                                                       \
-    "      local argc = tonumber(ARGV[a])\n"                                                       \
-    "      if st == 0 then\n"                                                                      \
-    "        local args = {ARGV[a + 1]}\n"                                                         \
-    "        if argc >= 2 then\n"                                                                  \
-    "          args[2] = KEYS[kw]\n"                                                               \
-    "          for j = 3, argc do args[j] = ARGV[a + j - 1] end\n"                                 \
-    "        end\n"                                                                                \
-    "        local r = redis.pcall(unpack(args))\n"                                                \
-    "        if type(r) == 'table' and r.err then st = tostring(r.err) end\n"                      \
-    "      end\n"                                                                                  \
+    "      local argc = NUM[ARGV[a]]\n"                                                            \
     "      if argc >= 2 then\n"                                                                    \
     "        kw = kw + 1\n"                                                                        \
     "        a = a + argc\n"                                                                       \
@@ -109,9 +173,112 @@
     "        a = a + 2\n"                                                                          \
     "      end\n"                                                                                  \
     "    end\n"                                                                                    \
-    "    if st == 0 then redis.call('ZADD', dk, off, member) end\n"                                \
-    "    out[#out + 1] = st\n"                                                                     \
     "  end\n"                                                                                      \
+    "  for s = 1, nc, CAP do\n"                                                                    \
+    "    local e = math.min(s + CAP - 1, nc)\n"                                                    \
+    "    local r = redis.call('ZMSCORE', dk, unpack(cmem, s, e))\n"                                \
+    "    for x = 1, e - s + 1 do\n"                                                                \
+    "      if r[x] then ist[cand[s + x - 1]] = 1 end\n"                                            \
+    "    end\n"                                                                                    \
+    "  end\n"                                                                                      \
+    "  local rn, rkind, rname, rkey, rargs, rc, ritems = 0\n"                                      \
+    "  local function flush()\n"                                                                   \
+    "    if rn == 0 then return end\n"                                                             \
+    "    local e\n"                                                                                \
+    "    if rn == 1 then e = exec(ia[ritems[1]], KEYS[ik[ritems[1]]])\n"                           \
+    "    else\n"                                                                                   \
+    "      local r = redis.pcall(unpack(rargs, 1, rc))\n"                                          \
+    "      if type(r) == 'table' and r.err then e = tostring(r.err) end\n"                         \
+    "    end\n"                                                                                    \
+    "    if e then\n"                                                                              \
+    "      for x = 1, rn do ist[ritems[x]] = e end\n"                                              \
+    "    end\n"                                                                                    \
+    "    rn = 0\n"                                                                                 \
+    "  end\n"                                                                                      \
+    "  local owner = {}\n"                                                                         \
+    "  for i = 1, n do\n"                                                                          \
+    "    if dups and ist[i] == 0 then\n"                                                           \
+    "      local prev = owner[imem[i]]\n"                                                          \
+    "      if prev then\n"                                                                         \
+    "        flush()\n"                                                                            \
+    "        if ist[prev] == 0 then ist[i] = 1 end\n"                                              \
+    "      end\n"                                                                                  \
+    "      if ist[i] == 0 then owner[imem[i]] = i end\n"                                           \
+    "    end\n"                                                                                    \
+    "    local nw = inw[i]\n"                                                                      \
+    "    if ist[i] == 0 and nw > 0 then\n"                                                         \
+    "      local b = ia[i]\n"                                                                      \
+    "      local k, name, argc = false\n"                                                          \
+    "      if nw == 1 then\n"                                                                      \
+    "        argc, name = NUM[ARGV[b]], ARGV[b + 1]\n"                                             \
+    "        k = KIND[name]\n"                                                                     \
+    "        if k == 1 and argc < 3 or k == 2 and (argc < 4 or argc % 2 == 1)\n"                   \
+    "           or k == 3 and argc < 2 or k == 4 and argc ~= 3 then\n"                             \
+    "          k = false\n"                                                                        \
+    "        end\n"                                                                                \
+    "      end\n"                                                                                  \
+    "      if k then\n"                                                                            \
+    "        local key = KEYS[ik[i]]\n"                                                            \
+    "        local add = argc - 2\n"                                                               \
+    "        if k >= 3 then add = argc - 1 end\n"                                                  \
+    "        if rn > 0 and (k ~= rkind or name ~= rname or k <= 2 and key ~= rkey\n"               \
+    "                       or rc + add > CAP) then\n"                                             \
+    "          flush()\n"                                                                          \
+    "        end\n"                                                                                \
+    "        if rn == 0 then\n"                                                                    \
+    "          rkind, rname, rkey, ritems = k, name, key, {}\n"                                    \
+    "          if k == 4 then rargs, rc = {'MSET'}, 1\n"                                           \
+    "          elseif k == 3 then rargs, rc = {ARGV[b + 1]}, 1\n"                                  \
+    "          else rargs, rc = {ARGV[b + 1], key}, 2 end\n"                                       \
+    "        end\n"                                                                                \
+    "        rn = rn + 1\n"                                                                        \
+    "        ritems[rn] = i\n"                                                                     \
+    "        if k >= 3 then\n"                                                                     \
+    "          rc = rc + 1\n"                                                                      \
+    "          rargs[rc] = key\n"                                                                  \
+    "        end\n"                                                                                \
+    "        for x = b + 2, b + argc - 1 do\n"                                                     \
+    "          rc = rc + 1\n"                                                                      \
+    "          rargs[rc] = ARGV[x]\n"                                                              \
+    "        end\n"                                                                                \
+    "      else\n"                                                                                 \
+    "        flush()\n"                                                                            \
+    "        local kk = ik[i]\n"                                                                   \
+    "        for w = 1, nw do\n"                                                                   \
+    "          local argc = NUM[ARGV[b]]\n"                                                        \
+    "          local e\n"                                                                          \
+    "          if argc >= 2 then\n"                                                                \
+    "            e = exec(b, KEYS[kk])\n"                                                          \
+    "            kk = kk + 1\n"                                                                    \
+    "            b = b + argc\n"                                                                   \
+    "          else\n"                                                                             \
+    "            e = exec(b, nil)\n"                                                               \
+    "            b = b + 2\n"                                                                      \
+    "          end\n"                                                                              \
+    "          if e then\n"                                                                        \
+    "            ist[i] = e\n"                                                                     \
+    "            break\n"                                                                          \
+    "          end\n"                                                                              \
+    "        end\n"                                                                                \
+    "      end\n"                                                                                  \
+    "    end\n"                                                                                    \
+    "  end\n"                                                                                      \
+    "  flush()\n"                                                                                  \
+    "  local z, zn = {}, 0\n"                                                                      \
+    "  for i = 1, n do\n"                                                                          \
+    "    local st = ist[i]\n"                                                                      \
+    "    if st == 0 then\n"                                                                        \
+    "      z[zn + 1], z[zn + 2] = ARGV[ia[i] - 2], imem[i]\n"                                      \
+    "      zn = zn + 2\n"                                                                          \
+    "      if zn >= CAP then\n"                                                                    \
+    "        redis.call('ZADD', dk, unpack(z, 1, zn))\n"                                           \
+    "        zn = 0\n"                                                                             \
+    "      end\n"                                                                                  \
+    "    end\n"                                                                                    \
+    "    no = no + 1\n"                                                                            \
+    "    out[no] = st\n"                                                                           \
+    "  end\n"                                                                                      \
+    "  if zn > 0 then redis.call('ZADD', dk, unpack(z, 1, zn)) end\n"                              \
     "end\n"                                                                                        \
     "return out\n"
 

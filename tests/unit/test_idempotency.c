@@ -14,6 +14,7 @@
 #include <check.h>
 #include <errno.h>
 #include <hiredis/hiredis.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -299,17 +300,19 @@ static int64_t assign(kf_idem *c, int32_t partition)
 }
 
 /* Items of one part, each with at most one write "<cmd> <key> <value>". */
+#define BATCH_MAX 1200
 typedef struct batch {
-    kf_idem_item items[600];
-    kf_idem_write writes[600];
-    const char *argv[600][3];
-    size_t len[600][3];
-    char val[600][32];
+    kf_idem_item items[BATCH_MAX];
+    kf_idem_write writes[BATCH_MAX];
+    const char *argv[BATCH_MAX][3];
+    size_t len[BATCH_MAX][3];
+    char val[BATCH_MAX][32];
     size_t n;
 } batch;
 
 static void add(batch *b, int64_t offset, const char *cmd, const char *key, const char *val)
 {
+    ck_assert_uint_lt(b->n, BATCH_MAX);
     size_t i = b->n++;
     b->items[i] = (kf_idem_item){.offset = offset};
     if (!cmd) return;
@@ -342,6 +345,77 @@ static void complete1(kf_idem *c, const char *sink, const batch *b, int32_t part
     char err[512];
     int rc = kf_idem_complete(c, sink, &p, 1, status, err, sizeof err);
     ck_assert_msg(rc == KF_IDEM_OK, "complete: %d %s", rc, err);
+}
+
+/* Items with any number of writes of any shape (string literals, kept by
+ * pointer): item() starts one, wr() adds a write to the last item. */
+typedef struct mbatch {
+    kf_idem_item items[64];
+    kf_idem_write writes[128];
+    const char *argv[128][8];
+    size_t nitems, nwrites;
+} mbatch;
+
+static void item(mbatch *b, int64_t offset)
+{
+    ck_assert_uint_lt(b->nitems, 64);
+    b->items[b->nitems++] = (kf_idem_item){.offset = offset, .writes = &b->writes[b->nwrites]};
+}
+
+/* wr(b, argc, argv0, argv1, ...) */
+static void wr(mbatch *b, int argc, ...)
+{
+    ck_assert_uint_gt(b->nitems, 0);
+    ck_assert_uint_lt(b->nwrites, 128);
+    ck_assert_int_le(argc, 8);
+    size_t w = b->nwrites++;
+    va_list ap;
+    va_start(ap, argc);
+    for (int j = 0; j < argc; j++)
+        b->argv[w][j] = va_arg(ap, const char *);
+    va_end(ap);
+    b->writes[w] = (kf_idem_write){.argc = argc, .argv = b->argv[w]};
+    b->items[b->nitems - 1].nwrites++;
+}
+
+static kf_idem_part mpart_of(const mbatch *b, int32_t partition, int64_t epoch, int64_t trim)
+{
+    return (kf_idem_part){.topic = "t",
+                          .partition = partition,
+                          .epoch = epoch,
+                          .trim = trim,
+                          .items = b->items,
+                          .nitems = b->nitems};
+}
+
+/* Asserts that list `key` holds exactly the n strings of want, in order. */
+static void assert_list(const char *key, const char *const *want, size_t n)
+{
+    redisReply *r = rcmd("LRANGE %s 0 -1", key);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_msg(r->elements == n, "%s holds %zu values, want %zu", key, r->elements, n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(strcmp(r->element[i]->str, want[i]) == 0, "%s[%zu] = %s, want %s", key, i,
+                      r->element[i]->str, want[i]);
+    freeReplyObject(r);
+}
+
+/* HGET as a string into out ("" when missing). */
+static void hget(const char *key, const char *field, char *out, size_t outlen)
+{
+    redisReply *r = rcmd("HGET %s %s", key, field);
+    snprintf(out, outlen, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+}
+
+static bool marked(int32_t partition, int64_t offset, const char *sink)
+{
+    char key[64];
+    snprintf(key, sizeof key, "{kft:g:t:%" PRId32 "}:done", partition);
+    redisReply *r = rcmd("ZSCORE %s %" PRId64 "/%s", key, offset, sink);
+    bool m = r->type != REDIS_REPLY_NIL;
+    freeReplyObject(r);
+    return m;
 }
 
 /* ----------------------------------------------------------------- tests */
@@ -824,7 +898,12 @@ START_TEST(test_round_trips)
         ck_assert_int_eq(st[i], KF_IDEM_APPLIED);
     ck_assert_int_eq(cmdstat("evalsha", "calls"), 1);
     ck_assert_int_eq(cmdstat("eval", "calls"), 0);
-    ck_assert_int_eq(cmdstat("rpush", "calls"), 500);
+    /* One RPUSH per part (each part's items are one run on L), one ZMSCORE
+     * and one ZADD per part: not one per record. */
+    ck_assert_int_eq(cmdstat("rpush", "calls"), 3);
+    ck_assert_int_eq(cmdstat("zmscore", "calls"), 3);
+    ck_assert_int_eq(cmdstat("zadd", "calls"), 3);
+    ck_assert_int_eq(cmdstat("zscore", "calls"), 0);
     ck_assert_int_eq(rint_("LLEN L"), 500);
 
     /* claim: one call for 500 keys too. */
@@ -842,6 +921,340 @@ START_TEST(test_round_trips)
         kf_idem_claim(c, "t", 0, e[0], keys, NULL, offs, 500, 60000, dup, &fenced, err, sizeof err),
         KF_IDEM_OK);
     ck_assert_int_eq(cmdstat("evalsha", "calls"), 2);
+    kf_idem_destroy(c);
+}
+END_TEST
+
+/* 200 single-RPUSH records of one part on one list: a constant number of
+ * Redis commands inside the script (one RPUSH, one ZMSCORE, one ZADD), not
+ * three per record; the values land in item order. */
+START_TEST(test_complete_o1_per_part)
+{
+    kf_idem *c = idem_on(S.port);
+    int64_t e = assign(c, 0);
+    static batch b;
+    memset(&b, 0, sizeof b);
+    static char want[200][32];
+    static const char *wantp[200];
+    for (int i = 0; i < 200; i++) {
+        snprintf(want[i], sizeof want[i], "v%d", i);
+        wantp[i] = want[i];
+        add(&b, 100 + i, "RPUSH", "L", want[i]);
+    }
+    freeReplyObject(rcmd("CONFIG RESETSTAT"));
+    static int st[200];
+    complete1(c, "a", &b, 0, e, -1, st);
+    for (int i = 0; i < 200; i++)
+        ck_assert_msg(st[i] == KF_IDEM_APPLIED, "item %d: status %d", i, st[i]);
+    ck_assert_int_eq(cmdstat("evalsha", "calls"), 1);
+    ck_assert_int_eq(cmdstat("rpush", "calls"), 1);
+    ck_assert_int_eq(cmdstat("zmscore", "calls"), 1);
+    ck_assert_int_eq(cmdstat("zadd", "calls"), 1);
+    ck_assert_int_eq(cmdstat("zscore", "calls"), 0);
+    assert_list("L", wantp, 200);
+    ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 200);
+    ck_assert_int_eq(rint_("ZCOUNT %s 100 299", DONE(0)), 200);
+    ck_assert(marked(0, 100, "a") && marked(0, 299, "a"));
+
+    /* Replayed: all SKIPPED by the one ZMSCORE; no write and no ZADD. */
+    freeReplyObject(rcmd("CONFIG RESETSTAT"));
+    complete1(c, "a", &b, 0, e, -1, st);
+    for (int i = 0; i < 200; i++)
+        ck_assert_msg(st[i] == KF_IDEM_SKIPPED, "replay item %d: status %d", i, st[i]);
+    ck_assert_int_eq(cmdstat("zmscore", "calls"), 1);
+    ck_assert_int_eq(cmdstat("rpush", "calls"), 0);
+    ck_assert_int_eq(cmdstat("zadd", "calls"), 0);
+    ck_assert_int_eq(rint_("LLEN L"), 200);
+    kf_idem_destroy(c);
+}
+END_TEST
+
+/* More items than one call may carry (1000 values): the run, the ZMSCORE
+ * and the ZADD are split, order and marks stay whole. */
+START_TEST(test_complete_split_large_part)
+{
+    kf_idem *c = idem_on(S.port);
+    int64_t e = assign(c, 0);
+    static batch b;
+    memset(&b, 0, sizeof b);
+    enum { N = 1100 };
+    static char want[N][32];
+    static const char *wantp[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(want[i], sizeof want[i], "v%d", i);
+        wantp[i] = want[i];
+        add(&b, i, "RPUSH", "L", want[i]);
+    }
+    freeReplyObject(rcmd("CONFIG RESETSTAT"));
+    static int st[N + 1];
+    complete1(c, "a", &b, 0, e, -1, st);
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(st[i] == KF_IDEM_APPLIED, "item %d: status %d", i, st[i]);
+    assert_list("L", wantp, N);
+    ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), N);
+    /* 1100 values: 2 RPUSH; 1100 members: 2 ZMSCORE; 2200 score/member
+     * values: 3 ZADD. */
+    ck_assert_int_eq(cmdstat("rpush", "calls"), 2);
+    ck_assert_int_eq(cmdstat("zmscore", "calls"), 2);
+    ck_assert_int_eq(cmdstat("zadd", "calls"), 3);
+
+    /* The second ZMSCORE sees its members too. */
+    memset(&b, 0, sizeof b);
+    for (int i = 0; i < N; i++)
+        add(&b, i, "RPUSH", "L", i == 1050 ? "again" : "x");
+    add(&b, N, "RPUSH", "L", "new");
+    complete1(c, "a", &b, 0, e, -1, st);
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(st[i] == KF_IDEM_SKIPPED, "replay item %d: status %d", i, st[i]);
+    ck_assert_int_eq(st[N], KF_IDEM_APPLIED);
+    ck_assert_int_eq(rint_("LLEN L"), N + 1);
+    kf_idem_destroy(c);
+}
+END_TEST
+
+/* Runs broken by another key, by another command and by a two-write item;
+ * skipped items (marked, below base) inside runs; every mergeable command. */
+START_TEST(test_complete_mixed_runs)
+{
+    kf_idem *c = idem_on(S.port);
+    int64_t e = assign(c, 0);
+    /* Base 10, and offsets 12 and 15 already done for sink a. */
+    static mbatch m;
+    memset(&m, 0, sizeof m);
+    item(&m, 12);
+    item(&m, 15);
+    kf_idem_part p = mpart_of(&m, 0, e, 10);
+    int st[64];
+    char err[512] = "";
+    ck_assert_int_eq(kf_idem_complete(c, "a", &p, 1, st, err, sizeof err), KF_IDEM_OK);
+    ck_assert_int_eq(rget_num(BASE(0)), 10);
+    freeReplyObject(rcmd("SET K3 gone"));
+    freeReplyObject(rcmd("HSET H2 f1 1 f2 2 f3 3"));
+    freeReplyObject(rcmd("CONFIG RESETSTAT"));
+
+    memset(&m, 0, sizeof m);
+    item(&m, 5), wr(&m, 3, "RPUSH", "L", "b5"); /* below base: SKIPPED */
+    item(&m, 11), wr(&m, 3, "RPUSH", "L", "a11");
+    item(&m, 12), wr(&m, 3, "RPUSH", "L", "a12"); /* marked: SKIPPED */
+    item(&m, 13), wr(&m, 3, "RPUSH", "L", "a13");
+    item(&m, 14), wr(&m, 3, "RPUSH", "M", "m14"); /* another key */
+    item(&m, 15), wr(&m, 3, "RPUSH", "M", "m15"); /* marked: SKIPPED */
+    item(&m, 16), wr(&m, 3, "RPUSH", "L", "a16");
+    item(&m, 17), wr(&m, 4, "HSET", "H", "f", "1");
+    item(&m, 18), wr(&m, 4, "HSET", "H", "g", "2");
+    item(&m, 19), wr(&m, 6, "HSET", "H", "f", "3", "h", "x"); /* f again: 3 wins */
+    item(&m, 20), wr(&m, 3, "RPUSH", "L", "a20"), wr(&m, 4, "HSET", "H", "g", "20");
+    item(&m, 21), wr(&m, 4, "HSET", "H", "g", "4"); /* after item 20: 4 wins */
+    item(&m, 22), wr(&m, 3, "RPUSH", "L", "a22");
+    item(&m, 23), wr(&m, 3, "SET", "K1", "v23");
+    item(&m, 24), wr(&m, 3, "SET", "K2", "v24");
+    item(&m, 25), wr(&m, 3, "SET", "K1", "v25"); /* K1 again: v25 wins */
+    item(&m, 26), wr(&m, 2, "DEL", "K2");
+    item(&m, 27), wr(&m, 2, "DEL", "K3");
+    item(&m, 28), wr(&m, 3, "LPUSH", "Q", "x");
+    item(&m, 29), wr(&m, 4, "LPUSH", "Q", "y", "z");
+    item(&m, 30), wr(&m, 3, "SADD", "Z", "a");
+    item(&m, 31), wr(&m, 3, "SADD", "Z", "b");
+    item(&m, 32), wr(&m, 3, "HDEL", "H2", "f1");
+    item(&m, 33); /* a mark only: does not end the run */
+    item(&m, 34), wr(&m, 3, "HDEL", "H2", "f2");
+    item(&m, 35), wr(&m, 5, "SET", "K4", "v35", "PX", "60000"); /* not merged */
+    item(&m, 36), wr(&m, 3, "SET", "K5", "v36");
+    size_t n = m.nitems;
+    p = mpart_of(&m, 0, e, -1);
+    for (size_t i = 0; i < n; i++)
+        st[i] = -1;
+    ck_assert_int_eq(kf_idem_complete(c, "a", &p, 1, st, err, sizeof err), KF_IDEM_OK);
+    for (size_t i = 0; i < n; i++) {
+        int64_t off = m.items[i].offset;
+        int want = off == 5 || off == 12 || off == 15 ? KF_IDEM_SKIPPED : KF_IDEM_APPLIED;
+        ck_assert_msg(st[i] == want, "offset %" PRId64 ": status %d, want %d", off, st[i], want);
+        ck_assert_msg(marked(0, off, "a") == (off >= 11), "offset %" PRId64 " mark", off);
+    }
+    ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 26); /* 11..36 */
+
+    static const char *const l[] = {"a11", "a13", "a16", "a20", "a22"};
+    assert_list("L", l, 5);
+    static const char *const mm[] = {"m14"};
+    assert_list("M", mm, 1);
+    static const char *const q[] = {"z", "y", "x"};
+    assert_list("Q", q, 3);
+    char v[64];
+    hget("H", "f", v, sizeof v);
+    ck_assert_str_eq(v, "3");
+    hget("H", "g", v, sizeof v);
+    ck_assert_str_eq(v, "4");
+    hget("H", "h", v, sizeof v);
+    ck_assert_str_eq(v, "x");
+    redisReply *r = rcmd("GET K1");
+    ck_assert_str_eq(r->str, "v25");
+    freeReplyObject(r);
+    ck_assert_int_eq(rint_("EXISTS K2"), 0);
+    ck_assert_int_eq(rint_("EXISTS K3"), 0);
+    ck_assert_int_eq(rint_("SCARD Z"), 2);
+    ck_assert_int_eq(rint_("HLEN H2"), 1);
+    hget("H2", "f3", v, sizeof v);
+    ck_assert_str_eq(v, "3");
+    long long ttl = rint_("PTTL K4");
+    ck_assert_msg(ttl > 0 && ttl <= 60000, "PTTL K4 %lld", ttl);
+    r = rcmd("GET K5");
+    ck_assert_str_eq(r->str, "v36");
+    freeReplyObject(r);
+
+    /* The calls Redis ran: RPUSH runs {11,13} {14} {16}, item 20's, {22};
+     * HSET runs {17,18,19}, item 20's, {21}; one MSET {23,24,25}; one DEL
+     * {26,27}; one LPUSH, SADD, HDEL each; SET for 35 and 36 (a run of one
+     * stays a SET). One ZMSCORE, one ZADD. */
+    ck_assert_int_eq(cmdstat("rpush", "calls"), 5);
+    ck_assert_int_eq(cmdstat("hset", "calls"), 3);
+    ck_assert_int_eq(cmdstat("mset", "calls"), 1);
+    ck_assert_int_eq(cmdstat("set", "calls"), 2);
+    ck_assert_int_eq(cmdstat("del", "calls"), 1);
+    ck_assert_int_eq(cmdstat("lpush", "calls"), 1);
+    ck_assert_int_eq(cmdstat("sadd", "calls"), 1);
+    ck_assert_int_eq(cmdstat("hdel", "calls"), 1);
+    ck_assert_int_eq(cmdstat("zmscore", "calls"), 1);
+    ck_assert_int_eq(cmdstat("zadd", "calls"), 1);
+    kf_idem_destroy(c);
+}
+END_TEST
+
+/* A merged run that fails (RPUSH onto a string): every item of that run is
+ * an error and unmarked, nothing of it written; other runs unaffected. */
+START_TEST(test_complete_run_error)
+{
+    kf_idem *c = idem_on(S.port);
+    int64_t e = assign(c, 0);
+    freeReplyObject(rcmd("SET S str"));
+    static mbatch m;
+    memset(&m, 0, sizeof m);
+    item(&m, 1), wr(&m, 3, "RPUSH", "L", "a");
+    item(&m, 2), wr(&m, 3, "RPUSH", "L", "b");
+    item(&m, 3), wr(&m, 3, "RPUSH", "S", "c"); /* WRONGTYPE run: 3, 4, 5 */
+    item(&m, 4), wr(&m, 3, "RPUSH", "S", "d");
+    item(&m, 5), wr(&m, 3, "RPUSH", "S", "e");
+    item(&m, 6), wr(&m, 3, "RPUSH", "L", "f");
+    item(&m, 7), wr(&m, 4, "HSET", "H", "k", "1");
+    item(&m, 8), wr(&m, 4, "HSET", "H", "k", "2");
+    kf_idem_part p = mpart_of(&m, 0, e, -1);
+    int st[8];
+    char err[512] = "";
+    freeReplyObject(rcmd("CONFIG RESETSTAT"));
+    ck_assert_int_eq(kf_idem_complete(c, "a", &p, 1, st, err, sizeof err), KF_IDEM_OK);
+    static const int want[8] = {KF_IDEM_APPLIED, KF_IDEM_APPLIED, KF_IDEM_ERROR,   KF_IDEM_ERROR,
+                                KF_IDEM_ERROR,   KF_IDEM_APPLIED, KF_IDEM_APPLIED, KF_IDEM_APPLIED};
+    for (int i = 0; i < 8; i++)
+        ck_assert_msg(st[i] == want[i], "item %d: status %d, want %d", i, st[i], want[i]);
+    ck_assert_msg(strncmp(err, "WRONGTYPE", 9) == 0, "err: %s", err);
+    ck_assert_int_eq(cmdstat("rpush", "calls"), 3); /* {1,2} {3,4,5} {6}: merged */
+    ck_assert_int_eq(cmdstat("hset", "calls"), 1);
+    redisReply *r = rcmd("GET S");
+    ck_assert_str_eq(r->str, "str");
+    freeReplyObject(r);
+    static const char *const l[] = {"a", "b", "f"};
+    assert_list("L", l, 3);
+    char v[16];
+    hget("H", "k", v, sizeof v);
+    ck_assert_str_eq(v, "2");
+    for (int i = 0; i < 8; i++)
+        ck_assert_msg(marked(0, i + 1, "a") == (want[i] == KF_IDEM_APPLIED), "offset %d mark",
+                      i + 1);
+    ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 5);
+
+    /* The failed records are retried once the key is fixed: only they run. */
+    freeReplyObject(rcmd("DEL S"));
+    for (int i = 0; i < 8; i++)
+        st[i] = -1;
+    ck_assert_int_eq(kf_idem_complete(c, "a", &p, 1, st, err, sizeof err), KF_IDEM_OK);
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(st[i], want[i] == KF_IDEM_ERROR ? KF_IDEM_APPLIED : KF_IDEM_SKIPPED);
+    static const char *const s[] = {"c", "d", "e"};
+    assert_list("S", s, 3);
+    assert_list("L", l, 3);
+    ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 8);
+    kf_idem_destroy(c);
+}
+END_TEST
+
+/* An offset given twice in one part is written once, after its earlier
+ * copy's outcome: SKIPPED after an APPLIED copy, run after a failed one. */
+START_TEST(test_complete_repeated_offset)
+{
+    kf_idem *c = idem_on(S.port);
+    int64_t e = assign(c, 0);
+    freeReplyObject(rcmd("SET S str"));
+    static mbatch m;
+    memset(&m, 0, sizeof m);
+    item(&m, 1), wr(&m, 3, "RPUSH", "L", "p");
+    item(&m, 1), wr(&m, 3, "RPUSH", "L", "q"); /* same run key: still once */
+    item(&m, 2), wr(&m, 3, "RPUSH", "S", "x"); /* fails */
+    item(&m, 2), wr(&m, 3, "RPUSH", "L", "y"); /* so this one runs */
+    item(&m, 2), wr(&m, 3, "RPUSH", "L", "z"); /* and this one is done */
+    item(&m, 3), wr(&m, 3, "RPUSH", "L", "r");
+    kf_idem_part p = mpart_of(&m, 0, e, -1);
+    int st[6];
+    char err[512] = "";
+    ck_assert_int_eq(kf_idem_complete(c, "a", &p, 1, st, err, sizeof err), KF_IDEM_OK);
+    ck_assert_int_eq(st[0], KF_IDEM_APPLIED);
+    ck_assert_int_eq(st[1], KF_IDEM_SKIPPED);
+    ck_assert_int_eq(st[2], KF_IDEM_ERROR);
+    ck_assert_int_eq(st[3], KF_IDEM_APPLIED);
+    ck_assert_int_eq(st[4], KF_IDEM_SKIPPED);
+    ck_assert_int_eq(st[5], KF_IDEM_APPLIED);
+    static const char *const l[] = {"p", "y", "r"};
+    assert_list("L", l, 3);
+    ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 3);
+    kf_idem_destroy(c);
+}
+END_TEST
+
+/* A fenced part with runs, a two-write item and writes of every shape:
+ * nothing written, every item FENCED, not even a ZMSCORE; a live part after
+ * it in the same call still finds its own keys and values. */
+START_TEST(test_complete_fenced_runs)
+{
+    kf_idem *c = idem_on(S.port);
+    ck_assert_int_eq(assign(c, 0), 1);
+    ck_assert_int_eq(assign(c, 0), 2);
+    int64_t e1 = assign(c, 1);
+    static mbatch f, l;
+    memset(&f, 0, sizeof f);
+    memset(&l, 0, sizeof l);
+    item(&f, 1), wr(&f, 3, "RPUSH", "F", "a");
+    item(&f, 2), wr(&f, 3, "RPUSH", "F", "b");
+    item(&f, 3), wr(&f, 4, "HSET", "FH", "k", "v");
+    item(&f, 4), wr(&f, 3, "RPUSH", "F", "c"), wr(&f, 1, "PING");
+    item(&f, 5);
+    item(&f, 6), wr(&f, 2, "DEL", "FX"), wr(&f, 5, "SET", "FS", "v", "PX", "1000");
+    item(&f, 7), wr(&f, 3, "SET", "FS1", "v"), wr(&f, 3, "SET", "FS2", "v");
+    item(&l, 10), wr(&l, 3, "RPUSH", "L", "x");
+    item(&l, 11), wr(&l, 3, "RPUSH", "L", "y");
+    item(&l, 12), wr(&l, 4, "HSET", "H", "k", "v");
+    kf_idem_part parts[2] = {mpart_of(&f, 0, 1, 5), mpart_of(&l, 1, e1, -1)};
+    int st[10];
+    char err[512] = "";
+    freeReplyObject(rcmd("SET FX keep"));
+    freeReplyObject(rcmd("CONFIG RESETSTAT"));
+    ck_assert_int_eq(kf_idem_complete(c, "a", parts, 2, st, err, sizeof err), KF_IDEM_OK);
+    for (int i = 0; i < 7; i++)
+        ck_assert_msg(st[i] == KF_IDEM_FENCED, "fenced item %d: status %d", i, st[i]);
+    for (int i = 7; i < 10; i++)
+        ck_assert_msg(st[i] == KF_IDEM_APPLIED, "live item %d: status %d", i, st[i]);
+    ck_assert_int_eq(rint_("EXISTS F FH FS FS1 FS2"), 0);
+    ck_assert_int_eq(rint_("EXISTS FX"), 1);
+    ck_assert_int_eq(rint_("EXISTS %s", DONE(0)), 0);
+    ck_assert_int_eq(rint_("EXISTS %s", BASE(0)), 0);
+    ck_assert_int_eq(cmdstat("ping", "calls"), 0);
+    ck_assert_int_eq(cmdstat("del", "calls"), 0);
+    ck_assert_int_eq(cmdstat("set", "calls"), 0);
+    ck_assert_int_eq(cmdstat("zmscore", "calls"), 1); /* the live part's */
+    ck_assert_int_eq(cmdstat("zadd", "calls"), 1);
+    static const char *const want[] = {"x", "y"};
+    assert_list("L", want, 2);
+    char v[16];
+    hget("H", "k", v, sizeof v);
+    ck_assert_str_eq(v, "v");
+    ck_assert_int_eq(rint_("ZCARD %s", DONE(1)), 3);
     kf_idem_destroy(c);
 }
 END_TEST
@@ -937,6 +1350,12 @@ static Suite *idempotency_suite(void)
     tcase_add_test(tc, test_write_error_only_that_item);
     tcase_add_test(tc, test_claim);
     tcase_add_test(tc, test_round_trips);
+    tcase_add_test(tc, test_complete_o1_per_part);
+    tcase_add_test(tc, test_complete_split_large_part);
+    tcase_add_test(tc, test_complete_mixed_runs);
+    tcase_add_test(tc, test_complete_run_error);
+    tcase_add_test(tc, test_complete_repeated_offset);
+    tcase_add_test(tc, test_complete_fenced_runs);
     tcase_add_test(tc, test_unreachable_then_up);
     tcase_add_test(tc, test_timeout_is_retry);
     tcase_add_test(tc, test_bad_url);
