@@ -334,8 +334,8 @@ static int take_message(kf_consumer *c, rd_kafka_message_t *msg)
     }
     rd_kafka_timestamp_type_t tstype;
     int64_t ts = rd_kafka_message_timestamp(msg, &tstype);
-    kf_rec *r =
-        kf_rec_new(p, msg->offset, ts, msg->key, msg->key_len, msg->payload, msg->len, hp, nh);
+    kf_rec *r = kf_rec_new_in(kf_dispatcher_pool(c->d), p, msg->offset, ts, msg->key, msg->key_len,
+                              msg->payload, msg->len, hp, nh);
     if (hp != hs) free(hp);
     if (!r) out_of_memory(c);
     if (p->first_offset < 0) p->first_offset = msg->offset;

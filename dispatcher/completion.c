@@ -10,6 +10,7 @@
 #include "dispatcher/backoff.h"
 #include "src/log.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,25 +20,42 @@ static const char *C = "dispatcher";
 
 /* ---------------------------------------------------------------- completion */
 
-/* The record is finished for good: advance the tracker and free it.
+/* Records finished for good: their staged outputs go to the partition, the
+ * trackers advance, they are freed. A worker's chunk finishes together, so
+ * each partition's tracker lock and the shared counters are taken once per
+ * run of records of one partition, not once per record. n <= KF_MAX_CHUNK.
  * Never called under the dispatcher lock. */
-void kf_completion_done(kf_dispatcher *d, kf_rec *r)
+void kf_completion_done_many(kf_dispatcher *d, kf_rec **recs, size_t n)
 {
-    /* Staged before the tracker moves: the consumer reads the watermark
-     * first, then takes what is staged below it. */
-    kf_partition_stage(r->part, r->staged);
-    r->staged = NULL;
-    kf_tracker_done(r->part->tracker, r->view.offset);
-    atomic_fetch_sub(&r->part->inflight, 1);
-    int_fast64_t left = atomic_fetch_sub(&d->inflight, 1) - 1;
-    KF_METRIC_ADD(d->env.metrics, records_done, 1);
-    KF_METRIC_ADD(d->env.metrics, inflight, -1);
-    kf_rec_free(r);
+    int64_t offs[KF_MAX_CHUNK];
+    for (size_t i = 0; i < n;) {
+        kf_partition *p = recs[i]->part;
+        size_t k = 0;
+        for (; i < n && recs[i]->part == p; i++) {
+            /* Staged before the tracker moves: the consumer reads the
+             * watermark first, then takes what is staged below it. */
+            kf_partition_stage(p, recs[i]->staged);
+            recs[i]->staged = NULL;
+            offs[k++] = recs[i]->view.offset;
+        }
+        kf_tracker_done_many(p->tracker, offs, k);
+        atomic_fetch_sub(&p->inflight, (int)k);
+    }
+    int_fast64_t left = atomic_fetch_sub(&d->inflight, (int_fast64_t)n) - (int_fast64_t)n;
+    KF_METRIC_ADD(d->env.metrics, records_done, n);
+    KF_METRIC_ADD(d->env.metrics, inflight, -(int_fast64_t)n);
+    for (size_t i = 0; i < n; i++)
+        kf_rec_free(recs[i]);
     if (atomic_load(&d->waiters) && left < atomic_load(&d->wait_limit)) {
         pthread_mutex_lock(&d->lock);
         pthread_cond_broadcast(&d->drained);
         pthread_mutex_unlock(&d->lock);
     }
+}
+
+void kf_completion_done(kf_dispatcher *d, kf_rec *r)
+{
+    kf_completion_done_many(d, &r, 1);
 }
 
 /* The record is let go without being done: its partition was revoked, so the
@@ -140,6 +158,13 @@ void kf_completion_fenced(kf_dispatcher *d, kf_rec *r)
     kf_completion_drop(r, d);
 }
 
+/* True when the record's last ack left it done: every output OK, not a
+ * dead-letter write. kf_completion_acked would call kf_completion_done. */
+bool kf_completion_is_done(const kf_rec *r)
+{
+    return !r->in_dead_letter && atomic_load(&r->worst) == KF_SINK_OK;
+}
+
 /* Called when the last acknowledgement of a record arrives (any thread). */
 void kf_completion_acked(kf_dispatcher *d, kf_rec *r)
 {
@@ -175,26 +200,32 @@ void kf_completion_acked(kf_dispatcher *d, kf_rec *r)
     free(why);
 }
 
-typedef struct ack_ctx {
-    kf_dispatcher *d;
-    kf_rec *r;
-    int sink; /* index for metrics; -1 for the dead-letter sink */
-} ack_ctx;
+/*
+ * An ack needs the record and the sink's index (for the per-sink metrics).
+ * Both travel in the one opaque pointer the sinks carry: records are aligned
+ * to KF_REC_ALIGN, so the low bits of their address are free and hold the
+ * index plus one (0 for the dead-letter sink). No allocation per output.
+ */
+#define ACK_TAG_MASK ((uintptr_t)KF_REC_ALIGN - 1)
+_Static_assert(KF_METRICS_MAX_SINKS + 1 <= KF_REC_ALIGN, "the sink index must fit the tag");
 
-/* The records' acks need the dispatcher and the sink index: we pack them in a
- * small heap context freed here, on the one call each message gets. */
+static void *ack_pack(kf_rec *r, int sink)
+{
+    int tag = sink >= 0 && sink < KF_METRICS_MAX_SINKS ? sink + 1 : 0;
+    return (void *)((uintptr_t)r | (uintptr_t)tag);
+}
+
 static void on_ack(void *opaque, kf_sink_status st, const char *why)
 {
-    ack_ctx *a = opaque;
-    kf_rec *r = a->r;
-    kf_dispatcher *d = a->d;
-    if (a->sink >= 0 && a->sink < KF_METRICS_MAX_SINKS) {
+    kf_rec *r = (kf_rec *)((uintptr_t)opaque & ~ACK_TAG_MASK);
+    int sink = (int)((uintptr_t)opaque & ACK_TAG_MASK) - 1;
+    kf_dispatcher *d = r->owner;
+    if (sink >= 0) {
         if (st == KF_SINK_OK)
-            KF_METRIC_ADD(d->env.metrics, outputs[a->sink], 1);
+            KF_METRIC_ADD(d->env.metrics, outputs[sink], 1);
         else
-            KF_METRIC_ADD(d->env.metrics, sink_errors[a->sink], 1);
+            KF_METRIC_ADD(d->env.metrics, sink_errors[sink], 1);
     }
-    free(a);
     if (st != KF_SINK_OK) {
         int cur = atomic_load(&r->worst);
         while ((int)st > cur && !atomic_compare_exchange_weak(&r->worst, &cur, (int)st)) {
@@ -206,21 +237,14 @@ static void on_ack(void *opaque, kf_sink_status st, const char *why)
     if (atomic_fetch_sub(&r->pending, 1) == 1) kf_completion_acked(d, r);
 }
 
-/* Writes one message with a fresh ack context; the record's pending count is
- * raised before the write because the ack may arrive inside it. */
+/* Writes one message with the record as its ack target; the record's pending
+ * count is raised before the write because the ack may arrive inside it. */
 void kf_completion_write(kf_dispatcher *d, kf_sink_worker *ws, int sink, kf_rec *r,
                          kf_sink_msg *msg)
 {
-    ack_ctx *a = malloc(sizeof *a);
-    if (!a) {
-        atomic_store(&r->worst, KF_SINK_RETRY);
-        return;
-    }
-    a->d = d;
-    a->r = r;
-    a->sink = sink;
+    (void)d; /* r->owner is d: set when the record was submitted */
     msg->ack = on_ack;
-    msg->ack_opaque = a;
+    msg->ack_opaque = ack_pack(r, sink);
     atomic_fetch_add(&r->pending, 1);
     kf_sink_write(ws, msg);
 }

@@ -4,10 +4,12 @@
 #include "dispatcher/business_key.h"
 #include "dispatcher/dead_letter.h"
 #include "dispatcher/emitter.h"
+#include "dispatcher/record_pool.h"
 #include "src/log.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,9 +313,44 @@ static void run_chunk(worker *w, kf_rec **chunk, size_t n)
         kf_sink_flush(w->sws[s]);
     if (w->dlq_ws) kf_sink_flush(w->dlq_ws);
 
-    /* Drop the guards: records whose acks all came back finish here. */
-    for (size_t i = 0; i < ntouched; i++)
-        if (atomic_fetch_sub(&touched[i]->pending, 1) == 1) kf_completion_acked(d, touched[i]);
+    /* Drop the guards: records whose acks all came back finish here, the
+     * plainly done ones together. */
+    kf_rec *done[KF_MAX_CHUNK];
+    size_t ndone = 0;
+    for (size_t i = 0; i < ntouched; i++) {
+        kf_rec *r = touched[i];
+        if (atomic_fetch_sub(&r->pending, 1) != 1) continue;
+        if (kf_completion_is_done(r))
+            done[ndone++] = r;
+        else
+            kf_completion_acked(d, r);
+    }
+    if (ndone) kf_completion_done_many(d, done, ndone);
+}
+
+/*
+ * How many records a worker takes at once. Work is spread evenly (queued /
+ * workers) so that slow handlers run in parallel, but never in chunks so
+ * small that waking a thread costs more than the work it gets: with a cheap
+ * handler a wake-up and the lock handoff (several microseconds on a busy
+ * machine) would dominate. The floor is the number of records that take
+ * about CHUNK_TARGET_NS, from the measured cost per record.
+ * Called with the dispatcher lock held.
+ */
+#define CHUNK_TARGET_NS 100000
+static size_t min_chunk(const kf_dispatcher *d)
+{
+    /* Unknown before the first chunk: assume slow, spread out. */
+    int64_t per = d->cost_ns > 0 ? d->cost_ns : CHUNK_TARGET_NS;
+    int64_t n = CHUNK_TARGET_NS / per;
+    return n < 1 ? 1 : n > KF_MAX_CHUNK ? KF_MAX_CHUNK : (size_t)n;
+}
+
+/* Another worker is worth waking: one is idle and there is a runnable lane
+ * with at least a minimum chunk's worth queued. Dispatcher lock held. */
+static bool worth_waking(kf_dispatcher *d)
+{
+    return d->idle && kf_lanes_runnable(d->lanes) && kf_lanes_queued(d->lanes) >= min_chunk(d);
 }
 
 static void *worker_main(void *arg)
@@ -328,7 +365,8 @@ static void *worker_main(void *arg)
         int64_t now = kf_now_ms();
         size_t queued = kf_lanes_queued(d->lanes);
         size_t budget = (queued + (size_t)d->nworkers - 1) / (size_t)d->nworkers;
-        if (budget < 1) budget = 1;
+        size_t floor = min_chunk(d);
+        if (budget < floor) budget = floor;
         if (budget > KF_MAX_CHUNK) budget = KF_MAX_CHUNK;
         size_t n = kf_lanes_take(d->lanes, now, budget, chunk);
         if (n == 0) {
@@ -351,8 +389,9 @@ static void *worker_main(void *arg)
             d->idle--;
             continue;
         }
-        /* More work than this worker took: wake one more. */
-        if (d->idle && kf_lanes_runnable(d->lanes)) pthread_cond_signal(&d->work);
+        /* More work than this worker took: wake one more (who wakes the
+         * next, and so on: the wake-ups chain as long as work is left). */
+        if (worth_waking(d)) pthread_cond_signal(&d->work);
 
         /* Remember the distinct lanes now, before records leave the chunk. */
         size_t nheld = 0;
@@ -360,13 +399,21 @@ static void *worker_main(void *arg)
             if (nheld == 0 || held[nheld - 1] != chunk[i]->lane) held[nheld++] = chunk[i]->lane;
         pthread_mutex_unlock(&d->lock);
 
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         run_chunk(w, chunk, n);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        int64_t per = ((int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec)) /
+                      (int64_t)n;
 
         pthread_mutex_lock(&d->lock);
+        /* A moving average over chunks: a handler that turns slow (a
+         * dependency's latency) spreads out again within a few chunks. */
+        d->cost_ns = d->cost_ns ? (d->cost_ns * 7 + per) / 8 : per;
         now = kf_now_ms();
         for (size_t i = 0; i < nheld; i++)
             kf_lanes_release(d->lanes, held[i], now);
-        if (d->idle && kf_lanes_runnable(d->lanes)) pthread_cond_signal(&d->work);
+        if (worth_waking(d)) pthread_cond_signal(&d->work);
     }
     pthread_mutex_unlock(&d->lock);
     return NULL;
@@ -384,9 +431,10 @@ kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t
     d->env = *env;
     d->nworkers = env->mapping->threads;
     d->lanes = kf_lanes_new(env->mapping->ordering);
+    d->pool = kf_rec_pool_new();
     d->sink_names = calloc(env->sink_count + 1, sizeof *d->sink_names);
     d->workers = calloc((size_t)d->nworkers, sizeof *d->workers);
-    if (!d->lanes || !d->sink_names || !d->workers) {
+    if (!d->lanes || !d->pool || !d->sink_names || !d->workers) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -452,18 +500,17 @@ void kf_dispatcher_submit(kf_dispatcher *d, kf_rec **recs, size_t n)
     KF_METRIC_ADD(d->env.metrics, records_in, n);
     pthread_mutex_lock(&d->lock);
     for (size_t i = 0; i < n; i++) {
+        recs[i]->owner = d;
         atomic_fetch_add(&recs[i]->part->inflight, 1);
         if (kf_lanes_push(d->lanes, recs[i]) != 0) {
             kf_error(C, "out of memory queueing a record; it will be read again");
             kf_completion_drop(recs[i], d);
         }
     }
-    if (d->idle) {
-        if (kf_lanes_queued(d->lanes) > 1)
-            pthread_cond_broadcast(&d->work);
-        else
-            pthread_cond_signal(&d->work);
-    }
+    /* One wake-up: the worker that takes a chunk wakes the next when more
+     * is left (worker_main), so only as many threads run as there is work
+     * for. */
+    if (d->idle) pthread_cond_signal(&d->work);
     pthread_mutex_unlock(&d->lock);
 }
 
@@ -537,7 +584,13 @@ void kf_dispatcher_destroy(kf_dispatcher *d)
         pthread_cond_destroy(&d->drained);
         pthread_mutex_destroy(&d->lock);
     }
+    kf_rec_pool_destroy(d->pool); /* after the lanes: dropped records came back */
     free(d->workers);
     free(d->sink_names);
     free(d);
+}
+
+kf_rec_pool *kf_dispatcher_pool(kf_dispatcher *d)
+{
+    return d->pool;
 }

@@ -54,6 +54,10 @@ kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t
  * its partition's tracker. */
 void kf_dispatcher_submit(kf_dispatcher *d, kf_rec **recs, size_t n);
 
+/* The record buffer pool for kf_rec_new_in: only one thread (the consumer)
+ * may take from it. It lives as long as the dispatcher. */
+struct kf_rec_pool *kf_dispatcher_pool(kf_dispatcher *d);
+
 /* Records submitted and not yet done or dropped. */
 int64_t kf_dispatcher_inflight(const kf_dispatcher *d);
 

@@ -3,7 +3,7 @@
  * scheduling, the handler call) and completion.c (acks, retries, dead
  * letters, done). Not for use outside dispatcher/.
  *
- * Locks: `lock` guards lanes, idle and stop. Completion functions are never
+ * Locks: `lock` guards lanes, idle, stop and cost_ns. Completion functions are never
  * called with it held, except kf_completion_drop (which takes no lock and is
  * safe either way). Lock order: dispatcher lock, then a tracker's lock.
  */
@@ -15,6 +15,7 @@
 #include "dispatcher/lanes.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 
 /* The most records one worker takes at once. Smaller chunks spread work over
  * threads; larger ones amortise the lock and the sinks' round trips. */
@@ -33,11 +34,14 @@ struct kf_dispatcher {
     kf_dispatcher_env env;
     const char **sink_names;
 
-    pthread_mutex_t lock; /* guards lanes, idle, stop */
+    pthread_mutex_t lock; /* guards lanes, idle, stop, cost_ns */
     pthread_cond_t work;  /* signalled when lanes become runnable */
     kf_lanes *lanes;
     int idle;
     int stop;
+    /* Moving average of a record's cost in a chunk (handler and writes),
+     * nanoseconds; 0 before the first chunk. Guarded by lock. */
+    int64_t cost_ns;
 
     atomic_int_fast64_t inflight;
     /* kf_dispatcher_wait_below: waiters sleep on `drained` (under lock) until
@@ -51,11 +55,23 @@ struct kf_dispatcher {
     uint32_t all_marked;
     worker *workers;
     int nworkers;
+    /* Record buffers: taken by the consumer (kf_dispatcher_pool), given
+     * back by kf_rec_free from any thread; destroyed last. */
+    struct kf_rec_pool *pool;
 };
 
 /* The record is finished for good: its staged outputs go to the partition,
  * the tracker moves, it is freed. Never under the dispatcher lock. */
 void kf_completion_done(kf_dispatcher *d, kf_rec *r);
+
+/* kf_completion_done for n <= KF_MAX_CHUNK records at once (one tracker lock
+ * per run of one partition's records, the shared counters once). */
+void kf_completion_done_many(kf_dispatcher *d, kf_rec **recs, size_t n);
+
+/* True when a record whose acks are all in is simply done (no failure, not a
+ * dead-letter write): the caller may batch it into kf_completion_done_many
+ * instead of calling kf_completion_acked. */
+bool kf_completion_is_done(const kf_rec *r);
 
 /* Lets the record go without being done (revoked or fenced partition): the
  * next owner reads it again. Takes no lock. `arg` is the dispatcher. */

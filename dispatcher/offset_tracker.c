@@ -81,9 +81,9 @@ int kf_tracker_add(kf_tracker *t, int64_t offset)
     return rc;
 }
 
-int kf_tracker_done(kf_tracker *t, int64_t offset)
+/* Marks one offset; the caller holds the lock and advances the head. */
+static int mark_locked(kf_tracker *t, int64_t offset)
 {
-    pthread_mutex_lock(&t->lock);
     size_t lo = 0, hi = t->count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -92,19 +92,41 @@ int kf_tracker_done(kf_tracker *t, int64_t offset)
         else
             hi = mid;
     }
-    int rc = -1;
     if (lo < t->count && at(t, lo)->offset == offset && !at(t, lo)->done) {
         at(t, lo)->done = true;
         t->pending--;
-        /* Keep the invariant: the head is the lowest record not yet done. */
-        while (t->count > 0 && at(t, 0)->done) {
-            t->head = (t->head + 1) & (t->cap - 1);
-            t->count--;
-        }
-        rc = 0;
+        return 0;
     }
+    return -1;
+}
+
+/* Keeps the invariant: the head is the lowest record not yet done. */
+static void advance_locked(kf_tracker *t)
+{
+    while (t->count > 0 && at(t, 0)->done) {
+        t->head = (t->head + 1) & (t->cap - 1);
+        t->count--;
+    }
+}
+
+int kf_tracker_done(kf_tracker *t, int64_t offset)
+{
+    pthread_mutex_lock(&t->lock);
+    int rc = mark_locked(t, offset);
+    if (rc == 0) advance_locked(t);
     pthread_mutex_unlock(&t->lock);
     return rc;
+}
+
+size_t kf_tracker_done_many(kf_tracker *t, const int64_t *offsets, size_t n)
+{
+    size_t marked = 0;
+    pthread_mutex_lock(&t->lock);
+    for (size_t i = 0; i < n; i++)
+        if (mark_locked(t, offsets[i]) == 0) marked++;
+    advance_locked(t);
+    pthread_mutex_unlock(&t->lock);
+    return marked;
 }
 
 int64_t kf_tracker_watermark(kf_tracker *t)

@@ -29,6 +29,10 @@ int kf_tracker_add(kf_tracker *t, int64_t offset);
  * dropped below the watermark). */
 int kf_tracker_done(kf_tracker *t, int64_t offset);
 
+/* Marks n added offsets done under one lock (any order). Returns how many
+ * were found and marked. */
+size_t kf_tracker_done_many(kf_tracker *t, const int64_t *offsets, size_t n);
+
 /* The offset to commit: all added records below it are done. -1 when nothing
  * was ever added. */
 int64_t kf_tracker_watermark(kf_tracker *t);

@@ -2,6 +2,7 @@
 
 #include "dispatcher/emitter.h"
 #include "dispatcher/packed.h"
+#include "dispatcher/record_pool.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -34,15 +35,22 @@ int64_t kf_wall_ms(void)
 }
 
 /* One allocation: the struct, the header array, then key, value and header
- * names/values back to back. */
-kf_rec *kf_rec_new(kf_partition *part, int64_t offset, int64_t timestamp_ms, const void *key,
-                   size_t key_len, const void *value, size_t value_len, const kf_header *hdrs,
-                   size_t header_count)
+ * names/values back to back. Aligned to KF_REC_ALIGN so that an ack can
+ * carry the record and a small tag in one pointer (see completion.c), and
+ * so that two records' atomics never share a cache line. */
+kf_rec *kf_rec_new_in(kf_rec_pool *pool, kf_partition *part, int64_t offset, int64_t timestamp_ms,
+                      const void *key, size_t key_len, const void *value, size_t value_len,
+                      const kf_header *hdrs, size_t header_count)
 {
     size_t extra = kf_pack_size(hdrs, header_count, NULL, key_len, value_len);
-    kf_rec *r = malloc(sizeof *r + extra);
+    size_t size = (sizeof(kf_rec) + extra + KF_REC_ALIGN - 1) & ~(size_t)(KF_REC_ALIGN - 1);
+    size_t capacity = size;
+    kf_rec *r = pool ? kf_rec_pool_get(pool, size, KF_REC_ALIGN, &capacity)
+                     : aligned_alloc(KF_REC_ALIGN, size);
     if (!r) return NULL;
     memset(r, 0, sizeof *r);
+    r->pool = pool;
+    r->capacity = capacity;
     kf_packed pk;
     kf_pack(r + 1, hdrs, header_count, NULL, key, key_len, value, value_len, &pk);
     r->view.key = pk.key;
@@ -61,9 +69,16 @@ kf_rec *kf_rec_new(kf_partition *part, int64_t offset, int64_t timestamp_ms, con
     kf_partition_ref(part);
     r->key_hash = kf_key_hash(key, key_len);
     r->bytes = extra;
-    r->first_seen_ms = kf_now_ms();
     r->outputs_tail = &r->outputs;
     return r;
+}
+
+kf_rec *kf_rec_new(kf_partition *part, int64_t offset, int64_t timestamp_ms, const void *key,
+                   size_t key_len, const void *value, size_t value_len, const kf_header *hdrs,
+                   size_t header_count)
+{
+    return kf_rec_new_in(NULL, part, offset, timestamp_ms, key, key_len, value, value_len, hdrs,
+                         header_count);
 }
 
 void kf_rec_free(kf_rec *r)
@@ -73,5 +88,8 @@ void kf_rec_free(kf_rec *r)
     free(atomic_load(&r->why));
     free(r->fail_reason);
     kf_partition_unref(r->part);
-    free(r);
+    if (r->pool)
+        kf_rec_pool_put(r->pool, r, r->capacity);
+    else
+        free(r);
 }

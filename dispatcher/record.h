@@ -21,15 +21,23 @@
 struct kf_lane;
 struct kf_output;
 
+/* Every kf_rec starts at a multiple of this (a cache line). */
+#define KF_REC_ALIGN 64
+
+struct kf_dispatcher;
+struct kf_rec_pool;
+
 typedef struct kf_rec {
     kf_record view; /* what the handler sees; points into this allocation */
     kf_partition *part;
     uint64_t key_hash;
     size_t bytes; /* key + value + headers, for batch.max_bytes */
 
-    struct kf_rec *next;   /* lane queue link; owned by the lane lock */
-    struct kf_lane *lane;  /* the lane while queued or running */
-    int64_t first_seen_ms; /* when the consumer received it */
+    struct kf_rec *next;         /* lane queue link; owned by the lane lock */
+    struct kf_lane *lane;        /* the lane while queued or running */
+    struct kf_dispatcher *owner; /* set by kf_dispatcher_submit: where acks go */
+    struct kf_rec_pool *pool;    /* where the buffer goes back, NULL: malloc'd */
+    size_t capacity;             /* the buffer's size */
 
     /* Outputs captured during the handler call (freed after they are written). */
     struct kf_output *outputs;
@@ -54,6 +62,14 @@ kf_rec *kf_rec_new(kf_partition *part, int64_t offset, int64_t timestamp_ms, con
                    size_t key_len, const void *value, size_t value_len, const kf_header *hdrs,
                    size_t header_count);
 
+/* The same, with the buffer from `pool` (NULL: aligned_alloc). Only the
+ * pool's taker thread may call it. */
+kf_rec *kf_rec_new_in(struct kf_rec_pool *pool, kf_partition *part, int64_t offset,
+                      int64_t timestamp_ms, const void *key, size_t key_len, const void *value,
+                      size_t value_len, const kf_header *hdrs, size_t header_count);
+
+/* Frees the record, its outputs and its partition reference; the buffer goes
+ * back to its pool when it has one. Any thread. */
 void kf_rec_free(kf_rec *r);
 
 /* Frees the captured outputs only (staged ones wait for the record's end). */
