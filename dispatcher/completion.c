@@ -30,7 +30,7 @@ void kf_completion_done_many(kf_dispatcher *d, kf_rec **recs, size_t n)
     int64_t offs[KF_MAX_CHUNK];
     for (size_t i = 0; i < n;) {
         kf_partition *p = recs[i]->part;
-        size_t k = 0;
+        size_t from = i, k = 0;
         for (; i < n && recs[i]->part == p; i++) {
             /* Staged before the tracker moves: the consumer reads the
              * watermark first, then takes what is staged below it. */
@@ -39,13 +39,16 @@ void kf_completion_done_many(kf_dispatcher *d, kf_rec **recs, size_t n)
             offs[k++] = recs[i]->view.offset;
         }
         kf_tracker_done_many(p->tracker, offs, k);
+        for (size_t j = from; j < i; j++)
+            kf_rec_release(recs[j]);
+        /* In flight falls before the records' references go: a revoke
+         * waiting for it still holds its own reference. */
         atomic_fetch_sub(&p->inflight, (int)k);
+        kf_partition_unref_n(p, (int)k);
     }
     int_fast64_t left = atomic_fetch_sub(&d->inflight, (int_fast64_t)n) - (int_fast64_t)n;
     KF_METRIC_ADD(d->env.metrics, records_done, n);
     KF_METRIC_ADD(d->env.metrics, inflight, -(int_fast64_t)n);
-    for (size_t i = 0; i < n; i++)
-        kf_rec_free(recs[i]);
     if (atomic_load(&d->waiters) && left < atomic_load(&d->wait_limit)) {
         pthread_mutex_lock(&d->lock);
         pthread_cond_broadcast(&d->drained);

@@ -499,9 +499,16 @@ void kf_dispatcher_submit(kf_dispatcher *d, kf_rec **recs, size_t n)
     KF_METRIC_ADD(d->env.metrics, inflight, (int_fast64_t)n);
     KF_METRIC_ADD(d->env.metrics, records_in, n);
     pthread_mutex_lock(&d->lock);
+    /* In flight per partition: one atomic per run of a partition's records
+     * (a consumed batch comes in such runs), not one per record. */
+    for (size_t i = 0; i < n;) {
+        kf_partition *p = recs[i]->part;
+        int k = 0;
+        for (; i < n && recs[i]->part == p; i++, k++)
+            recs[i]->owner = d;
+        atomic_fetch_add(&p->inflight, k);
+    }
     for (size_t i = 0; i < n; i++) {
-        recs[i]->owner = d;
-        atomic_fetch_add(&recs[i]->part->inflight, 1);
         if (kf_lanes_push(d->lanes, recs[i]) != 0) {
             kf_error(C, "out of memory queueing a record; it will be read again");
             kf_completion_drop(recs[i], d);

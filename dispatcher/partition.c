@@ -33,7 +33,12 @@ void kf_partition_ref(kf_partition *p)
 
 void kf_partition_unref(kf_partition *p)
 {
-    if (!p || atomic_fetch_sub(&p->refs, 1) != 1) return;
+    kf_partition_unref_n(p, 1);
+}
+
+void kf_partition_unref_n(kf_partition *p, int n)
+{
+    if (!p || n <= 0 || atomic_fetch_sub(&p->refs, n) != n) return;
     kf_tracker_destroy(p->tracker);
     kf_staged_free_list(p->staged);
     pthread_mutex_destroy(&p->stage_lock);

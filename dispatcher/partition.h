@@ -63,6 +63,8 @@ typedef struct kf_partition {
 kf_partition *kf_partition_new(const char *topic, int32_t partition);
 void kf_partition_ref(kf_partition *p);
 void kf_partition_unref(kf_partition *p);
+/* Drops n references at once (a chunk's records). */
+void kf_partition_unref_n(kf_partition *p, int n);
 
 /* Records that `sink` (an index < 32) is done for `offset`. Consumer thread,
  * before the partition's records are dispatched. */

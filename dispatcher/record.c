@@ -84,10 +84,16 @@ kf_rec *kf_rec_new(kf_partition *part, int64_t offset, int64_t timestamp_ms, con
 void kf_rec_free(kf_rec *r)
 {
     if (!r) return;
+    kf_partition *part = r->part;
+    kf_rec_release(r);
+    kf_partition_unref(part);
+}
+
+void kf_rec_release(kf_rec *r)
+{
     kf_rec_clear_outputs(r);
     free(atomic_load(&r->why));
     free(r->fail_reason);
-    kf_partition_unref(r->part);
     if (r->pool)
         kf_rec_pool_put(r->pool, r, r->capacity);
     else

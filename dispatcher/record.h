@@ -72,6 +72,10 @@ kf_rec *kf_rec_new_in(struct kf_rec_pool *pool, kf_partition *part, int64_t offs
  * back to its pool when it has one. Any thread. */
 void kf_rec_free(kf_rec *r);
 
+/* kf_rec_free without dropping the partition reference: the caller drops
+ * the references of many records at once (kf_partition_unref_n). */
+void kf_rec_release(kf_rec *r);
+
 /* Frees the captured outputs only (staged ones wait for the record's end). */
 void kf_rec_free_outputs(kf_rec *r);
 

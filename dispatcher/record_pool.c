@@ -70,6 +70,9 @@ void *kf_rec_pool_get(kf_rec_pool *p, size_t size, size_t align, size_t *capacit
             node *n = p->spare;
             p->spare = n->next;
             p->nspare--;
+            /* The next buffer was last written on another core: start
+             * bringing it over while this one is filled. */
+            if (p->spare) __builtin_prefetch(p->spare, 1);
             if (n->capacity >= want) {
                 *capacity = n->capacity;
                 return n;
