@@ -232,8 +232,34 @@ static void set_paused(kf_consumer *c, int pause)
              (long long)kf_dispatcher_inflight(c->d));
 }
 
+/* Adds the batch's offsets to their trackers, one lock per run of a
+ * partition's records (a consumed batch comes in such runs). Until then the
+ * batch's records are not in a tracker, which is safe: a tracker's watermark
+ * never passes an offset it has not seen. */
+static void track_batch(kf_consumer *c)
+{
+    int64_t offs[256];
+    for (size_t i = 0; i < c->batch_n;) {
+        kf_partition *p = c->batch[i]->part;
+        size_t k = 0;
+        for (; i < c->batch_n && c->batch[i]->part == p && k < 256; i++)
+            offs[k++] = c->batch[i]->view.offset;
+        size_t done = kf_tracker_add_many(p->tracker, offs, k);
+        while (done < k) {
+            /* Offsets went backwards: a seek. Start the tracker over here
+             * (an empty tracker takes any offset, so this ends). */
+            kf_warn(C, "mapping %s: %s[%d] went back to offset %lld; tracking anew", c->m->name,
+                    p->topic, p->partition, (long long)offs[done]);
+            kf_tracker_reset(p->tracker);
+            size_t more = kf_tracker_add_many(p->tracker, offs + done, k - done);
+            done += more ? more : 1; /* a negative offset: never tracked */
+        }
+    }
+}
+
 static void submit(kf_consumer *c)
 {
+    track_batch(c);
     if (c->batch_n) kf_dispatcher_submit(c->d, c->batch, c->batch_n);
     c->batch_n = 0;
     c->batch_bytes = 0;
@@ -339,13 +365,6 @@ static int take_message(kf_consumer *c, rd_kafka_message_t *msg)
     if (hp != hs) free(hp);
     if (!r) out_of_memory(c);
     if (p->first_offset < 0) p->first_offset = msg->offset;
-    if (kf_tracker_add(p->tracker, msg->offset) != 0) {
-        /* Offsets went backwards: a seek. Start the tracker over from here. */
-        kf_warn(C, "mapping %s: %s[%d] went back to offset %lld; tracking anew", c->m->name, topic,
-                msg->partition, (long long)msg->offset);
-        kf_tracker_reset(p->tracker);
-        kf_tracker_add(p->tracker, msg->offset);
-    }
     if (c->batch_n == 0) c->batch_deadline = kf_now_ms() + c->m->batch_window_ms;
     c->batch[c->batch_n++] = r;
     c->batch_bytes += r->bytes;

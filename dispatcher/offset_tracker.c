@@ -65,20 +65,34 @@ static int grow(kf_tracker *t)
     return 0;
 }
 
+/* Adds one offset; the caller holds the lock. */
+static int add_locked(kf_tracker *t, int64_t offset)
+{
+    if (offset <= t->last_added || (t->count == t->cap && grow(t) != 0)) return -1;
+    slot *s = at(t, t->count++);
+    s->offset = offset;
+    s->done = false;
+    t->last_added = offset;
+    t->pending++;
+    return 0;
+}
+
 int kf_tracker_add(kf_tracker *t, int64_t offset)
 {
     pthread_mutex_lock(&t->lock);
-    int rc = -1;
-    if (offset > t->last_added && (t->count < t->cap || grow(t) == 0)) {
-        slot *s = at(t, t->count++);
-        s->offset = offset;
-        s->done = false;
-        t->last_added = offset;
-        t->pending++;
-        rc = 0;
-    }
+    int rc = add_locked(t, offset);
     pthread_mutex_unlock(&t->lock);
     return rc;
+}
+
+size_t kf_tracker_add_many(kf_tracker *t, const int64_t *offsets, size_t n)
+{
+    size_t i = 0;
+    pthread_mutex_lock(&t->lock);
+    while (i < n && add_locked(t, offsets[i]) == 0)
+        i++;
+    pthread_mutex_unlock(&t->lock);
+    return i;
 }
 
 /* Marks one offset; the caller holds the lock and advances the head. */

@@ -25,6 +25,10 @@ void kf_tracker_destroy(kf_tracker *t);
  * added (the caller must kf_tracker_reset after a rewind). */
 int kf_tracker_add(kf_tracker *t, int64_t offset);
 
+/* Adds offsets[0..n) in order under one lock; stops at the first one that
+ * is not above the last added and returns how many were added. */
+size_t kf_tracker_add_many(kf_tracker *t, const int64_t *offsets, size_t n);
+
 /* Marks an added offset done. Returns -1 if it was never added (or already
  * dropped below the watermark). */
 int kf_tracker_done(kf_tracker *t, int64_t offset);
