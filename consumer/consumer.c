@@ -32,6 +32,11 @@ struct kf_consumer {
 
     rd_kafka_message_t **msgs;
     int64_t next_commit;
+    /* The periodic commit runs asynchronously (the consumer keeps polling
+     * while the broker answers); its result arrives on commit_q, served by
+     * the consumer loop. At most one is outstanding. */
+    rd_kafka_queue_t *commit_q;
+    int commit_pending;
     kf_consumer_eos eos; /* exactly-once parts; idem NULL when at-least-once */
     const atomic_int *stop;
     int64_t pressure_since; /* when in flight reached the limit; 0 when below */
@@ -84,9 +89,53 @@ static int note_committed(kf_consumer *c, rd_kafka_resp_err_t err,
     return failed ? -1 : 0;
 }
 
+/*
+ * The periodic commit of at-least-once and exactly-once-with-Redis mappings:
+ * asynchronous, so a record arriving while the broker answers is not held
+ * up behind the commit (a synchronous commit blocked the consumer thread for
+ * a round trip every interval: the latency tail). rd_kafka_commit_queue with
+ * our own queue is asynchronous and delivers the result as an event there;
+ * librdkafka 2.0.2 never serves offset_commit_cb to an application polling
+ * with rd_kafka_consume_batch_queue, which is why the result needs its own
+ * queue. `committed` moves (and the Redis trim with it) only when the result
+ * says so. Returns 1 when a commit was sent.
+ */
+static int commit_async(kf_consumer *c)
+{
+    if (c->commit_pending) return 0;
+    rd_kafka_topic_partition_list_t *l = watermarks(c, NULL);
+    int sent = 0;
+    if (l->cnt > 0) {
+        rd_kafka_resp_err_t err = rd_kafka_commit_queue(c->rk, l, c->commit_q, NULL, NULL);
+        if (err)
+            note_committed(c, err, l);
+        else
+            sent = c->commit_pending = 1;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return sent;
+}
+
+/* Serves the results of asynchronous commits (wait_ms: how long to wait for
+ * one). */
+static void serve_commits(kf_consumer *c, int wait_ms)
+{
+    rd_kafka_event_t *ev;
+    while (c->commit_pending && (ev = rd_kafka_queue_poll(c->commit_q, wait_ms))) {
+        if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
+            note_committed(c, rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev));
+            c->commit_pending = 0;
+        }
+        rd_kafka_event_destroy(ev);
+    }
+}
+
 /* Commits synchronously and checks every partition's result. */
 static int commit(kf_consumer *c, const rd_kafka_topic_partition_list_t *only)
 {
+    /* An asynchronous commit still out: take its result first, so that
+     * `committed` is current (the broker applies commits in order anyway). */
+    serve_commits(c, 5000);
     if (c->eos.txn) {
         /* Offsets go only through the transaction, with the staged outputs. */
         kf_partition **ps = malloc((c->parts.count + 1) * sizeof *ps);
@@ -444,14 +493,15 @@ void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
          * in-flight limit ("every interval or N records"). */
         if (now >= c->next_commit || (c->eos.idem && uncommitted(c) >= m->max_inflight)) {
             retake_fenced(c, now);
-            /* Synchronous: librdkafka 2.0.2 never serves the result of an
-             * asynchronous commit to an application that polls with
-             * rd_kafka_consume_batch_queue (offset_commit_cb is not called),
-             * and kfleet must know what is committed (exactly-once trims
-             * its marks below it). One round trip per interval. */
-            commit(c, NULL);
+            /* The transaction is synchronous (its outputs and offsets go
+             * together); offset commits are asynchronous. */
+            if (c->eos.txn)
+                commit(c, NULL);
+            else
+                commit_async(c);
             c->next_commit = now + m->commit_interval_ms;
         }
+        serve_commits(c, 0);
         if (throttle(c, now)) continue;
 
         /* While paused, what was fetched already is still taken and
@@ -563,6 +613,11 @@ kf_consumer *kf_consumer_new(const kf_config *cfg, const kf_mapping_config *m, k
     conf = NULL; /* owned by rk now */
     rd_kafka_poll_set_consumer(c->rk);
     c->queue = rd_kafka_queue_get_consumer(c->rk);
+    c->commit_q = rd_kafka_queue_new(c->rk);
+    if (!c->queue || !c->commit_q) {
+        snprintf(err, errlen, "mapping %s: cannot create the consumer's queues", m->name);
+        goto fail;
+    }
     topics = rd_kafka_topic_partition_list_new((int)m->topic_count);
     for (size_t i = 0; i < m->topic_count; i++)
         rd_kafka_topic_partition_list_add(topics, m->topics[i], RD_KAFKA_PARTITION_UA);
@@ -588,6 +643,7 @@ void kf_consumer_destroy(kf_consumer *c)
         /* Leaving the group runs the revoke path: wait, commit, unassign. */
         rd_kafka_consumer_close(c->rk);
         if (c->queue) rd_kafka_queue_destroy(c->queue);
+        if (c->commit_q) rd_kafka_queue_destroy(c->commit_q);
         rd_kafka_destroy(c->rk);
     }
     kf_assignment_clear(&c->parts);

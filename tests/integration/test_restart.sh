@@ -3,7 +3,8 @@
 # nothing: 30,000 records arrive at 6,000/s while kfleet runs; once outputs
 # appear kfleet gets SIGTERM and must exit 0 within 30 s; a second kfleet in
 # the same group finishes the job. A graceful stop commits what it finished,
-# so the sinks (Redis RPUSH, Kafka) must hold every record exactly once.
+# so the sinks (Redis RPUSH, Kafka) must hold every record exactly once, and
+# the running second kfleet commits to the end without being stopped.
 set -euo pipefail
 # shellcheck source=tests/integration/itest_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/itest_common.sh"
@@ -42,6 +43,13 @@ kf_wait_exit producer 120
 kf_assert_eq 0 "$KF_STATUS" "kf_produce exit status"
 it_verify_until 120 "redis sink complete" --redis-list "$IT_LIST" --expect "$N"
 it_verify_until 60 "kafka sink complete" --kafka "$IT_OUT" --expect "$N"
+# The periodic commit is asynchronous (its result comes back on its own
+# queue): while the second run still runs, the group's committed offsets must
+# reach the end. A commit result never served would stall them at the
+# first run's.
+"$IT_TOOLS/bench_kafka" watch -b "$KFLEET_BROKERS" -t "$IT_IN" -g "$IT_GROUP" -n "$N" \
+	--interval-ms 100 --timeout 30 >&2 ||
+	it_fail "the running consumer's commits did not reach offset $N within 30 s"
 it_stop_kfleet second 30
 
 it_verify_final "redis sink (final)" --redis-list "$IT_LIST" --expect "$N"
