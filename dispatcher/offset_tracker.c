@@ -1,7 +1,8 @@
 /*
  * The tracker is a growable ring of (offset, done) in dispatch order. The head
  * is always the lowest record not yet done, so the watermark is read in O(1);
- * marking done is a binary search over the ring, O(log in-flight).
+ * marking done is O(1) for contiguous offsets (the slot is offset - head's
+ * offset) and a binary search over the ring otherwise, O(log in-flight).
  */
 #include "dispatcher/offset_tracker.h"
 
@@ -98,6 +99,18 @@ size_t kf_tracker_add_many(kf_tracker *t, const int64_t *offsets, size_t n)
 /* Marks one offset; the caller holds the lock and advances the head. */
 static int mark_locked(kf_tracker *t, int64_t offset)
 {
+    /* Offsets are usually contiguous (gaps only from compaction or
+     * transaction markers): try the slot they would have first. */
+    if (t->count > 0 && offset >= at(t, 0)->offset) {
+        uint64_t guess = (uint64_t)(offset - at(t, 0)->offset);
+        if (guess < t->count && at(t, guess)->offset == offset) {
+            slot *s = at(t, guess);
+            if (s->done) return -1;
+            s->done = true;
+            t->pending--;
+            return 0;
+        }
+    }
     size_t lo = 0, hi = t->count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
