@@ -37,12 +37,13 @@ typedef struct kf_staged {
 } kf_staged;
 
 typedef struct kf_partition {
+    /* Read by workers for every record: kept apart from the counters below,
+     * which the consumer and the workers write all the time (false sharing
+     * cost more than the counting itself). */
     char *topic;
     int32_t partition;
     kf_tracker *tracker;
-    atomic_int inflight; /* records dispatched and not yet done or dropped */
-    atomic_bool revoked; /* set on revoke: queued records are dropped */
-    atomic_int refs;
+    atomic_bool revoked;  /* set on revoke: queued records are dropped */
     int64_t committed;    /* last committed offset; consumer thread only */
     int64_t retake_at;    /* fenced: when the consumer may take it anew; consumer only */
     int64_t first_offset; /* the first offset dispatched here, -1 before; consumer only */
@@ -56,8 +57,14 @@ typedef struct kf_partition {
     int64_t *done_offsets;
     size_t done_cap; /* power of two, 0 when empty */
     size_t done_used;
-    pthread_mutex_t stage_lock;
-    kf_staged *staged; /* unordered; sorted when taken */
+
+    /* Written by the consumer (per record, per run) and by the workers (per
+     * chunk): their own cache line. */
+    _Alignas(64) atomic_int inflight; /* records dispatched and not yet done or dropped */
+    atomic_int refs;
+
+    _Alignas(64) pthread_mutex_t stage_lock; /* workers stage, the consumer takes */
+    kf_staged *staged;                       /* unordered; sorted when taken */
 } kf_partition;
 
 kf_partition *kf_partition_new(const char *topic, int32_t partition);
