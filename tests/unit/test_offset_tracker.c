@@ -304,6 +304,150 @@ START_TEST(test_random_against_model)
 }
 END_TEST
 
+/* ---- kf_tracker_done_many ---------------------------------------------- */
+
+START_TEST(test_done_many_out_of_order)
+{
+    kf_tracker *t = kf_tracker_new();
+    for (int64_t o = 100; o < 120; o++)
+        ck_assert_int_eq(kf_tracker_add(t, o), 0);
+
+    /* Later records of a chunk, in any order: the watermark stays. */
+    int64_t a[] = {105, 103, 101, 104, 119};
+    ck_assert_uint_eq(kf_tracker_done_many(t, a, 5), 5);
+    ck_assert_int_eq(kf_tracker_watermark(t), 100);
+    ck_assert_uint_eq(kf_tracker_pending(t), 15);
+
+    /* The gap fills, with the lowest last in the batch: it jumps over
+     * everything done, to the first one not done (106). */
+    int64_t b[] = {102, 100};
+    ck_assert_uint_eq(kf_tracker_done_many(t, b, 2), 2);
+    ck_assert_int_eq(kf_tracker_watermark(t), 106);
+    ck_assert_uint_eq(kf_tracker_pending(t), 13);
+
+    /* The rest, descending, in one batch: one past the last. */
+    int64_t c[13];
+    for (int i = 0; i < 13; i++)
+        c[i] = 118 - i; /* 118 .. 106 */
+    ck_assert_uint_eq(kf_tracker_done_many(t, c, 13), 13);
+    ck_assert_int_eq(kf_tracker_watermark(t), 120);
+    ck_assert_uint_eq(kf_tracker_pending(t), 0);
+
+    /* Nothing to do. */
+    ck_assert_uint_eq(kf_tracker_done_many(t, c, 0), 0);
+    ck_assert_uint_eq(kf_tracker_done_many(t, NULL, 0), 0);
+    ck_assert_int_eq(kf_tracker_watermark(t), 120);
+    kf_tracker_destroy(t);
+}
+END_TEST
+
+START_TEST(test_done_many_ignores_duplicates_and_unknown)
+{
+    kf_tracker *t = kf_tracker_new();
+    /* On an empty tracker nothing is marked and nothing changes. */
+    int64_t none[] = {0, 1, 5};
+    ck_assert_uint_eq(kf_tracker_done_many(t, none, 3), 0);
+    ck_assert_int_eq(kf_tracker_watermark(t), -1);
+
+    ck_assert_int_eq(kf_tracker_add(t, 5), 0);
+    ck_assert_int_eq(kf_tracker_add(t, 9), 0);
+    ck_assert_int_eq(kf_tracker_add(t, 12), 0);
+    ck_assert_int_eq(kf_tracker_add(t, 20), 0);
+
+    /* 9 twice, holes, below, above, extremes: only 9 and 12 count. */
+    int64_t a[] = {9, 9, 7, 4, 13, -1, INT64_MAX, 12, INT64_MIN, 12};
+    ck_assert_uint_eq(kf_tracker_done_many(t, a, 10), 2);
+    ck_assert_uint_eq(kf_tracker_pending(t), 2);
+    ck_assert_int_eq(kf_tracker_watermark(t), 5);
+
+    /* 9 is done already; 5 is new (once, though given twice). */
+    int64_t b[] = {5, 9, 5};
+    ck_assert_uint_eq(kf_tracker_done_many(t, b, 3), 1);
+    ck_assert_int_eq(kf_tracker_watermark(t), 20); /* over the done 9 and 12 */
+    ck_assert_uint_eq(kf_tracker_pending(t), 1);
+
+    /* Below the watermark now: ignored, and not taken for 20. */
+    int64_t c[] = {5, 12, 9};
+    ck_assert_uint_eq(kf_tracker_done_many(t, c, 3), 0);
+    ck_assert_int_eq(kf_tracker_watermark(t), 20);
+    ck_assert_uint_eq(kf_tracker_pending(t), 1);
+
+    int64_t d[] = {21, 20, 20};
+    ck_assert_uint_eq(kf_tracker_done_many(t, d, 3), 1);
+    ck_assert_int_eq(kf_tracker_watermark(t), 21);
+    ck_assert_uint_eq(kf_tracker_pending(t), 0);
+    kf_tracker_destroy(t);
+}
+END_TEST
+
+/*
+ * kf_tracker_done_many must be exactly n calls of kf_tracker_done: the same
+ * count marked and the same watermark and pending count after every batch.
+ * Two trackers get the same adds (with gaps, enough to grow and wrap the
+ * ring), then the same random batches (in-flight offsets in any order,
+ * duplicates, holes, offsets already done or below the watermark): one
+ * through done_many, the other one offset at a time.
+ */
+START_TEST(test_done_many_matches_single)
+{
+    enum { ROUNDS = 1000, MAXB = 64 };
+    rng_state = 2024;
+    int64_t *offs = malloc(sizeof *offs * 4096);
+    for (int round = 0; round < ROUNDS; round++) {
+        kf_tracker *a = kf_tracker_new(), *b = kf_tracker_new();
+        /* Most rounds small; every 50th big enough to grow the ring. */
+        size_t total = round % 50 == 0 ? 1500 + (size_t)(rnd() % 2500) : 1 + (size_t)(rnd() % 200);
+        size_t added = 0;
+        int64_t next = (int64_t)(rnd() % 1000);
+        while (added < total || kf_tracker_pending(b) > 0) {
+            /* Add a few (consumer side). */
+            size_t k = added < total ? (size_t)(rnd() % 40) : 0;
+            for (size_t i = 0; i < k && added < total; i++) {
+                next += 1 + (int64_t)(rnd() % 3);
+                offs[added++] = next;
+                ck_assert_int_eq(kf_tracker_add(a, next), 0);
+                ck_assert_int_eq(kf_tracker_add(b, next), 0);
+            }
+            if (added == 0) continue;
+            /* One batch, mostly from a window above the watermark. */
+            int64_t batch[MAXB];
+            size_t n = (size_t)(rnd() % (MAXB + 1));
+            int64_t wm = kf_tracker_watermark(b);
+            for (size_t i = 0; i < n; i++) {
+                uint64_t kind = rnd() % 10;
+                if (kind < 7) /* an added offset, likely still in flight */
+                    batch[i] = offs[added - 1 - (size_t)(rnd() % (added < 128 ? added : 128))];
+                else if (kind == 7 && i > 0) /* a duplicate within the batch */
+                    batch[i] = batch[rnd() % i];
+                else if (kind == 8) /* anything near: a hole, or below */
+                    batch[i] = wm - 5 + (int64_t)(rnd() % 20);
+                else /* beyond the last added */
+                    batch[i] = next + 1 + (int64_t)(rnd() % 5);
+            }
+            size_t want = 0;
+            for (size_t i = 0; i < n; i++)
+                want += kf_tracker_done(b, batch[i]) == 0;
+            ck_assert_uint_eq(kf_tracker_done_many(a, batch, n), want);
+            ck_assert_int_eq(kf_tracker_watermark(a), kf_tracker_watermark(b));
+            ck_assert_uint_eq(kf_tracker_pending(a), kf_tracker_pending(b));
+            /* Once everything is added, make sure it drains: finish the
+             * lowest in flight too. */
+            if (added == total && kf_tracker_pending(b) > 0) {
+                int64_t lo = kf_tracker_watermark(b);
+                ck_assert_int_eq(kf_tracker_done(b, lo), 0);
+                ck_assert_uint_eq(kf_tracker_done_many(a, &lo, 1), 1);
+                ck_assert_int_eq(kf_tracker_watermark(a), kf_tracker_watermark(b));
+            }
+        }
+        ck_assert_int_eq(kf_tracker_watermark(a), offs[total - 1] + 1);
+        ck_assert_uint_eq(kf_tracker_pending(a), 0);
+        kf_tracker_destroy(a);
+        kf_tracker_destroy(b);
+    }
+    free(offs);
+}
+END_TEST
+
 /* ---- concurrency -------------------------------------------------------- */
 
 enum { CONC_N = 100000, CONC_THREADS = 4 };
@@ -364,6 +508,49 @@ START_TEST(test_concurrent_done)
 
     ck_assert_int_eq(atomic_load(&failures), 0);
     ck_assert_int_eq(atomic_load(&backwards), 0); /* a watermark never moves back */
+    ck_assert_int_eq(kf_tracker_watermark(t), CONC_N);
+    ck_assert_uint_eq(kf_tracker_pending(t), 0);
+    kf_tracker_destroy(t);
+}
+END_TEST
+
+/* The same race in batches, as workers finish chunks: thread k finishes
+ * its offsets top down, 32 at a time. */
+static void *conc_worker_many(void *p)
+{
+    conc_arg *a = p;
+    int64_t batch[32];
+    size_t n = 0;
+    for (int64_t o = CONC_N - CONC_THREADS + a->id; o >= 0; o -= CONC_THREADS) {
+        batch[n++] = o;
+        if (n == 32 || o < CONC_THREADS) {
+            if (kf_tracker_done_many(a->t, batch, n) != n) atomic_fetch_add(a->failures, 1);
+            n = 0;
+        }
+    }
+    return NULL;
+}
+
+START_TEST(test_concurrent_done_many)
+{
+    kf_tracker *t = kf_tracker_new();
+    for (int64_t o = 0; o < CONC_N; o++)
+        ck_assert_int_eq(kf_tracker_add(t, o), 0);
+    atomic_int failures = 0, stop = 0, backwards = 0;
+    pthread_t th[CONC_THREADS], rd;
+    conc_arg args[CONC_THREADS];
+    reader_arg ra = {t, &stop, &backwards};
+    ck_assert_int_eq(pthread_create(&rd, NULL, conc_reader, &ra), 0);
+    for (int i = 0; i < CONC_THREADS; i++) {
+        args[i] = (conc_arg){t, i, &failures};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, conc_worker_many, &args[i]), 0);
+    }
+    for (int i = 0; i < CONC_THREADS; i++)
+        pthread_join(th[i], NULL);
+    atomic_store(&stop, 1);
+    pthread_join(rd, NULL);
+    ck_assert_int_eq(atomic_load(&failures), 0);
+    ck_assert_int_eq(atomic_load(&backwards), 0);
     ck_assert_int_eq(kf_tracker_watermark(t), CONC_N);
     ck_assert_uint_eq(kf_tracker_pending(t), 0);
     kf_tracker_destroy(t);
@@ -442,7 +629,11 @@ static Suite *tracker_suite(void)
     tcase_add_test(tc, test_reset);
     tcase_add_test(tc, test_add_non_ascending_refused);
     tcase_add_test(tc, test_random_against_model);
+    tcase_add_test(tc, test_done_many_out_of_order);
+    tcase_add_test(tc, test_done_many_ignores_duplicates_and_unknown);
+    tcase_add_test(tc, test_done_many_matches_single);
     tcase_add_test(tc, test_concurrent_done);
+    tcase_add_test(tc, test_concurrent_done_many);
     tcase_add_test(tc, test_concurrent_add_and_done);
     suite_add_tcase(s, tc);
     return s;
