@@ -61,6 +61,7 @@ static void take_returned(kf_rec_pool *p)
 
 void *kf_rec_pool_get(kf_rec_pool *p, size_t size, size_t align, size_t *capacity)
 {
+    if (size < sizeof(node)) size = sizeof(node); /* a put stores a node in it */
     size_t want = (size + ROUND - 1) & ~(size_t)(ROUND - 1);
     if (want <= KF_REC_POOL_MAX_BYTES) {
         if (!p->spare) take_returned(p);

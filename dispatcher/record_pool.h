@@ -36,8 +36,10 @@ kf_rec_pool *kf_rec_pool_new(void);
 void kf_rec_pool_destroy(kf_rec_pool *p);
 
 /* A buffer of at least `size` bytes aligned to `align` (a power of two, at
- * least alignof(void *)); *capacity receives its usable size, which goes
- * back with it to kf_rec_pool_put. NULL when out of memory. Taker only. */
+ * least alignof(void *), and the SAME on every call for one pool: a reused
+ * buffer keeps the alignment it was made with); *capacity receives its
+ * usable size, which goes back with it to kf_rec_pool_put. NULL when out of
+ * memory. Taker only. */
 void *kf_rec_pool_get(kf_rec_pool *p, size_t size, size_t align, size_t *capacity);
 
 /* Gives a buffer back (any thread). A buffer too big to keep is freed. */
