@@ -31,15 +31,18 @@
 /* Lua 5.1's unpack() stops near 8000 values; a sink write is a handful. */
 #define MAX_WRITE_ARGS 4096
 
-enum { S_ASSIGN, S_COMPLETE, S_TRIM, S_CLAIM, S_COUNT };
+/* Offsets of a uniform part stay below 2^53: Lua compares them as doubles. */
+#define MAX_EXACT_OFFSET (INT64_C(1) << 53)
+
+enum { S_ASSIGN, S_COMPLETE, S_UNIFORM, S_TRIM, S_CLAIM, S_COUNT };
 
 static const char *const SCRIPT_SRC[S_COUNT] = {
-    [S_ASSIGN] = KF_IDEM_LUA_ASSIGN,
-    [S_COMPLETE] = KF_IDEM_LUA_COMPLETE,
-    [S_TRIM] = KF_IDEM_LUA_TRIM,
+    [S_ASSIGN] = KF_IDEM_LUA_ASSIGN,   [S_COMPLETE] = KF_IDEM_LUA_COMPLETE,
+    [S_UNIFORM] = KF_IDEM_LUA_UNIFORM, [S_TRIM] = KF_IDEM_LUA_TRIM,
     [S_CLAIM] = KF_IDEM_LUA_CLAIM,
 };
-static const char *const SCRIPT_NAME[S_COUNT] = {"assign", "complete", "trim", "claim"};
+static const char *const SCRIPT_NAME[S_COUNT] = {"assign", "complete", "uniform complete", "trim",
+                                                 "claim"};
 
 struct kf_idem {
     kf_redis_url url;
@@ -47,6 +50,7 @@ struct kf_idem {
     char *group;
     redisContext *rc;      /* NULL until connected, and after any I/O error */
     char sha[S_COUNT][41]; /* the scripts' SHA1s on the current connection */
+    bool fast_path;        /* complete() may use the uniform script (tests turn it off) */
 };
 
 /* ------------------------------------------------------------ arguments */
@@ -74,11 +78,14 @@ static void args_free(args *a)
     memset(a, 0, sizeof *a);
 }
 
-static bool args_grow(args *a)
+/* Makes room for `more` arguments after the current ones. */
+static bool args_reserve(args *a, size_t more)
 {
     if (a->oom) return false;
-    if (a->n < a->cap) return true;
+    if (a->cap - a->n >= more) return true;
     size_t cap = a->cap ? a->cap * 2 : 64;
+    while (cap - a->n < more)
+        cap *= 2;
     const char **argv = realloc(a->argv, cap * sizeof *argv);
     if (argv) a->argv = argv;
     size_t *len = realloc(a->len, cap * sizeof *len);
@@ -91,6 +98,11 @@ static bool args_grow(args *a)
     }
     a->cap = cap;
     return true;
+}
+
+static bool args_grow(args *a)
+{
+    return args_reserve(a, 1);
 }
 
 /* Appends the caller's bytes (which must outlive the call). */
@@ -145,20 +157,45 @@ static void arena_fmt(args *a, const char *fmt, ...)
     a->alen += (size_t)n; /* the NUL is not part of the argument */
 }
 
-/* Closes the arena argument that started at `start`. */
-static void arg_end(args *a, size_t start)
+/* Appends the arena bytes [start, start + n) as an argument: several
+ * arguments may share bytes (an offset is the prefix of its mark). */
+static void arg_at(args *a, size_t start, size_t n)
 {
     if (!args_grow(a)) return;
     a->argv[a->n] = NULL;
-    a->len[a->n] = a->alen - start;
+    a->len[a->n] = n;
     a->aoff[a->n] = start;
     a->n++;
 }
 
+/* Closes the arena argument that started at `start`. */
+static void arg_end(args *a, size_t start)
+{
+    arg_at(a, start, a->alen - start);
+}
+
+/* Writes v in canonical decimal (as PRId64) into out[0..20); returns the
+ * length. No snprintf: complete() formats two numbers per record. */
+static size_t fmt_i64(char *out, int64_t v)
+{
+    char tmp[20];
+    size_t n = 0, len = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) out[len++] = '-';
+    while (n)
+        out[len++] = tmp[--n];
+    return len;
+}
+
 static void arg_i64(args *a, int64_t v)
 {
+    char d[21];
     size_t start = a->alen;
-    arena_fmt(a, "%" PRId64, v);
+    arena_put(a, d, fmt_i64(d, v));
     arg_end(a, start);
 }
 
@@ -370,6 +407,7 @@ kf_idem *kf_idem_new(const char *url, const char *prefix, const char *group, cha
         free(c);
         return NULL;
     }
+    c->fast_path = true;
     c->prefix = strdup(prefix ? prefix : "kfleet");
     c->group = strdup(group ? group : "");
     if (!c->prefix || !c->group) {
@@ -388,6 +426,11 @@ void kf_idem_destroy(kf_idem *c)
     free(c->prefix);
     free(c->group);
     free(c);
+}
+
+void kf_idem_set_fast_path(kf_idem *c, int on)
+{
+    c->fast_path = on != 0;
 }
 
 void kf_idem_tag(const kf_idem *c, const char *topic, int32_t partition, char *out, size_t outlen)
@@ -529,6 +572,98 @@ static int build_part(args *k, args *a, const kf_idem_part *p, char *err, size_t
     return 0;
 }
 
+static size_t arglen(const kf_idem_write *w, int j)
+{
+    return w->argvlen ? w->argvlen[j] : strlen(w->argv[j]);
+}
+
+/* True when s[0..n) is `word` (upper case) in any case. */
+static bool word_is(const char *s, size_t n, const char *word)
+{
+    if (n != strlen(word)) return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch >= 'a' && ch <= 'z') ch = (char)(ch - 'a' + 'A');
+        if (ch != word[i]) return false;
+    }
+    return true;
+}
+
+/* True when every write of `w`'s shape merges into one command with its
+ * values appended (the merge rules of the complete script). */
+static bool mergeable(const kf_idem_write *w)
+{
+    size_t n = arglen(w, 0);
+    const char *cmd = w->argv[0];
+    if (word_is(cmd, n, "RPUSH") || word_is(cmd, n, "LPUSH") || word_is(cmd, n, "SADD") ||
+        word_is(cmd, n, "HDEL"))
+        return w->argc >= 3;
+    if (word_is(cmd, n, "HSET")) return w->argc >= 4 && w->argc % 2 == 0;
+    return false;
+}
+
+/* True when the uniform script may run part p (its rules are in
+ * idempotency_scripts.h): one write per item, all the same byte-equal
+ * command and key with the same argc, a mergeable command, offsets strictly
+ * increasing (and exact as Lua numbers). */
+static bool uniform_part(const kf_idem_part *p)
+{
+    if (p->nitems == 0) return true;
+    const kf_idem_write *w0 = p->items[0].writes;
+    if (p->items[0].nwrites != 1 || !w0 || !w0->argv || w0->argc < 3 || w0->argc > MAX_WRITE_ARGS ||
+        !mergeable(w0))
+        return false;
+    size_t l0 = arglen(w0, 0), l1 = arglen(w0, 1);
+    for (size_t i = 0; i < p->nitems; i++) {
+        const kf_idem_item *it = &p->items[i];
+        const kf_idem_write *w = it->writes;
+        if (it->nwrites != 1 || !w || w->argc != w0->argc || !w->argv) return false;
+        if (it->offset <= -MAX_EXACT_OFFSET || it->offset >= MAX_EXACT_OFFSET) return false;
+        if (i > 0 && it->offset <= it[-1].offset) return false;
+        if (w == w0) continue;
+        if (arglen(w, 0) != l0 ||
+            (w->argv[0] != w0->argv[0] && memcmp(w->argv[0], w0->argv[0], l0) != 0))
+            return false;
+        if (arglen(w, 1) != l1 ||
+            (w->argv[1] != w0->argv[1] && memcmp(w->argv[1], w0->argv[1], l1) != 0))
+            return false;
+    }
+    return true;
+}
+
+/* Appends one uniform part's ARGV (and its write key to wk) for the uniform
+ * script: the marks "<offset>/<sink>" are formatted here, each offset
+ * argument being the prefix of its mark's bytes. */
+static void build_uniform_part(args *wk, args *a, const kf_idem_part *p, const char *sink,
+                               size_t sinklen)
+{
+    arg_i64(a, p->epoch);
+    arg_i64(a, p->trim);
+    arg_i64(a, (int64_t)p->nitems);
+    if (p->nitems == 0) return;
+    const kf_idem_write *w0 = p->items[0].writes;
+    size_t m = (size_t)w0->argc - 2;
+    arg_ext(wk, w0->argv[1], arglen(w0, 1));
+    arg_ext(a, w0->argv[0], arglen(w0, 0));
+    arg_i64(a, (int64_t)m);
+    if (!args_reserve(a, p->nitems * (2 + m)) || !arena_reserve(a, p->nitems * (21 + 1 + sinklen)))
+        return;
+    for (size_t i = 0; i < p->nitems; i++) {
+        size_t start = a->alen;
+        size_t nd = fmt_i64(a->arena + start, p->items[i].offset);
+        a->arena[start + nd] = '/';
+        memcpy(a->arena + start + nd + 1, sink, sinklen);
+        a->alen += nd + 1 + sinklen;
+        arg_at(a, start, nd);
+        arg_at(a, start, nd + 1 + sinklen);
+    }
+    for (size_t i = 0; i < p->nitems; i++) {
+        const kf_idem_write *w = p->items[i].writes;
+        for (int j = 2; j < w->argc; j++)
+            arg_ext(a, w->argv[j], arglen(w, j));
+    }
+}
+
 int kf_idem_complete(kf_idem *c, const char *sink, const kf_idem_part *parts, size_t nparts,
                      int *status, char *err, size_t errlen)
 {
@@ -541,18 +676,29 @@ int kf_idem_complete(kf_idem *c, const char *sink, const kf_idem_part *parts, si
         return KF_IDEM_FAIL;
     }
     size_t total = 0;
-    for (size_t p = 0; p < nparts; p++)
+    bool uniform = c->fast_path;
+    for (size_t p = 0; p < nparts; p++) {
         total += parts[p].nitems;
+        if (uniform && !uniform_part(&parts[p])) uniform = false;
+    }
+    int script = uniform ? S_UNIFORM : S_COMPLETE;
 
     /* KEYS: every part's state keys first, then the write keys in order. */
     args k = {0}, a = {0}, wk = {0};
     for (size_t p = 0; p < nparts; p++)
         arg_state_keys(&k, c, parts[p].topic, parts[p].partition);
-    arg_ext(&a, sink, strlen(sink));
-    arg_i64(&a, (int64_t)nparts);
     int rc = KF_IDEM_OK;
-    for (size_t p = 0; p < nparts && rc == KF_IDEM_OK; p++)
-        if (build_part(&wk, &a, &parts[p], err, errlen) != 0) rc = KF_IDEM_FAIL;
+    if (uniform) {
+        arg_i64(&a, (int64_t)nparts);
+        size_t sinklen = strlen(sink);
+        for (size_t p = 0; p < nparts; p++)
+            build_uniform_part(&wk, &a, &parts[p], sink, sinklen);
+    } else {
+        arg_ext(&a, sink, strlen(sink));
+        arg_i64(&a, (int64_t)nparts);
+        for (size_t p = 0; p < nparts && rc == KF_IDEM_OK; p++)
+            if (build_part(&wk, &a, &parts[p], err, errlen) != 0) rc = KF_IDEM_FAIL;
+    }
     args_done(&wk); /* all caller bytes: no arena, but keep the contract */
     for (size_t i = 0; i < wk.n && rc == KF_IDEM_OK; i++)
         arg_ext(&k, wk.argv[i], wk.len[i]);
@@ -560,13 +706,13 @@ int kf_idem_complete(kf_idem *c, const char *sink, const kf_idem_part *parts, si
     args_free(&wk);
 
     redisReply *r = NULL;
-    if (rc == KF_IDEM_OK) rc = eval(c, S_COMPLETE, &k, &a, &r, err, errlen);
+    if (rc == KF_IDEM_OK) rc = eval(c, script, &k, &a, &r, err, errlen);
     args_free(&k);
     args_free(&a);
     if (rc != KF_IDEM_OK) return rc;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != total) {
         freeReplyObject(r);
-        return bad_reply(c, "complete", err, errlen);
+        return bad_reply(c, SCRIPT_NAME[script], err, errlen);
     }
     for (size_t i = 0; i < total; i++) {
         const redisReply *e = r->element[i];
@@ -579,7 +725,7 @@ int kf_idem_complete(kf_idem *c, const char *sink, const kf_idem_part *parts, si
             if (errlen && !err[0]) snprintf(err, errlen, "%.*s", (int)e->len, e->str);
         } else {
             freeReplyObject(r);
-            return bad_reply(c, "complete", err, errlen);
+            return bad_reply(c, SCRIPT_NAME[script], err, errlen);
         }
     }
     freeReplyObject(r);

@@ -107,6 +107,13 @@ typedef struct kf_idem_part {
 int kf_idem_complete(kf_idem *c, const char *sink, const kf_idem_part *parts, size_t nparts,
                      int *status, char *err, size_t errlen);
 
+/* For tests only. complete() runs a lean script instead of the generic one
+ * when every part is uniform (one write per item, same command and key, a
+ * mergeable command, increasing offsets: see idempotency_scripts.h), with the
+ * same results. on = 0 forces the generic script (to compare the two), 1
+ * (the default) lets complete() choose. */
+void kf_idem_set_fast_path(kf_idem *c, int on);
+
 /* Trims one partition's done entries below `trim` (fenced by epoch).
  * Returns KF_IDEM_OK, KF_IDEM_RETRY or KF_IDEM_FAIL; *fenced set to 1 when
  * the epoch moved on. */

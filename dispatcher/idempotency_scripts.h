@@ -68,7 +68,8 @@
  * and returns the error text (a string) instead of a status; all OK -> its
  * mark is added -> APPLIED (0). An offset given twice in a part is written
  * once: a later copy is SKIPPED when an earlier one was APPLIED.
- * Returns one element per item, parts in order.
+ * Returns one element per item, parts in order. (A call whose every part
+ * is uniform runs the leaner uniform script below instead: same results.)
  *
  * Redis commands per part, whatever the number of items (each redis.call
  * has a fixed cost inside Redis: the three per item that this script used
@@ -279,6 +280,140 @@
     "    out[no] = st\n"                                                                           \
     "  end\n"                                                                                      \
     "  if zn > 0 then redis.call('ZADD', dk, unpack(z, 1, zn)) end\n"                              \
+    "end\n"                                                                                        \
+    "return out\n"
+
+/*
+ * uniform: the fast path of complete(), same results, for a call whose
+ * every part is "uniform" (idempotency.c decides, see uniform_part()):
+ * every item has exactly one write; within the part every write has the
+ * same argv[0] (byte-equal), the same key argv[1] and the same argc; the
+ * command is RPUSH, LPUSH, SADD, HDEL (argc >= 3) or HSET (argc >= 4,
+ * even), in any case; the item offsets strictly increase. A part with no
+ * items (a trim only) is uniform too.
+ *   KEYS  per part: epoch, done, base (3 * nparts keys), then the write key
+ *         of every part that has items, parts in order
+ *   ARGV  nparts, then per part: epoch, trim, n, and when n > 0:
+ *           cmd, m (= argc - 2 values per item),
+ *           2n pairs off_1, "off_1/sink", ..., off_n, "off_n/sink",
+ *           n * m values, item after item
+ * The client formats the marks: no string work in Lua; per item the usual
+ * path only copies the member for ZMSCORE, reads its score and sets the
+ * status. Per part: stale -> n FENCED (3), nothing written, no trim.
+ * Otherwise trim, then the items below base (a prefix, offsets increasing)
+ * are SKIPPED (1); ONE ZMSCORE over the other members; when none is done (the
+ * usual case): the writes are ONE `cmd key v..` straight from ARGV, and the
+ * marks ONE ZADD done straight from the pair range; each is cut into calls
+ * of at most CAP = 1000 values, the writes on item boundaries exactly
+ * where complete() cuts a run (floor(998 / m) items per call), the ZADD on
+ * pair boundaries. A write call that fails gives every item it carried the
+ * error text and leaves them unmarked; items of the part's earlier or later
+ * write calls that succeeded are APPLIED and marked (the same as complete()
+ * does with a run). When some items are done (a replay) the writes of the
+ * others are gathered into tables, cut the same way (slow path, rare).
+ * Returns one element per item, parts in order, as complete().
+ */
+#define KF_IDEM_LUA_UNIFORM                                                                        \
+    KF_IDEM_LUA_COMMON                                                                             \
+    "local CAP = 1000\n"                                                                           \
+    "local nparts = tonumber(ARGV[1])\n"                                                           \
+    "local a, kw = 2, 3 * nparts + 1\n"                                                            \
+    "local out, no = {}, 0\n"                                                                      \
+    "for p = 0, nparts - 1 do\n"                                                                   \
+    "  local ek, dk, bk = KEYS[3 * p + 1], KEYS[3 * p + 2], KEYS[3 * p + 3]\n"                     \
+    "  local fenced = stale(ek, ARGV[a])\n"                                                        \
+    "  local base = -1\n"                                                                          \
+    "  if not fenced then base = trim(dk, bk, ARGV[a + 1]) end\n"                                  \
+    "  local n = tonumber(ARGV[a + 2])\n"                                                          \
+    "  a = a + 3\n"                                                                                \
+    "  if n > 0 then\n"                                                                            \
+    "    local cmd, m, key = ARGV[a], tonumber(ARGV[a + 1]), KEYS[kw]\n"                           \
+    "    local ps = a + 2\n"                                                                       \
+    "    local vs = ps + 2 * n\n"                                                                  \
+    "    a, kw = vs + n * m, kw + 1\n"                                                             \
+    "    if fenced then\n"                                                                         \
+    "      for i = 1, n do out[no + i] = 3 end\n"                                                  \
+    "    else\n"                                                                                   \
+    "      local nb = 0\n"                                                                         \
+    "      while nb < n and tonumber(ARGV[ps + 2 * nb]) < base do\n"                               \
+    "        nb = nb + 1\n"                                                                        \
+    "        out[no + nb] = 1\n"                                                                   \
+    "      end\n"                                                                                  \
+    "      local st, done, failed = {}, false, false\n"                                            \
+    "      local mem, nc = {}, n - nb\n"                                                           \
+    "      for x = 1, nc do mem[x] = ARGV[ps + 2 * (nb + x) - 1] end\n"                            \
+    "      for s = 1, nc, CAP do\n"                                                                \
+    "        local e = math.min(s + CAP - 1, nc)\n"                                                \
+    "        local r = redis.call('ZMSCORE', dk, unpack(mem, s, e))\n"                             \
+    "        for x = 1, e - s + 1 do\n"                                                            \
+    "          if r[x] then\n"                                                                     \
+    "            st[nb + s + x - 1] = 1\n"                                                         \
+    "            done = true\n"                                                                    \
+    "          end\n"                                                                              \
+    "        end\n"                                                                                \
+    "      end\n"                                                                                  \
+    "      local per = math.max(1, math.floor((CAP - 2) / m))\n"                                   \
+    "      if not done then\n"                                                                     \
+    "        for s = nb + 1, n, per do\n"                                                          \
+    "          local e = math.min(s + per - 1, n)\n"                                               \
+    "          local r = redis.pcall(cmd, key, unpack(ARGV, vs + (s - 1) * m, vs + e * m - 1))\n"  \
+    "          if type(r) == 'table' and r.err then\n"                                             \
+    "            local err = tostring(r.err)\n"                                                    \
+    "            for i = s, e do st[i] = err end\n"                                                \
+    "            failed = true\n"                                                                  \
+    "          end\n"                                                                              \
+    "        end\n"                                                                                \
+    "      else\n"                                                                                 \
+    "        local run, vals, rn, nv = {}, {}, 0, 0\n"                                             \
+    "        local function flush()\n"                                                             \
+    "          if rn == 0 then return end\n"                                                       \
+    "          local r = redis.pcall(cmd, key, unpack(vals, 1, nv))\n"                             \
+    "          if type(r) == 'table' and r.err then\n"                                             \
+    "            local err = tostring(r.err)\n"                                                    \
+    "            for x = 1, rn do st[run[x]] = err end\n"                                          \
+    "          end\n"                                                                              \
+    "          rn, nv = 0, 0\n"                                                                    \
+    "        end\n"                                                                                \
+    "        for i = nb + 1, n do\n"                                                               \
+    "          if not st[i] then\n"                                                                \
+    "            if rn == per then flush() end\n"                                                  \
+    "            rn = rn + 1\n"                                                                    \
+    "            run[rn] = i\n"                                                                    \
+    "            local b = vs + (i - 1) * m\n"                                                     \
+    "            for x = b, b + m - 1 do\n"                                                        \
+    "              nv = nv + 1\n"                                                                  \
+    "              vals[nv] = ARGV[x]\n"                                                           \
+    "            end\n"                                                                            \
+    "          end\n"                                                                              \
+    "        end\n"                                                                                \
+    "        flush()\n"                                                                            \
+    "      end\n"                                                                                  \
+    "      if not done and not failed then\n"                                                      \
+    "        local s0, e0 = ps + 2 * nb, ps + 2 * n - 1\n"                                         \
+    "        for s = s0, e0, CAP do\n"                                                             \
+    "          redis.call('ZADD', dk, unpack(ARGV, s, math.min(s + CAP - 1, e0)))\n"               \
+    "        end\n"                                                                                \
+    "        for i = nb + 1, n do out[no + i] = 0 end\n"                                           \
+    "      else\n"                                                                                 \
+    "        local z, zn = {}, 0\n"                                                                \
+    "        for i = nb + 1, n do\n"                                                               \
+    "          local v = st[i]\n"                                                                  \
+    "          if v == nil then\n"                                                                 \
+    "            z[zn + 1], z[zn + 2] = ARGV[ps + 2 * i - 2], ARGV[ps + 2 * i - 1]\n"              \
+    "            zn = zn + 2\n"                                                                    \
+    "            if zn >= CAP then\n"                                                              \
+    "              redis.call('ZADD', dk, unpack(z, 1, zn))\n"                                     \
+    "              zn = 0\n"                                                                       \
+    "            end\n"                                                                            \
+    "            v = 0\n"                                                                          \
+    "          end\n"                                                                              \
+    "          out[no + i] = v\n"                                                                  \
+    "        end\n"                                                                                \
+    "        if zn > 0 then redis.call('ZADD', dk, unpack(z, 1, zn)) end\n"                        \
+    "      end\n"                                                                                  \
+    "    end\n"                                                                                    \
+    "    no = no + n\n"                                                                            \
+    "  end\n"                                                                                      \
     "end\n"                                                                                        \
     "return out\n"
 

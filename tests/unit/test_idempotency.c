@@ -9,6 +9,7 @@
  * separate hiredis connection. Every wait is on a condition with a deadline.
  */
 #include "dispatcher/idempotency.h"
+#include "dispatcher/idempotency_scripts.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -209,6 +211,11 @@ static void test_setup(void)
 
 static void test_teardown(void)
 {
+    /* Back to the defaults, in case a test logged every command. */
+    if (R && !R->err) {
+        freeReplyObject(redisCommand(R, "CONFIG SET slowlog-log-slower-than 10000"));
+        freeReplyObject(redisCommand(R, "CONFIG SET slowlog-max-len 128"));
+    }
     redisFree(R);
     R = NULL;
 }
@@ -1259,6 +1266,747 @@ START_TEST(test_complete_fenced_runs)
 }
 END_TEST
 
+/* ------------------------------------------- the uniform fast path */
+
+/* A check that records nothing when it holds: Check's ck_assert writes its
+ * location to a file on every pass, and the differential test makes
+ * millions of checks. */
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) ck_abort_msg(__VA_ARGS__);                                                    \
+    } while (0)
+
+/* rcmd() with CHECK (for loops). */
+static redisReply *qcmd(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(R, fmt, ap);
+    va_end(ap);
+    CHECK(r != NULL, "inspection command failed: %s", R->errstr);
+    CHECK(r->type != REDIS_REPLY_ERROR, "inspection command: %s", r->str);
+    return r;
+}
+
+/* Which scripts ran, from the slow log (the EVALSHA's SHA1): the log keeps
+ * every command while slowlog_on() is in force (test_teardown turns it
+ * off). */
+enum { RAN_UNIFORM = 1, RAN_COMPLETE = 2, RAN_OTHER = 4 };
+
+static void script_sha(const char *src, char *out)
+{
+    redisReply *r = rcmd("SCRIPT LOAD %s", src);
+    ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+    ck_assert_uint_eq(r->len, 40);
+    memcpy(out, r->str, 41);
+    freeReplyObject(r);
+}
+
+static void slowlog_on(void)
+{
+    freeReplyObject(rcmd("CONFIG SET slowlog-log-slower-than 0"));
+    freeReplyObject(rcmd("CONFIG SET slowlog-max-len 1024"));
+    freeReplyObject(rcmd("SLOWLOG RESET"));
+}
+
+/* The scripts run since slowlog_on() or the last scripts_ran() (RAN_*). */
+static int scripts_ran(void)
+{
+    static char uni[41], gen[41];
+    if (!uni[0]) {
+        script_sha(KF_IDEM_LUA_UNIFORM, uni);
+        script_sha(KF_IDEM_LUA_COMPLETE, gen);
+    }
+    redisReply *r = qcmd("SLOWLOG GET -1");
+    int ran = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 4) continue;
+        const redisReply *av = e->element[3];
+        if (av->type != REDIS_REPLY_ARRAY || av->elements < 2 ||
+            strcasecmp(av->element[0]->str, "EVALSHA") != 0)
+            continue;
+        if (strcmp(av->element[1]->str, uni) == 0)
+            ran |= RAN_UNIFORM;
+        else if (strcmp(av->element[1]->str, gen) == 0)
+            ran |= RAN_COMPLETE;
+        else
+            ran |= RAN_OTHER;
+    }
+    freeReplyObject(r);
+    freeReplyObject(qcmd("SLOWLOG RESET"));
+    return ran;
+}
+
+/* A growing string. */
+typedef struct sbuf {
+    char *p;
+    size_t n, cap;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n)
+{
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        b->p = realloc(b->p, cap);
+        CHECK(b->p, "out of memory");
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+static void sb_fmt(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_fmt(sbuf *b, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    CHECK(n >= 0 && (size_t)n < sizeof tmp, "sb_fmt: too long");
+    sb_put(b, tmp, (size_t)n);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Appends the strings of array reply r as " s1 s2 ..."; pairs (hash field
+ * and value) sorted by field when `pairs`, single strings sorted when
+ * `sorted`, else in order. */
+static void sb_reply_strings(sbuf *b, const redisReply *r, bool sorted, bool pairs)
+{
+    size_t step = pairs ? 2 : 1, n = r->elements / step;
+    char **s = calloc(n + 1, sizeof *s);
+    CHECK(s, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *a = r->element[i * step], *b2 = pairs ? r->element[i * step + 1] : NULL;
+        size_t len = a->len + (b2 ? 1 + b2->len : 0);
+        s[i] = malloc(len + 1);
+        CHECK(s[i], "out of memory");
+        memcpy(s[i], a->str, a->len);
+        if (b2) {
+            s[i][a->len] = '=';
+            memcpy(s[i] + a->len + 1, b2->str, b2->len);
+        }
+        s[i][len] = '\0';
+    }
+    if (sorted || pairs) qsort(s, n, sizeof *s, cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        sb_put(b, " ", 1);
+        sb_put(b, s[i], strlen(s[i]));
+        free(s[i]);
+    }
+    free(s);
+}
+
+/* Every key under prefix P (the sink's keys "P:*" and the state "{P:*"),
+ * the prefix cut off, with its type and content, in key order: two runs
+ * that did the same thing under two prefixes dump the same string. */
+static char *dump_state(const char *P)
+{
+    redisReply *k1 = qcmd("KEYS %s:*", P);
+    redisReply *k2 = qcmd("KEYS {%s:*", P);
+    size_t n = k1->elements + k2->elements;
+    const char **keys = calloc(n + 1, sizeof *keys);
+    CHECK(keys, "out of memory");
+    for (size_t i = 0; i < k1->elements; i++)
+        keys[i] = k1->element[i]->str;
+    for (size_t i = 0; i < k2->elements; i++)
+        keys[k1->elements + i] = k2->element[i]->str;
+    qsort(keys, n, sizeof *keys, cmp_str);
+    sbuf b = {0};
+    sb_put(&b, "", 0);
+    size_t plen = strlen(P);
+    for (size_t i = 0; i < n; i++) {
+        const char *key = keys[i];
+        const char *rest = key[0] == '{' ? key + 2 + plen : key + 1 + plen;
+        redisReply *t = qcmd("TYPE %s", key);
+        sb_fmt(&b, "%s%s %s:", key[0] == '{' ? "{" : "", rest, t->str);
+        redisReply *r = NULL;
+        if (strcmp(t->str, "list") == 0) {
+            r = qcmd("LRANGE %s 0 -1", key);
+            sb_reply_strings(&b, r, false, false);
+        } else if (strcmp(t->str, "hash") == 0) {
+            r = qcmd("HGETALL %s", key);
+            sb_reply_strings(&b, r, false, true);
+        } else if (strcmp(t->str, "set") == 0) {
+            r = qcmd("SMEMBERS %s", key);
+            sb_reply_strings(&b, r, true, false);
+        } else if (strcmp(t->str, "zset") == 0) {
+            r = qcmd("ZRANGE %s 0 -1 WITHSCORES", key);
+            sb_reply_strings(&b, r, false, false);
+        } else if (strcmp(t->str, "string") == 0) {
+            r = qcmd("GET %s", key);
+            sb_fmt(&b, " %s", r->str);
+        }
+        freeReplyObject(r);
+        freeReplyObject(t);
+        sb_put(&b, "\n", 1);
+    }
+    free(keys);
+    freeReplyObject(k1);
+    freeReplyObject(k2);
+    return b.p;
+}
+
+/* Asserts two dumps are equal, naming the first line that differs. */
+static void assert_same_state(const char *a, const char *b, const char *what)
+{
+    if (strcmp(a, b) == 0) return;
+    size_t i = 0, line = 0;
+    while (a[i] && a[i] == b[i])
+        i++;
+    while (i > 0 && a[i - 1] != '\n')
+        i--;
+    for (size_t j = 0; j < i; j++)
+        line += a[j] == '\n';
+    ck_abort_msg("%s: states differ at line %zu:\n  generic: %.300s\n  uniform: %.300s", what, line,
+                 a + i, b + i);
+}
+
+static kf_idem *idem_prefix(const char *prefix)
+{
+    char url[128], err[512] = "";
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", S.port);
+    kf_idem *c = kf_idem_new(url, prefix, "g", err, sizeof err);
+    ck_assert_msg(c != NULL, "kf_idem_new: %s", err);
+    return c;
+}
+
+static int64_t assign_on(kf_idem *c, int32_t partition)
+{
+    kf_idem_assigned a;
+    char err[512];
+    int rc = kf_idem_assign(c, "t", partition, &a, err, sizeof err);
+    ck_assert_msg(rc == KF_IDEM_OK, "assign: %d %s", rc, err);
+    int64_t e = a.epoch;
+    kf_idem_assigned_free(&a);
+    return e;
+}
+
+/* 300 uniform RPUSH records over 2 parts: the uniform script runs (its SHA1
+ * in the slow log), with O(1) commands per part, and leaves exactly the
+ * state and statuses the generic script leaves for the same input under
+ * another prefix. */
+START_TEST(test_uniform_fast_path)
+{
+    kf_idem *ca = idem_prefix("A"), *cb = idem_prefix("B");
+    kf_idem_set_fast_path(ca, 0);
+    for (int32_t p = 0; p < 2; p++)
+        ck_assert_int_eq(assign_on(ca, p), assign_on(cb, p));
+    static batch b[2][2]; /* [prefix][part] */
+    memset(b, 0, sizeof b);
+    static char want[2][150][32];
+    static const char *wantp[2][150];
+    for (int p = 0; p < 2; p++) {
+        for (int i = 0; i < 150; i++) {
+            snprintf(want[p][i], sizeof want[p][i], "p%d-v%d", p, i);
+            wantp[p][i] = want[p][i];
+            add(&b[0][p], 1000 * (p + 1) + i, "RPUSH", p ? "A:L1" : "A:L0", want[p][i]);
+            add(&b[1][p], 1000 * (p + 1) + i, "RPUSH", p ? "B:L1" : "B:L0", want[p][i]);
+        }
+    }
+    static int st[2][300];
+    char err[512] = "";
+    slowlog_on();
+    for (int x = 0; x < 2; x++) {
+        kf_idem_part parts[2] = {part_of(&b[x][0], 0, 1, 900), part_of(&b[x][1], 1, 1, -1)};
+        freeReplyObject(rcmd("CONFIG RESETSTAT"));
+        ck_assert_int_eq(kf_idem_complete(x ? cb : ca, "s", parts, 2, st[x], err, sizeof err),
+                         KF_IDEM_OK);
+        ck_assert_int_eq(scripts_ran(), x ? RAN_UNIFORM : RAN_COMPLETE);
+        /* The same commands either way: one write, check and mark per part. */
+        ck_assert_int_eq(cmdstat("evalsha", "calls"), 1);
+        ck_assert_int_eq(cmdstat("rpush", "calls"), 2);
+        ck_assert_int_eq(cmdstat("zmscore", "calls"), 2);
+        ck_assert_int_eq(cmdstat("zadd", "calls"), 2);
+    }
+    for (int i = 0; i < 300; i++) {
+        ck_assert_msg(st[1][i] == KF_IDEM_APPLIED, "item %d: status %d", i, st[1][i]);
+        ck_assert_int_eq(st[0][i], st[1][i]);
+    }
+    assert_list("B:L0", wantp[0], 150);
+    assert_list("B:L1", wantp[1], 150);
+    for (int p = 0; p < 2; p++) {
+        for (int i = 0; i < 150; i++) {
+            char key[64];
+            snprintf(key, sizeof key, "{B:g:t:%d}:done", p);
+            redisReply *r = rcmd("ZSCORE %s %d/s", key, 1000 * (p + 1) + i);
+            ck_assert_msg(r->type == REDIS_REPLY_STRING && atoi(r->str) == 1000 * (p + 1) + i,
+                          "mark of part %d item %d", p, i);
+            freeReplyObject(r);
+        }
+    }
+    char *ga = dump_state("A"), *gb = dump_state("B");
+    assert_same_state(ga, gb, "300 RPUSH");
+    ck_assert_msg(strstr(gb, "{g:t:0}:base string: 900\n"), "base 900 missing");
+    free(ga);
+    free(gb);
+    kf_idem_destroy(ca);
+    kf_idem_destroy(cb);
+}
+END_TEST
+
+/* WRONGTYPE on a uniform part (999 items: two write calls, 998 + 1 values as
+ * the generic script cuts them, both fail):
+ * every item of it is an error, nothing marked; the other part applies. */
+START_TEST(test_uniform_wrongtype)
+{
+    kf_idem *c = idem_on(S.port);
+    int64_t e0 = assign(c, 0), e1 = assign(c, 1);
+    freeReplyObject(rcmd("SET S str"));
+    static batch b0, b1;
+    memset(&b0, 0, sizeof b0);
+    memset(&b1, 0, sizeof b1);
+    for (int i = 0; i < 999; i++)
+        add(&b0, i, "RPUSH", "S", "x");
+    for (int i = 0; i < 3; i++)
+        add(&b1, 10 + i, "RPUSH", "L", i == 0 ? "a" : i == 1 ? "b" : "c");
+    kf_idem_part parts[2] = {part_of(&b0, 0, e0, -1), part_of(&b1, 1, e1, -1)};
+    static int st[1002];
+    char err[512] = "";
+    slowlog_on();
+    freeReplyObject(rcmd("CONFIG RESETSTAT"));
+    ck_assert_int_eq(kf_idem_complete(c, "a", parts, 2, st, err, sizeof err), KF_IDEM_OK);
+    ck_assert_int_eq(scripts_ran(), RAN_UNIFORM);
+    for (int i = 0; i < 999; i++)
+        ck_assert_msg(st[i] == KF_IDEM_ERROR, "item %d: status %d", i, st[i]);
+    for (int i = 999; i < 1002; i++)
+        ck_assert_msg(st[i] == KF_IDEM_APPLIED, "item %d: status %d", i, st[i]);
+    ck_assert_msg(strncmp(err, "WRONGTYPE", 9) == 0, "err: %s", err);
+    ck_assert_int_eq(cmdstat("rpush", "calls"), 3); /* 998 + 1 values, then L */
+    ck_assert_int_eq(cmdstat("zadd", "calls"), 1);  /* part 1's only */
+    ck_assert_int_eq(rint_("EXISTS %s", DONE(0)), 0);
+    redisReply *r = rcmd("GET S");
+    ck_assert_str_eq(r->str, "str");
+    freeReplyObject(r);
+    static const char *const l[] = {"a", "b", "c"};
+    assert_list("L", l, 3);
+    ck_assert_int_eq(rint_("ZCARD %s", DONE(1)), 3);
+    kf_idem_destroy(c);
+}
+END_TEST
+
+/* A uniform call replayed: all SKIPPED by one ZMSCORE per part, no write
+ * and no mark; then half replayed, half new (the script's slow path): only
+ * the new ones are written, in order. */
+START_TEST(test_uniform_replay)
+{
+    kf_idem *c = idem_on(S.port);
+    int64_t e0 = assign(c, 0), e1 = assign(c, 1);
+    static batch b0, b1;
+    memset(&b0, 0, sizeof b0);
+    memset(&b1, 0, sizeof b1);
+    static char v[40][16];
+    for (int i = 0; i < 40; i++)
+        snprintf(v[i], sizeof v[i], "v%d", i);
+    for (int i = 0; i < 20; i++) {
+        add(&b0, 2 * i, "HSET", "H", v[i]); /* writes replaced below */
+        add(&b1, 100 + i, "lpush", "Q", v[i]);
+    }
+    kf_idem_part parts[2] = {part_of(&b0, 0, e0, -1), part_of(&b1, 1, e1, -1)};
+    /* HSET's add() takes one value: make the writes "HSET H f v" by hand. */
+    static const char *hargv[20][4];
+    static kf_idem_write hw[20];
+    for (int i = 0; i < 20; i++) {
+        hargv[i][0] = "HSET", hargv[i][1] = "H", hargv[i][2] = v[i % 7], hargv[i][3] = v[i];
+        hw[i] = (kf_idem_write){.argc = 4, .argv = hargv[i]};
+        b0.items[i].writes = &hw[i];
+    }
+    static int st[40];
+    char err[512] = "";
+    slowlog_on();
+    ck_assert_int_eq(kf_idem_complete(c, "a", parts, 2, st, err, sizeof err), KF_IDEM_OK);
+    ck_assert_int_eq(scripts_ran(), RAN_UNIFORM);
+    for (int i = 0; i < 40; i++)
+        ck_assert_int_eq(st[i], KF_IDEM_APPLIED);
+    ck_assert_int_eq(rint_("HLEN H"), 7);
+    char h[16];
+    hget("H", "v6", h, sizeof h); /* fields v6 at items 6 and 13: the later wins */
+    ck_assert_str_eq(h, "v13");
+    ck_assert_int_eq(rint_("LLEN Q"), 20);
+
+    freeReplyObject(rcmd("CONFIG RESETSTAT"));
+    ck_assert_int_eq(kf_idem_complete(c, "a", parts, 2, st, err, sizeof err), KF_IDEM_OK);
+    ck_assert_int_eq(scripts_ran(), RAN_UNIFORM);
+    for (int i = 0; i < 40; i++)
+        ck_assert_msg(st[i] == KF_IDEM_SKIPPED, "replay item %d: status %d", i, st[i]);
+    ck_assert_int_eq(cmdstat("zmscore", "calls"), 2);
+    ck_assert_int_eq(cmdstat("hset", "calls"), 0);
+    ck_assert_int_eq(cmdstat("lpush", "calls"), 0);
+    ck_assert_int_eq(cmdstat("zadd", "calls"), 0);
+    ck_assert_int_eq(rint_("LLEN Q"), 20);
+
+    /* Part 1 again: its 20 done records, then 999 new ones, written in two
+     * calls cut where the generic script cuts a run (998 values), in
+     * order. */
+    static char w[999][8];
+    memset(&b1, 0, sizeof b1);
+    for (int i = 0; i < 20; i++)
+        add(&b1, 100 + i, "lpush", "Q", "old");
+    for (int i = 0; i < 999; i++) {
+        snprintf(w[i], sizeof w[i], "w%d", i);
+        add(&b1, 200 + i, "lpush", "Q", w[i]);
+    }
+    parts[1] = part_of(&b1, 1, e1, -1);
+    freeReplyObject(rcmd("CONFIG RESETSTAT"));
+    static int st2[1019];
+    ck_assert_int_eq(kf_idem_complete(c, "a", &parts[1], 1, st2, err, sizeof err), KF_IDEM_OK);
+    ck_assert_int_eq(scripts_ran(), RAN_UNIFORM);
+    for (int i = 0; i < 1019; i++)
+        ck_assert_int_eq(st2[i], i < 20 ? KF_IDEM_SKIPPED : KF_IDEM_APPLIED);
+    ck_assert_int_eq(cmdstat("lpush", "calls"), 2);
+    ck_assert_int_eq(cmdstat("zmscore", "calls"), 2); /* 1019 members */
+    ck_assert_int_eq(cmdstat("zadd", "calls"), 2);    /* 1998 values */
+    ck_assert_int_eq(rint_("LLEN Q"), 1019);
+    redisReply *r = rcmd("LRANGE Q 0 999");
+    ck_assert_str_eq(r->element[0]->str, "w998"); /* LPUSH: the last first */
+    ck_assert_str_eq(r->element[998]->str, "w0");
+    ck_assert_str_eq(r->element[999]->str, "v19");
+    freeReplyObject(r);
+    ck_assert_int_eq(rint_("ZCARD %s", DONE(1)), 1019);
+    kf_idem_destroy(c);
+}
+END_TEST
+
+/* ------------------------------- differential: generic vs uniform script */
+
+enum { DI = 2000, DW = 2100, DA = 8 };
+
+/* One randomized complete() input, with write keys as suffixes. */
+static struct dcase {
+    const char *sink;
+    size_t nparts;
+    int32_t partition[3];
+    int64_t epoch[3], trim[3];
+    size_t pfirst[3], pn[3];
+    size_t nitems, nwrites;
+    int64_t off[DI];
+    size_t wfirst[DI], nw[DI];
+    int argc[DW];
+    char argv[DW][DA][48]; /* argv[w][1] is the key's suffix */
+    bool uniform;          /* what complete() must choose */
+} D;
+
+/* D under one key prefix P ("P:<suffix>" write keys, state "{P:g:t:n}"). */
+typedef struct dmat {
+    kf_idem_item items[DI];
+    kf_idem_write writes[DW];
+    const char *argv[DW][DA];
+    char key[DW][32];
+    kf_idem_part parts[3];
+} dmat;
+
+static void materialize(dmat *m, const char *P)
+{
+    for (size_t w = 0; w < D.nwrites; w++) {
+        snprintf(m->key[w], sizeof m->key[w], "%s:%s", P, D.argv[w][1]);
+        for (int j = 0; j < D.argc[w]; j++)
+            m->argv[w][j] = j == 1 ? m->key[w] : D.argv[w][j];
+        m->writes[w] = (kf_idem_write){.argc = D.argc[w], .argv = m->argv[w]};
+    }
+    for (size_t i = 0; i < D.nitems; i++)
+        m->items[i] = (kf_idem_item){
+            .offset = D.off[i], .writes = &m->writes[D.wfirst[i]], .nwrites = D.nw[i]};
+    for (size_t p = 0; p < D.nparts; p++)
+        m->parts[p] = (kf_idem_part){.topic = "t",
+                                     .partition = D.partition[p],
+                                     .epoch = D.epoch[p],
+                                     .trim = D.trim[p],
+                                     .items = &m->items[D.pfirst[p]],
+                                     .nitems = D.pn[p]};
+}
+
+static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+
+static uint32_t rnd(uint32_t n)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng % n);
+}
+
+/* Adds one write to the last item of D. */
+static size_t dwrite(const char *cmd, const char *key, int argc)
+{
+    CHECK(D.nwrites < DW && argc <= DA, "dwrite: too many writes");
+    size_t w = D.nwrites++;
+    D.argc[w] = argc;
+    snprintf(D.argv[w][0], sizeof D.argv[w][0], "%s", cmd);
+    snprintf(D.argv[w][1], sizeof D.argv[w][1], "%s", key);
+    D.nw[D.nitems - 1]++;
+    return w;
+}
+
+/* Fills the values of write w for its command (fields from a small pool,
+ * so that HSET repeats and HDEL finds them). */
+static void dvalues(size_t w, int round, size_t i)
+{
+    const char *cmd = D.argv[w][0];
+    bool hash = strcasecmp(cmd, "HSET") == 0, hdel = strcasecmp(cmd, "HDEL") == 0,
+         sadd = strcasecmp(cmd, "SADD") == 0;
+    for (int j = 2; j < D.argc[w]; j++) {
+        char *v = D.argv[w][j];
+        if (hash && j % 2 == 0)
+            snprintf(v, sizeof D.argv[w][j], "f%u", rnd(10));
+        else if (hdel)
+            snprintf(v, sizeof D.argv[w][j], "f%u", rnd(10));
+        else if (sadd)
+            snprintf(v, sizeof D.argv[w][j], "m%u", rnd(30));
+        else
+            snprintf(v, sizeof D.argv[w][j], "r%di%zuj%d", round, i, j);
+    }
+}
+
+/* A random input; D.uniform says whether every part is uniform. */
+static void gen_case(int round)
+{
+    static const char *const CMDS[] = {"RPUSH", "rpush", "LPUSH", "SADD", "HDEL", "HSET"};
+    memset(&D, 0, sizeof D);
+    D.sink = rnd(4) == 0 ? "h/x" : "s";
+    D.nparts = 1 + rnd(3);
+    int32_t pick[4] = {0, 1, 2, 3};
+    for (int j = 3; j > 0; j--) {
+        int k = (int)rnd((uint32_t)j + 1);
+        int32_t t = pick[j];
+        pick[j] = pick[k];
+        pick[k] = t;
+    }
+    D.uniform = true;
+    bool big_done = false;
+    for (size_t p = 0; p < D.nparts; p++) {
+        /* Partitions 0..2 are assigned once (epoch 1); 3 never is. */
+        D.partition[p] = pick[p];
+        D.epoch[p] = rnd(8) == 0 ? 2 : 1;
+        D.trim[p] = rnd(3) == 0 ? -1 : (int64_t)rnd(60);
+        /* Sizes around the cuts of the writes (998 / m values per call)
+         * and of the checks and marks (1000 arguments per call). */
+        bool big = !big_done && rnd(20) == 0, medium = !big && rnd(10) == 0;
+        big_done = big_done || big;
+        size_t n = big           ? (rnd(2) ? 995 + rnd(10) : 1050 + rnd(100))
+                   : medium      ? (rnd(2) ? 245 + rnd(10) : 495 + rnd(10))
+                   : rnd(4) == 0 ? rnd(3)
+                                 : rnd(40);
+        const char *cmd = CMDS[rnd(6)];
+        bool hset = strcmp(cmd, "HSET") == 0;
+        int argc = hset ? (rnd(3) ? 4 : 6) : (rnd(4) ? 3 : 4);
+        char key[8];
+        int kidx = (int)rnd(3);
+        snprintf(key, sizeof key, "k%d", kidx);
+        /* 0: uniform; else one item (pi) breaks it: 1 its offset repeats
+         * the previous one, 2 another key, 3 two writes, 4 a mark only,
+         * 5 another argc, 6 another spelling, 7 SET; 8 the whole part is
+         * SET k v (not mergeable). */
+        int perturb = n >= 2 && rnd(4) == 0 ? 1 + (int)rnd(8) : 0;
+        size_t pi = n >= 2 ? 1 + rnd((uint32_t)n - 1) : 0;
+        if (perturb) D.uniform = false;
+        D.pfirst[p] = D.nitems;
+        D.pn[p] = n;
+        int64_t off = rnd(50);
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0 && !(perturb == 1 && i == pi)) off += 1 + (rnd(4) == 0 ? rnd(5) : 0);
+            CHECK(D.nitems < DI, "gen_case: too many items");
+            size_t it = D.nitems++;
+            D.off[it] = off;
+            D.wfirst[it] = D.nwrites;
+            bool here = i == pi;
+            if (perturb == 4 && here) continue; /* a mark only */
+            if (perturb == 8 || (perturb == 7 && here)) {
+                size_t w = dwrite("SET", key, 3);
+                snprintf(D.argv[w][2], sizeof D.argv[w][2], "s%di%zu", round, i);
+                continue;
+            }
+            char k2[8], c2[8];
+            snprintf(k2, sizeof k2, "k%d", (kidx + 1) % 3);
+            snprintf(c2, sizeof c2, "%s", cmd);
+            if (perturb == 6 && here) c2[0] ^= 0x20; /* rpush -> Rpush */
+            int a = perturb == 5 && here ? argc + (hset ? 2 : 1) : argc;
+            size_t w = dwrite(c2, perturb == 2 && here ? k2 : key, a);
+            dvalues(w, round, i);
+            if (perturb == 3 && here) {
+                w = dwrite("RPUSH", "k9", 3);
+                dvalues(w, round, i);
+            }
+        }
+    }
+}
+
+/* The calls and failed calls of every command since CONFIG RESETSTAT, as
+ * "cmd=calls/failed ..." (no times). */
+static char *call_counts(void)
+{
+    redisReply *r = qcmd("INFO commandstats");
+    sbuf b = {0};
+    sb_put(&b, "", 0);
+    for (const char *p = strstr(r->str, "cmdstat_"); p; p = strstr(p + 1, "cmdstat_")) {
+        const char *colon = strchr(p, ':'), *eol = strchr(p, '\r');
+        const char *calls = strstr(p, "calls="), *failed = strstr(p, "failed_calls=");
+        CHECK(colon && eol && calls && calls < eol, "INFO commandstats: %.80s", p);
+        sb_fmt(&b, "%.*s=%lld/%lld ", (int)(colon - p - 8), p + 8, atoll(calls + 6),
+               failed && failed < eol ? atoll(failed + 13) : 0LL);
+    }
+    freeReplyObject(r);
+    return b.p;
+}
+
+/* The state before the call, the same under both prefixes: epochs (by
+ * assign), some done marks (this sink's and another's), a base, and write
+ * keys of various types (a string makes every write to it fail). */
+static void gen_state(kf_idem *ca, kf_idem *cb)
+{
+    freeReplyObject(rcmd("FLUSHALL"));
+    for (int32_t p = 0; p < 3; p++) {
+        ck_assert_int_eq(assign_on(ca, p), 1);
+        ck_assert_int_eq(assign_on(cb, p), 1);
+    }
+    static const char *argv[2 + 2 * 3000];
+    static size_t len[2 + 2 * 3000];
+    static char mem[3000][32], score[3000][16];
+    for (int32_t p = 0; p < 4; p++) {
+        int density = (int)rnd(6); /* 0..2: no marks; 3: sparse; 4, 5: dense */
+        size_t n = 0;
+        for (int off = 0; off < 3000 && density >= 3; off++) {
+            bool mine = rnd(density == 3 ? 8 : 2) == 0, other = rnd(10) == 0;
+            if (!mine && !other) continue;
+            snprintf(score[n], sizeof score[n], "%d", off);
+            snprintf(mem[n], sizeof mem[n], "%d/%s", off, mine ? D.sink : "other");
+            n++;
+        }
+        int64_t base = rnd(3) == 0 ? (int64_t)rnd(40) : -1;
+        for (int x = 0; x < 2; x++) {
+            const char *P = x ? "B" : "A";
+            char dk[64];
+            snprintf(dk, sizeof dk, "{%s:g:t:%d}:done", P, p);
+            if (n) {
+                argv[0] = "ZADD", argv[1] = dk;
+                for (size_t i = 0; i < n; i++)
+                    argv[2 + 2 * i] = score[i], argv[3 + 2 * i] = mem[i];
+                for (size_t i = 0; i < 2 + 2 * n; i++)
+                    len[i] = strlen(argv[i]);
+                redisReply *r = redisCommandArgv(R, (int)(2 + 2 * n), argv, len);
+                ck_assert_msg(r && r->type == REDIS_REPLY_INTEGER, "ZADD marks");
+                freeReplyObject(r);
+            }
+            if (base >= 0)
+                freeReplyObject(rcmd("SET {%s:g:t:%d}:base %lld", P, p, (long long)base));
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        int type = (int)rnd(8);
+        for (int x = 0; x < 2; x++) {
+            const char *P = x ? "B" : "A";
+            if (type == 0)
+                freeReplyObject(rcmd("SET %s:k%d str", P, k));
+            else if (type == 1)
+                freeReplyObject(rcmd("HSET %s:k%d f1 a f3 b f5 c f7 d", P, k));
+            else if (type == 2)
+                freeReplyObject(rcmd("RPUSH %s:k%d old1 old2", P, k));
+            else if (type == 3)
+                freeReplyObject(rcmd("SADD %s:k%d m1 m2", P, k));
+        }
+    }
+}
+
+/* Random inputs (replays, records below base, fenced and never-assigned
+ * partitions, empty parts, HSET with repeated fields, WRONGTYPE keys, parts
+ * over 1000 values, and non-uniform parts of every kind), each run under
+ * prefix A with the generic script forced and under prefix B letting
+ * complete() choose: the same statuses and error, the same resulting state
+ * (every list, hash, set, string, done marks with scores, base, epoch), and
+ * the same commands run inside Redis (as many calls of each), and the
+ * uniform script ran exactly when every part was uniform. */
+START_TEST(test_uniform_differential)
+{
+    kf_idem *ca = idem_prefix("A"), *cb = idem_prefix("B");
+    kf_idem_set_fast_path(ca, 0);
+    static dmat ma, mb;
+    static int sa[DI], sb[DI];
+    int fast = 0, generic = 0, fast_skipped = 0, fast_below = 0, fast_error = 0, fast_fenced = 0,
+        fast_big = 0, fast_slow = 0;
+    slowlog_on();
+    for (int round = 0; round < 300; round++) {
+        gen_case(round);
+        gen_state(ca, cb);
+        materialize(&ma, "A");
+        materialize(&mb, "B");
+        char ea[512] = "", eb[512] = "";
+        for (size_t i = 0; i < D.nitems; i++)
+            sa[i] = sb[i] = -1;
+        scripts_ran();
+        freeReplyObject(qcmd("CONFIG RESETSTAT"));
+        int ra = kf_idem_complete(ca, D.sink, ma.parts, D.nparts, sa, ea, sizeof ea);
+        ck_assert_msg(ra == KF_IDEM_OK, "round %d: generic: %d %s", round, ra, ea);
+        char *na = call_counts();
+        ck_assert_int_eq(scripts_ran(), RAN_COMPLETE);
+        freeReplyObject(qcmd("CONFIG RESETSTAT"));
+        int rb = kf_idem_complete(cb, D.sink, mb.parts, D.nparts, sb, eb, sizeof eb);
+        ck_assert_msg(rb == KF_IDEM_OK, "round %d: uniform: %d %s", round, rb, eb);
+        char *nb = call_counts();
+        /* The same commands too: the same checks, writes and marks, cut
+         * into calls at the same places. */
+        ck_assert_msg(strcmp(na, nb) == 0,
+                      "round %d: commands differ:\n  generic: %.400s\n  uniform: %.400s", round, na,
+                      nb);
+        free(na);
+        free(nb);
+        int ran = scripts_ran();
+        ck_assert_msg(ran == (D.uniform ? RAN_UNIFORM : RAN_COMPLETE),
+                      "round %d: ran %d, uniform %d", round, ran, D.uniform);
+        for (size_t i = 0; i < D.nitems; i++)
+            CHECK(sa[i] == sb[i], "round %d item %zu (offset %" PRId64 "): %d vs %d", round, i,
+                  D.off[i], sa[i], sb[i]);
+        ck_assert_msg(strcmp(ea, eb) == 0, "round %d: err \"%s\" vs \"%s\"", round, ea, eb);
+        char *ga = dump_state("A"), *gb = dump_state("B");
+        char what[32];
+        snprintf(what, sizeof what, "round %d", round);
+        assert_same_state(ga, gb, what);
+        free(ga);
+        free(gb);
+
+        if (!D.uniform) {
+            generic++;
+            continue;
+        }
+        fast++;
+        bool skipped = false, error = false, fenced = false;
+        for (size_t i = 0; i < D.nitems; i++) {
+            skipped = skipped || sb[i] == KF_IDEM_SKIPPED;
+            error = error || sb[i] == KF_IDEM_ERROR;
+            fenced = fenced || sb[i] == KF_IDEM_FENCED;
+        }
+        for (size_t p = 0; p < D.nparts; p++) {
+            size_t f = D.pfirst[p], n = D.pn[p];
+            bool below = false, done = false, applied = false;
+            for (size_t i = f; i < f + n; i++) {
+                below = below || (sb[i] == KF_IDEM_SKIPPED && D.off[i] < D.trim[p]);
+                done = done || (sb[i] == KF_IDEM_SKIPPED && D.off[i] >= D.trim[p]);
+                applied = applied || sb[i] == KF_IDEM_APPLIED;
+            }
+            fast_below += below;
+            fast_slow += done && applied; /* the script's path with done items */
+            fast_big += n > 1000 && applied;
+        }
+        fast_skipped += skipped;
+        fast_error += error;
+        fast_fenced += fenced;
+    }
+    /* The rounds covered every branch of the uniform script. */
+    ck_assert_msg(fast > 50 && generic > 20, "fast %d generic %d", fast, generic);
+    ck_assert_msg(fast_skipped && fast_below && fast_error && fast_fenced && fast_big && fast_slow,
+                  "skipped %d below %d error %d fenced %d big %d slow %d", fast_skipped, fast_below,
+                  fast_error, fast_fenced, fast_big, fast_slow);
+    kf_idem_destroy(ca);
+    kf_idem_destroy(cb);
+}
+END_TEST
+
 START_TEST(test_unreachable_then_up)
 {
     char url[128], err[512] = "";
@@ -1356,6 +2104,10 @@ static Suite *idempotency_suite(void)
     tcase_add_test(tc, test_complete_run_error);
     tcase_add_test(tc, test_complete_repeated_offset);
     tcase_add_test(tc, test_complete_fenced_runs);
+    tcase_add_test(tc, test_uniform_fast_path);
+    tcase_add_test(tc, test_uniform_wrongtype);
+    tcase_add_test(tc, test_uniform_replay);
+    tcase_add_test(tc, test_uniform_differential);
     tcase_add_test(tc, test_unreachable_then_up);
     tcase_add_test(tc, test_timeout_is_retry);
     tcase_add_test(tc, test_bad_url);
