@@ -346,13 +346,18 @@ static int64_t uncommitted(kf_consumer *c)
 static int throttle(kf_consumer *c, int64_t now)
 {
     const kf_mapping_config *m = c->m;
-    int64_t inflight = kf_dispatcher_inflight(c->d) + (int64_t)c->batch_n;
+    int64_t dispatched = kf_dispatcher_inflight(c->d) + (int64_t)c->batch_n;
+    int64_t inflight = dispatched;
+    int window_bound = 0;
     if (c->eos.idem) {
         /* The window may hold twice the in-flight limit: commits start at
          * one limit's worth (see kf_consumer_run), so pausing at two means a
          * commit is already under way. */
         int64_t window = uncommitted(c) / 2 + (int64_t)c->batch_n;
-        if (window > inflight) inflight = window;
+        if (window > inflight) {
+            inflight = window;
+            window_bound = 1;
+        }
     }
     if (inflight < m->max_inflight) {
         c->pressure_since = 0;
@@ -366,6 +371,17 @@ static int throttle(kf_consumer *c, int64_t now)
         return 0;
     }
     submit(c);
+    if (window_bound) {
+        /* The uncommitted window shrinks only when a commit lands: wait for
+         * the outstanding commit's result, or, with none out (the watermark
+         * has not moved yet), for a record to finish. Never spin: on two
+         * cores a spinning consumer takes the CPU the workers and Redis need. */
+        if (c->commit_pending)
+            serve_commits(c, 10);
+        else
+            kf_dispatcher_wait_below(c->d, dispatched > 1 ? dispatched : 1, 10);
+        return 1;
+    }
     int64_t room = m->max_inflight - m->batch_max_records;
     kf_dispatcher_wait_below(c->d, room > 0 ? room : 1, 50);
     return 1;

@@ -432,6 +432,11 @@ kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t
     d->nworkers = env->mapping->threads;
     d->lanes = kf_lanes_new(env->mapping->ordering);
     d->pool = kf_rec_pool_new();
+    /* Records alive at once: in flight, or (exactly-once) the uncommitted
+     * window of twice that, plus a batch being built. */
+    if (d->pool)
+        kf_rec_pool_set_keep(d->pool, (size_t)env->mapping->max_inflight * 2 +
+                                          (size_t)env->mapping->batch_max_records);
     d->sink_names = calloc(env->sink_count + 1, sizeof *d->sink_names);
     d->workers = calloc((size_t)d->nworkers, sizeof *d->workers);
     if (!d->lanes || !d->pool || !d->sink_names || !d->workers) {

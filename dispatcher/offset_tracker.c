@@ -7,6 +7,7 @@
 #include "dispatcher/offset_tracker.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -22,7 +23,9 @@ struct kf_tracker {
     size_t head;  /* index of the oldest slot */
     size_t count; /* slots in use; ring[head] is not done when count > 0 */
     size_t pending;
-    int64_t last_added; /* -1 before the first add */
+    /* -1 before the first add. Written under the lock by the adding thread;
+     * atomic so that kf_tracker_last reads it without the lock. */
+    _Atomic int64_t last_added;
 };
 
 kf_tracker *kf_tracker_new(void)
@@ -166,10 +169,7 @@ int64_t kf_tracker_watermark(kf_tracker *t)
 
 int64_t kf_tracker_last(kf_tracker *t)
 {
-    pthread_mutex_lock(&t->lock);
-    int64_t last = t->last_added;
-    pthread_mutex_unlock(&t->lock);
-    return last;
+    return atomic_load_explicit(&t->last_added, memory_order_relaxed);
 }
 
 size_t kf_tracker_pending(kf_tracker *t)

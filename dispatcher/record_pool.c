@@ -14,6 +14,7 @@ struct kf_rec_pool {
     _Atomic(node *) returned; /* pushed by any thread, taken whole */
     node *spare;              /* the taker's */
     size_t nspare;
+    size_t keep; /* the most spares kept */
 };
 
 /* Sizes are rounded up so that records of slightly different sizes share
@@ -22,7 +23,14 @@ struct kf_rec_pool {
 
 kf_rec_pool *kf_rec_pool_new(void)
 {
-    return calloc(1, sizeof(kf_rec_pool));
+    kf_rec_pool *p = calloc(1, sizeof(kf_rec_pool));
+    if (p) p->keep = KF_REC_POOL_KEEP;
+    return p;
+}
+
+void kf_rec_pool_set_keep(kf_rec_pool *p, size_t keep)
+{
+    p->keep = keep;
 }
 
 static void free_list(node *n)
@@ -48,7 +56,7 @@ static void take_returned(kf_rec_pool *p)
     node *n = atomic_exchange_explicit(&p->returned, NULL, memory_order_acquire);
     while (n) {
         node *next = n->next;
-        if (p->nspare < KF_REC_POOL_KEEP) {
+        if (p->nspare < p->keep) {
             n->next = p->spare;
             p->spare = n;
             p->nspare++;

@@ -15,9 +15,8 @@
  *
  * Bounds: buffers above KF_REC_POOL_MAX_BYTES are never kept (a 1 MiB record
  * is freed as before); the taker keeps at most KF_REC_POOL_KEEP spare buffers
- * and frees the rest. Buffers returned while the taker does not take (a
- * paused consumer) are bounded by the records that existed: the in-flight
- * limit.
+ * (or what kf_rec_pool_set_keep says) and frees the rest. Buffers returned while the taker does not
+ * take (a paused consumer) are bounded by the records that existed: the in-flight limit.
  */
 #ifndef KF_RECORD_POOL_H
 #define KF_RECORD_POOL_H
@@ -30,6 +29,12 @@
 typedef struct kf_rec_pool kf_rec_pool;
 
 kf_rec_pool *kf_rec_pool_new(void);
+
+/* How many spare buffers the taker keeps (default KF_REC_POOL_KEEP). A
+ * bound near the most records alive at once costs no memory beyond that
+ * peak and stops the pool from freeing buffers only to allocate them again
+ * when the in-flight window refills. Taker only. */
+void kf_rec_pool_set_keep(kf_rec_pool *p, size_t keep);
 
 /* Frees every cached buffer. Every buffer got from the pool must have been
  * put back (or freed) first. Accepts NULL. */

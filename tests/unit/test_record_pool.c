@@ -303,6 +303,23 @@ START_TEST(test_keep_bound)
 }
 END_TEST
 
+START_TEST(test_keep_bound_set)
+{
+    /* kf_rec_pool_set_keep moves the bound both ways (the dispatcher sets it
+     * to the records that can be alive at once). */
+    kf_rec_pool *p = kf_rec_pool_new();
+    kf_rec_pool_set_keep(p, KF_REC_POOL_KEEP * 4);
+    ck_assert_uint_eq(count_cached(p, KF_REC_POOL_KEEP * 3, KF_REC_POOL_KEEP * 4),
+                      KF_REC_POOL_KEEP * 3);
+    kf_rec_pool_destroy(p);
+
+    p = kf_rec_pool_new();
+    kf_rec_pool_set_keep(p, 7);
+    ck_assert_uint_eq(count_cached(p, 100, 200), 7);
+    kf_rec_pool_destroy(p);
+}
+END_TEST
+
 START_TEST(test_keep_bound_counts_what_was_taken)
 {
     /* The bound counts spares the taker holds now, not what it ever took:
@@ -795,6 +812,7 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, test_destroy_frees_both_lists);
     tcase_add_test(tc, test_keep_bound);
     tcase_add_test(tc, test_keep_bound_counts_what_was_taken);
+    tcase_add_test(tc, test_keep_bound_set);
     tcase_add_test(tc, test_one_taker_many_putters);
     suite_add_tcase(s, tc);
 
