@@ -1699,14 +1699,15 @@ typedef struct dmat {
     kf_idem_item items[DI];
     kf_idem_write writes[DW];
     const char *argv[DW][DA];
-    char key[DW][32];
+    char key[DW][96];
     kf_idem_part parts[3];
 } dmat;
 
 static void materialize(dmat *m, const char *P)
 {
     for (size_t w = 0; w < D.nwrites; w++) {
-        snprintf(m->key[w], sizeof m->key[w], "%s:%s", P, D.argv[w][1]);
+        int kn = snprintf(m->key[w], sizeof m->key[w], "%s:%s", P, D.argv[w][1]);
+        if (kn < 0 || (size_t)kn >= sizeof m->key[w]) ck_abort_msg("write key too long");
         for (int j = 0; j < D.argc[w]; j++)
             m->argv[w][j] = j == 1 ? m->key[w] : D.argv[w][j];
         m->writes[w] = (kf_idem_write){.argc = D.argc[w], .argv = m->argv[w]};
