@@ -45,7 +45,7 @@ void kf_assignment_remove(kf_assignment *a, const char *topic, int32_t partition
         kf_partition *p = a->items[i];
         if (p->partition == partition && strcmp(p->topic, topic) == 0) {
             a->items[i] = a->items[--a->count];
-            kf_partition_unref(p);
+            kf_partition_release(p);
             return;
         }
     }
@@ -62,7 +62,7 @@ rd_kafka_topic_partition_list_t *kf_assignment_list(const kf_assignment *a)
 void kf_assignment_clear(kf_assignment *a)
 {
     for (size_t i = 0; i < a->count; i++)
-        kf_partition_unref(a->items[i]);
+        kf_partition_release(a->items[i]);
     free(a->items);
     memset(a, 0, sizeof *a);
 }

@@ -473,7 +473,7 @@ static void retake_fenced(kf_consumer *c, int64_t now)
             goto later;
         }
         c->parts.items[i] = np;
-        kf_partition_unref(p);
+        kf_partition_release(p);
         np = NULL;
         rd_kafka_resume_partitions(c->rk, l);
         kf_warn(C,

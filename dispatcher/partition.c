@@ -33,6 +33,26 @@ void kf_partition_ref(kf_partition *p)
     atomic_fetch_add(&p->refs, 1);
 }
 
+/* References bought per block: one shared write per this many records. */
+#define REF_BLOCK 256
+
+void kf_partition_ref_record(kf_partition *p)
+{
+    if (p->ref_credit == 0) {
+        atomic_fetch_add(&p->refs, REF_BLOCK);
+        p->ref_credit = REF_BLOCK;
+    }
+    p->ref_credit--;
+}
+
+void kf_partition_release(kf_partition *p)
+{
+    if (!p) return;
+    int n = 1 + p->ref_credit;
+    p->ref_credit = 0;
+    kf_partition_unref_n(p, n);
+}
+
 void kf_partition_unref(kf_partition *p)
 {
     kf_partition_unref_n(p, 1);

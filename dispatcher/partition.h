@@ -47,6 +47,7 @@ typedef struct kf_partition {
     int64_t committed;    /* last committed offset; consumer thread only */
     int64_t retake_at;    /* fenced: when the consumer may take it anew; consumer only */
     int64_t first_offset; /* the first offset dispatched here, -1 before; consumer only */
+    int ref_credit;       /* references bought ahead for records; consumer only */
 
     /* exactly-once */
     int64_t epoch;            /* 0 until assigned (or not exactly-once) */
@@ -69,6 +70,16 @@ typedef struct kf_partition {
 
 kf_partition *kf_partition_new(const char *topic, int32_t partition);
 void kf_partition_ref(kf_partition *p);
+
+/* A reference for a new record, taken from a credit of references bought in
+ * blocks, so that the creating thread does not write the shared count for
+ * every record. Only ONE thread may create records of a partition this way
+ * (the consumer), and that thread's owner reference must be dropped with
+ * kf_partition_release, which gives back the unused credit. */
+void kf_partition_ref_record(kf_partition *p);
+
+/* The owner's kf_partition_unref: also returns the unused record credit. */
+void kf_partition_release(kf_partition *p);
 void kf_partition_unref(kf_partition *p);
 /* Drops n references at once (a chunk's records). */
 void kf_partition_unref_n(kf_partition *p, int n);

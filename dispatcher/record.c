@@ -66,7 +66,12 @@ kf_rec *kf_rec_new_in(kf_rec_pool *pool, kf_partition *part, int64_t offset, int
     r->view.timestamp_ms = timestamp_ms;
     r->view.attempt = 1;
     r->part = part;
-    kf_partition_ref(part);
+    /* Pooled records come from the one consumer thread (the pool's taker),
+     * which may buy references ahead; the others take one each. */
+    if (pool)
+        kf_partition_ref_record(part);
+    else
+        kf_partition_ref(part);
     r->key_hash = kf_key_hash(key, key_len);
     r->bytes = extra;
     r->outputs_tail = &r->outputs;
