@@ -24,7 +24,11 @@
 /* Shared helpers, prepended to the fenced scripts.
  * stale(ek, epoch): true when the epoch key does not hold `epoch`.
  * trim(dk, bk, t):  drops done entries with offset < t and raises base to t
- *                   (never lowers it); returns the resulting base. */
+ *                   (never lowers it); returns the resulting base.
+ * part(p, a):       the head of part p (0-based) of a completion, whose ARGV
+ *                   start at a with epoch, trim, n: returns its done key,
+ *                   whether it is fenced, its base after the trim (-1 when
+ *                   fenced: nothing is trimmed) and n. */
 #define KF_IDEM_LUA_COMMON                                                                         \
     "local function stale(ek, epoch)\n"                                                            \
     "  local cur = tonumber(redis.call('GET', ek))\n"                                              \
@@ -38,6 +42,13 @@
     "    base = tonumber(t)\n"                                                                     \
     "  end\n"                                                                                      \
     "  return base\n"                                                                              \
+    "end\n"                                                                                        \
+    "local function part(p, a)\n"                                                                  \
+    "  local ek, dk, bk = KEYS[3 * p + 1], KEYS[3 * p + 2], KEYS[3 * p + 3]\n"                     \
+    "  local fenced = stale(ek, ARGV[a])\n"                                                        \
+    "  local base = -1\n"                                                                          \
+    "  if not fenced then base = trim(dk, bk, ARGV[a + 1]) end\n"                                  \
+    "  return dk, fenced, base, tonumber(ARGV[a + 2])\n"                                           \
     "end\n"
 
 /* assign: KEYS epoch, done, base. Returns {epoch, base or "-1", {members}},
@@ -140,11 +151,7 @@
     "  return nil\n"                                                                               \
     "end\n"                                                                                        \
     "for p = 0, nparts - 1 do\n"                                                                   \
-    "  local ek, dk, bk = KEYS[3 * p + 1], KEYS[3 * p + 2], KEYS[3 * p + 3]\n"                     \
-    "  local fenced = stale(ek, ARGV[a])\n"                                                        \
-    "  local base = -1\n"                                                                          \
-    "  if not fenced then base = trim(dk, bk, ARGV[a + 1]) end\n"                                  \
-    "  local n = tonumber(ARGV[a + 2])\n"                                                          \
+    "  local dk, fenced, base, n = part(p, a)\n"                                                   \
     "  a = a + 3\n"                                                                                \
     "  local imem, ist, inw, ia, ik = {}, {}, {}, {}, {}\n"                                        \
     "  local cand, cmem, nc = {}, {}, 0\n"                                                         \
@@ -320,11 +327,7 @@
     "local a, kw = 2, 3 * nparts + 1\n"                                                            \
     "local out, no = {}, 0\n"                                                                      \
     "for p = 0, nparts - 1 do\n"                                                                   \
-    "  local ek, dk, bk = KEYS[3 * p + 1], KEYS[3 * p + 2], KEYS[3 * p + 3]\n"                     \
-    "  local fenced = stale(ek, ARGV[a])\n"                                                        \
-    "  local base = -1\n"                                                                          \
-    "  if not fenced then base = trim(dk, bk, ARGV[a + 1]) end\n"                                  \
-    "  local n = tonumber(ARGV[a + 2])\n"                                                          \
+    "  local dk, fenced, base, n = part(p, a)\n"                                                   \
     "  a = a + 3\n"                                                                                \
     "  if n > 0 then\n"                                                                            \
     "    local cmd, m, key = ARGV[a], tonumber(ARGV[a + 1]), KEYS[kw]\n"                           \
