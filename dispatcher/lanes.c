@@ -2,6 +2,7 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum where { NOWHERE = 0, IN_RUNQ, IN_DELAYED };
 
@@ -28,7 +29,37 @@ struct kf_lanes {
     size_t ndelayed;
     kf_lane *shared; /* unordered mode */
     size_t queued;
+    /* Lanes come and go with keys (a key lane lives while it has records),
+     * so emptied lanes are kept for reuse rather than freed: the consumer
+     * made them and a worker emptied them, and a free per lane there was a
+     * cross-thread malloc/free pair for most records in key mode. */
+    kf_lane *spare; /* linked through hnext */
+    size_t nspare;
 };
+
+/* The most emptied lanes kept for reuse. */
+#define SPARE_LANES 4096
+
+static kf_lane *lane_alloc(kf_lanes *ls)
+{
+    kf_lane *l = ls->spare;
+    if (!l) return calloc(1, sizeof *l);
+    ls->spare = l->hnext;
+    ls->nspare--;
+    memset(l, 0, sizeof *l);
+    return l;
+}
+
+static void lane_free(kf_lanes *ls, kf_lane *l)
+{
+    if (ls->nspare >= SPARE_LANES) {
+        free(l);
+        return;
+    }
+    l->hnext = ls->spare;
+    ls->spare = l;
+    ls->nspare++;
+}
 
 static size_t bucket_of(const kf_lanes *ls, const kf_partition *p, uint64_t h)
 {
@@ -92,7 +123,7 @@ static void maybe_free(kf_lanes *ls, kf_lane *l)
 {
     if (l->shared || l->n || l->running || l->where != NOWHERE) return;
     if (l->hashed) unhash(ls, l);
-    free(l);
+    lane_free(ls, l);
 }
 
 static void grow(kf_lanes *ls)
@@ -120,13 +151,13 @@ static kf_lane *lane_for(kf_lanes *ls, const kf_rec *r, bool for_retry)
 {
     if (ls->mode == KF_ORDER_UNORDERED) {
         if (!for_retry) return ls->shared;
-        return calloc(1, sizeof(kf_lane)); /* a retried record waits alone */
+        return lane_alloc(ls); /* a retried record waits alone */
     }
     uint64_t h = ls->mode == KF_ORDER_KEY ? r->key_hash : 0;
     size_t k = bucket_of(ls, r->part, h);
     for (kf_lane *l = ls->buckets[k]; l; l = l->hnext)
         if (l->part == r->part && l->hash == h) return l;
-    kf_lane *l = calloc(1, sizeof *l);
+    kf_lane *l = lane_alloc(ls);
     if (!l) return NULL;
     l->part = r->part;
     l->hash = h;
@@ -352,6 +383,10 @@ void kf_lanes_destroy(kf_lanes *ls, void (*drop)(kf_rec *r, void *arg), void *ar
             n = l->hnext;
             free(l);
         }
+    }
+    for (kf_lane *l = ls->spare, *n; l; l = n) {
+        n = l->hnext;
+        free(l);
     }
     free(ls->buckets);
     free(ls->shared);
