@@ -230,14 +230,24 @@ static void reconnect_R(void)
     redisSetTimeout(R, tv);
 }
 
+/* A check that records nothing when it holds: Check's ck_assert writes its
+ * location to a file on every pass, and the differential test makes
+ * millions of checks. */
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) ck_abort_msg(__VA_ARGS__);                                                    \
+    } while (0)
+
+/* An inspection command; its reply must not be an error (CHECK: it is
+ * called in loops). */
 static redisReply *rcmd(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     redisReply *r = redisvCommand(R, fmt, ap);
     va_end(ap);
-    ck_assert_msg(r != NULL, "inspection command failed: %s", R->errstr);
-    ck_assert_msg(r->type != REDIS_REPLY_ERROR, "inspection command: %s", r->str);
+    CHECK(r != NULL, "inspection command failed: %s", R->errstr);
+    CHECK(r->type != REDIS_REPLY_ERROR, "inspection command: %s", r->str);
     return r;
 }
 
@@ -262,23 +272,61 @@ static long long rget_num(const char *key)
     return v;
 }
 
-/* One field of INFO commandstats, e.g. ("evalsha", "calls"); 0 when absent. */
-static long long cmdstat(const char *cmd, const char *field)
+/* The calls of `cmd` in an INFO commandstats text; 0 when absent. */
+static long long calls_in(const char *info, const char *cmd)
 {
-    redisReply *r = rcmd("INFO commandstats");
     char needle[128];
     snprintf(needle, sizeof needle, "cmdstat_%s:", cmd);
-    long long v = 0;
-    const char *p = strstr(r->str, needle);
-    if (p) {
-        const char *eol = strchr(p, '\n');
-        char f[64];
-        snprintf(f, sizeof f, "%s=", field);
-        const char *q = strstr(p, f);
-        if (q && (!eol || q < eol)) v = atoll(q + strlen(f));
+    const char *p = strstr(info, needle);
+    if (!p) return 0;
+    const char *eol = strchr(p, '\n'), *q = strstr(p, "calls=");
+    return q && (!eol || q < eol) ? atoll(q + 6) : 0;
+}
+
+/* How many times each command ran since CONFIG RESETSTAT: all read from one
+ * INFO commandstats, each checked, naming the command that is off. */
+typedef struct calls_want {
+    const char *cmd;
+    long long calls;
+} calls_want;
+
+static void assert_calls_(const calls_want *want, size_t n)
+{
+    redisReply *r = rcmd("INFO commandstats");
+    for (size_t i = 0; i < n; i++) {
+        long long got = calls_in(r->str, want[i].cmd);
+        ck_assert_msg(got == want[i].calls, "%s ran %lld times, want %lld", want[i].cmd, got,
+                      want[i].calls);
     }
     freeReplyObject(r);
-    return v;
+}
+
+/* ASSERT_CALLS({"rpush", 3}, {"zadd", 1}, ...) */
+#define ASSERT_CALLS(...)                                                                          \
+    do {                                                                                           \
+        const calls_want want_[] = {__VA_ARGS__};                                                  \
+        assert_calls_(want_, sizeof want_ / sizeof *want_);                                        \
+    } while (0)
+
+/* Asserts st[i] == want[i] for the n items, naming the first that is off. */
+static void assert_st_(const int *st, const int *want, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(st[i] == want[i], "item %zu: status %d, want %d", i, st[i], want[i]);
+}
+
+/* ASSERT_ST(st, status of item 0, status of item 1, ...) */
+#define ASSERT_ST(st, ...)                                                                         \
+    do {                                                                                           \
+        const int want_[] = {__VA_ARGS__};                                                         \
+        assert_st_((st), want_, sizeof want_ / sizeof *want_);                                     \
+    } while (0)
+
+/* Asserts st[from..to) all equal want; `what` names them in the message. */
+static void assert_st_all(const int *st, size_t from, size_t to, int want, const char *what)
+{
+    for (size_t i = from; i < to; i++)
+        if (st[i] != want) ck_abort_msg("%s item %zu: status %d, want %d", what, i, st[i], want);
 }
 
 #define TAG      "{kft:g:t:0}"
@@ -286,13 +334,19 @@ static long long cmdstat(const char *cmd, const char *field)
 #define DONE(p)  "{kft:g:t:" #p "}:done"
 #define BASE(p)  "{kft:g:t:" #p "}:base"
 
-static kf_idem *idem_on(int port)
+/* A handle on the server at `port` with key prefix `prefix`, group "g". */
+static kf_idem *idem_at(int port, const char *prefix)
 {
     char url[128], err[512] = "";
     snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", port);
-    kf_idem *c = kf_idem_new(url, "kft", "g", err, sizeof err);
+    kf_idem *c = kf_idem_new(url, prefix, "g", err, sizeof err);
     ck_assert_msg(c != NULL, "kf_idem_new: %s", err);
     return c;
+}
+
+static kf_idem *idem_on(int port)
+{
+    return idem_at(port, "kft");
 }
 
 static int64_t assign(kf_idem *c, int32_t partition)
@@ -304,6 +358,25 @@ static int64_t assign(kf_idem *c, int32_t partition)
     int64_t e = a.epoch;
     kf_idem_assigned_free(&a);
     return e;
+}
+
+/* The suite's server with partitions 0 .. nparts - 1 assigned (the usual
+ * start of a test): their epochs in e[0 .. nparts - 1]. */
+static kf_idem *idem_assigned(int nparts, int64_t *e)
+{
+    kf_idem *c = idem_on(S.port);
+    for (int p = 0; p < nparts; p++)
+        e[p] = assign(c, p);
+    return c;
+}
+
+/* idem_assigned() with key S a string, so that list writes to S fail with
+ * WRONGTYPE. */
+static kf_idem *idem_assigned_bad_S(int nparts, int64_t *e)
+{
+    kf_idem *c = idem_assigned(nparts, e);
+    freeReplyObject(rcmd("SET S str"));
+    return c;
 }
 
 /* Items of one part, each with at most one write "<cmd> <key> <value>". */
@@ -334,14 +407,32 @@ static void add(batch *b, int64_t offset, const char *cmd, const char *key, cons
     b->items[i].nwrites = 1;
 }
 
-static kf_idem_part part_of(const batch *b, int32_t partition, int64_t epoch, int64_t trim)
+/* Adds n records at offsets first, first + 1, ... each writing
+ * "<cmd> <key> <vprefix><i>" (i from 0). */
+static void add_n(batch *b, int64_t first, int n, const char *cmd, const char *key,
+                  const char *vprefix)
+{
+    for (int i = 0; i < n; i++) {
+        char v[32];
+        snprintf(v, sizeof v, "%s%d", vprefix, i);
+        add(b, first + i, cmd, key, v);
+    }
+}
+
+static kf_idem_part part_at(const kf_idem_item *items, size_t n, int32_t partition, int64_t epoch,
+                            int64_t trim)
 {
     return (kf_idem_part){.topic = "t",
                           .partition = partition,
                           .epoch = epoch,
                           .trim = trim,
-                          .items = b->items,
-                          .nitems = b->n};
+                          .items = items,
+                          .nitems = n};
+}
+
+static kf_idem_part part_of(const batch *b, int32_t partition, int64_t epoch, int64_t trim)
+{
+    return part_at(b->items, b->n, partition, epoch, trim);
 }
 
 /* complete() of one part; asserts KF_IDEM_OK and fills status. */
@@ -354,6 +445,32 @@ static void complete1(kf_idem *c, const char *sink, const batch *b, int32_t part
     ck_assert_msg(rc == KF_IDEM_OK, "complete: %d %s", rc, err);
 }
 
+/* complete() for `sink` on partition 0 of one record at `offset` writing
+ * "RPUSH key val" (a mark only when key is NULL); returns its status. */
+static int complete_rpush(kf_idem *c, const char *sink, int64_t epoch, int64_t offset,
+                          const char *key, const char *val)
+{
+    static batch b;
+    memset(&b, 0, sizeof b);
+    add(&b, offset, key ? "RPUSH" : NULL, key, val);
+    int st[1] = {-1};
+    complete1(c, sink, &b, 0, epoch, -1, st);
+    return st[0];
+}
+
+/* Marks offsets first .. first + n - 1 done for sink "a" on partition 0
+ * (marks only, no writes); each must be APPLIED. */
+static void complete_marks(kf_idem *c, int64_t epoch, int64_t first, int n)
+{
+    static batch b;
+    memset(&b, 0, sizeof b);
+    for (int i = 0; i < n; i++)
+        add(&b, first + i, NULL, NULL, NULL);
+    static int st[BATCH_MAX];
+    complete1(c, "a", &b, 0, epoch, -1, st);
+    assert_st_all(st, 0, (size_t)n, KF_IDEM_APPLIED, "mark");
+}
+
 /* Items with any number of writes of any shape (string literals, kept by
  * pointer): item() starts one, wr() adds a write to the last item. */
 typedef struct mbatch {
@@ -362,6 +479,11 @@ typedef struct mbatch {
     const char *argv[128][8];
     size_t nitems, nwrites;
 } mbatch;
+
+static void mclear(mbatch *b)
+{
+    memset(b, 0, sizeof *b);
+}
 
 static void item(mbatch *b, int64_t offset)
 {
@@ -385,14 +507,16 @@ static void wr(mbatch *b, int argc, ...)
     b->items[b->nitems - 1].nwrites++;
 }
 
+/* An item at `offset` with the one write "RPUSH key val". */
+static void item_rpush(mbatch *b, int64_t offset, const char *key, const char *val)
+{
+    item(b, offset);
+    wr(b, 3, "RPUSH", key, val);
+}
+
 static kf_idem_part mpart_of(const mbatch *b, int32_t partition, int64_t epoch, int64_t trim)
 {
-    return (kf_idem_part){.topic = "t",
-                          .partition = partition,
-                          .epoch = epoch,
-                          .trim = trim,
-                          .items = b->items,
-                          .nitems = b->nitems};
+    return part_at(b->items, b->nitems, partition, epoch, trim);
 }
 
 /* Asserts that list `key` holds exactly the n strings of want, in order. */
@@ -405,6 +529,15 @@ static void assert_list(const char *key, const char *const *want, size_t n)
         ck_assert_msg(strcmp(r->element[i]->str, want[i]) == 0, "%s[%zu] = %s, want %s", key, i,
                       r->element[i]->str, want[i]);
     freeReplyObject(r);
+}
+
+/* Asserts list `key` holds exactly the values of b's writes, in order. */
+static void assert_list_of(const char *key, const batch *b)
+{
+    static const char *want[BATCH_MAX];
+    for (size_t i = 0; i < b->n; i++)
+        want[i] = b->val[i];
+    assert_list(key, want, b->n);
 }
 
 /* HGET as a string into out ("" when missing). */
@@ -448,12 +581,9 @@ START_TEST(test_assign_epoch_and_done)
     add(&b, 6, "RPUSH", "L", "v6");
     int st[2];
     complete1(c, "a", &b, 0, 1, -1, st);
-    ck_assert_int_eq(st[0], KF_IDEM_APPLIED);
-    ck_assert_int_eq(st[1], KF_IDEM_APPLIED);
-    memset(&b, 0, sizeof b);
-    add(&b, 5, NULL, NULL, NULL); /* a mark only (e.g. HTTP after its 2xx) */
-    complete1(c, "hook/x", &b, 0, 1, -1, st);
-    ck_assert_int_eq(st[0], KF_IDEM_APPLIED);
+    ASSERT_ST(st, KF_IDEM_APPLIED, KF_IDEM_APPLIED);
+    /* A mark only (e.g. HTTP after its 2xx). */
+    ck_assert_int_eq(complete_rpush(c, "hook/x", 1, 5, NULL, NULL), KF_IDEM_APPLIED);
 
     ck_assert_int_eq(kf_idem_assign(c, "t", 0, &a, err, sizeof err), KF_IDEM_OK);
     ck_assert_int_eq(a.epoch, 2);
@@ -489,16 +619,14 @@ START_TEST(test_stale_epoch_fenced)
 
     /* Never assigned: no epoch key counts as stale. */
     complete1(c, "a", &b, 0, 1, 10, st);
-    ck_assert_int_eq(st[0], KF_IDEM_FENCED);
-    ck_assert_int_eq(st[1], KF_IDEM_FENCED);
+    ASSERT_ST(st, KF_IDEM_FENCED, KF_IDEM_FENCED);
 
     ck_assert_int_eq(assign(c, 0), 1);
     ck_assert_int_eq(assign(c, 0), 2);
     for (int64_t e = 1; e <= 3; e += 2) { /* older and newer than the owner's */
         st[0] = st[1] = -1;
         complete1(c, "a", &b, 0, e, 10, st);
-        ck_assert_int_eq(st[0], KF_IDEM_FENCED);
-        ck_assert_int_eq(st[1], KF_IDEM_FENCED);
+        ASSERT_ST(st, KF_IDEM_FENCED, KF_IDEM_FENCED);
     }
     /* Nothing written: no effect, no mark, no trim. */
     ck_assert_int_eq(rint_("EXISTS L"), 0);
@@ -507,8 +635,7 @@ START_TEST(test_stale_epoch_fenced)
 
     /* The owner's epoch writes (so the checks above could have failed). */
     complete1(c, "a", &b, 0, 2, -1, st);
-    ck_assert_int_eq(st[0], KF_IDEM_APPLIED);
-    ck_assert_int_eq(st[1], KF_IDEM_APPLIED);
+    ASSERT_ST(st, KF_IDEM_APPLIED, KF_IDEM_APPLIED);
     ck_assert_int_eq(rint_("LLEN L"), 2);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 2);
     kf_idem_destroy(c);
@@ -517,39 +644,30 @@ END_TEST
 
 START_TEST(test_done_not_written_again)
 {
-    kf_idem *c = idem_on(S.port);
-    int64_t e = assign(c, 0);
-    static batch b;
-    memset(&b, 0, sizeof b);
-    add(&b, 7, "RPUSH", "L", "v7");
-    int st[2];
-    complete1(c, "a", &b, 0, e, -1, st);
-    ck_assert_int_eq(st[0], KF_IDEM_APPLIED);
-    complete1(c, "a", &b, 0, e, -1, st);
-    ck_assert_int_eq(st[0], KF_IDEM_SKIPPED);
+    int64_t e;
+    kf_idem *c = idem_assigned(1, &e);
+    ck_assert_int_eq(complete_rpush(c, "a", e, 7, "L", "v7"), KF_IDEM_APPLIED);
+    ck_assert_int_eq(complete_rpush(c, "a", e, 7, "L", "v7"), KF_IDEM_SKIPPED);
     ck_assert_int_eq(rint_("LLEN L"), 1);
 
     /* A new owner replaying the record: still done for sink a. */
     e = assign(c, 0);
-    complete1(c, "a", &b, 0, e, -1, st);
-    ck_assert_int_eq(st[0], KF_IDEM_SKIPPED);
+    ck_assert_int_eq(complete_rpush(c, "a", e, 7, "L", "v7"), KF_IDEM_SKIPPED);
     ck_assert_int_eq(rint_("LLEN L"), 1);
 
     /* The same offset for another sink is its own effect. */
-    memset(&b, 0, sizeof b);
-    add(&b, 7, "RPUSH", "L2", "v7");
-    complete1(c, "b", &b, 0, e, -1, st);
-    ck_assert_int_eq(st[0], KF_IDEM_APPLIED);
+    ck_assert_int_eq(complete_rpush(c, "b", e, 7, "L2", "v7"), KF_IDEM_APPLIED);
     ck_assert_int_eq(rint_("LLEN L2"), 1);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 2);
 
     /* The same record twice in one call: written once. */
+    static batch b;
     memset(&b, 0, sizeof b);
     add(&b, 8, "RPUSH", "L", "v8");
     add(&b, 8, "RPUSH", "L", "v8");
+    int st[2];
     complete1(c, "a", &b, 0, e, -1, st);
-    ck_assert_int_eq(st[0], KF_IDEM_APPLIED);
-    ck_assert_int_eq(st[1], KF_IDEM_SKIPPED);
+    ASSERT_ST(st, KF_IDEM_APPLIED, KF_IDEM_SKIPPED);
     ck_assert_int_eq(rint_("LLEN L"), 2);
     kf_idem_destroy(c);
 }
@@ -557,14 +675,9 @@ END_TEST
 
 START_TEST(test_trim)
 {
-    kf_idem *c = idem_on(S.port);
-    int64_t e = assign(c, 0);
-    static batch b;
-    memset(&b, 0, sizeof b);
-    for (int i = 0; i < 10; i++)
-        add(&b, i, NULL, NULL, NULL);
-    int st[10];
-    complete1(c, "a", &b, 0, e, -1, st);
+    int64_t e;
+    kf_idem *c = idem_assigned(1, &e);
+    complete_marks(c, e, 0, 10);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 10);
 
     char err[512];
@@ -587,10 +700,7 @@ START_TEST(test_trim)
     ck_assert_int_eq(rget_num(BASE(0)), 6);
 
     /* A record below the watermark is done and committed: not written. */
-    memset(&b, 0, sizeof b);
-    add(&b, 2, "RPUSH", "L", "late");
-    complete1(c, "a", &b, 0, e, -1, st);
-    ck_assert_int_eq(st[0], KF_IDEM_SKIPPED);
+    ck_assert_int_eq(complete_rpush(c, "a", e, 2, "L", "late"), KF_IDEM_SKIPPED);
     ck_assert_int_eq(rint_("EXISTS L"), 0);
 
     kf_idem_assigned a;
@@ -605,18 +715,15 @@ END_TEST
 
 START_TEST(test_trim_rides_on_complete)
 {
-    kf_idem *c = idem_on(S.port);
-    int64_t e = assign(c, 0);
-    static batch b;
-    memset(&b, 0, sizeof b);
-    for (int i = 0; i < 5; i++)
-        add(&b, i, NULL, NULL, NULL);
-    int st[5];
-    complete1(c, "a", &b, 0, e, -1, st);
+    int64_t e;
+    kf_idem *c = idem_assigned(1, &e);
+    complete_marks(c, e, 0, 5);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 5);
 
+    static batch b;
     memset(&b, 0, sizeof b);
     add(&b, 5, "RPUSH", "L", "v5");
+    int st[1];
     complete1(c, "a", &b, 0, e, 3, st);
     ck_assert_int_eq(st[0], KF_IDEM_APPLIED);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 3); /* 3, 4, 5 */
@@ -635,25 +742,16 @@ END_TEST
 
 START_TEST(test_reload_after_script_flush)
 {
-    kf_idem *c = idem_on(S.port);
-    int64_t e = assign(c, 0);
-    static batch b;
-    memset(&b, 0, sizeof b);
-    add(&b, 1, "RPUSH", "L", "v1");
-    int st[1];
-    complete1(c, "a", &b, 0, e, -1, st);
-    ck_assert_int_eq(st[0], KF_IDEM_APPLIED);
+    int64_t e;
+    kf_idem *c = idem_assigned(1, &e);
+    ck_assert_int_eq(complete_rpush(c, "a", e, 1, "L", "v1"), KF_IDEM_APPLIED);
 
     freeReplyObject(rcmd("SCRIPT FLUSH"));
     freeReplyObject(rcmd("CONFIG RESETSTAT"));
-    memset(&b, 0, sizeof b);
-    add(&b, 2, "RPUSH", "L", "v2");
-    complete1(c, "a", &b, 0, e, -1, st);
-    ck_assert_int_eq(st[0], KF_IDEM_APPLIED);
+    ck_assert_int_eq(complete_rpush(c, "a", e, 2, "L", "v2"), KF_IDEM_APPLIED);
     ck_assert_int_eq(rint_("LLEN L"), 2);
     /* The connection survived, so the reload came from NOSCRIPT. */
-    ck_assert_int_eq(cmdstat("script|load", "calls"), 1);
-    ck_assert_int_eq(cmdstat("evalsha", "calls"), 2);
+    ASSERT_CALLS({"script|load", 1}, {"evalsha", 2});
 
     /* Other scripts reload too. */
     freeReplyObject(rcmd("SCRIPT FLUSH"));
@@ -686,12 +784,7 @@ START_TEST(test_reload_after_restart)
     int64_t e = a.epoch;
     kf_idem_assigned_free(&a);
 
-    static batch b;
-    memset(&b, 0, sizeof b);
-    add(&b, 1, "RPUSH", "L", "v1");
-    int st[1];
-    complete1(c, "a", &b, 0, e, -1, st);
-    ck_assert_int_eq(st[0], KF_IDEM_APPLIED);
+    ck_assert_int_eq(complete_rpush(c, "a", e, 1, "L", "v1"), KF_IDEM_APPLIED);
     ck_assert_int_eq(rint_("LLEN L"), 1);
     kf_idem_destroy(c);
 }
@@ -704,30 +797,23 @@ START_TEST(test_multi_part)
     ck_assert_int_eq(assign(c, 1), 1);
     ck_assert_int_eq(assign(c, 0), 2); /* a newer owner took partition 0 */
 
-    static batch b0, b1;
-    memset(&b0, 0, sizeof b0);
-    memset(&b1, 0, sizeof b1);
-    add(&b0, 10, "RPUSH", "L0", "a");
-    add(&b0, 11, "RPUSH", "L0", "b");
-    add(&b1, 20, "RPUSH", "L1", "c");
-    add(&b1, 21, "RPUSH", "L1", "d");
-    kf_idem_part parts[2] = {part_of(&b0, 0, 1, 5), part_of(&b1, 1, 1, -1)};
+    static batch b[2];
+    memset(b, 0, sizeof b);
+    add(&b[0], 10, "RPUSH", "L0", "a");
+    add(&b[0], 11, "RPUSH", "L0", "b");
+    add(&b[1], 20, "RPUSH", "L1", "c");
+    add(&b[1], 21, "RPUSH", "L1", "d");
+    kf_idem_part parts[2] = {part_of(&b[0], 0, 1, 5), part_of(&b[1], 1, 1, -1)};
     int st[4] = {-1, -1, -1, -1};
     char err[512];
     ck_assert_int_eq(kf_idem_complete(c, "a", parts, 2, st, err, sizeof err), KF_IDEM_OK);
-    ck_assert_int_eq(st[0], KF_IDEM_FENCED);
-    ck_assert_int_eq(st[1], KF_IDEM_FENCED);
-    ck_assert_int_eq(st[2], KF_IDEM_APPLIED);
-    ck_assert_int_eq(st[3], KF_IDEM_APPLIED);
+    ASSERT_ST(st, KF_IDEM_FENCED, KF_IDEM_FENCED, KF_IDEM_APPLIED, KF_IDEM_APPLIED);
     ck_assert_int_eq(rint_("EXISTS L0"), 0);
     ck_assert_int_eq(rint_("EXISTS %s", DONE(0)), 0);
     ck_assert_int_eq(rint_("EXISTS %s", BASE(0)), 0);
     ck_assert_int_eq(rint_("LLEN L1"), 2);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(1)), 2);
-    redisReply *r = rcmd("LRANGE L1 0 -1");
-    ck_assert_str_eq(r->element[0]->str, "c");
-    ck_assert_str_eq(r->element[1]->str, "d");
-    freeReplyObject(r);
+    assert_list_of("L1", &b[1]);
 
     /* No parts: nothing to do. */
     ck_assert_int_eq(kf_idem_complete(c, "a", NULL, 0, st, err, sizeof err), KF_IDEM_OK);
@@ -737,8 +823,8 @@ END_TEST
 
 START_TEST(test_binary_values)
 {
-    kf_idem *c = idem_on(S.port);
-    int64_t e = assign(c, 0);
+    int64_t e;
+    kf_idem *c = idem_assigned(1, &e);
     size_t n = 1 << 20;
     char *val = malloc(n);
     ck_assert_ptr_nonnull(val);
@@ -749,8 +835,7 @@ START_TEST(test_binary_values)
     size_t len[3] = {3, sizeof key - 1, n};
     kf_idem_write w = {.argc = 3, .argv = argv, .argvlen = len};
     kf_idem_item it = {.offset = 1, .writes = &w, .nwrites = 1};
-    kf_idem_part p = {
-        .topic = "t", .partition = 0, .epoch = e, .trim = -1, .items = &it, .nitems = 1};
+    kf_idem_part p = part_at(&it, 1, 0, e, -1);
     int st[1];
     char err[512];
     ck_assert_int_eq(kf_idem_complete(c, "a", &p, 1, st, err, sizeof err), KF_IDEM_OK);
@@ -769,9 +854,8 @@ END_TEST
 
 START_TEST(test_write_error_only_that_item)
 {
-    kf_idem *c = idem_on(S.port);
-    int64_t e = assign(c, 0);
-    freeReplyObject(rcmd("SET S str"));
+    int64_t e;
+    kf_idem *c = idem_assigned_bad_S(1, &e);
     static batch b;
     memset(&b, 0, sizeof b);
     add(&b, 1, "RPUSH", "L", "a");
@@ -781,23 +865,18 @@ START_TEST(test_write_error_only_that_item)
     kf_idem_part p = part_of(&b, 0, e, -1);
     char err[512] = "";
     ck_assert_int_eq(kf_idem_complete(c, "a", &p, 1, st, err, sizeof err), KF_IDEM_OK);
-    ck_assert_int_eq(st[0], KF_IDEM_APPLIED);
-    ck_assert_int_eq(st[1], KF_IDEM_ERROR);
-    ck_assert_int_eq(st[2], KF_IDEM_APPLIED);
+    ASSERT_ST(st, KF_IDEM_APPLIED, KF_IDEM_ERROR, KF_IDEM_APPLIED);
     ck_assert_msg(strncmp(err, "WRONGTYPE", 9) == 0, "err: %s", err);
     ck_assert_int_eq(rint_("LLEN L"), 2);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 2);
-    redisReply *r = rcmd("ZSCORE %s 2/a", DONE(0));
-    ck_assert_int_eq(r->type, REDIS_REPLY_NIL);
-    freeReplyObject(r);
+    ck_assert(!marked(0, 2, "a"));
 
     /* An item with two writes where the second fails: unmarked, and (Lua
      * scripts do not roll back) its first write stays, as documented. */
     const char *w1[3] = {"RPUSH", "L", "d"}, *w2[3] = {"RPUSH", "S", "e"};
     kf_idem_write ws[2] = {{.argc = 3, .argv = w1}, {.argc = 3, .argv = w2}};
     kf_idem_item it = {.offset = 4, .writes = ws, .nwrites = 2};
-    p = (kf_idem_part){
-        .topic = "t", .partition = 0, .epoch = e, .trim = -1, .items = &it, .nitems = 1};
+    p = part_at(&it, 1, 0, e, -1);
     ck_assert_int_eq(kf_idem_complete(c, "a", &p, 1, st, err, sizeof err), KF_IDEM_OK);
     ck_assert_int_eq(st[0], KF_IDEM_ERROR);
     ck_assert_int_eq(rint_("LLEN L"), 3);
@@ -814,8 +893,8 @@ END_TEST
 
 START_TEST(test_claim)
 {
-    kf_idem *c = idem_on(S.port);
-    int64_t e = assign(c, 0);
+    int64_t e;
+    kf_idem *c = idem_assigned(1, &e);
     char err[512];
     int dup[4], fenced = -1;
 
@@ -826,9 +905,7 @@ START_TEST(test_claim)
         kf_idem_claim(c, "t", 0, e, k1, l1, o1, 3, 60000, dup, &fenced, err, sizeof err),
         KF_IDEM_OK);
     ck_assert_int_eq(fenced, 0);
-    ck_assert_int_eq(dup[0], 0);
-    ck_assert_int_eq(dup[1], 0);
-    ck_assert_int_eq(dup[2], 0);
+    ASSERT_ST(dup, 0, 0, 0);
     ck_assert_int_eq(rint_("EXISTS %b", TAG ":bk:k\0x", sizeof(TAG ":bk:k\0x") - 1), 1);
     long long ttl = rint_("PTTL " TAG ":bk:k1");
     ck_assert_msg(ttl > 0 && ttl <= 60000, "PTTL %lld", ttl);
@@ -840,10 +917,7 @@ START_TEST(test_claim)
     ck_assert_int_eq(
         kf_idem_claim(c, "t", 0, e, k2, NULL, o2, 4, 60000, dup, &fenced, err, sizeof err),
         KF_IDEM_OK);
-    ck_assert_int_eq(dup[0], 0);
-    ck_assert_int_eq(dup[1], 1);
-    ck_assert_int_eq(dup[2], 0);
-    ck_assert_int_eq(dup[3], 1);
+    ASSERT_ST(dup, 0, 1, 0, 1);
 
     /* Fenced: nothing written. */
     const char *k3[1] = {"z"};
@@ -882,10 +956,8 @@ END_TEST
 
 START_TEST(test_round_trips)
 {
-    kf_idem *c = idem_on(S.port);
     int64_t e[3];
-    for (int p = 0; p < 3; p++)
-        e[p] = assign(c, p);
+    kf_idem *c = idem_assigned(3, e);
     static batch b[3];
     memset(b, 0, sizeof b);
     for (int i = 0; i < 500; i++) {
@@ -901,16 +973,11 @@ START_TEST(test_round_trips)
     static int st[500];
     char err[512];
     ck_assert_int_eq(kf_idem_complete(c, "a", parts, 3, st, err, sizeof err), KF_IDEM_OK);
-    for (int i = 0; i < 500; i++)
-        ck_assert_int_eq(st[i], KF_IDEM_APPLIED);
-    ck_assert_int_eq(cmdstat("evalsha", "calls"), 1);
-    ck_assert_int_eq(cmdstat("eval", "calls"), 0);
+    assert_st_all(st, 0, 500, KF_IDEM_APPLIED, "");
     /* One RPUSH per part (each part's items are one run on L), one ZMSCORE
      * and one ZADD per part: not one per record. */
-    ck_assert_int_eq(cmdstat("rpush", "calls"), 3);
-    ck_assert_int_eq(cmdstat("zmscore", "calls"), 3);
-    ck_assert_int_eq(cmdstat("zadd", "calls"), 3);
-    ck_assert_int_eq(cmdstat("zscore", "calls"), 0);
+    ASSERT_CALLS({"evalsha", 1}, {"eval", 0}, {"rpush", 3}, {"zmscore", 3}, {"zadd", 3},
+                 {"zscore", 0});
     ck_assert_int_eq(rint_("LLEN L"), 500);
 
     /* claim: one call for 500 keys too. */
@@ -927,7 +994,7 @@ START_TEST(test_round_trips)
     ck_assert_int_eq(
         kf_idem_claim(c, "t", 0, e[0], keys, NULL, offs, 500, 60000, dup, &fenced, err, sizeof err),
         KF_IDEM_OK);
-    ck_assert_int_eq(cmdstat("evalsha", "calls"), 2);
+    ASSERT_CALLS({"evalsha", 2});
     kf_idem_destroy(c);
 }
 END_TEST
@@ -937,28 +1004,17 @@ END_TEST
  * three per record; the values land in item order. */
 START_TEST(test_complete_o1_per_part)
 {
-    kf_idem *c = idem_on(S.port);
-    int64_t e = assign(c, 0);
+    int64_t e;
+    kf_idem *c = idem_assigned(1, &e);
     static batch b;
     memset(&b, 0, sizeof b);
-    static char want[200][32];
-    static const char *wantp[200];
-    for (int i = 0; i < 200; i++) {
-        snprintf(want[i], sizeof want[i], "v%d", i);
-        wantp[i] = want[i];
-        add(&b, 100 + i, "RPUSH", "L", want[i]);
-    }
+    add_n(&b, 100, 200, "RPUSH", "L", "v");
     freeReplyObject(rcmd("CONFIG RESETSTAT"));
     static int st[200];
     complete1(c, "a", &b, 0, e, -1, st);
-    for (int i = 0; i < 200; i++)
-        ck_assert_msg(st[i] == KF_IDEM_APPLIED, "item %d: status %d", i, st[i]);
-    ck_assert_int_eq(cmdstat("evalsha", "calls"), 1);
-    ck_assert_int_eq(cmdstat("rpush", "calls"), 1);
-    ck_assert_int_eq(cmdstat("zmscore", "calls"), 1);
-    ck_assert_int_eq(cmdstat("zadd", "calls"), 1);
-    ck_assert_int_eq(cmdstat("zscore", "calls"), 0);
-    assert_list("L", wantp, 200);
+    assert_st_all(st, 0, 200, KF_IDEM_APPLIED, "");
+    ASSERT_CALLS({"evalsha", 1}, {"rpush", 1}, {"zmscore", 1}, {"zadd", 1}, {"zscore", 0});
+    assert_list_of("L", &b);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 200);
     ck_assert_int_eq(rint_("ZCOUNT %s 100 299", DONE(0)), 200);
     ck_assert(marked(0, 100, "a") && marked(0, 299, "a"));
@@ -966,11 +1022,8 @@ START_TEST(test_complete_o1_per_part)
     /* Replayed: all SKIPPED by the one ZMSCORE; no write and no ZADD. */
     freeReplyObject(rcmd("CONFIG RESETSTAT"));
     complete1(c, "a", &b, 0, e, -1, st);
-    for (int i = 0; i < 200; i++)
-        ck_assert_msg(st[i] == KF_IDEM_SKIPPED, "replay item %d: status %d", i, st[i]);
-    ck_assert_int_eq(cmdstat("zmscore", "calls"), 1);
-    ck_assert_int_eq(cmdstat("rpush", "calls"), 0);
-    ck_assert_int_eq(cmdstat("zadd", "calls"), 0);
+    assert_st_all(st, 0, 200, KF_IDEM_SKIPPED, "replay");
+    ASSERT_CALLS({"zmscore", 1}, {"rpush", 0}, {"zadd", 0});
     ck_assert_int_eq(rint_("LLEN L"), 200);
     kf_idem_destroy(c);
 }
@@ -980,30 +1033,21 @@ END_TEST
  * and the ZADD are split, order and marks stay whole. */
 START_TEST(test_complete_split_large_part)
 {
-    kf_idem *c = idem_on(S.port);
-    int64_t e = assign(c, 0);
+    int64_t e;
+    kf_idem *c = idem_assigned(1, &e);
     static batch b;
     memset(&b, 0, sizeof b);
     enum { N = 1100 };
-    static char want[N][32];
-    static const char *wantp[N];
-    for (int i = 0; i < N; i++) {
-        snprintf(want[i], sizeof want[i], "v%d", i);
-        wantp[i] = want[i];
-        add(&b, i, "RPUSH", "L", want[i]);
-    }
+    add_n(&b, 0, N, "RPUSH", "L", "v");
     freeReplyObject(rcmd("CONFIG RESETSTAT"));
     static int st[N + 1];
     complete1(c, "a", &b, 0, e, -1, st);
-    for (int i = 0; i < N; i++)
-        ck_assert_msg(st[i] == KF_IDEM_APPLIED, "item %d: status %d", i, st[i]);
-    assert_list("L", wantp, N);
+    assert_st_all(st, 0, N, KF_IDEM_APPLIED, "");
+    assert_list_of("L", &b);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), N);
     /* 1100 values: 2 RPUSH; 1100 members: 2 ZMSCORE; 2200 score/member
      * values: 3 ZADD. */
-    ck_assert_int_eq(cmdstat("rpush", "calls"), 2);
-    ck_assert_int_eq(cmdstat("zmscore", "calls"), 2);
-    ck_assert_int_eq(cmdstat("zadd", "calls"), 3);
+    ASSERT_CALLS({"rpush", 2}, {"zmscore", 2}, {"zadd", 3});
 
     /* The second ZMSCORE sees its members too. */
     memset(&b, 0, sizeof b);
@@ -1011,8 +1055,7 @@ START_TEST(test_complete_split_large_part)
         add(&b, i, "RPUSH", "L", i == 1050 ? "again" : "x");
     add(&b, N, "RPUSH", "L", "new");
     complete1(c, "a", &b, 0, e, -1, st);
-    for (int i = 0; i < N; i++)
-        ck_assert_msg(st[i] == KF_IDEM_SKIPPED, "replay item %d: status %d", i, st[i]);
+    assert_st_all(st, 0, N, KF_IDEM_SKIPPED, "replay");
     ck_assert_int_eq(st[N], KF_IDEM_APPLIED);
     ck_assert_int_eq(rint_("LLEN L"), N + 1);
     kf_idem_destroy(c);
@@ -1023,11 +1066,11 @@ END_TEST
  * skipped items (marked, below base) inside runs; every mergeable command. */
 START_TEST(test_complete_mixed_runs)
 {
-    kf_idem *c = idem_on(S.port);
-    int64_t e = assign(c, 0);
+    int64_t e;
+    kf_idem *c = idem_assigned(1, &e);
     /* Base 10, and offsets 12 and 15 already done for sink a. */
     static mbatch m;
-    memset(&m, 0, sizeof m);
+    mclear(&m);
     item(&m, 12);
     item(&m, 15);
     kf_idem_part p = mpart_of(&m, 0, e, 10);
@@ -1039,20 +1082,20 @@ START_TEST(test_complete_mixed_runs)
     freeReplyObject(rcmd("HSET H2 f1 1 f2 2 f3 3"));
     freeReplyObject(rcmd("CONFIG RESETSTAT"));
 
-    memset(&m, 0, sizeof m);
-    item(&m, 5), wr(&m, 3, "RPUSH", "L", "b5"); /* below base: SKIPPED */
-    item(&m, 11), wr(&m, 3, "RPUSH", "L", "a11");
-    item(&m, 12), wr(&m, 3, "RPUSH", "L", "a12"); /* marked: SKIPPED */
-    item(&m, 13), wr(&m, 3, "RPUSH", "L", "a13");
-    item(&m, 14), wr(&m, 3, "RPUSH", "M", "m14"); /* another key */
-    item(&m, 15), wr(&m, 3, "RPUSH", "M", "m15"); /* marked: SKIPPED */
-    item(&m, 16), wr(&m, 3, "RPUSH", "L", "a16");
+    mclear(&m);
+    item_rpush(&m, 5, "L", "b5"); /* below base: SKIPPED */
+    item_rpush(&m, 11, "L", "a11");
+    item_rpush(&m, 12, "L", "a12"); /* marked: SKIPPED */
+    item_rpush(&m, 13, "L", "a13");
+    item_rpush(&m, 14, "M", "m14"); /* another key */
+    item_rpush(&m, 15, "M", "m15"); /* marked: SKIPPED */
+    item_rpush(&m, 16, "L", "a16");
     item(&m, 17), wr(&m, 4, "HSET", "H", "f", "1");
     item(&m, 18), wr(&m, 4, "HSET", "H", "g", "2");
     item(&m, 19), wr(&m, 6, "HSET", "H", "f", "3", "h", "x"); /* f again: 3 wins */
-    item(&m, 20), wr(&m, 3, "RPUSH", "L", "a20"), wr(&m, 4, "HSET", "H", "g", "20");
+    item_rpush(&m, 20, "L", "a20"), wr(&m, 4, "HSET", "H", "g", "20");
     item(&m, 21), wr(&m, 4, "HSET", "H", "g", "4"); /* after item 20: 4 wins */
-    item(&m, 22), wr(&m, 3, "RPUSH", "L", "a22");
+    item_rpush(&m, 22, "L", "a22");
     item(&m, 23), wr(&m, 3, "SET", "K1", "v23");
     item(&m, 24), wr(&m, 3, "SET", "K2", "v24");
     item(&m, 25), wr(&m, 3, "SET", "K1", "v25"); /* K1 again: v25 wins */
@@ -1112,16 +1155,8 @@ START_TEST(test_complete_mixed_runs)
      * HSET runs {17,18,19}, item 20's, {21}; one MSET {23,24,25}; one DEL
      * {26,27}; one LPUSH, SADD, HDEL each; SET for 35 and 36 (a run of one
      * stays a SET). One ZMSCORE, one ZADD. */
-    ck_assert_int_eq(cmdstat("rpush", "calls"), 5);
-    ck_assert_int_eq(cmdstat("hset", "calls"), 3);
-    ck_assert_int_eq(cmdstat("mset", "calls"), 1);
-    ck_assert_int_eq(cmdstat("set", "calls"), 2);
-    ck_assert_int_eq(cmdstat("del", "calls"), 1);
-    ck_assert_int_eq(cmdstat("lpush", "calls"), 1);
-    ck_assert_int_eq(cmdstat("sadd", "calls"), 1);
-    ck_assert_int_eq(cmdstat("hdel", "calls"), 1);
-    ck_assert_int_eq(cmdstat("zmscore", "calls"), 1);
-    ck_assert_int_eq(cmdstat("zadd", "calls"), 1);
+    ASSERT_CALLS({"rpush", 5}, {"hset", 3}, {"mset", 1}, {"set", 2}, {"del", 1}, {"lpush", 1},
+                 {"sadd", 1}, {"hdel", 1}, {"zmscore", 1}, {"zadd", 1});
     kf_idem_destroy(c);
 }
 END_TEST
@@ -1130,17 +1165,16 @@ END_TEST
  * an error and unmarked, nothing of it written; other runs unaffected. */
 START_TEST(test_complete_run_error)
 {
-    kf_idem *c = idem_on(S.port);
-    int64_t e = assign(c, 0);
-    freeReplyObject(rcmd("SET S str"));
+    int64_t e;
+    kf_idem *c = idem_assigned_bad_S(1, &e);
     static mbatch m;
-    memset(&m, 0, sizeof m);
-    item(&m, 1), wr(&m, 3, "RPUSH", "L", "a");
-    item(&m, 2), wr(&m, 3, "RPUSH", "L", "b");
-    item(&m, 3), wr(&m, 3, "RPUSH", "S", "c"); /* WRONGTYPE run: 3, 4, 5 */
-    item(&m, 4), wr(&m, 3, "RPUSH", "S", "d");
-    item(&m, 5), wr(&m, 3, "RPUSH", "S", "e");
-    item(&m, 6), wr(&m, 3, "RPUSH", "L", "f");
+    mclear(&m);
+    item_rpush(&m, 1, "L", "a");
+    item_rpush(&m, 2, "L", "b");
+    item_rpush(&m, 3, "S", "c"); /* WRONGTYPE run: 3, 4, 5 */
+    item_rpush(&m, 4, "S", "d");
+    item_rpush(&m, 5, "S", "e");
+    item_rpush(&m, 6, "L", "f");
     item(&m, 7), wr(&m, 4, "HSET", "H", "k", "1");
     item(&m, 8), wr(&m, 4, "HSET", "H", "k", "2");
     kf_idem_part p = mpart_of(&m, 0, e, -1);
@@ -1150,11 +1184,9 @@ START_TEST(test_complete_run_error)
     ck_assert_int_eq(kf_idem_complete(c, "a", &p, 1, st, err, sizeof err), KF_IDEM_OK);
     static const int want[8] = {KF_IDEM_APPLIED, KF_IDEM_APPLIED, KF_IDEM_ERROR,   KF_IDEM_ERROR,
                                 KF_IDEM_ERROR,   KF_IDEM_APPLIED, KF_IDEM_APPLIED, KF_IDEM_APPLIED};
-    for (int i = 0; i < 8; i++)
-        ck_assert_msg(st[i] == want[i], "item %d: status %d, want %d", i, st[i], want[i]);
+    assert_st_(st, want, 8);
     ck_assert_msg(strncmp(err, "WRONGTYPE", 9) == 0, "err: %s", err);
-    ck_assert_int_eq(cmdstat("rpush", "calls"), 3); /* {1,2} {3,4,5} {6}: merged */
-    ck_assert_int_eq(cmdstat("hset", "calls"), 1);
+    ASSERT_CALLS({"rpush", 3} /* {1,2} {3,4,5} {6}: merged */, {"hset", 1});
     redisReply *r = rcmd("GET S");
     ck_assert_str_eq(r->str, "str");
     freeReplyObject(r);
@@ -1187,27 +1219,22 @@ END_TEST
  * copy's outcome: SKIPPED after an APPLIED copy, run after a failed one. */
 START_TEST(test_complete_repeated_offset)
 {
-    kf_idem *c = idem_on(S.port);
-    int64_t e = assign(c, 0);
-    freeReplyObject(rcmd("SET S str"));
+    int64_t e;
+    kf_idem *c = idem_assigned_bad_S(1, &e);
     static mbatch m;
-    memset(&m, 0, sizeof m);
-    item(&m, 1), wr(&m, 3, "RPUSH", "L", "p");
-    item(&m, 1), wr(&m, 3, "RPUSH", "L", "q"); /* same run key: still once */
-    item(&m, 2), wr(&m, 3, "RPUSH", "S", "x"); /* fails */
-    item(&m, 2), wr(&m, 3, "RPUSH", "L", "y"); /* so this one runs */
-    item(&m, 2), wr(&m, 3, "RPUSH", "L", "z"); /* and this one is done */
-    item(&m, 3), wr(&m, 3, "RPUSH", "L", "r");
+    mclear(&m);
+    item_rpush(&m, 1, "L", "p");
+    item_rpush(&m, 1, "L", "q"); /* same run key: still once */
+    item_rpush(&m, 2, "S", "x"); /* fails */
+    item_rpush(&m, 2, "L", "y"); /* so this one runs */
+    item_rpush(&m, 2, "L", "z"); /* and this one is done */
+    item_rpush(&m, 3, "L", "r");
     kf_idem_part p = mpart_of(&m, 0, e, -1);
     int st[6];
     char err[512] = "";
     ck_assert_int_eq(kf_idem_complete(c, "a", &p, 1, st, err, sizeof err), KF_IDEM_OK);
-    ck_assert_int_eq(st[0], KF_IDEM_APPLIED);
-    ck_assert_int_eq(st[1], KF_IDEM_SKIPPED);
-    ck_assert_int_eq(st[2], KF_IDEM_ERROR);
-    ck_assert_int_eq(st[3], KF_IDEM_APPLIED);
-    ck_assert_int_eq(st[4], KF_IDEM_SKIPPED);
-    ck_assert_int_eq(st[5], KF_IDEM_APPLIED);
+    ASSERT_ST(st, KF_IDEM_APPLIED, KF_IDEM_SKIPPED, KF_IDEM_ERROR, KF_IDEM_APPLIED, KF_IDEM_SKIPPED,
+              KF_IDEM_APPLIED);
     static const char *const l[] = {"p", "y", "r"};
     assert_list("L", l, 3);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 3);
@@ -1225,17 +1252,17 @@ START_TEST(test_complete_fenced_runs)
     ck_assert_int_eq(assign(c, 0), 2);
     int64_t e1 = assign(c, 1);
     static mbatch f, l;
-    memset(&f, 0, sizeof f);
-    memset(&l, 0, sizeof l);
-    item(&f, 1), wr(&f, 3, "RPUSH", "F", "a");
-    item(&f, 2), wr(&f, 3, "RPUSH", "F", "b");
+    mclear(&f);
+    mclear(&l);
+    item_rpush(&f, 1, "F", "a");
+    item_rpush(&f, 2, "F", "b");
     item(&f, 3), wr(&f, 4, "HSET", "FH", "k", "v");
-    item(&f, 4), wr(&f, 3, "RPUSH", "F", "c"), wr(&f, 1, "PING");
+    item_rpush(&f, 4, "F", "c"), wr(&f, 1, "PING");
     item(&f, 5);
     item(&f, 6), wr(&f, 2, "DEL", "FX"), wr(&f, 5, "SET", "FS", "v", "PX", "1000");
     item(&f, 7), wr(&f, 3, "SET", "FS1", "v"), wr(&f, 3, "SET", "FS2", "v");
-    item(&l, 10), wr(&l, 3, "RPUSH", "L", "x");
-    item(&l, 11), wr(&l, 3, "RPUSH", "L", "y");
+    item_rpush(&l, 10, "L", "x");
+    item_rpush(&l, 11, "L", "y");
     item(&l, 12), wr(&l, 4, "HSET", "H", "k", "v");
     kf_idem_part parts[2] = {mpart_of(&f, 0, 1, 5), mpart_of(&l, 1, e1, -1)};
     int st[10];
@@ -1243,19 +1270,14 @@ START_TEST(test_complete_fenced_runs)
     freeReplyObject(rcmd("SET FX keep"));
     freeReplyObject(rcmd("CONFIG RESETSTAT"));
     ck_assert_int_eq(kf_idem_complete(c, "a", parts, 2, st, err, sizeof err), KF_IDEM_OK);
-    for (int i = 0; i < 7; i++)
-        ck_assert_msg(st[i] == KF_IDEM_FENCED, "fenced item %d: status %d", i, st[i]);
-    for (int i = 7; i < 10; i++)
-        ck_assert_msg(st[i] == KF_IDEM_APPLIED, "live item %d: status %d", i, st[i]);
+    assert_st_all(st, 0, 7, KF_IDEM_FENCED, "fenced");
+    assert_st_all(st, 7, 10, KF_IDEM_APPLIED, "live");
     ck_assert_int_eq(rint_("EXISTS F FH FS FS1 FS2"), 0);
     ck_assert_int_eq(rint_("EXISTS FX"), 1);
     ck_assert_int_eq(rint_("EXISTS %s", DONE(0)), 0);
     ck_assert_int_eq(rint_("EXISTS %s", BASE(0)), 0);
-    ck_assert_int_eq(cmdstat("ping", "calls"), 0);
-    ck_assert_int_eq(cmdstat("del", "calls"), 0);
-    ck_assert_int_eq(cmdstat("set", "calls"), 0);
-    ck_assert_int_eq(cmdstat("zmscore", "calls"), 1); /* the live part's */
-    ck_assert_int_eq(cmdstat("zadd", "calls"), 1);
+    ASSERT_CALLS({"ping", 0}, {"del", 0}, {"set", 0}, {"zmscore", 1} /* the live part's */,
+                 {"zadd", 1});
     static const char *const want[] = {"x", "y"};
     assert_list("L", want, 2);
     char v[16];
@@ -1267,26 +1289,6 @@ START_TEST(test_complete_fenced_runs)
 END_TEST
 
 /* ------------------------------------------- the uniform fast path */
-
-/* A check that records nothing when it holds: Check's ck_assert writes its
- * location to a file on every pass, and the differential test makes
- * millions of checks. */
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) ck_abort_msg(__VA_ARGS__);                                                    \
-    } while (0)
-
-/* rcmd() with CHECK (for loops). */
-static redisReply *qcmd(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(R, fmt, ap);
-    va_end(ap);
-    CHECK(r != NULL, "inspection command failed: %s", R->errstr);
-    CHECK(r->type != REDIS_REPLY_ERROR, "inspection command: %s", r->str);
-    return r;
-}
 
 /* Which scripts ran, from the slow log (the EVALSHA's SHA1): the log keeps
  * every command while slowlog_on() is in force (test_teardown turns it
@@ -1317,7 +1319,7 @@ static int scripts_ran(void)
         script_sha(KF_IDEM_LUA_UNIFORM, uni);
         script_sha(KF_IDEM_LUA_COMPLETE, gen);
     }
-    redisReply *r = qcmd("SLOWLOG GET -1");
+    redisReply *r = rcmd("SLOWLOG GET -1");
     int ran = 0;
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *e = r->element[i];
@@ -1334,7 +1336,7 @@ static int scripts_ran(void)
             ran |= RAN_OTHER;
     }
     freeReplyObject(r);
-    freeReplyObject(qcmd("SLOWLOG RESET"));
+    freeReplyObject(rcmd("SLOWLOG RESET"));
     return ran;
 }
 
@@ -1410,8 +1412,8 @@ static void sb_reply_strings(sbuf *b, const redisReply *r, bool sorted, bool pai
  * that did the same thing under two prefixes dump the same string. */
 static char *dump_state(const char *P)
 {
-    redisReply *k1 = qcmd("KEYS %s:*", P);
-    redisReply *k2 = qcmd("KEYS {%s:*", P);
+    redisReply *k1 = rcmd("KEYS %s:*", P);
+    redisReply *k2 = rcmd("KEYS {%s:*", P);
     size_t n = k1->elements + k2->elements;
     const char **keys = calloc(n + 1, sizeof *keys);
     CHECK(keys, "out of memory");
@@ -1426,23 +1428,24 @@ static char *dump_state(const char *P)
     for (size_t i = 0; i < n; i++) {
         const char *key = keys[i];
         const char *rest = key[0] == '{' ? key + 2 + plen : key + 1 + plen;
-        redisReply *t = qcmd("TYPE %s", key);
+        redisReply *t = rcmd("TYPE %s", key);
         sb_fmt(&b, "%s%s %s:", key[0] == '{' ? "{" : "", rest, t->str);
+        /* How each type reads: its command, and how its strings line up. */
+        static const struct {
+            const char *type, *cmd;
+            bool sorted, pairs;
+        } READ[] = {{"list", "LRANGE %s 0 -1", false, false},
+                    {"hash", "HGETALL %s", false, true},
+                    {"set", "SMEMBERS %s", true, false},
+                    {"zset", "ZRANGE %s 0 -1 WITHSCORES", false, false}};
         redisReply *r = NULL;
-        if (strcmp(t->str, "list") == 0) {
-            r = qcmd("LRANGE %s 0 -1", key);
-            sb_reply_strings(&b, r, false, false);
-        } else if (strcmp(t->str, "hash") == 0) {
-            r = qcmd("HGETALL %s", key);
-            sb_reply_strings(&b, r, false, true);
-        } else if (strcmp(t->str, "set") == 0) {
-            r = qcmd("SMEMBERS %s", key);
-            sb_reply_strings(&b, r, true, false);
-        } else if (strcmp(t->str, "zset") == 0) {
-            r = qcmd("ZRANGE %s 0 -1 WITHSCORES", key);
-            sb_reply_strings(&b, r, false, false);
-        } else if (strcmp(t->str, "string") == 0) {
-            r = qcmd("GET %s", key);
+        for (size_t j = 0; j < sizeof READ / sizeof *READ && !r; j++)
+            if (strcmp(t->str, READ[j].type) == 0) {
+                r = rcmd(READ[j].cmd, key);
+                sb_reply_strings(&b, r, READ[j].sorted, READ[j].pairs);
+            }
+        if (!r && strcmp(t->str, "string") == 0) {
+            r = rcmd("GET %s", key);
             sb_fmt(&b, " %s", r->str);
         }
         freeReplyObject(r);
@@ -1470,47 +1473,21 @@ static void assert_same_state(const char *a, const char *b, const char *what)
                  a + i, b + i);
 }
 
-static kf_idem *idem_prefix(const char *prefix)
-{
-    char url[128], err[512] = "";
-    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", S.port);
-    kf_idem *c = kf_idem_new(url, prefix, "g", err, sizeof err);
-    ck_assert_msg(c != NULL, "kf_idem_new: %s", err);
-    return c;
-}
-
-static int64_t assign_on(kf_idem *c, int32_t partition)
-{
-    kf_idem_assigned a;
-    char err[512];
-    int rc = kf_idem_assign(c, "t", partition, &a, err, sizeof err);
-    ck_assert_msg(rc == KF_IDEM_OK, "assign: %d %s", rc, err);
-    int64_t e = a.epoch;
-    kf_idem_assigned_free(&a);
-    return e;
-}
-
 /* 300 uniform RPUSH records over 2 parts: the uniform script runs (its SHA1
  * in the slow log), with O(1) commands per part, and leaves exactly the
  * state and statuses the generic script leaves for the same input under
  * another prefix. */
 START_TEST(test_uniform_fast_path)
 {
-    kf_idem *ca = idem_prefix("A"), *cb = idem_prefix("B");
+    kf_idem *ca = idem_at(S.port, "A"), *cb = idem_at(S.port, "B");
     kf_idem_set_fast_path(ca, 0);
     for (int32_t p = 0; p < 2; p++)
-        ck_assert_int_eq(assign_on(ca, p), assign_on(cb, p));
+        ck_assert_int_eq(assign(ca, p), assign(cb, p));
     static batch b[2][2]; /* [prefix][part] */
     memset(b, 0, sizeof b);
-    static char want[2][150][32];
-    static const char *wantp[2][150];
     for (int p = 0; p < 2; p++) {
-        for (int i = 0; i < 150; i++) {
-            snprintf(want[p][i], sizeof want[p][i], "p%d-v%d", p, i);
-            wantp[p][i] = want[p][i];
-            add(&b[0][p], 1000 * (p + 1) + i, "RPUSH", p ? "A:L1" : "A:L0", want[p][i]);
-            add(&b[1][p], 1000 * (p + 1) + i, "RPUSH", p ? "B:L1" : "B:L0", want[p][i]);
-        }
+        add_n(&b[0][p], 1000 * (p + 1), 150, "RPUSH", p ? "A:L1" : "A:L0", p ? "p1-v" : "p0-v");
+        add_n(&b[1][p], 1000 * (p + 1), 150, "RPUSH", p ? "B:L1" : "B:L0", p ? "p1-v" : "p0-v");
     }
     static int st[2][300];
     char err[512] = "";
@@ -1522,17 +1499,14 @@ START_TEST(test_uniform_fast_path)
                          KF_IDEM_OK);
         ck_assert_int_eq(scripts_ran(), x ? RAN_UNIFORM : RAN_COMPLETE);
         /* The same commands either way: one write, check and mark per part. */
-        ck_assert_int_eq(cmdstat("evalsha", "calls"), 1);
-        ck_assert_int_eq(cmdstat("rpush", "calls"), 2);
-        ck_assert_int_eq(cmdstat("zmscore", "calls"), 2);
-        ck_assert_int_eq(cmdstat("zadd", "calls"), 2);
+        ASSERT_CALLS({"evalsha", 1}, {"rpush", 2}, {"zmscore", 2}, {"zadd", 2});
     }
     for (int i = 0; i < 300; i++) {
         ck_assert_msg(st[1][i] == KF_IDEM_APPLIED, "item %d: status %d", i, st[1][i]);
         ck_assert_int_eq(st[0][i], st[1][i]);
     }
-    assert_list("B:L0", wantp[0], 150);
-    assert_list("B:L1", wantp[1], 150);
+    assert_list_of("B:L0", &b[1][0]);
+    assert_list_of("B:L1", &b[1][1]);
     for (int p = 0; p < 2; p++) {
         for (int i = 0; i < 150; i++) {
             char key[64];
@@ -1558,36 +1532,32 @@ END_TEST
  * every item of it is an error, nothing marked; the other part applies. */
 START_TEST(test_uniform_wrongtype)
 {
-    kf_idem *c = idem_on(S.port);
-    int64_t e0 = assign(c, 0), e1 = assign(c, 1);
-    freeReplyObject(rcmd("SET S str"));
-    static batch b0, b1;
-    memset(&b0, 0, sizeof b0);
-    memset(&b1, 0, sizeof b1);
+    int64_t e[2];
+    kf_idem *c = idem_assigned_bad_S(2, e);
+    static batch b[2];
+    memset(b, 0, sizeof b);
     for (int i = 0; i < 999; i++)
-        add(&b0, i, "RPUSH", "S", "x");
-    for (int i = 0; i < 3; i++)
-        add(&b1, 10 + i, "RPUSH", "L", i == 0 ? "a" : i == 1 ? "b" : "c");
-    kf_idem_part parts[2] = {part_of(&b0, 0, e0, -1), part_of(&b1, 1, e1, -1)};
+        add(&b[0], i, "RPUSH", "S", "x");
+    add(&b[1], 10, "RPUSH", "L", "a");
+    add(&b[1], 11, "RPUSH", "L", "b");
+    add(&b[1], 12, "RPUSH", "L", "c");
+    kf_idem_part parts[2] = {part_of(&b[0], 0, e[0], -1), part_of(&b[1], 1, e[1], -1)};
     static int st[1002];
     char err[512] = "";
     slowlog_on();
     freeReplyObject(rcmd("CONFIG RESETSTAT"));
     ck_assert_int_eq(kf_idem_complete(c, "a", parts, 2, st, err, sizeof err), KF_IDEM_OK);
     ck_assert_int_eq(scripts_ran(), RAN_UNIFORM);
-    for (int i = 0; i < 999; i++)
-        ck_assert_msg(st[i] == KF_IDEM_ERROR, "item %d: status %d", i, st[i]);
-    for (int i = 999; i < 1002; i++)
-        ck_assert_msg(st[i] == KF_IDEM_APPLIED, "item %d: status %d", i, st[i]);
+    assert_st_all(st, 0, 999, KF_IDEM_ERROR, "");
+    assert_st_all(st, 999, 1002, KF_IDEM_APPLIED, "");
     ck_assert_msg(strncmp(err, "WRONGTYPE", 9) == 0, "err: %s", err);
-    ck_assert_int_eq(cmdstat("rpush", "calls"), 3); /* 998 + 1 values, then L */
-    ck_assert_int_eq(cmdstat("zadd", "calls"), 1);  /* part 1's only */
+    /* 998 + 1 values, then L; part 1's ZADD only. */
+    ASSERT_CALLS({"rpush", 3}, {"zadd", 1});
     ck_assert_int_eq(rint_("EXISTS %s", DONE(0)), 0);
     redisReply *r = rcmd("GET S");
     ck_assert_str_eq(r->str, "str");
     freeReplyObject(r);
-    static const char *const l[] = {"a", "b", "c"};
-    assert_list("L", l, 3);
+    assert_list_of("L", &b[1]);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(1)), 3);
     kf_idem_destroy(c);
 }
@@ -1598,34 +1568,32 @@ END_TEST
  * the new ones are written, in order. */
 START_TEST(test_uniform_replay)
 {
-    kf_idem *c = idem_on(S.port);
-    int64_t e0 = assign(c, 0), e1 = assign(c, 1);
-    static batch b0, b1;
-    memset(&b0, 0, sizeof b0);
-    memset(&b1, 0, sizeof b1);
+    int64_t e[2];
+    kf_idem *c = idem_assigned(2, e);
+    static batch b[2];
+    memset(b, 0, sizeof b);
     static char v[40][16];
     for (int i = 0; i < 40; i++)
         snprintf(v[i], sizeof v[i], "v%d", i);
     for (int i = 0; i < 20; i++) {
-        add(&b0, 2 * i, "HSET", "H", v[i]); /* writes replaced below */
-        add(&b1, 100 + i, "lpush", "Q", v[i]);
+        add(&b[0], 2 * i, "HSET", "H", v[i]); /* writes replaced below */
+        add(&b[1], 100 + i, "lpush", "Q", v[i]);
     }
-    kf_idem_part parts[2] = {part_of(&b0, 0, e0, -1), part_of(&b1, 1, e1, -1)};
+    kf_idem_part parts[2] = {part_of(&b[0], 0, e[0], -1), part_of(&b[1], 1, e[1], -1)};
     /* HSET's add() takes one value: make the writes "HSET H f v" by hand. */
     static const char *hargv[20][4];
     static kf_idem_write hw[20];
     for (int i = 0; i < 20; i++) {
         hargv[i][0] = "HSET", hargv[i][1] = "H", hargv[i][2] = v[i % 7], hargv[i][3] = v[i];
         hw[i] = (kf_idem_write){.argc = 4, .argv = hargv[i]};
-        b0.items[i].writes = &hw[i];
+        b[0].items[i].writes = &hw[i];
     }
     static int st[40];
     char err[512] = "";
     slowlog_on();
     ck_assert_int_eq(kf_idem_complete(c, "a", parts, 2, st, err, sizeof err), KF_IDEM_OK);
     ck_assert_int_eq(scripts_ran(), RAN_UNIFORM);
-    for (int i = 0; i < 40; i++)
-        ck_assert_int_eq(st[i], KF_IDEM_APPLIED);
+    assert_st_all(st, 0, 40, KF_IDEM_APPLIED, "");
     ck_assert_int_eq(rint_("HLEN H"), 7);
     char h[16];
     hget("H", "v6", h, sizeof h); /* fields v6 at items 6 and 13: the later wins */
@@ -1635,35 +1603,26 @@ START_TEST(test_uniform_replay)
     freeReplyObject(rcmd("CONFIG RESETSTAT"));
     ck_assert_int_eq(kf_idem_complete(c, "a", parts, 2, st, err, sizeof err), KF_IDEM_OK);
     ck_assert_int_eq(scripts_ran(), RAN_UNIFORM);
-    for (int i = 0; i < 40; i++)
-        ck_assert_msg(st[i] == KF_IDEM_SKIPPED, "replay item %d: status %d", i, st[i]);
-    ck_assert_int_eq(cmdstat("zmscore", "calls"), 2);
-    ck_assert_int_eq(cmdstat("hset", "calls"), 0);
-    ck_assert_int_eq(cmdstat("lpush", "calls"), 0);
-    ck_assert_int_eq(cmdstat("zadd", "calls"), 0);
+    assert_st_all(st, 0, 40, KF_IDEM_SKIPPED, "replay");
+    ASSERT_CALLS({"zmscore", 2}, {"hset", 0}, {"lpush", 0}, {"zadd", 0});
     ck_assert_int_eq(rint_("LLEN Q"), 20);
 
     /* Part 1 again: its 20 done records, then 999 new ones, written in two
      * calls cut where the generic script cuts a run (998 values), in
      * order. */
-    static char w[999][8];
-    memset(&b1, 0, sizeof b1);
+    memset(&b[1], 0, sizeof b[1]);
     for (int i = 0; i < 20; i++)
-        add(&b1, 100 + i, "lpush", "Q", "old");
-    for (int i = 0; i < 999; i++) {
-        snprintf(w[i], sizeof w[i], "w%d", i);
-        add(&b1, 200 + i, "lpush", "Q", w[i]);
-    }
-    parts[1] = part_of(&b1, 1, e1, -1);
+        add(&b[1], 100 + i, "lpush", "Q", "old");
+    add_n(&b[1], 200, 999, "lpush", "Q", "w");
+    parts[1] = part_of(&b[1], 1, e[1], -1);
     freeReplyObject(rcmd("CONFIG RESETSTAT"));
     static int st2[1019];
     ck_assert_int_eq(kf_idem_complete(c, "a", &parts[1], 1, st2, err, sizeof err), KF_IDEM_OK);
     ck_assert_int_eq(scripts_ran(), RAN_UNIFORM);
-    for (int i = 0; i < 1019; i++)
-        ck_assert_int_eq(st2[i], i < 20 ? KF_IDEM_SKIPPED : KF_IDEM_APPLIED);
-    ck_assert_int_eq(cmdstat("lpush", "calls"), 2);
-    ck_assert_int_eq(cmdstat("zmscore", "calls"), 2); /* 1019 members */
-    ck_assert_int_eq(cmdstat("zadd", "calls"), 2);    /* 1998 values */
+    assert_st_all(st2, 0, 20, KF_IDEM_SKIPPED, "done");
+    assert_st_all(st2, 20, 1019, KF_IDEM_APPLIED, "new");
+    /* 1019 members: 2 ZMSCORE; 1998 values: 2 ZADD. */
+    ASSERT_CALLS({"lpush", 2}, {"zmscore", 2}, {"zadd", 2});
     ck_assert_int_eq(rint_("LLEN Q"), 1019);
     redisReply *r = rcmd("LRANGE Q 0 999");
     ck_assert_str_eq(r->element[0]->str, "w998"); /* LPUSH: the last first */
@@ -1843,7 +1802,7 @@ static void gen_case(int round)
  * "cmd=calls/failed ..." (no times). */
 static char *call_counts(void)
 {
-    redisReply *r = qcmd("INFO commandstats");
+    redisReply *r = rcmd("INFO commandstats");
     sbuf b = {0};
     sb_put(&b, "", 0);
     for (const char *p = strstr(r->str, "cmdstat_"); p; p = strstr(p + 1, "cmdstat_")) {
@@ -1864,8 +1823,8 @@ static void gen_state(kf_idem *ca, kf_idem *cb)
 {
     freeReplyObject(rcmd("FLUSHALL"));
     for (int32_t p = 0; p < 3; p++) {
-        ck_assert_int_eq(assign_on(ca, p), 1);
-        ck_assert_int_eq(assign_on(cb, p), 1);
+        ck_assert_int_eq(assign(ca, p), 1);
+        ck_assert_int_eq(assign(cb, p), 1);
     }
     static const char *argv[2 + 2 * 3000];
     static size_t len[2 + 2 * 3000];
@@ -1925,7 +1884,7 @@ static void gen_state(kf_idem *ca, kf_idem *cb)
  * uniform script ran exactly when every part was uniform. */
 START_TEST(test_uniform_differential)
 {
-    kf_idem *ca = idem_prefix("A"), *cb = idem_prefix("B");
+    kf_idem *ca = idem_at(S.port, "A"), *cb = idem_at(S.port, "B");
     kf_idem_set_fast_path(ca, 0);
     static dmat ma, mb;
     static int sa[DI], sb[DI];
@@ -1941,12 +1900,12 @@ START_TEST(test_uniform_differential)
         for (size_t i = 0; i < D.nitems; i++)
             sa[i] = sb[i] = -1;
         scripts_ran();
-        freeReplyObject(qcmd("CONFIG RESETSTAT"));
+        freeReplyObject(rcmd("CONFIG RESETSTAT"));
         int ra = kf_idem_complete(ca, D.sink, ma.parts, D.nparts, sa, ea, sizeof ea);
         ck_assert_msg(ra == KF_IDEM_OK, "round %d: generic: %d %s", round, ra, ea);
         char *na = call_counts();
         ck_assert_int_eq(scripts_ran(), RAN_COMPLETE);
-        freeReplyObject(qcmd("CONFIG RESETSTAT"));
+        freeReplyObject(rcmd("CONFIG RESETSTAT"));
         int rb = kf_idem_complete(cb, D.sink, mb.parts, D.nparts, sb, eb, sizeof eb);
         ck_assert_msg(rb == KF_IDEM_OK, "round %d: uniform: %d %s", round, rb, eb);
         char *nb = call_counts();
