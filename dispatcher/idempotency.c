@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define CONNECT_TIMEOUT_MS 2000
 #define CMD_TIMEOUT_MS     5000
@@ -543,6 +544,12 @@ int kf_idem_trim(kf_idem *c, const char *topic, int32_t partition, int64_t epoch
     return rc;
 }
 
+/* The length of a write's argument j (argvlen NULL: NUL-terminated). */
+static size_t arglen(const kf_idem_write *w, int j)
+{
+    return w->argvlen ? w->argvlen[j] : strlen(w->argv[j]);
+}
+
 /* Appends one part's ARGV and write KEYS for complete(); -1 on a bad write. */
 static int build_part(args *k, args *a, const kf_idem_part *p, char *err, size_t errlen)
 {
@@ -562,31 +569,17 @@ static int build_part(args *k, args *a, const kf_idem_part *p, char *err, size_t
                 return -1;
             }
             arg_i64(a, wr->argc);
-            for (int j = 0; j < wr->argc; j++) {
-                size_t n = wr->argvlen ? wr->argvlen[j] : strlen(wr->argv[j]);
-                /* argv[1] is the command's key: it travels in KEYS. */
-                arg_ext(j == 1 ? k : a, wr->argv[j], n);
-            }
+            for (int j = 0; j < wr->argc; j++) /* argv[1], the key, travels in KEYS */
+                arg_ext(j == 1 ? k : a, wr->argv[j], arglen(wr, j));
         }
     }
     return 0;
 }
 
-static size_t arglen(const kf_idem_write *w, int j)
-{
-    return w->argvlen ? w->argvlen[j] : strlen(w->argv[j]);
-}
-
-/* True when s[0..n) is `word` (upper case) in any case. */
+/* True when s[0..n) is `word` in any case. */
 static bool word_is(const char *s, size_t n, const char *word)
 {
-    if (n != strlen(word)) return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (ch >= 'a' && ch <= 'z') ch = (char)(ch - 'a' + 'A');
-        if (ch != word[i]) return false;
-    }
-    return true;
+    return n == strlen(word) && strncasecmp(s, word, n) == 0;
 }
 
 /* True when every write of `w`'s shape merges into one command with its
