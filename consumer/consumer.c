@@ -288,11 +288,12 @@ static void set_paused(kf_consumer *c, int pause)
 static void track_batch(kf_consumer *c)
 {
     int64_t offs[256];
-    for (size_t i = 0; i < c->batch_n;) {
+    for (size_t i = 0, end; i < c->batch_n; i = end) {
         kf_partition *p = c->batch[i]->part;
-        size_t k = 0;
-        for (; i < c->batch_n && c->batch[i]->part == p && k < 256; i++)
-            offs[k++] = c->batch[i]->view.offset;
+        end = kf_rec_run_end(c->batch, c->batch_n, i, 256);
+        size_t k = end - i;
+        for (size_t j = i; j < end; j++)
+            offs[j - i] = c->batch[j]->view.offset;
         size_t done = kf_tracker_add_many(p->tracker, offs, k);
         while (done < k) {
             /* Offsets went backwards: a seek. Start the tracker over here

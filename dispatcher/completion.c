@@ -28,18 +28,19 @@ static const char *C = "dispatcher";
 void kf_completion_done_many(kf_dispatcher *d, kf_rec **recs, size_t n)
 {
     int64_t offs[KF_MAX_CHUNK];
-    for (size_t i = 0; i < n;) {
+    for (size_t i = 0, end; i < n; i = end) {
         kf_partition *p = recs[i]->part;
-        size_t from = i, k = 0;
-        for (; i < n && recs[i]->part == p; i++) {
+        end = kf_rec_run_end(recs, n, i, n);
+        size_t k = end - i;
+        for (size_t j = i; j < end; j++) {
             /* Staged before the tracker moves: the consumer reads the
              * watermark first, then takes what is staged below it. */
-            kf_partition_stage(p, recs[i]->staged);
-            recs[i]->staged = NULL;
-            offs[k++] = recs[i]->view.offset;
+            kf_partition_stage(p, recs[j]->staged);
+            recs[j]->staged = NULL;
+            offs[j - i] = recs[j]->view.offset;
         }
         kf_tracker_done_many(p->tracker, offs, k);
-        for (size_t j = from; j < i; j++)
+        for (size_t j = i; j < end; j++)
             kf_rec_release(recs[j]);
         /* In flight falls before the records' references go: a revoke
          * waiting for it still holds its own reference. */

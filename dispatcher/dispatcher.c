@@ -506,12 +506,11 @@ void kf_dispatcher_submit(kf_dispatcher *d, kf_rec **recs, size_t n)
     pthread_mutex_lock(&d->lock);
     /* In flight per partition: one atomic per run of a partition's records
      * (a consumed batch comes in such runs), not one per record. */
-    for (size_t i = 0; i < n;) {
-        kf_partition *p = recs[i]->part;
-        int k = 0;
-        for (; i < n && recs[i]->part == p; i++, k++)
-            recs[i]->owner = d;
-        atomic_fetch_add(&p->inflight, k);
+    for (size_t i = 0, end; i < n; i = end) {
+        end = kf_rec_run_end(recs, n, i, n);
+        for (size_t j = i; j < end; j++)
+            recs[j]->owner = d;
+        atomic_fetch_add(&recs[i]->part->inflight, (int)(end - i));
     }
     for (size_t i = 0; i < n; i++) {
         if (kf_lanes_push(d->lanes, recs[i]) != 0) {

@@ -20,6 +20,15 @@ uint64_t kf_key_hash(const void *key, size_t len)
     return h ? h : 1;
 }
 
+size_t kf_rec_run_end(kf_rec *const *recs, size_t n, size_t i, size_t max)
+{
+    size_t end = n - i > max ? i + max : n;
+    size_t j = i + 1;
+    while (j < end && recs[j]->part == recs[i]->part)
+        j++;
+    return j;
+}
+
 int64_t kf_now_ms(void)
 {
     struct timespec ts;

@@ -83,6 +83,12 @@ void kf_rec_free_outputs(kf_rec *r);
  * written). */
 void kf_rec_clear_outputs(kf_rec *r);
 
+/* The end of the run of records of one partition that starts at recs[i]:
+ * the first j > i whose record belongs to another partition, at most i + max
+ * and at most n. Batches come in such runs, and per-partition work (tracker
+ * locks, counters) is done once per run. */
+size_t kf_rec_run_end(kf_rec *const *recs, size_t n, size_t i, size_t max);
+
 /* FNV-1a of the key (0 for a null key). */
 uint64_t kf_key_hash(const void *key, size_t len);
 
