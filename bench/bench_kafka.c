@@ -20,6 +20,8 @@
  * Common: -b BROKERS (default $KFLEET_BROKERS). Exit 0 on success, 1 on a
  * failure or timeout, 2 on bad usage.
  */
+#include "tests/tools/lib/tool_util.h"
+
 #include <getopt.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -40,23 +42,6 @@ typedef struct opts {
     int read_committed;
 } opts;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
-{
-    char err[512];
-    if (rd_kafka_conf_set(conf, name, value, err, sizeof err) != RD_KAFKA_CONF_OK) {
-        fprintf(stderr, "bench_kafka: property %s=%s: %s\n", name, value, err);
-        return -1;
-    }
-    return 0;
-}
-
 /* A consumer handle; group may be NULL (then a throwaway one, never joined). */
 static rd_kafka_t *new_consumer(const opts *o, const char *group, int read_committed)
 {
@@ -66,10 +51,12 @@ static rd_kafka_t *new_consumer(const opts *o, const char *group, int read_commi
         group = g;
     }
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (conf_set(conf, "bootstrap.servers", o->brokers) || conf_set(conf, "group.id", group) ||
-        conf_set(conf, "enable.auto.commit", "false") ||
-        conf_set(conf, "enable.partition.eof", "true") ||
-        conf_set(conf, "isolation.level", read_committed ? "read_committed" : "read_uncommitted")) {
+    if (tool_conf_set(conf, "bootstrap.servers", o->brokers) ||
+        tool_conf_set(conf, "group.id", group) ||
+        tool_conf_set(conf, "enable.auto.commit", "false") ||
+        tool_conf_set(conf, "enable.partition.eof", "true") ||
+        tool_conf_set(conf, "isolation.level",
+                      read_committed ? "read_committed" : "read_uncommitted")) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -78,40 +65,16 @@ static rd_kafka_t *new_consumer(const opts *o, const char *group, int read_commi
     return rk;
 }
 
-/* Every partition of topic, offsets set to `offset`; NULL if unknown. */
-static rd_kafka_topic_partition_list_t *partitions(rd_kafka_t *rk, const char *topic,
-                                                   int64_t offset, double deadline)
-{
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    rd_kafka_topic_partition_list_t *l = NULL;
-    while (!l && now_s() < deadline) {
-        const struct rd_kafka_metadata *md = NULL;
-        if (rd_kafka_metadata(rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            if (md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0) {
-                l = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
-                for (int i = 0; i < md->topics[0].partition_cnt; i++)
-                    rd_kafka_topic_partition_list_add(l, topic, md->topics[0].partitions[i].id)
-                        ->offset = offset;
-            }
-            rd_kafka_metadata_destroy(md);
-        }
-        if (!l) usleep(100 * 1000);
-    }
-    rd_kafka_topic_destroy(rkt);
-    if (!l) fprintf(stderr, "bench_kafka: no metadata for topic %s\n", topic);
-    return l;
-}
-
 static int cmd_watch(const opts *o)
 {
-    double deadline = now_s() + o->timeout_s;
+    double deadline = tool_now_s() + o->timeout_s;
     rd_kafka_t *rk = new_consumer(o, o->group, 1);
     if (!rk) return 1;
     rd_kafka_topic_partition_list_t *l =
-        partitions(rk, o->topic, RD_KAFKA_OFFSET_INVALID, deadline);
+        tool_partitions(rk, o->topic, RD_KAFKA_OFFSET_INVALID, deadline - tool_now_s());
     int rc = 1;
     long long sum = 0;
-    while (l && now_s() < deadline) {
+    while (l && tool_now_s() < deadline) {
         for (int i = 0; i < l->cnt; i++)
             l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
         rd_kafka_resp_err_t e = rd_kafka_committed(rk, l, 5000);
@@ -140,11 +103,11 @@ static int cmd_watch(const opts *o)
 
 static int cmd_count(const opts *o)
 {
-    double deadline = now_s() + o->timeout_s;
+    double deadline = tool_now_s() + o->timeout_s;
     rd_kafka_t *rk = new_consumer(o, NULL, o->read_committed);
     if (!rk) return 1;
     rd_kafka_topic_partition_list_t *l =
-        partitions(rk, o->topic, RD_KAFKA_OFFSET_BEGINNING, deadline);
+        tool_partitions(rk, o->topic, RD_KAFKA_OFFSET_BEGINNING, deadline - tool_now_s());
     if (!l) {
         rd_kafka_destroy(rk);
         return 1;
@@ -154,7 +117,7 @@ static int cmd_count(const opts *o)
     int parts = l->cnt, eof = 0, rc = 1;
     char *at_eof = calloc((size_t)parts + 1, 1);
     long long n = 0;
-    while (!e && at_eof && now_s() < deadline) {
+    while (!e && at_eof && tool_now_s() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m) continue;
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -194,7 +157,7 @@ static int cmd_delete(const opts *o)
 {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (conf_set(conf, "bootstrap.servers", o->brokers)) return 2;
+    if (tool_conf_set(conf, "bootstrap.servers", o->brokers)) return 2;
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     if (!rk) {
         fprintf(stderr, "bench_kafka: %s\n", err);

@@ -31,6 +31,8 @@
  * two threads share only the atomics below and the per-id arrays, where the
  * producer writes nothing after start.
  */
+#include "tests/tools/lib/tool_util.h"
+
 #include "sinks/redis_url.h"
 
 #include <getopt.h>
@@ -79,11 +81,6 @@ static int64_t mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static double now_s(void)
-{
-    return (double)mono_us() / 1e6;
-}
-
 /* Records one output value seen at `now`; unparseable values are ignored. */
 static void observe(const char *v, size_t len, int64_t now)
 {
@@ -109,7 +106,7 @@ static void observe(const char *v, size_t len, int64_t now)
 static int reading(void)
 {
     if (atomic_load(&g_unique) >= g_total) return 0;
-    if (atomic_load(&g_producer_done) && now_s() > g_produced_at + O.drain_timeout_s) return 0;
+    if (atomic_load(&g_producer_done) && tool_now_s() > g_produced_at + O.drain_timeout_s) return 0;
     return 1;
 }
 
@@ -165,38 +162,6 @@ static void *redis_reader(void *arg)
     return NULL;
 }
 
-static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
-{
-    char err[512];
-    if (rd_kafka_conf_set(conf, name, value, err, sizeof err) != RD_KAFKA_CONF_OK) {
-        fprintf(stderr, "bench_latency: property %s=%s: %s\n", name, value, err);
-        return -1;
-    }
-    return 0;
-}
-
-static rd_kafka_topic_partition_list_t *all_partitions(rd_kafka_t *rk, const char *topic)
-{
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    rd_kafka_topic_partition_list_t *l = NULL;
-    double deadline = now_s() + 30;
-    while (!l && now_s() < deadline) {
-        const struct rd_kafka_metadata *md = NULL;
-        if (rd_kafka_metadata(rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            if (md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0) {
-                l = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
-                for (int i = 0; i < md->topics[0].partition_cnt; i++)
-                    rd_kafka_topic_partition_list_add(l, topic, md->topics[0].partitions[i].id)
-                        ->offset = RD_KAFKA_OFFSET_BEGINNING;
-            }
-            rd_kafka_metadata_destroy(md);
-        }
-        if (!l) usleep(100 * 1000);
-    }
-    rd_kafka_topic_destroy(rkt);
-    return l;
-}
-
 static void *kafka_reader(void *arg)
 {
     (void)arg;
@@ -204,16 +169,18 @@ static void *kafka_reader(void *arg)
     snprintf(group, sizeof group, "bench-latency-%d", (int)getpid());
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_t *rk = NULL;
-    if (!conf_set(conf, "bootstrap.servers", O.brokers) && !conf_set(conf, "group.id", group) &&
-        !conf_set(conf, "enable.auto.commit", "false") &&
-        !conf_set(conf, "isolation.level", "read_committed") &&
-        !conf_set(conf, "fetch.wait.max.ms", "10")) {
+    if (!tool_conf_set(conf, "bootstrap.servers", O.brokers) &&
+        !tool_conf_set(conf, "group.id", group) &&
+        !tool_conf_set(conf, "enable.auto.commit", "false") &&
+        !tool_conf_set(conf, "isolation.level", "read_committed") &&
+        !tool_conf_set(conf, "fetch.wait.max.ms", "10")) {
         rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
         if (!rk) fprintf(stderr, "bench_latency: %s\n", err);
     } else {
         rd_kafka_conf_destroy(conf);
     }
-    rd_kafka_topic_partition_list_t *l = rk ? all_partitions(rk, O.kafka_out) : NULL;
+    rd_kafka_topic_partition_list_t *l =
+        rk ? tool_partitions(rk, O.kafka_out, RD_KAFKA_OFFSET_BEGINNING, 30) : NULL;
     if (!l || rd_kafka_assign(rk, l)) {
         fprintf(stderr, "bench_latency: cannot read topic %s\n", O.kafka_out);
         atomic_store(&g_reader_failed, 1);
@@ -367,9 +334,10 @@ int main(int argc, char **argv)
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     /* linger.ms=1: a small batching delay, the same for every contender. */
-    if (conf_set(conf, "bootstrap.servers", O.brokers) ||
-        conf_set(conf, "enable.idempotence", "true") || conf_set(conf, "acks", "all") ||
-        conf_set(conf, "linger.ms", "1") || conf_set(conf, "partitioner", "murmur2_random"))
+    if (tool_conf_set(conf, "bootstrap.servers", O.brokers) ||
+        tool_conf_set(conf, "enable.idempotence", "true") || tool_conf_set(conf, "acks", "all") ||
+        tool_conf_set(conf, "linger.ms", "1") ||
+        tool_conf_set(conf, "partitioner", "murmur2_random"))
         return 2;
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     if (!rk) {
@@ -405,7 +373,7 @@ int main(int argc, char **argv)
     }
     double send_s = (double)(mono_us() - start) / 1e6;
     rd_kafka_flush(rk, 60000);
-    g_produced_at = now_s();
+    g_produced_at = tool_now_s();
     atomic_store(&g_producer_done, 1);
     pthread_join(reader, NULL);
     rd_kafka_destroy(rk);

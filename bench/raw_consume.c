@@ -17,6 +17,8 @@
  *
  * Threads: one; everything runs on the polling thread.
  */
+#include "tests/tools/lib/tool_util.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <librdkafka/rdkafka.h>
@@ -35,23 +37,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     g_stop = 1;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
-{
-    char err[512];
-    if (rd_kafka_conf_set(conf, name, value, err, sizeof err) != RD_KAFKA_CONF_OK) {
-        fprintf(stderr, "raw_consume: property %s=%s: %s\n", name, value, err);
-        return -1;
-    }
-    return 0;
 }
 
 static void usage(FILE *out)
@@ -81,7 +66,7 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    double t0 = now_s();
+    double t0 = tool_now_s();
     const char *brokers = getenv("KFLEET_BROKERS");
     const char *topic = NULL;
     long long count = -1;
@@ -134,14 +119,15 @@ int main(int argc, char **argv)
 
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     /* The same prefetch tuning kfleet applies by default; no commits at all. */
-    if (conf_set(conf, "bootstrap.servers", brokers) || conf_set(conf, "group.id", group) ||
-        conf_set(conf, "auto.offset.reset", "earliest") ||
-        conf_set(conf, "enable.auto.commit", "false") ||
-        conf_set(conf, "enable.auto.offset.store", "false") ||
-        conf_set(conf, "queued.min.messages", "1000000"))
+    if (tool_conf_set(conf, "bootstrap.servers", brokers) ||
+        tool_conf_set(conf, "group.id", group) ||
+        tool_conf_set(conf, "auto.offset.reset", "earliest") ||
+        tool_conf_set(conf, "enable.auto.commit", "false") ||
+        tool_conf_set(conf, "enable.auto.offset.store", "false") ||
+        tool_conf_set(conf, "queued.min.messages", "1000000"))
         return 2;
     for (int i = 0; i < nprops; i++)
-        if (conf_set(conf, names[i], values[i])) return 2;
+        if (tool_conf_set(conf, names[i], values[i])) return 2;
 
     char err[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
@@ -166,7 +152,7 @@ int main(int argc, char **argv)
     int rc = 0;
     double deadline = t0 + timeout_s;
     while (seen < count) {
-        if (g_stop || now_s() > deadline) {
+        if (g_stop || tool_now_s() > deadline) {
             fprintf(stderr, "raw_consume: %s after %lld of %lld records\n",
                     g_stop ? "interrupted" : "timed out", seen, count);
             rc = 1;
@@ -184,7 +170,7 @@ int main(int argc, char **argv)
         rd_kafka_message_destroy(m);
     }
     if (rc == 0) {
-        double secs = now_s() - t0;
+        double secs = tool_now_s() - t0;
         printf("raw_consume: done records=%lld bytes=%lld seconds=%.3f records_per_s=%.0f\n", seen,
                bytes, secs, secs > 0 ? (double)seen / secs : 0.0);
         fflush(stdout);

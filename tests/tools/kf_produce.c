@@ -15,14 +15,16 @@
  * `seq` is the record's sequence number within its key; it grows with the id,
  * so runs that continue with a higher --start-id keep every key's sequence
  * increasing. With --value-bytes N the value is instead N raw bytes: "#<id>#"
- * followed by a byte pattern derived from the id (see raw_fill; kf_verify
- * holds the same function), or only the pattern when N is too small for the
+ * followed by a byte pattern derived from the id (tool_raw_fill, which
+ * kf_verify checks against), or only the pattern when N is too small for the
  * header. --null-values produces null values.
  *
  * The producer is idempotent (no duplicates from its own retries, so a
  * duplicate seen downstream is kfleet's) and uses partitioner=murmur2_random,
  * the Java client's default, so keys land where a Java producer puts them.
  */
+#include "tests/tools/lib/tool_util.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -115,27 +117,6 @@ static int split_prop(const char *arg, const char **names, const char **values, 
     return 0;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The raw value pattern; kf_verify.c has the same function, keep them equal. */
-static void raw_fill(unsigned char *buf, size_t n, long long id)
-{
-    size_t pos = 0;
-    char head[32];
-    int hl = snprintf(head, sizeof(head), "#%lld#", id);
-    if (hl > 0 && (size_t)hl <= n) {
-        memcpy(buf, head, (size_t)hl);
-        pos = (size_t)hl;
-    }
-    for (size_t i = pos; i < n; i++)
-        buf[i] = (unsigned char)((unsigned long long)id * 131u + i * 17u);
-}
-
 /* Where each acknowledged record landed, to check the broker kept it. */
 typedef struct landed {
     long long id;
@@ -164,16 +145,6 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         g_caplanded = cap;
     }
     g_landed[g_nlanded++] = (landed){(long long)(intptr_t)m->_private, m->partition, m->offset};
-}
-
-static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
-{
-    char err[512];
-    if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-        fprintf(stderr, "kf_produce: property %s=%s: %s\n", name, value, err);
-        return -1;
-    }
-    return 0;
 }
 
 /* Creates the topic; an existing topic counts as success. */
@@ -233,9 +204,9 @@ static int create_topic(rd_kafka_t *rk, const opts *o)
 static int wait_topic_ready(rd_kafka_t *rk, const char *topic, int timeout_s)
 {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    double deadline = now_s() + timeout_s;
+    double deadline = tool_now_s() + timeout_s;
     int ok = 0;
-    while (!ok && now_s() < deadline) {
+    while (!ok && tool_now_s() < deadline) {
         const struct rd_kafka_metadata *md = NULL;
         if (rd_kafka_metadata(rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
             if (md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0) {
@@ -408,7 +379,7 @@ static void produce_id(rd_kafka_t *rk, const opts *o, char *buf, size_t cap, lon
     if (!o->null_values) {
         if (o->value_bytes >= 0) {
             vlen = (size_t)o->value_bytes;
-            raw_fill((unsigned char *)buf, vlen, id);
+            tool_raw_fill((unsigned char *)buf, vlen, id);
         } else {
             vlen = json_value(buf, cap, o, id);
         }
@@ -482,14 +453,15 @@ int main(int argc, char **argv)
 
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (conf_set(conf, "bootstrap.servers", o.brokers) ||
-        conf_set(conf, "enable.idempotence", "true") || conf_set(conf, "acks", "all") ||
-        conf_set(conf, "partitioner", "murmur2_random") || conf_set(conf, "linger.ms", "5") ||
-        conf_set(conf, "message.timeout.ms", "120000") ||
-        (big && conf_set(conf, "message.max.bytes", "2000000")))
+    if (tool_conf_set(conf, "bootstrap.servers", o.brokers) ||
+        tool_conf_set(conf, "enable.idempotence", "true") || tool_conf_set(conf, "acks", "all") ||
+        tool_conf_set(conf, "partitioner", "murmur2_random") ||
+        tool_conf_set(conf, "linger.ms", "5") ||
+        tool_conf_set(conf, "message.timeout.ms", "120000") ||
+        (big && tool_conf_set(conf, "message.max.bytes", "2000000")))
         return 2;
     for (int i = 0; i < o.prop_count; i++)
-        if (conf_set(conf, o.prop_names[i], o.prop_values[i])) return 2;
+        if (tool_conf_set(conf, o.prop_names[i], o.prop_values[i])) return 2;
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
     if (!rk) {
@@ -512,11 +484,11 @@ int main(int argc, char **argv)
     char *buf = malloc(cap);
     if (!buf) return 1;
 
-    double start = now_s();
+    double start = tool_now_s();
     for (long long i = 0; i < o.count; i++) {
         if (o.rate > 0) {
             double due = start + (double)i / o.rate;
-            double t = now_s();
+            double t = tool_now_s();
             if (due > t) usleep((useconds_t)((due - t) * 1e6));
         }
         produce_id(rk, &o, buf, cap, o.start_id + i);
@@ -529,7 +501,7 @@ int main(int argc, char **argv)
      * node): an acknowledged offset at or above the partition's high
      * watermark is gone. For a topic this run created, watch the watermarks
      * for 2 s after the last delivery and produce lost records again. */
-    for (double until = now_s() + 2.0; g_created && !fe && now_s() < until;) {
+    for (double until = tool_now_s() + 2.0; g_created && !fe && tool_now_s() < until;) {
         long long again = reproduce_lost(rk, &o, buf, cap);
         if (again > 0) {
             fprintf(stderr,
@@ -538,14 +510,14 @@ int main(int argc, char **argv)
                     again);
             g_delivered -= again;
             fe = rd_kafka_flush(rk, 180000);
-            until = now_s() + 2.0;
+            until = tool_now_s() + 2.0;
         } else {
             usleep(200 * 1000);
         }
     }
     if (fe) fprintf(stderr, "kf_produce: flush: %s\n", rd_kafka_err2str(fe));
     long long undelivered = o.count - g_delivered - g_failed;
-    double secs = now_s() - start;
+    double secs = tool_now_s() - start;
     if (g_failed) fprintf(stderr, "kf_produce: first delivery error: %s\n", g_first_error);
     printf("produced=%lld failed=%lld topic=%s seconds=%.2f\n", g_delivered,
            g_failed + (undelivered > 0 ? undelivered : 0), o.topic, secs);

@@ -33,6 +33,8 @@
  * other problem (more records arriving cannot fix it); 2 on bad usage or when
  * the source cannot be read.
  */
+#include "tests/tools/lib/tool_util.h"
+
 #include <ctype.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -229,20 +231,6 @@ static bool id_expected(const opts *o, long long id)
     return true;
 }
 
-/* The raw value pattern; kf_produce.c has the same function, keep them equal. */
-static void raw_fill(unsigned char *buf, size_t n, long long id)
-{
-    size_t pos = 0;
-    char head[32];
-    int hl = snprintf(head, sizeof(head), "#%lld#", id);
-    if (hl > 0 && (size_t)hl <= n) {
-        memcpy(buf, head, (size_t)hl);
-        pos = (size_t)hl;
-    }
-    for (size_t i = pos; i < n; i++)
-        buf[i] = (unsigned char)((unsigned long long)id * 131u + i * 17u);
-}
-
 /* Parses "k<digits>" into an id; -1 when the key is not of that form. */
 static long long id_from_key(const void *key, size_t klen)
 {
@@ -287,7 +275,7 @@ static long long raw_id(const opts *o, tally *t, const void *val, size_t vlen, b
     if (id >= 0 && vlen > 0) {
         unsigned char *want = malloc(vlen);
         if (!want) exit(2);
-        raw_fill(want, vlen, id);
+        tool_raw_fill(want, vlen, id);
         bool same = memcmp(want, val, vlen) == 0;
         free(want);
         if (!same) {
@@ -514,23 +502,6 @@ static void check_dlq_headers(const opts *o, tally *t, const rd_kafka_message_t 
     }
 }
 
-static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
-{
-    char err[512];
-    if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-        fprintf(stderr, "kf_verify: property %s=%s: %s\n", name, value, err);
-        return -1;
-    }
-    return 0;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 typedef void (*kafka_msg_fn)(const opts *o, tally *t, const rd_kafka_message_t *m);
 
 /* What the main read does with each record. */
@@ -549,16 +520,17 @@ static int read_kafka(const opts *o, tally *t, const char *topic, kafka_msg_fn f
     char err[512], group[64];
     snprintf(group, sizeof(group), "kf_verify-%d-%ld", (int)getpid(), (long)random());
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (conf_set(conf, "bootstrap.servers", o->brokers) || conf_set(conf, "group.id", group) ||
-        conf_set(conf, "enable.auto.commit", "false") ||
-        conf_set(conf, "enable.partition.eof", "true") ||
-        conf_set(conf, "isolation.level", "read_committed") ||
-        conf_set(conf, "auto.offset.reset", "earliest") ||
-        conf_set(conf, "queued.min.messages", "1000000") ||
-        conf_set(conf, "allow.auto.create.topics", "false"))
+    if (tool_conf_set(conf, "bootstrap.servers", o->brokers) ||
+        tool_conf_set(conf, "group.id", group) ||
+        tool_conf_set(conf, "enable.auto.commit", "false") ||
+        tool_conf_set(conf, "enable.partition.eof", "true") ||
+        tool_conf_set(conf, "isolation.level", "read_committed") ||
+        tool_conf_set(conf, "auto.offset.reset", "earliest") ||
+        tool_conf_set(conf, "queued.min.messages", "1000000") ||
+        tool_conf_set(conf, "allow.auto.create.topics", "false"))
         return -1;
     for (int i = 0; i < o->xprop_count; i++)
-        if (conf_set(conf, o->xprop_names[i], o->xprop_values[i])) return -1;
+        if (tool_conf_set(conf, o->xprop_names[i], o->xprop_values[i])) return -1;
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
     if (!rk) {
         fprintf(stderr, "kf_verify: %s\n", err);
@@ -594,18 +566,18 @@ static int read_kafka(const opts *o, tally *t, const char *topic, kafka_msg_fn f
     /* Partition ids are 0..np-1 on Kafka; EOF is reported per partition. */
     char *eof = xcalloc((size_t)np, 1);
     int eofs = 0;
-    double idle_deadline = now_s() + o->kafka_idle_s;
+    double idle_deadline = tool_now_s() + o->kafka_idle_s;
     while (eofs < np) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
         if (!m) {
-            if (now_s() > idle_deadline) {
+            if (tool_now_s() > idle_deadline) {
                 fprintf(stderr, "kf_verify: %s: no data and no end of partition for %d s\n", topic,
                         o->kafka_idle_s);
                 break;
             }
             continue;
         }
-        idle_deadline = now_s() + o->kafka_idle_s;
+        idle_deadline = tool_now_s() + o->kafka_idle_s;
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             if (m->partition >= 0 && m->partition < np && !eof[m->partition]) {
                 eof[m->partition] = 1;
@@ -1174,8 +1146,8 @@ int main(int argc, char **argv)
 
     tally t;
     memset(&t, 0, sizeof(t));
-    double deadline = now_s() + o.wait_s;
-    double next_progress = now_s() + 5;
+    double deadline = tool_now_s() + o.wait_s;
+    double next_progress = tool_now_s() + 5;
     for (;;) {
         tally_reset(&t);
         int rc;
@@ -1196,7 +1168,7 @@ int main(int argc, char **argv)
             break;
         }
         verdict v = judge(&o, &t);
-        bool more_time = now_s() < deadline;
+        bool more_time = tool_now_s() < deadline;
         if (rc == 0 && (v.pass || v.final || !more_time)) {
             print_verdict(&o, &t, &v, stdout);
             if (!v.pass) print_lost_samples(&o, &t);
@@ -1207,10 +1179,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "kf_verify: could not read %s:%s\n", kind_name(o.kind), o.source);
             return 2;
         }
-        if (now_s() >= next_progress) {
+        if (tool_now_s() >= next_progress) {
             fprintf(stderr, "kf_verify: waiting: ");
             print_verdict(&o, &t, &v, stderr);
-            next_progress = now_s() + 5;
+            next_progress = tool_now_s() + 5;
         }
         usleep(300 * 1000); /* poll interval while waiting for outputs */
     }
