@@ -23,6 +23,7 @@
  * Tests marked BUG fail today; each comment says where and why.
  */
 #include "config/config.h"
+#include "tests/unit/support/http_server.h"
 #include "dispatcher/dead_letter.h"
 #include "dispatcher/dispatcher.h"
 #include "dispatcher/emitter.h"
@@ -93,11 +94,6 @@ static struct {
     size_t nseen;
 } H = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-typedef struct body {
-    char data[256];
-    size_t len;
-} body;
-
 static int seen_before(const char *path, const char *b)
 {
     char k[300];
@@ -126,25 +122,11 @@ static void copy_hdr(struct MHD_Connection *c, const char *name, char *out, size
     snprintf(out, outlen, "%s", v ? v : "");
 }
 
-static enum MHD_Result on_http(void *cls, struct MHD_Connection *c, const char *url,
-                               const char *method, const char *version, const char *data,
-                               size_t *data_size, void **con_cls)
+/* Records the request and answers as decide() says. */
+static unsigned on_request(struct MHD_Connection *c, const char *url, const char *b, size_t len,
+                           const char **reply)
 {
-    (void)cls, (void)method, (void)version;
-    body *b = *con_cls;
-    if (!b) {
-        *con_cls = calloc(1, sizeof(body));
-        return *con_cls ? MHD_YES : MHD_NO;
-    }
-    if (*data_size) {
-        size_t room = sizeof b->data - 1 - b->len;
-        size_t take = *data_size < room ? *data_size : room;
-        memcpy(b->data + b->len, data, take);
-        b->len += take;
-        *data_size = 0;
-        return MHD_YES;
-    }
-    b->data[b->len] = '\0';
+    (void)len, (void)reply;
     pthread_mutex_lock(&H.mu);
     if (H.n == H.cap) {
         H.cap = H.cap ? H.cap * 2 : 256;
@@ -156,34 +138,16 @@ static enum MHD_Result on_http(void *cls, struct MHD_Connection *c, const char *
     copy_hdr(c, "X-Kfleet-Key", q->key, sizeof q->key);
     copy_hdr(c, "X-Kfleet-Source", q->source, sizeof q->source);
     copy_hdr(c, "traceparent", q->traceparent, sizeof q->traceparent);
-    snprintf(q->body, sizeof q->body, "%s", b->data);
-    q->status = decide(url, b->data);
+    snprintf(q->body, sizeof q->body, "%s", b);
+    q->status = decide(url, b);
     unsigned status = q->status;
     pthread_mutex_unlock(&H.mu);
-
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-    enum MHD_Result rc = MHD_queue_response(c, status, resp);
-    MHD_destroy_response(resp);
-    return rc;
-}
-
-static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
-                    enum MHD_RequestTerminationCode toe)
-{
-    (void)cls, (void)c, (void)toe;
-    free(*con_cls);
-    *con_cls = NULL;
+    return status;
 }
 
 static void server_start(void)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    H.d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL,
-                           NULL, on_http, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                           MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
-    ck_assert_ptr_nonnull(H.d);
-    H.port = MHD_get_daemon_info(H.d, MHD_DAEMON_INFO_BIND_PORT)->port;
+    H.d = kf_test_http_start(on_request, &H.port);
 }
 
 static void server_stop(void)

@@ -14,6 +14,7 @@
  *
  * Every wait is on a condition with a deadline.
  */
+#include "tests/unit/support/http_server.h"
 #include "sinks/redis_url.h"
 #include "sinks/sink.h"
 #include "sinks/sink_priv.h"
@@ -409,11 +410,6 @@ static struct {
     bool release; /* lets /slow answer */
 } S = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
-typedef struct conn_ctx {
-    char body[64];
-    size_t len;
-} conn_ctx;
-
 static void copy_hdr(struct MHD_Connection *c, const char *name, char *out, size_t outlen,
                      bool *present)
 {
@@ -422,24 +418,11 @@ static void copy_hdr(struct MHD_Connection *c, const char *name, char *out, size
     snprintf(out, outlen, "%s", v ? v : "");
 }
 
-static enum MHD_Result on_http(void *cls, struct MHD_Connection *c, const char *url,
-                               const char *method, const char *version, const char *data,
-                               size_t *data_size, void **con_cls)
+/* Records the request; answers 200, or the status a path "/s<code>" asks
+ * for ("/slow" waits until the test releases it). */
+static unsigned on_request(struct MHD_Connection *c, const char *url, const char *body, size_t len,
+                           const char **reply)
 {
-    (void)cls, (void)method, (void)version;
-    conn_ctx *ctx = *con_cls;
-    if (!ctx) {
-        *con_cls = calloc(1, sizeof(conn_ctx));
-        return MHD_YES;
-    }
-    if (*data_size) {
-        size_t room = sizeof ctx->body - ctx->len;
-        size_t take = *data_size < room ? *data_size : room;
-        memcpy(ctx->body + ctx->len, data, take);
-        ctx->len += take;
-        *data_size = 0;
-        return MHD_YES;
-    }
     pthread_mutex_lock(&S.mu);
     if (S.n < 64) {
         seen_req *r = &S.reqs[S.n++];
@@ -453,8 +436,8 @@ static enum MHD_Result on_http(void *cls, struct MHD_Connection *c, const char *
         copy_hdr(c, "X-Custom", r->custom, sizeof r->custom, NULL);
         char foo[8];
         copy_hdr(c, "foo", foo, sizeof foo, &r->has_foo);
-        memcpy(r->body, ctx->body, ctx->len);
-        r->body_len = ctx->len;
+        r->body_len = len < sizeof r->body ? len : sizeof r->body;
+        memcpy(r->body, body, r->body_len);
     }
     pthread_cond_broadcast(&S.cv);
     if (strcmp(url, "/slow") == 0) {
@@ -468,20 +451,8 @@ static enum MHD_Result on_http(void *cls, struct MHD_Connection *c, const char *
     unsigned code = 200;
     if (url[0] == '/' && url[1] == 's' && url[2] >= '0' && url[2] <= '9')
         code = (unsigned)atoi(url + 2);
-    const char *text = code == 400 ? "bad input\n" : "ok";
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
-    enum MHD_Result rc = MHD_queue_response(c, code, resp);
-    MHD_destroy_response(resp);
-    return rc;
-}
-
-static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
-                    enum MHD_RequestTerminationCode toe)
-{
-    (void)cls, (void)c, (void)toe;
-    free(*con_cls);
-    *con_cls = NULL;
+    *reply = code == 400 ? "bad input\n" : "ok";
+    return code;
 }
 
 static struct MHD_Daemon *server_start(int *port)
@@ -490,14 +461,7 @@ static struct MHD_Daemon *server_start(int *port)
     S.n = 0;
     S.release = false;
     pthread_mutex_unlock(&S.mu);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    struct MHD_Daemon *d =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL,
-                         NULL, on_http, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
-    ck_assert_ptr_nonnull(d);
-    *port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
-    return d;
+    return kf_test_http_start(on_request, port);
 }
 
 static void server_stop(struct MHD_Daemon *d)

@@ -14,6 +14,7 @@
  * before each test. Every wait is on a condition with a deadline.
  */
 #include "dispatcher/idempotency.h"
+#include "tests/unit/support/http_server.h"
 #include "sinks/sink.h"
 
 #include <arpa/inet.h>
@@ -790,53 +791,22 @@ static struct {
     int n;
 } S = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-typedef struct conn_ctx {
-    char body[64];
-    size_t len;
-} conn_ctx;
-
-/* Answers 200, or the status a body "s<code>" asks for. */
-static enum MHD_Result on_http(void *cls, struct MHD_Connection *c, const char *url,
-                               const char *method, const char *version, const char *data,
-                               size_t *data_size, void **con_cls)
+/* Records the request; answers 200, or the status a body "s<code>" asks
+ * for. */
+static unsigned on_request(struct MHD_Connection *c, const char *url, const char *body, size_t len,
+                           const char **reply)
 {
-    (void)cls, (void)url, (void)method, (void)version;
-    conn_ctx *ctx = *con_cls;
-    if (!ctx) {
-        *con_cls = calloc(1, sizeof(conn_ctx));
-        return *con_cls ? MHD_YES : MHD_NO;
-    }
-    if (*data_size) {
-        size_t room = sizeof ctx->body - 1 - ctx->len;
-        size_t take = *data_size < room ? *data_size : room;
-        memcpy(ctx->body + ctx->len, data, take);
-        ctx->len += take;
-        *data_size = 0;
-        return MHD_YES;
-    }
-    ctx->body[ctx->len] = '\0';
+    (void)url, (void)len;
     pthread_mutex_lock(&S.mu);
     if (S.n < 64) {
         seen_req *r = &S.reqs[S.n++];
         const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
         snprintf(r->idem, sizeof r->idem, "%s", v ? v : "");
-        snprintf(r->body, sizeof r->body, "%s", ctx->body);
+        snprintf(r->body, sizeof r->body, "%s", body);
     }
     pthread_mutex_unlock(&S.mu);
-    unsigned code = ctx->body[0] == 's' ? (unsigned)atoi(ctx->body + 1) : 200;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(2, (void *)"ok", MHD_RESPMEM_PERSISTENT);
-    enum MHD_Result rc = MHD_queue_response(c, code, resp);
-    MHD_destroy_response(resp);
-    return rc;
-}
-
-static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
-                    enum MHD_RequestTerminationCode toe)
-{
-    (void)cls, (void)c, (void)toe;
-    free(*con_cls);
-    *con_cls = NULL;
+    *reply = "ok";
+    return body[0] == 's' ? (unsigned)atoi(body + 1) : 200;
 }
 
 static struct MHD_Daemon *http_start(int *port)
@@ -844,14 +814,7 @@ static struct MHD_Daemon *http_start(int *port)
     pthread_mutex_lock(&S.mu);
     S.n = 0;
     pthread_mutex_unlock(&S.mu);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    struct MHD_Daemon *d =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL,
-                         NULL, on_http, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
-    ck_assert_ptr_nonnull(d);
-    *port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
-    return d;
+    return kf_test_http_start(on_request, port);
 }
 
 static kf_sink *open_hook(int port, const char *state_url)
