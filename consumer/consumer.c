@@ -246,7 +246,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                      e ? rd_kafka_error_string(e) : rd_kafka_err2str(re));
             if (e) rd_kafka_error_destroy(e);
         }
-        if (c->paused) rd_kafka_pause_partitions(rk, parts);
+        /* librdkafka 2.0.2: a partition's pause survives a revoke and a new
+         * assignment, so one paused before the rebalance (backpressure, a
+         * retake) would stay paused for good unless resumed here. */
+        if (c->paused)
+            rd_kafka_pause_partitions(rk, parts);
+        else
+            rd_kafka_resume_partitions(rk, parts);
         kf_info(C, "mapping %s: assigned %d partition(s), %zu in all", c->m->name, parts->cnt,
                 c->parts.count);
     } else {

@@ -296,6 +296,7 @@ fl_wait_drained() {
 		fl_check_workers
 		if ((SECONDS >= end)); then
 			kf_log "NOT DRAINED after ${FL_DRAIN_S}s: $FL_PROGRESS"
+			fl_diagnose
 			FL_DRAIN_SECONDS=$((SECONDS - t0))
 			return 0
 		fi
@@ -308,6 +309,23 @@ fl_wait_drained() {
 	FL_DRAINED=yes
 	FL_DRAIN_SECONDS=$((SECONDS - t0))
 	kf_log "drained ${FL_DRAIN_SECONDS}s after the faults"
+}
+
+# fl_diagnose — what a stalled run looks like from inside: each live
+# worker's /metrics and (when gdb is there) its threads' stacks, saved next
+# to its log in $KF_TMP.
+fl_diagnose() {
+	local s name pid
+	for s in "${!FL_WORKER[@]}"; do
+		name=${FL_WORKER[$s]}
+		kf_alive "$name" || continue
+		pid=${KF_PID[$name]}
+		curl -s -m 5 "http://127.0.0.1:${FL_METRICS[$s]}/metrics" >"$KF_TMP/$name.metrics" 2>&1 || true
+		if command -v gdb >/dev/null; then
+			timeout 60 gdb -p "$pid" -batch -ex 'thread apply all bt' >"$KF_TMP/$name.stacks" 2>&1 || true
+		fi
+		kf_log "diagnosis of $name: $KF_TMP/$name.metrics, $KF_TMP/$name.stacks"
+	done
 }
 
 # fl_stop_workers — SIGTERM to every worker; each must exit 0 within 60 s.

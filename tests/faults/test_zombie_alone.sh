@@ -9,6 +9,8 @@
 #
 # Knobs: FL_MODE (eos), FL_RECORDS (60000), FL_FREEZES (3), FL_FREEZE_MS
 # (10000), FL_SLEEP_MS (3), and those of faults_lib.sh.
+# fault-modes: eos alo
+# fault-ci: eos
 set -euo pipefail
 FL_RECORDS=${FL_RECORDS:-60000}
 FL_SLEEP_MS=${FL_SLEEP_MS:-3}

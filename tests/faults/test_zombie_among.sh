@@ -11,6 +11,8 @@
 #
 # Knobs: FL_MODE (eos), FL_RECORDS (150000), FL_FREEZES (7), FL_SLEEP_MS (3),
 # FL_SEED, and those of faults_lib.sh.
+# fault-modes: eos alo
+# fault-ci: eos
 set -euo pipefail
 FL_RECORDS=${FL_RECORDS:-150000}
 FL_SLEEP_MS=${FL_SLEEP_MS:-3}
