@@ -1,8 +1,6 @@
 /* See redis_url.h. */
 #include "sinks/redis_url.h"
 
-#include "src/log.h"
-
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -68,13 +66,58 @@ void kf_redis_url_free(kf_redis_url *u)
     memset(u, 0, sizeof *u);
 }
 
+/* The last '@' in [s, end), or NULL: where a userinfo ends (a password may
+ * contain an '@'). */
+static const char *last_at(const char *s, const char *end)
+{
+    const char *at = NULL;
+    for (const char *p = s; p < end; p++)
+        if (*p == '@') at = p;
+    return at;
+}
+
+/* Where the userinfo of `url` starts (*start) and ends (its '@', returned),
+ * by the rules parse_tcp and parse_unix apply; NULL when it has none. For
+ * another scheme, the last '@' of the whole text, so that a message about it
+ * shows no more than it should. */
+static const char *userinfo_of(const char *url, const char **start)
+{
+    const char *s, *end;
+    if (strncasecmp(url, "redis://", 8) == 0) {
+        s = url + 8;
+        end = s + strcspn(s, "/?#");
+    } else if (strncasecmp(url, "unix://", 7) == 0) {
+        s = url + 7;
+        if (*s == '/') return NULL;
+        end = s + strcspn(s, "?");
+    } else {
+        const char *scheme = strstr(url, "://");
+        s = scheme ? scheme + 3 : url;
+        end = s + strlen(s);
+    }
+    *start = s;
+    return last_at(s, end);
+}
+
+/* The URL for messages: "scheme://user:***@rest", the password masked up to
+ * the same '@' the parser ends it at. */
+static void mask_url(const char *url, char *out, size_t n)
+{
+    const char *s = NULL, *at = userinfo_of(url, &s);
+    if (!at) {
+        snprintf(out, n, "%s", url);
+        return;
+    }
+    const char *colon = memchr(s, ':', (size_t)(at - s));
+    const char *cut = colon ? colon + 1 : s;
+    snprintf(out, n, "%.*s***%s", (int)(cut - url), url, at);
+}
+
 /* Splits "[[user]:password@]" off the front of [*s, end); advances *s. */
 static int parse_userinfo(kf_redis_url *u, const char **s, const char *end, const char *what,
                           char *err, size_t errlen)
 {
-    const char *at = NULL;
-    for (const char *p = *s; p < end; p++)
-        if (*p == '@') at = p; /* the last '@': passwords may contain one */
+    const char *at = last_at(*s, end);
     if (!at) return 0;
     const char *colon = memchr(*s, ':', (size_t)(at - *s));
     if (colon) {
@@ -165,7 +208,7 @@ int kf_redis_url_parse(const char *url, kf_redis_url *out, char *err, size_t err
 {
     memset(out, 0, sizeof *out);
     char what[512];
-    kf_log_mask("url", url, what, sizeof what); /* never echo a password */
+    mask_url(url, what, sizeof what); /* never echo a password */
     out->display = strdup(what);
     int rc;
     if (strncasecmp(url, "redis://", 8) == 0) {

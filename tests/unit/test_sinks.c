@@ -691,6 +691,32 @@ START_TEST(test_redis_url)
 }
 END_TEST
 
+/* The userinfo ends at the LAST '@' of the authority (a password may hold an
+ * '@'), so the mask must end there too: masking up to the first '@' showed
+ * the rest of the password (found by tests/fuzz/redis_url.c). */
+START_TEST(test_redis_url_password_with_at_masked)
+{
+    kf_redis_url u;
+    char err[256];
+    ck_assert_int_eq(kf_redis_url_parse("redis://:top@secret@h:1/0", &u, err, sizeof err), 0);
+    ck_assert_str_eq(u.password, "top@secret");
+    ck_assert_str_eq(u.host, "h");
+    ck_assert_msg(!strstr(u.display, "secret"), "password leaked: %s", u.display);
+    ck_assert_str_eq(u.display, "redis://:***@h:1/0");
+    kf_redis_url_free(&u);
+
+    ck_assert_int_eq(kf_redis_url_parse("unix://bob:top@se/cret@/tmp/r.sock", &u, err, sizeof err),
+                     0);
+    ck_assert_str_eq(u.password, "top@se/cret");
+    ck_assert_str_eq(u.display, "unix://bob:***@/tmp/r.sock");
+    kf_redis_url_free(&u);
+
+    /* The error messages mask the same way. */
+    ck_assert_int_eq(kf_redis_url_parse("redis://:top@secret@h:x", &u, err, sizeof err), -1);
+    ck_assert_msg(!strstr(err, "secret"), "password leaked: %s", err);
+}
+END_TEST
+
 /* ---------------------------------------------- redis against fake servers */
 
 /* A TCP server that accepts connections and either closes each once it has
@@ -1294,6 +1320,7 @@ static Suite *sinks_suite(void)
     tc = tcase_create("redis");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_redis_url);
+    tcase_add_test(tc, test_redis_url_password_with_at_masked);
     tcase_add_test(tc, test_redis_down);
     tcase_add_test(tc, test_redis_connection_dropped);
     tcase_add_test(tc, test_redis_timeout);
