@@ -40,11 +40,11 @@
  * its worker thread only. curl_global_init runs once, under pthread_once.
  */
 #include "sinks/eos_marks.h"
+#include "sinks/http_headers.h"
 #include "sinks/sink.h"
 #include "src/log.h"
 
 #include <curl/curl.h>
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -103,46 +103,6 @@ static void curl_init(void)
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-/* Percent-encodes every byte but RFC 3986 unreserved ones; heap string. */
-static char *pct_encode(const void *data, size_t n)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    const unsigned char *p = data;
-    char *out = malloc(3 * n + 1), *o = out;
-    if (!out) return NULL;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = p[i];
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~') {
-            *o++ = (char)c;
-        } else {
-            *o++ = '%';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
-/* A header name is an RFC 9110 token. */
-static bool valid_name(const char *s)
-{
-    if (!*s) return false;
-    for (; *s; s++)
-        if (*s <= 32 || *s >= 127 || strchr("\"(),/:;<=>?@[\\]{}", *s)) return false;
-    return true;
-}
-
-/* A value we pass through: visible ASCII and spaces, no CR/LF. */
-static bool valid_value(const void *v, size_t n)
-{
-    const unsigned char *p = v;
-    for (size_t i = 0; i < n; i++)
-        if ((p[i] < 32 && p[i] != '\t') || p[i] == 127) return false;
-    return true;
-}
-
 static void http_close(void *self)
 {
     http_sink *hs = self;
@@ -185,11 +145,11 @@ static int http_open(kf_sink *s, const kf_sink_config *cfg, const kf_sink_env *e
     bool ct = false;
     for (size_t i = 0; i < cfg->headers.count; i++) {
         const char *n = cfg->headers.names[i], *v = cfg->headers.values[i];
-        if (!valid_name(n)) {
+        if (!kf_http_header_name_ok(n)) {
             snprintf(err, errlen, "headers: \"%s\" is not a valid header name", n);
             return -1;
         }
-        if (!valid_value(v, strlen(v))) {
+        if (!kf_http_header_value_ok(v, strlen(v))) {
             snprintf(err, errlen, "headers.%s: the value holds control characters", n);
             return -1;
         }
@@ -199,8 +159,8 @@ static int http_open(kf_sink *s, const kf_sink_config *cfg, const kf_sink_env *e
     const char *group = env && env->group_id ? env->group_id : "";
     if (hs) {
         hs->url_shown = strdup(shown);
-        hs->group = pct_encode(group, strlen(group));
-        hs->sink = pct_encode(cfg->name, strlen(cfg->name));
+        hs->group = kf_http_pct_encode(group, strlen(group));
+        hs->sink = kf_http_pct_encode(cfg->name, strlen(cfg->name));
     }
     if (!hs || !hs->url_shown || !hs->group || !hs->sink) {
         if (hs) free(hs->url_shown), free(hs->group), free(hs->sink);
@@ -284,60 +244,6 @@ static void req_free(http_req *r)
     free(r->why);
 }
 
-/* Appends one "Name: value" header; false when out of memory. */
-static bool add_header(struct curl_slist **l, const char *name, const char *value)
-{
-    char *line;
-    /* "Name;" is how curl sends a header with an empty value. */
-    int n = value[0] ? asprintf(&line, "%s: %s", name, value) : asprintf(&line, "%s;", name);
-    if (n < 0) return false;
-    struct curl_slist *nl = curl_slist_append(*l, line);
-    free(line);
-    if (!nl) return false;
-    *l = nl;
-    return true;
-}
-
-static struct curl_slist *build_headers(http_sink *hs, const kf_sink_msg *msg)
-{
-    struct curl_slist *l = NULL;
-    const char *topic = msg->src_topic ? msg->src_topic : "";
-    char *etopic = pct_encode(topic, strlen(topic));
-    char *ekey = msg->key ? pct_encode(msg->key, msg->key_len) : NULL;
-    char src[512], idem[1024];
-    bool ok = etopic && (!msg->key || ekey);
-    if (ok) {
-        snprintf(src, sizeof src, "%s/%" PRId32 "/%" PRId64, etopic, msg->src_partition,
-                 msg->src_offset);
-        snprintf(idem, sizeof idem, "%s/%s/%" PRId32 "/%" PRId64 "/%s/%u", hs->group, etopic,
-                 msg->src_partition, msg->src_offset, hs->sink, msg->seq);
-        ok = add_header(&l, "Expect", "") && /* no 100-continue round trip */
-             (hs->own_content_type || add_header(&l, "Content-Type", "application/octet-stream")) &&
-             (!ekey || add_header(&l, "X-Kfleet-Key", ekey)) &&
-             add_header(&l, "X-Kfleet-Source", src) && add_header(&l, "Idempotency-Key", idem);
-    }
-    for (size_t i = 0; ok && i < msg->header_count; i++) {
-        const kf_header *h = &msg->headers[i];
-        if ((strcasecmp(h->name, "traceparent") != 0 && strcasecmp(h->name, "tracestate") != 0) ||
-            !h->value || h->value_len == 0 || h->value_len > 1024 ||
-            !valid_value(h->value, h->value_len))
-            continue;
-        char v[1025];
-        memcpy(v, h->value, h->value_len);
-        v[h->value_len] = '\0';
-        ok = add_header(&l, h->name, v);
-    }
-    for (size_t i = 0; ok && i < hs->cfg->headers.count; i++)
-        ok = add_header(&l, hs->cfg->headers.names[i], hs->cfg->headers.values[i]);
-    free(etopic);
-    free(ekey);
-    if (!ok) {
-        curl_slist_free_all(l);
-        return NULL;
-    }
-    return l;
-}
-
 static void http_write(void *self, void *ws, const kf_sink_msg *msg)
 {
     http_sink *hs = self;
@@ -356,7 +262,8 @@ static void http_write(void *self, void *ws, const kf_sink_msg *msg)
     }
     http_req r = {.ack = msg->ack, .opaque = msg->ack_opaque, .body_len = msg->value_len};
     r.body = malloc(msg->value_len ? msg->value_len : 1);
-    r.headers = build_headers(hs, msg);
+    r.headers =
+        kf_http_request_headers(hs->group, hs->sink, &hs->cfg->headers, hs->own_content_type, msg);
     if (w->marks) {
         r.topic = strdup(msg->src_topic ? msg->src_topic : "");
         r.partition = msg->src_partition;

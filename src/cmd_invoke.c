@@ -5,10 +5,7 @@
  * it, under the name of the sink it was meant for. Filters apply; KF_RETRY is
  * retried at once up to retry.max_attempts (no backoff: this is a dry run).
  *
- * Input: one JSON object per line:
- *   {"key": "k1", "value": "text" | {...}, "headers": {"name": "value"},
- *    "topic": "orders", "partition": 0, "offset": 7, "timestamp": 1700000000000}
- * every field optional; a value that is not a string is serialised as JSON.
+ * Input: one JSON object per line (invoke_input.h).
  * Exit: 0 when every record succeeded (or was filtered), 1 when one failed,
  * 2 for bad usage, config or input.
  */
@@ -17,9 +14,9 @@
 #include "dispatcher/record.h"
 #include "sinks/sink.h"
 #include "src/cli.h"
+#include "src/invoke_input.h"
 #include "src/mapping.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,73 +92,6 @@ static int run_record(invoke *iv, kf_rec *r, int lineno)
     kf_rec_clear_outputs(r);
     iv->ok++;
     return sink_errors ? -1 : 0;
-}
-
-/* Builds a record from one input line; NULL with a message on bad input. */
-static kf_rec *parse_line(const char *line, kf_partition **parts, int lineno, const char *file,
-                          int64_t *next_offset)
-{
-    cJSON *j = cJSON_Parse(line);
-    if (!cJSON_IsObject(j)) {
-        fprintf(stderr, "kfleet invoke: %s:%d: expected a JSON object per line\n", file, lineno);
-        cJSON_Delete(j);
-        return NULL;
-    }
-    const cJSON *key = cJSON_GetObjectItemCaseSensitive(j, "key");
-    const cJSON *value = cJSON_GetObjectItemCaseSensitive(j, "value");
-    const cJSON *headers = cJSON_GetObjectItemCaseSensitive(j, "headers");
-    const cJSON *topic = cJSON_GetObjectItemCaseSensitive(j, "topic");
-    const cJSON *part = cJSON_GetObjectItemCaseSensitive(j, "partition");
-    const cJSON *off = cJSON_GetObjectItemCaseSensitive(j, "offset");
-    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(j, "timestamp");
-    if ((key && !cJSON_IsString(key) && !cJSON_IsNull(key)) ||
-        (headers && !cJSON_IsObject(headers)) || (topic && !cJSON_IsString(topic))) {
-        fprintf(stderr,
-                "kfleet invoke: %s:%d: key must be a string or null, headers an object of "
-                "strings, topic a string\n",
-                file, lineno);
-        cJSON_Delete(j);
-        return NULL;
-    }
-    kf_header hs[64];
-    size_t nh = 0;
-    const cJSON *h;
-    cJSON_ArrayForEach(h, headers)
-    {
-        if (nh == 64 || !cJSON_IsString(h)) {
-            fprintf(stderr, "kfleet invoke: %s:%d: headers.%s: expected a string (64 at most)\n",
-                    file, lineno, h->string);
-            cJSON_Delete(j);
-            return NULL;
-        }
-        hs[nh++] = (kf_header){h->string, h->valuestring, strlen(h->valuestring)};
-    }
-    char *vtext = NULL;
-    const char *v = NULL;
-    size_t vlen = 0;
-    if (cJSON_IsString(value)) {
-        v = value->valuestring;
-        vlen = strlen(v);
-    } else if (value && !cJSON_IsNull(value)) {
-        v = vtext = cJSON_PrintUnformatted(value);
-        vlen = strlen(v);
-    }
-    const char *tname = topic ? topic->valuestring : "invoke";
-    int32_t pnum = cJSON_IsNumber(part) ? (int32_t)part->valuedouble : 0;
-    if (!*parts || strcmp((*parts)->topic, tname) || (*parts)->partition != pnum) {
-        kf_partition_unref(*parts);
-        *parts = kf_partition_new(tname, pnum);
-    }
-    int64_t offset = cJSON_IsNumber(off) ? (int64_t)off->valuedouble : *next_offset;
-    *next_offset = offset + 1;
-    const char *k = cJSON_IsString(key) ? key->valuestring : NULL;
-    kf_rec *r = *parts ? kf_rec_new(*parts, offset,
-                                    cJSON_IsNumber(ts) ? (int64_t)ts->valuedouble : kf_wall_ms(), k,
-                                    k ? strlen(k) : 0, v, vlen, hs, nh)
-                       : NULL;
-    free(vtext);
-    cJSON_Delete(j);
-    return r;
 }
 
 static const kf_mapping_config *pick_mapping(const kf_config *cfg, const char *name)
@@ -242,8 +172,9 @@ int kf_cmd_invoke(int argc, char **argv)
     while ((len = getline(&line, &cap, in)) > 0) {
         lineno++;
         if (strspn(line, " \t\r\n") == (size_t)len) continue;
-        kf_rec *r = parse_line(line, &part, lineno, input, &next_offset);
+        kf_rec *r = kf_invoke_parse_line(line, &part, &next_offset, err, sizeof err);
         if (!r) {
+            fprintf(stderr, "kfleet invoke: %s:%d: %s\n", input, lineno, err);
             rc = KF_EXIT_USAGE;
             break;
         }
