@@ -18,7 +18,8 @@ static int hexval(int c)
     return -1;
 }
 
-/* Percent-decodes s[0..n) into a new string; NULL on a bad escape. */
+/* Percent-decodes s[0..n) into a new string; NULL on a bad escape, and on
+ * "%00": the text goes to AUTH as a C string, which a NUL would cut short. */
 static char *pct_decode(const char *s, size_t n)
 {
     char *out = malloc(n + 1);
@@ -28,7 +29,7 @@ static char *pct_decode(const char *s, size_t n)
         if (s[i] == '%') {
             int hi = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
             int lo = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
-            if (hi < 0 || lo < 0) {
+            if (hi < 0 || lo < 0 || hi + lo == 0) {
                 free(out);
                 return NULL;
             }
@@ -131,7 +132,7 @@ static int parse_userinfo(kf_redis_url *u, const char **s, const char *end, cons
     *s = at + 1;
     return 0;
 bad:
-    snprintf(err, errlen, "%s: bad percent-escape in the user or password part", what);
+    snprintf(err, errlen, "%s: bad percent-escape (or %%00) in the user or password part", what);
     return -1;
 }
 

@@ -717,6 +717,22 @@ START_TEST(test_redis_url_password_with_at_masked)
 }
 END_TEST
 
+/* A "%00" decodes to a NUL that would cut the password short where AUTH
+ * sends it as a C string; it is refused (found by tests/fuzz/redis_url.c). */
+START_TEST(test_redis_url_nul_escape_refused)
+{
+    kf_redis_url u;
+    char err[256] = "";
+    ck_assert_int_eq(kf_redis_url_parse("redis://:ab%00cd@h:1/0", &u, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "%00"), "no reason given: %s", err);
+    ck_assert_ptr_null(strstr(err, "cd@"));
+    ck_assert_int_eq(kf_redis_url_parse("redis://b%00b:pw@h", &u, err, sizeof err), -1);
+    ck_assert_int_eq(kf_redis_url_parse("redis://:a%01b@h", &u, err, sizeof err), 0);
+    ck_assert_mem_eq(u.password, "a\001b", 4);
+    kf_redis_url_free(&u);
+}
+END_TEST
+
 /* ---------------------------------------------- redis against fake servers */
 
 /* A TCP server that accepts connections and either closes each once it has
@@ -1321,6 +1337,7 @@ static Suite *sinks_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_redis_url);
     tcase_add_test(tc, test_redis_url_password_with_at_masked);
+    tcase_add_test(tc, test_redis_url_nul_escape_refused);
     tcase_add_test(tc, test_redis_down);
     tcase_add_test(tc, test_redis_connection_dropped);
     tcase_add_test(tc, test_redis_timeout);
