@@ -7,6 +7,25 @@
 #include <string.h>
 
 #define MAX_HEADERS 64
+#define MAX_EXACT   INT64_C(9007199254740991) /* 2^53 - 1: a double holds it exactly */
+
+/* The optional integer `name` of j in min..max (min and max within
+ * +-MAX_EXACT): 1 with *out set, 0 when absent, -1 with err when it is not
+ * such an integer (a double out of range must never reach a cast). */
+static int int_field(const cJSON *j, const char *name, int64_t min, int64_t max, int64_t *out,
+                     char *err, size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
+    if (!v) return 0;
+    double d = v->valuedouble;
+    if (!cJSON_IsNumber(v) || !(d >= (double)min && d <= (double)max) || (double)(int64_t)d != d) {
+        snprintf(err, errlen, "%s: expected an integer %lld..%lld", name, (long long)min,
+                 (long long)max);
+        return -1;
+    }
+    *out = (int64_t)d;
+    return 1;
+}
 
 kf_rec *kf_invoke_parse_line(const char *line, kf_partition **part, int64_t *next_offset, char *err,
                              size_t errlen)
@@ -21,13 +40,18 @@ kf_rec *kf_invoke_parse_line(const char *line, kf_partition **part, int64_t *nex
     const cJSON *value = cJSON_GetObjectItemCaseSensitive(j, "value");
     const cJSON *headers = cJSON_GetObjectItemCaseSensitive(j, "headers");
     const cJSON *topic = cJSON_GetObjectItemCaseSensitive(j, "topic");
-    const cJSON *pnode = cJSON_GetObjectItemCaseSensitive(j, "partition");
-    const cJSON *off = cJSON_GetObjectItemCaseSensitive(j, "offset");
-    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(j, "timestamp");
     if ((key && !cJSON_IsString(key) && !cJSON_IsNull(key)) ||
         (headers && !cJSON_IsObject(headers)) || (topic && !cJSON_IsString(topic))) {
         snprintf(err, errlen,
                  "key must be a string or null, headers an object of strings, topic a string");
+        cJSON_Delete(j);
+        return NULL;
+    }
+    int64_t pnum = 0, offset = *next_offset, ts = 0;
+    int has_ts = 0;
+    if (int_field(j, "partition", 0, INT32_MAX, &pnum, err, errlen) < 0 ||
+        int_field(j, "offset", 0, MAX_EXACT, &offset, err, errlen) < 0 ||
+        (has_ts = int_field(j, "timestamp", -1, MAX_EXACT, &ts, err, errlen)) < 0) {
         cJSON_Delete(j);
         return NULL;
     }
@@ -51,20 +75,22 @@ kf_rec *kf_invoke_parse_line(const char *line, kf_partition **part, int64_t *nex
         vlen = strlen(v);
     } else if (value && !cJSON_IsNull(value)) {
         v = vtext = cJSON_PrintUnformatted(value);
+        if (!vtext) {
+            snprintf(err, errlen, "out of memory");
+            cJSON_Delete(j);
+            return NULL;
+        }
         vlen = strlen(v);
     }
     const char *tname = topic ? topic->valuestring : "invoke";
-    int32_t pnum = cJSON_IsNumber(pnode) ? (int32_t)pnode->valuedouble : 0;
-    if (!*part || strcmp((*part)->topic, tname) || (*part)->partition != pnum) {
+    if (!*part || strcmp((*part)->topic, tname) || (*part)->partition != (int32_t)pnum) {
         kf_partition_unref(*part);
-        *part = kf_partition_new(tname, pnum);
+        *part = kf_partition_new(tname, (int32_t)pnum);
     }
-    int64_t offset = cJSON_IsNumber(off) ? (int64_t)off->valuedouble : *next_offset;
     *next_offset = offset + 1;
     const char *k = cJSON_IsString(key) ? key->valuestring : NULL;
-    kf_rec *r = *part ? kf_rec_new(*part, offset,
-                                   cJSON_IsNumber(ts) ? (int64_t)ts->valuedouble : kf_wall_ms(), k,
-                                   k ? strlen(k) : 0, v, vlen, hs, nh)
+    kf_rec *r = *part ? kf_rec_new(*part, offset, has_ts ? ts : kf_wall_ms(), k, k ? strlen(k) : 0,
+                                   v, vlen, hs, nh)
                       : NULL;
     if (!r) snprintf(err, errlen, "out of memory");
     free(vtext);

@@ -6,9 +6,10 @@
  *
  * Every field is optional. A value that is not a string is serialised as
  * JSON; a null or absent key or value is a null one. "topic" defaults to
- * "invoke", "partition" to 0, "offset" to the previous line's offset + 1
- * (0 for the first line) and "timestamp" to the wall clock. At most 64
- * headers, each a string.
+ * "invoke", "partition" (an integer 0..2147483647) to 0, "offset" (an
+ * integer 0..2^53-1) to the previous line's offset + 1 (0 for the first
+ * line) and "timestamp" (milliseconds, an integer -1..2^53-1) to the wall
+ * clock. At most 64 headers, each a string.
  *
  * Ownership: the returned record is the caller's (kf_rec_free). *part is the
  * partition the previous line used (NULL at first): it is kept when topic

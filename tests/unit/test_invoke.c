@@ -125,6 +125,34 @@ START_TEST(test_at_most_64_headers)
 }
 END_TEST
 
+/* Numbers out of the range of the record's fields were converted anyway
+ * (undefined behaviour: 1e20 into an int64_t); fractions were cut and other
+ * types ignored. They are refused, naming the field (found by
+ * tests/fuzz/invoke_line.c). */
+START_TEST(test_number_fields_checked)
+{
+    bad_line("{\"timestamp\":1.7e20}", "timestamp: expected an integer");
+    bad_line("{\"offset\":1e300}", "offset: expected an integer 0..9007199254740991");
+    bad_line("{\"offset\":-1}", "offset: expected an integer");
+    bad_line("{\"partition\":4294967296}", "partition: expected an integer 0..2147483647");
+    bad_line("{\"partition\":-1}", "partition: expected an integer");
+    bad_line("{\"partition\":1.5}", "partition: expected an integer");
+    bad_line("{\"partition\":\"3\"}", "partition: expected an integer");
+    bad_line("{\"timestamp\":-2}", "timestamp: expected an integer -1..9007199254740991");
+
+    kf_partition *part = NULL;
+    int64_t next = 0;
+    kf_rec *r = ok_line("{\"partition\":2147483647,\"offset\":9007199254740991,\"timestamp\":-1}",
+                        &part, &next);
+    ck_assert_int_eq(r->view.partition, 2147483647);
+    ck_assert_int_eq(r->view.offset, INT64_C(9007199254740991));
+    ck_assert_int_eq(r->view.timestamp_ms, -1);
+    ck_assert_int_eq(next, INT64_C(9007199254740992));
+    kf_rec_free(r);
+    kf_partition_unref(part);
+}
+END_TEST
+
 static Suite *invoke_suite(void)
 {
     Suite *s = suite_create("invoke");
@@ -134,6 +162,7 @@ static Suite *invoke_suite(void)
     tcase_add_test(tc, test_offsets_and_partitions_carry);
     tcase_add_test(tc, test_refused_lines);
     tcase_add_test(tc, test_at_most_64_headers);
+    tcase_add_test(tc, test_number_fields_checked);
     suite_add_tcase(s, tc);
     return s;
 }
