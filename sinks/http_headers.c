@@ -69,18 +69,21 @@ struct curl_slist *kf_http_request_headers(const char *group_enc, const char *si
     const char *topic = msg->src_topic ? msg->src_topic : "";
     char *etopic = kf_http_pct_encode(topic, strlen(topic));
     char *ekey = msg->key ? kf_http_pct_encode(msg->key, msg->key_len) : NULL;
-    char src[512], idem[1024];
+    /* Whole, however long: a cut Idempotency-Key would be the same for
+     * different records. */
+    char *src = NULL, *idem = NULL;
     bool ok = etopic && (!msg->key || ekey);
-    if (ok) {
-        snprintf(src, sizeof src, "%s/%" PRId32 "/%" PRId64, etopic, msg->src_partition,
-                 msg->src_offset);
-        snprintf(idem, sizeof idem, "%s/%s/%" PRId32 "/%" PRId64 "/%s/%u", group_enc, etopic,
-                 msg->src_partition, msg->src_offset, sink_enc, msg->seq);
+    if (ok &&
+        asprintf(&src, "%s/%" PRId32 "/%" PRId64, etopic, msg->src_partition, msg->src_offset) < 0)
+        src = NULL, ok = false; /* asprintf leaves it undefined */
+    if (ok && asprintf(&idem, "%s/%s/%" PRId32 "/%" PRId64 "/%s/%u", group_enc, etopic,
+                       msg->src_partition, msg->src_offset, sink_enc, msg->seq) < 0)
+        idem = NULL, ok = false;
+    if (ok)
         ok = add_header(&l, "Expect", "") && /* no 100-continue round trip */
              (own_content_type || add_header(&l, "Content-Type", "application/octet-stream")) &&
              (!ekey || add_header(&l, "X-Kfleet-Key", ekey)) &&
              add_header(&l, "X-Kfleet-Source", src) && add_header(&l, "Idempotency-Key", idem);
-    }
     for (size_t i = 0; ok && i < msg->header_count; i++) {
         const kf_header *h = &msg->headers[i];
         if ((strcasecmp(h->name, "traceparent") != 0 && strcasecmp(h->name, "tracestate") != 0) ||
@@ -96,6 +99,8 @@ struct curl_slist *kf_http_request_headers(const char *group_enc, const char *si
         ok = add_header(&l, extra->names[i], extra->values[i]);
     free(etopic);
     free(ekey);
+    free(src);
+    free(idem);
     if (!ok) {
         curl_slist_free_all(l);
         return NULL;

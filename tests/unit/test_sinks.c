@@ -15,6 +15,7 @@
  * Every wait is on a condition with a deadline.
  */
 #include "tests/unit/support/http_server.h"
+#include "sinks/http_headers.h"
 #include "sinks/redis_url.h"
 #include "sinks/sink.h"
 #include "sinks/sink_priv.h"
@@ -632,6 +633,37 @@ START_TEST(test_http_refused)
     expect_acks(0, 1, KF_SINK_RETRY);
     kf_sink_worker_close(w);
     kf_sink_close(s);
+}
+END_TEST
+
+/* The Idempotency-Key and X-Kfleet-Source were cut at 1023 and 511 bytes:
+ * with a long group id (no limit in the config) or topic, every record of a
+ * partition got the same key, and a receiver that honours it applied only
+ * the first (found by tests/fuzz/headers.c). */
+START_TEST(test_http_idempotency_key_whole)
+{
+    char group[1200], topic[600];
+    memset(group, '/', sizeof group - 1); /* each '/' encodes as 3 bytes */
+    group[sizeof group - 1] = '\0';
+    memset(topic, 't', sizeof topic - 1);
+    topic[sizeof topic - 1] = '\0';
+    char *genc = kf_http_pct_encode(group, strlen(group));
+    kf_sink_msg m = {.src_topic = topic, .src_partition = 3, .src_offset = 42, .seq = 7};
+    struct curl_slist *l = kf_http_request_headers(genc, "hook", NULL, false, &m);
+    ck_assert_ptr_nonnull(l);
+    const char *idem = NULL, *src = NULL;
+    for (const struct curl_slist *p = l; p; p = p->next) {
+        if (!strncmp(p->data, "Idempotency-Key: ", 17)) idem = p->data + 17;
+        if (!strncmp(p->data, "X-Kfleet-Source: ", 17)) src = p->data + 17;
+    }
+    ck_assert_ptr_nonnull(idem);
+    ck_assert_ptr_nonnull(src);
+    ck_assert_uint_eq(strlen(idem), strlen(genc) + 1 + strlen(topic) + strlen("/3/42/hook/7"));
+    ck_assert_int_eq(strncmp(idem, genc, strlen(genc)), 0);
+    ck_assert_str_eq(idem + strlen(idem) - strlen("/3/42/hook/7"), "/3/42/hook/7");
+    ck_assert_uint_eq(strlen(src), strlen(topic) + strlen("/3/42"));
+    curl_slist_free_all(l);
+    free(genc);
 }
 END_TEST
 
@@ -1329,6 +1361,7 @@ static Suite *sinks_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_http_status_mapping);
     tcase_add_test(tc, test_http_request_shape);
+    tcase_add_test(tc, test_http_idempotency_key_whole);
     tcase_add_test(tc, test_http_timeout);
     tcase_add_test(tc, test_http_refused);
     suite_add_tcase(s, tc);
