@@ -46,6 +46,7 @@ static const char *const MAPPING_KEYS[] = {"name",
                                            "filters",
                                            "commit_interval_ms",
                                            "revoke_timeout_ms",
+                                           "stall_timeout_ms",
                                            "consumer",
                                            "producer",
                                            "idempotency",
@@ -504,6 +505,7 @@ static void mapping_defaults(kf_mapping_config *mc)
     mc->retry_max_record_age_ms = -1;
     mc->commit_interval_ms = 1000;
     mc->revoke_timeout_ms = 10000;
+    mc->stall_timeout_ms = 30000;
 }
 
 static int parse_mapping(kf_jpath *jp, const cJSON *m, kf_config *cfg, size_t idx)
@@ -562,6 +564,7 @@ static int parse_mapping(kf_jpath *jp, const cJSON *m, kf_config *cfg, size_t id
     if (parse_sinks(jp, m, mc) < 0 || parse_filters(jp, m, mc) < 0 ||
         kf_jpath_int(jp, m, "commit_interval_ms", false, 10, 600000, &mc->commit_interval_ms) < 0 ||
         kf_jpath_int(jp, m, "revoke_timeout_ms", false, 0, 600000, &mc->revoke_timeout_ms) < 0 ||
+        kf_jpath_int(jp, m, "stall_timeout_ms", false, 0, 3600000, &mc->stall_timeout_ms) < 0 ||
         kf_config_parse_props(jp, m, "consumer", KF_PROPS_CONSUMER, self, &mc->consumer) < 0 ||
         kf_config_parse_props(jp, m, "producer", KF_PROPS_ANY, NULL, &mc->producer) < 0)
         return -1;

@@ -100,6 +100,7 @@ typedef struct kf_mapping_config {
 
     int commit_interval_ms; /* default 1000, or 100 with exactly_once (transactions) */
     int revoke_timeout_ms;  /* default 10000: wait for in-flight on revoke */
+    int stall_timeout_ms;   /* default 30000, 0 off: the stall watchdog's bound */
 
     /* idempotency: business-key dedupe (exactly-once only). One of the two
      * names the key: a header, or a JSON field (dotted path) of the value. */

@@ -2,6 +2,7 @@
 
 #include "consumer/assignment.h"
 #include "consumer/exactly_once.h"
+#include "consumer/watchdog.h"
 #include "src/kafka_conf.h"
 #include "src/log.h"
 
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *C = "consumer";
 
@@ -40,6 +42,11 @@ struct kf_consumer {
     kf_consumer_eos eos; /* exactly-once parts; idem NULL when at-least-once */
     const atomic_int *stop;
     int64_t pressure_since; /* when in flight reached the limit; 0 when below */
+    bool throttled;         /* at the in-flight limit (last throttle() call) */
+    bool window_full;       /* ... and it is the exactly-once window that binds */
+    int64_t next_watch;     /* the stall watchdog's next check */
+    int64_t next_pause_sweep; /* while paused: when to pause late-comers */
+    int commit_failures;    /* commits failed in a row (the watchdog reports it) */
 };
 
 /* ------------------------------------------------------------------ commits */
@@ -86,6 +93,7 @@ static int note_committed(kf_consumer *c, rd_kafka_resp_err_t err,
         KF_METRIC_ADD(c->metrics, commit_errors, 1);
     else if (offsets && offsets->cnt)
         KF_METRIC_ADD(c->metrics, commits, 1);
+    c->commit_failures = failed ? c->commit_failures + 1 : 0;
     return failed ? -1 : 0;
 }
 
@@ -148,6 +156,7 @@ static int commit(kf_consumer *c, const rd_kafka_topic_partition_list_t *only)
         }
         int rc = kf_eos_commit_txn(&c->eos, c->rk, ps, n, c->metrics);
         free(ps);
+        c->commit_failures = rc ? c->commit_failures + 1 : 0;
         return rc;
     }
     rd_kafka_topic_partition_list_t *l = watermarks(c, only);
@@ -160,9 +169,17 @@ static int commit(kf_consumer *c, const rd_kafka_topic_partition_list_t *only)
     return rc;
 }
 
-int kf_consumer_commit_sync(kf_consumer *c)
+int kf_consumer_commit_sync(kf_consumer *c, int timeout_ms)
 {
-    return commit(c, NULL);
+    int64_t deadline = kf_now_ms() + timeout_ms;
+    int rc;
+    /* -1 left nothing open (an aborted transaction, a refused commit):
+     * trying again may succeed, and the records are done, so it is worth
+     * the wait. -2 (outcome unknown) cannot be settled without a rewind,
+     * which a stopping consumer does not do: the next owner replays. */
+    while ((rc = commit(c, NULL)) == -1 && kf_now_ms() + 200 < deadline)
+        usleep(200 * 1000);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- rebalance */
@@ -190,7 +207,7 @@ static void forget_batch(kf_consumer *c, const rd_kafka_topic_partition_list_t *
  * dropped; what is still running may finish but is not committed here. Then
  * the watermark is committed synchronously.
  */
-static void revoke(kf_consumer *c, const rd_kafka_topic_partition_list_t *parts)
+static void revoke_partitions(kf_consumer *c, const rd_kafka_topic_partition_list_t *parts)
 {
     forget_batch(c, parts);
     int64_t deadline = kf_now_ms() + c->m->revoke_timeout_ms;
@@ -208,12 +225,26 @@ static void revoke(kf_consumer *c, const rd_kafka_topic_partition_list_t *parts)
                 "record(s) dropped, %d still running; the next owner redoes them",
                 c->m->name, p->topic, p->partition, dropped, atomic_load(&p->inflight));
     }
-    commit(c, parts);
+    /* A commit that left nothing open hands the partitions over cleanly:
+     * they are released, and their next owner does not fence this
+     * process's producer. */
+    int release = commit(c, parts) != -2;
     for (int i = 0; c->eos.idem && i < parts->cnt; i++) {
         kf_partition *p =
             kf_assignment_find(&c->parts, parts->elems[i].topic, parts->elems[i].partition);
-        if (p) kf_eos_trim(&c->eos, p);
+        if (p) kf_eos_trim(&c->eos, p, release);
     }
+    /* librdkafka 2.0.2 keeps a partition's pause across a revoke and a new
+     * assignment: what kfleet paused (backpressure, a retake) is resumed as
+     * it goes, or a later assignment of it would never fetch. */
+    rd_kafka_topic_partition_list_t *held = rd_kafka_topic_partition_list_new(parts->cnt + 1);
+    for (int i = 0; i < parts->cnt; i++) {
+        kf_partition *p =
+            kf_assignment_find(&c->parts, parts->elems[i].topic, parts->elems[i].partition);
+        if (p && p->app_paused) rd_kafka_topic_partition_list_add(held, p->topic, p->partition);
+    }
+    if (held->cnt) rd_kafka_resume_partitions(c->rk, held);
+    rd_kafka_topic_partition_list_destroy(held);
     for (int i = 0; i < parts->cnt; i++)
         kf_assignment_remove(&c->parts, parts->elems[i].topic, parts->elems[i].partition);
     atomic_store(&c->metrics->assigned, (int)c->parts.count);
@@ -246,17 +277,18 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                      e ? rd_kafka_error_string(e) : rd_kafka_err2str(re));
             if (e) rd_kafka_error_destroy(e);
         }
-        /* librdkafka 2.0.2: a partition's pause survives a revoke and a new
-         * assignment, so one paused before the rebalance (backpressure, a
-         * retake) would stay paused for good unless resumed here. */
-        if (c->paused)
-            rd_kafka_pause_partitions(rk, parts);
-        else
-            rd_kafka_resume_partitions(rk, parts);
+        /* New partitions are neither paused nor resumed here: see
+         * set_paused. */
+        int64_t now = kf_now_ms();
+        for (int i = 0; i < parts->cnt; i++) {
+            kf_partition *p =
+                kf_assignment_find(&c->parts, parts->elems[i].topic, parts->elems[i].partition);
+            if (p && !p->assigned_ms) p->assigned_ms = now;
+        }
         kf_info(C, "mapping %s: assigned %d partition(s), %zu in all", c->m->name, parts->cnt,
                 c->parts.count);
     } else {
-        revoke(c, parts);
+        revoke_partitions(c, parts);
         if (c->cooperative) {
             rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
             if (e) rd_kafka_error_destroy(e);
@@ -271,19 +303,54 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ------------------------------------------------------------------ polling */
 
+/*
+ * librdkafka 2.0.2: a pause or a resume bumps the partition's op version, and
+ * a fetch start still queued behind it (a new assignment's, sent once its
+ * committed offset is known) is then dropped as outdated: the partition
+ * never fetches (librdkafka issue 2190). So kfleet touches a partition's
+ * pause only when it paused it itself, and leaves a partition alone for
+ * START_WINDOW_MS after its assignment (what it fetches meanwhile is still
+ * bounded by the prefetch queue). The stall watchdog resumes and seeks a
+ * partition that never fetches anyway.
+ */
+#define START_WINDOW_MS 2000
+
+/* Pauses (or resumes) the partitions kfleet may touch; a dead partition
+ * stays paused until it is taken anew. */
+static int pause_parts(kf_consumer *c, int pause, int64_t now)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    int n = 0;
+    for (size_t i = 0; i < c->parts.count; i++) {
+        kf_partition *p = c->parts.items[i];
+        if (pause ? p->app_paused || now - p->assigned_ms < START_WINDOW_MS
+                  : !p->app_paused || atomic_load(&p->fenced))
+            continue;
+        p->app_paused = pause;
+        rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
+    }
+    int changed = l->cnt;
+    if (changed)
+        kf_debug(C, "mapping %s: %s %d partition(s)", c->m->name, pause ? "paused" : "resumed",
+                 changed);
+    if (changed && pause)
+        rd_kafka_pause_partitions(c->rk, l);
+    else if (changed)
+        rd_kafka_resume_partitions(c->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    for (size_t i = 0; i < c->parts.count; i++)
+        n += c->parts.items[i]->app_paused;
+    atomic_store(&c->metrics->paused, n);
+    return changed;
+}
+
 static void set_paused(kf_consumer *c, int pause)
 {
     if (c->paused == pause) return;
-    rd_kafka_topic_partition_list_t *l = kf_assignment_list(&c->parts);
-    if (pause)
-        rd_kafka_pause_partitions(c->rk, l);
-    else
-        rd_kafka_resume_partitions(c->rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
+    pause_parts(c, pause, kf_now_ms());
     c->paused = pause;
-    atomic_store(&c->metrics->paused, pause ? (int)c->parts.count : 0);
     kf_debug(C, "mapping %s: %s (%lld records in flight)", c->m->name,
-             pause ? "paused: in-flight limit reached" : "resumed",
+             pause ? "in-flight limit reached: holding back" : "below half the limit: going on",
              (long long)kf_dispatcher_inflight(c->d));
 }
 
@@ -343,6 +410,9 @@ static int64_t uncommitted(kf_consumer *c)
     int64_t n = 0;
     for (size_t i = 0; i < c->parts.count; i++) {
         kf_partition *p = c->parts.items[i];
+        /* A dead partition's records are dropped, not committed: they do
+         * not hold the window (it is taken anew from its committed offset). */
+        if (atomic_load(&p->fenced)) continue;
         int64_t last = kf_tracker_last(p->tracker);
         int64_t from = p->committed >= 0 ? p->committed : p->first_offset;
         if (last >= 0 && from >= 0 && last + 1 > from) n += last + 1 - from;
@@ -366,12 +436,22 @@ static int throttle(kf_consumer *c, int64_t now)
             window_bound = 1;
         }
     }
+    c->throttled = inflight >= m->max_inflight;
+    c->window_full = c->throttled && window_bound;
     if (inflight < m->max_inflight) {
         c->pressure_since = 0;
         if (c->paused && inflight <= m->max_inflight / 2) set_paused(c, 0);
         return 0;
     }
-    if (c->paused) return 0;
+    if (c->paused) {
+        /* Partitions that were in their start window when the pause began
+         * join it once out of it. */
+        if (now >= c->next_pause_sweep) {
+            pause_parts(c, 1, now);
+            c->next_pause_sweep = now + 500;
+        }
+        return 0;
+    }
     if (!c->pressure_since) c->pressure_since = now;
     if (now - c->pressure_since >= PAUSE_AFTER_MS) {
         set_paused(c, 1);
@@ -444,57 +524,234 @@ static int take_message(kf_consumer *c, rd_kafka_message_t *msg)
 }
 
 /*
- * A fenced partition that is still assigned here: either a zombie took it
- * (then a rebalance is coming and takes it from us) or Redis lost its epoch
- * (then nobody else has it and waiting would stall it forever). Once its
- * records have drained, and at most every RETAKE_MS, take it anew: a new
- * epoch, the marks again, a seek back to the committed offset.
+ * Taking a dead partition anew (exactly-once). A partition object dies when
+ * its epoch was refused (KF_RETAKE_FENCED: either a zombie took it, and then a
+ * rebalance is coming that takes it from us, or Redis lost its epoch, and
+ * then nobody else has it and waiting would stall it forever) or when a
+ * transaction's outcome is unknown (KF_RETAKE_REWIND). The consumer pauses
+ * it, and once due takes it anew: a new epoch and its marks (kf_eos_assign),
+ * a seek back to the committed offset, a new kf_partition. Records of the
+ * dead object still running are dropped as they finish (fenced by the new
+ * epoch, their staged outputs discarded with the object), so nothing waits
+ * for them. A fenced partition waits RETAKE_MS first, so that a coming
+ * rebalance takes it away before this process bumps the epoch of a newer
+ * owner; a rewind is due at once. A retake that fails is tried again
+ * RETAKE_MS later.
  */
 #define RETAKE_MS 5000
-static void retake_fenced(kf_consumer *c, int64_t now)
+
+static rd_kafka_topic_partition_list_t *one_partition(const kf_partition *p)
 {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
+    return l;
+}
+
+/* Takes c->parts.items[i] anew. Returns 0, or -1 to try again later. */
+static int retake(kf_consumer *c, size_t i)
+{
+    kf_partition *p = c->parts.items[i];
+    char err[512] = "";
+    /* A replaced producer first takes its new epoch: that settles the old
+     * transaction on the broker, so the committed offset read next is
+     * final. */
+    if (c->eos.txn && kf_txn_ready(c->eos.txn, err, sizeof err) != 0) {
+        kf_warn(C, "mapping %s: %s[%d]: cannot take it anew yet: %s", c->m->name, p->topic,
+                p->partition, err);
+        return -1;
+    }
+    rd_kafka_topic_partition_list_t *l = one_partition(p);
+    kf_partition *np = NULL;
+    int rc = -1;
+    rd_kafka_resp_err_t ce = rd_kafka_committed(c->rk, l, 5000);
+    if (ce || l->elems[0].err) {
+        kf_warn(C, "mapping %s: %s[%d]: cannot read its committed offset (%s); retrying",
+                c->m->name, p->topic, p->partition, rd_kafka_err2str(ce ? ce : l->elems[0].err));
+        goto out;
+    }
+    int64_t off = l->elems[0].offset;
+    np = kf_partition_new(p->topic, p->partition);
+    if (!np || kf_eos_assign(&c->eos, c->m, np, c->stop) != 0) goto out;
+    np->committed = off;
+    if (off >= 0) atomic_store(&np->trim, off);
+    l->elems[0].offset = off >= 0                                        ? off
+                         : c->m->starting_position == KF_START_LATEST ? RD_KAFKA_OFFSET_END
+                                                                        : RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_error_t *se = rd_kafka_seek_partitions(c->rk, l, 5000);
+    if (se || l->elems[0].err) {
+        kf_warn(C, "mapping %s: %s[%d]: seek to %lld failed (%s); retrying", c->m->name, p->topic,
+                p->partition, (long long)off,
+                se ? rd_kafka_error_string(se) : rd_kafka_err2str(l->elems[0].err));
+        if (se) rd_kafka_error_destroy(se);
+        goto out;
+    }
+    int why = atomic_load(&p->retake);
+    c->parts.items[i] = np;
+    kf_partition_release(p);
+    np = NULL;
+    /* Resumed only after the seek was applied (a resume before it could
+     * outdate the seek); under backpressure it stays paused with the rest. */
+    np->assigned_ms = p->assigned_ms;
+    np->app_paused = true;
+    if (!c->paused) {
+        rd_kafka_resume_partitions(c->rk, l);
+        np->app_paused = false;
+    }
+    KF_METRIC_ADD(c->metrics, retakes, 1);
+    kf_warn(C, "mapping %s: %s[%d] taken anew after %s (epoch %lld, from offset %lld)", c->m->name,
+            c->parts.items[i]->topic, c->parts.items[i]->partition,
+            why & KF_RETAKE_FENCED ? "being fenced" : "a transaction of unknown outcome",
+            (long long)c->parts.items[i]->epoch, (long long)off);
+    rc = 0;
+out:
+    kf_partition_unref(np);
+    rd_kafka_topic_partition_list_destroy(l);
+    return rc;
+}
+
+/* Serves the dead partitions: pauses each the first time it is seen, takes
+ * it anew once due. Keeps the `dead` gauge. */
+static void retake_dead(kf_consumer *c, int64_t now)
+{
+    int dead = 0;
     for (size_t i = 0; c->eos.idem && i < c->parts.count; i++) {
         kf_partition *p = c->parts.items[i];
         if (!atomic_load(&p->fenced)) continue;
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
         if (!p->retake_at) {
-            rd_kafka_pause_partitions(c->rk, l);
-            p->retake_at = now + RETAKE_MS;
+            if (!p->app_paused) {
+                rd_kafka_topic_partition_list_t *l = one_partition(p);
+                rd_kafka_pause_partitions(c->rk, l);
+                rd_kafka_topic_partition_list_destroy(l);
+                p->app_paused = true;
+            }
+            p->retake_at = now + (atomic_load(&p->retake) & KF_RETAKE_FENCED ? RETAKE_MS : 0);
         }
-        kf_partition *np = NULL;
-        if (now < p->retake_at || atomic_load(&p->inflight) > 0) goto next;
-        if (rd_kafka_committed(c->rk, l, 5000) || l->elems[0].err) goto later;
-        int64_t off = l->elems[0].offset;
-        np = kf_partition_new(p->topic, p->partition);
-        if (!np || kf_eos_assign(&c->eos, c->m, np, c->stop) != 0) goto later;
-        np->committed = off;
-        if (off >= 0) atomic_store(&np->trim, off);
-        l->elems[0].offset = off >= 0 ? off
-                             : c->m->starting_position == KF_START_LATEST
-                                 ? RD_KAFKA_OFFSET_END
-                                 : RD_KAFKA_OFFSET_BEGINNING;
-        rd_kafka_error_t *se = rd_kafka_seek_partitions(c->rk, l, 5000);
-        if (se || l->elems[0].err) {
-            if (se) rd_kafka_error_destroy(se);
-            goto later;
-        }
-        c->parts.items[i] = np;
-        kf_partition_release(p);
-        np = NULL;
-        rd_kafka_resume_partitions(c->rk, l);
-        kf_warn(C,
-                "mapping %s: %s[%d] taken anew after being fenced (epoch %lld, from offset "
-                "%lld)",
-                c->m->name, c->parts.items[i]->topic, c->parts.items[i]->partition,
-                (long long)c->parts.items[i]->epoch, (long long)off);
-        goto next;
-    later:
-        p->retake_at = now + RETAKE_MS;
-    next:
-        kf_partition_unref(np);
-        rd_kafka_topic_partition_list_destroy(l);
+        if (now >= p->retake_at && retake(c, i) == 0) continue;
+        if (now >= p->retake_at) p->retake_at = now + RETAKE_MS;
+        dead++;
     }
+    atomic_store(&c->metrics->dead, dead);
+}
+
+/* ------------------------------------------------------------ the watchdog */
+
+/* librdkafka's statistics, served on the consumer thread by the poll. */
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    (void)len;
+    kf_consumer *c = opaque;
+    kf_wd_read_stats(c->parts.items, c->parts.count, json, kf_now_ms());
+    return 0; /* librdkafka frees json */
+}
+
+/* Where a stuck partition's fetch restarts: after the last record kfleet
+ * took (never past one it has not seen), else librdkafka's fetch position,
+ * else the committed offset; -1 when none is known. */
+static int64_t restart_offset(const kf_partition *p)
+{
+    int64_t last = kf_tracker_last(p->tracker);
+    if (last >= 0) return last + 1;
+    if (p->wd.next_offset >= 0) return p->wd.next_offset;
+    return p->committed;
+}
+
+/* Acts on a stall whose cause is known (see kf_wd_describe). */
+static void recover(kf_consumer *c, kf_partition *p, kf_stall s)
+{
+    if (s == KF_STALL_BACKPRESSURE) {
+        set_paused(c, 0);
+        return;
+    }
+    if (s != KF_STALL_NOT_FETCHING) return;
+    /* Resume first, then seek: the seek is the fetch start that counts. */
+    rd_kafka_topic_partition_list_t *l = one_partition(p);
+    rd_kafka_resume_partitions(c->rk, l);
+    p->app_paused = false;
+    int64_t off = restart_offset(p);
+    if (off >= 0) {
+        l->elems[0].offset = off;
+        rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, l, 5000);
+        if (e || l->elems[0].err)
+            kf_warn(C, "mapping %s: %s[%d]: seek to %lld failed: %s", c->m->name, p->topic,
+                    p->partition, (long long)off,
+                    e ? rd_kafka_error_string(e) : rd_kafka_err2str(l->elems[0].err));
+        if (e) rd_kafka_error_destroy(e);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* "12345" or "?" for an offset that is not known. */
+static const char *off_str(int64_t v, char *buf, size_t len)
+{
+    if (v < 0) return "?";
+    snprintf(buf, len, "%lld", (long long)v);
+    return buf;
+}
+
+static void report_stall(kf_consumer *c, kf_partition *p, kf_stall s, int64_t still_ms)
+{
+    char b[4][24];
+    kf_warn(C,
+            "mapping %s: %s[%d] stalled: nothing in flight and nothing done for %lld s with "
+            "records to read (fetch position %s, log end %s, last stable %s, committed %s); "
+            "state: backpressure %s, window %s, %s, commits %s; %s",
+            c->m->name, p->topic, p->partition, (long long)(still_ms / 1000),
+            off_str(p->wd.next_offset, b[0], sizeof b[0]),
+            off_str(p->wd.hi_offset, b[1], sizeof b[1]),
+            off_str(p->wd.ls_offset, b[2], sizeof b[2]), off_str(p->committed, b[3], sizeof b[3]),
+            c->paused ? "paused" : "off", c->window_full ? "full" : "open",
+            atomic_load(&p->fenced) ? "fenced/rewinding" : "owned",
+            c->commit_failures ? "failing" : "ok", kf_wd_describe(s));
+}
+
+/*
+ * Once a second: judges every assigned partition (consumer/watchdog.h), logs
+ * a stall when it starts and every five bounds while it lasts, counts it,
+ * and recovers what can be recovered.
+ */
+static void watchdog(kf_consumer *c, int64_t now)
+{
+    const kf_mapping_config *m = c->m;
+    if (m->stall_timeout_ms <= 0 || now < c->next_watch) return;
+    c->next_watch = now + 1000;
+    int stalled = 0;
+    for (size_t i = 0; i < c->parts.count; i++) {
+        kf_partition *p = c->parts.items[i];
+        kf_wd_input in = {
+            .now_ms = now,
+            .bound_ms = m->stall_timeout_ms,
+            .last_progress = kf_wd_progress(p, now),
+            .inflight = atomic_load(&p->inflight),
+            .committed = p->committed,
+            .next_offset = p->wd.next_offset,
+            .hi_offset = p->wd.hi_offset,
+            .ls_offset = p->wd.ls_offset,
+            .fetchq_cnt = p->wd.fetchq_cnt,
+            .read_committed = m->exactly_once,
+            .dead = atomic_load(&p->fenced),
+            .paused = c->paused,
+            .throttled = c->throttled,
+            .window_full = c->window_full,
+            .mapping_inflight = kf_dispatcher_inflight(c->d),
+        };
+        kf_stall s = kf_wd_judge(&in);
+        if (s == KF_STALL_NONE) {
+            if (p->wd.stall)
+                kf_info(C, "mapping %s: %s[%d] moves again", m->name, p->topic, p->partition);
+            p->wd.stall = 0;
+            continue;
+        }
+        stalled++;
+        if (!p->wd.stall) KF_METRIC_ADD(c->metrics, stalls, 1);
+        if (!p->wd.stall || now - p->wd.warned_ms >= 5 * (int64_t)m->stall_timeout_ms) {
+            report_stall(c, p, s, now - in.last_progress);
+            p->wd.warned_ms = now;
+            recover(c, p, s);
+        }
+        p->wd.stall = (int)s;
+    }
+    atomic_store(&c->metrics->stalled, stalled);
 }
 
 void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
@@ -515,7 +772,7 @@ void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
         /* Exactly-once commits also when the uncommitted window reaches the
          * in-flight limit ("every interval or N records"). */
         if (now >= c->next_commit || (c->eos.idem && uncommitted(c) >= m->max_inflight)) {
-            retake_fenced(c, now);
+            retake_dead(c, now);
             /* The transaction is synchronous (its outputs and offsets go
              * together); offset commits are asynchronous. */
             if (c->eos.txn)
@@ -525,6 +782,7 @@ void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
             c->next_commit = now + m->commit_interval_ms;
         }
         serve_commits(c, 0);
+        watchdog(c, now);
         if (throttle(c, now)) continue;
 
         /* While paused, what was fetched already is still taken and
@@ -601,6 +859,19 @@ static int configure(kf_consumer *c, rd_kafka_conf_t *conf, char *err, size_t er
     size_t sz = sizeof strategy;
     if (rd_kafka_conf_get(conf, "partition.assignment.strategy", strategy, &sz) == RD_KAFKA_CONF_OK)
         c->cooperative = strstr(strategy, "cooperative") != NULL;
+    if (m->stall_timeout_ms > 0) {
+        /* The watchdog reads the fetch state from the statistics; a user's
+         * own statistics.interval.ms (set above) wins. */
+        char iv[32];
+        size_t ivsz = sizeof iv;
+        if (rd_kafka_conf_get(conf, "statistics.interval.ms", iv, &ivsz) == RD_KAFKA_CONF_OK &&
+            atoi(iv) == 0) {
+            int every = m->stall_timeout_ms / 4;
+            snprintf(iv, sizeof iv, "%d", every < 1000 ? 1000 : every > 5000 ? 5000 : every);
+            if (kf_kafka_conf_set(conf, "statistics.interval.ms", iv, NULL, err, errlen)) return -1;
+        }
+        rd_kafka_conf_set_stats_cb(conf, on_stats);
+    }
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_opaque(conf, c);
     kf_kafka_conf_forward_logs(conf);

@@ -36,9 +36,11 @@ kf_consumer *kf_consumer_new(const kf_config *cfg, const kf_mapping_config *m, k
  * submitted are let go (they are not done, so they are not committed). */
 void kf_consumer_run(kf_consumer *c, const atomic_int *stop);
 
-/* Commits every assigned partition's watermark and waits for the result.
- * Returns 0 when every partition committed. */
-int kf_consumer_commit_sync(kf_consumer *c);
+/* Commits every assigned partition's watermark and waits for the result,
+ * trying again until timeout_ms while a failure left nothing open (a
+ * refused commit, an aborted transaction). Returns 0 when every partition
+ * committed. */
+int kf_consumer_commit_sync(kf_consumer *c, int timeout_ms);
 
 /* Leaves the group (the revoke path commits once more) and destroys the
  * consumer. Accepts NULL. */

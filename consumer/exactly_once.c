@@ -17,7 +17,8 @@ int kf_eos_assign(const kf_consumer_eos *e, const kf_mapping_config *m, kf_parti
     int delay_ms = 100;
     for (;;) {
         kf_idem_assigned a;
-        int rc = kf_idem_assign(e->idem, p->topic, p->partition, &a, err, sizeof err);
+        const char *owner = e->txn ? kf_txn_id(e->txn) : NULL;
+        int rc = kf_idem_assign_owned(e->idem, p->topic, p->partition, owner, &a, err, sizeof err);
         if (rc == KF_IDEM_OK) {
             p->epoch = a.epoch;
             size_t unknown = 0;
@@ -31,6 +32,13 @@ int kf_eos_assign(const kf_consumer_eos *e, const kf_mapping_config *m, kf_parti
             kf_info(C, "mapping %s: %s[%d] epoch %lld, %zu sink mark(s) above the watermark%s",
                     m->name, p->topic, p->partition, (long long)a.epoch, a.ndone,
                     unknown ? " (some for sinks no longer configured)" : "");
+            /* The previous holder did not hand the partition over cleanly
+             * (a zombie, a crash): abort its open transaction now rather
+             * than let it hold read_committed readers and this owner's
+             * offset fetch until transaction.timeout.ms. */
+            if (e->txn && a.prev_owner[0] && kf_txn_fence(e->txn, a.prev_owner, err, sizeof err))
+                kf_warn(C, "mapping %s: %s[%d]: %s; its transaction ends at its timeout",
+                        m->name, p->topic, p->partition, err);
             kf_idem_assigned_free(&a);
             atomic_store(&p->ready, true);
             return 0;
@@ -81,6 +89,27 @@ int kf_eos_commit_txn(const kf_consumer_eos *e, rd_kafka_t *rk, kf_partition **p
     char err[512];
     int trc = kf_txn_run(e->txn, msgs, nmsgs, offsets, rk, err, sizeof err);
     free(msgs);
+    if (trc == KF_TXN_UNKNOWN) {
+        /* The commit may or may not have happened: the staged outputs can be
+         * neither dropped as committed nor sent again. The producer has a
+         * new epoch; the partitions go back to their committed offsets
+         * (taken anew by the consumer), and the replay stages what is not
+         * committed. */
+        KF_METRIC_ADD(metrics, commit_errors, 1);
+        KF_METRIC_ADD(metrics, rewinds, 1);
+        kf_warn(C,
+                "transaction of %zu output(s) and %d offset(s): outcome unknown (%s); "
+                "rewinding those partitions to their committed offsets",
+                nmsgs, offsets->cnt, err);
+        for (size_t i = 0; i < n; i++) {
+            if (wm[i] < 0) continue;
+            kf_partition_retake(parts[i], KF_RETAKE_REWIND);
+            kf_staged_free_list(taken[i]);
+            taken[i] = NULL;
+        }
+        rc = -2;
+        goto out;
+    }
     if (trc == KF_TXN_OK) {
         for (size_t i = 0; i < n; i++) {
             if (wm[i] < 0) continue;
@@ -108,13 +137,15 @@ out:
     return rc;
 }
 
-void kf_eos_trim(const kf_consumer_eos *e, kf_partition *p)
+void kf_eos_trim(const kf_consumer_eos *e, kf_partition *p, int release)
 {
-    if (!atomic_load(&p->ready) || atomic_load(&p->fenced) || p->committed < 0) return;
+    if (!atomic_load(&p->ready) || atomic_load(&p->fenced)) return;
+    if (p->committed < 0 && !release) return;
     char err[512];
     int fenced = 0;
-    if (kf_idem_trim(e->idem, p->topic, p->partition, p->epoch, p->committed, &fenced, err,
-                     sizeof err) != KF_IDEM_OK)
+    const char *owner = release && e->txn ? kf_txn_id(e->txn) : NULL;
+    if (kf_idem_release(e->idem, p->topic, p->partition, p->epoch, p->committed, owner, &fenced,
+                        err, sizeof err) != KF_IDEM_OK)
         kf_debug(C, "%s[%d]: trim failed (%s); the next completion trims", p->topic, p->partition,
                  err);
 }

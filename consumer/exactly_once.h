@@ -37,12 +37,16 @@ int kf_eos_assign(const kf_consumer_eos *e, const kf_mapping_config *m, kf_parti
 
 /* Commits the watermarks of parts[0..n) (only those that moved; none that is
  * fenced or not ready) through the transaction, with their staged outputs.
- * Returns 0 when committed (or nothing to do), -1 when not (staged outputs
- * are put back; the next call retries). */
+ * Returns 0 when committed (or nothing to do); -1 when not, with nothing left
+ * open (staged outputs are put back; the next call retries); -2 when the
+ * outcome is unknown (kf_txn.h, KF_TXN_UNKNOWN): those partitions are marked
+ * for a rewind (kf_partition_retake) and their staged outputs dropped. */
 int kf_eos_commit_txn(const kf_consumer_eos *e, rd_kafka_t *rk, kf_partition **parts, size_t n,
                       kf_metrics *metrics);
 
-/* Trims p's done entries below its committed offset (best effort). */
-void kf_eos_trim(const kf_consumer_eos *e, kf_partition *p);
+/* Trims p's done entries below its committed offset (best effort). With
+ * `release`, after a clean hand-over (revoke, shutdown), also clears this
+ * process as p's holder, so the next owner does not fence its producer. */
+void kf_eos_trim(const kf_consumer_eos *e, kf_partition *p, int release);
 
 #endif

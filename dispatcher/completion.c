@@ -154,7 +154,7 @@ void kf_completion_failed(kf_dispatcher *d, kf_rec *r, int permanent, const char
  * being processed here (the consumer sees `fenced`). */
 void kf_completion_fenced(kf_dispatcher *d, kf_rec *r)
 {
-    if (!atomic_exchange(&r->part->fenced, true))
+    if (!kf_partition_retake(r->part, KF_RETAKE_FENCED))
         kf_warn(C,
                 "mapping %s: %s[%d] is fenced (epoch %lld is stale): a newer owner has it; "
                 "dropping its records",

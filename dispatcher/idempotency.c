@@ -503,20 +503,32 @@ static int parse_done(kf_idem_assigned *out, const redisReply *m)
 int kf_idem_assign(kf_idem *c, const char *topic, int32_t partition, kf_idem_assigned *out,
                    char *err, size_t errlen)
 {
+    return kf_idem_assign_owned(c, topic, partition, NULL, out, err, errlen);
+}
+
+int kf_idem_assign_owned(kf_idem *c, const char *topic, int32_t partition, const char *owner,
+                         kf_idem_assigned *out, char *err, size_t errlen)
+{
     *out = (kf_idem_assigned){.base = -1};
     if (errlen) err[0] = '\0';
     args k = {0}, a = {0};
     arg_state_keys(&k, c, topic, partition);
+    arg_key(&k, c, topic, partition, "owner");
+    arg_ext(&a, owner ? owner : "", owner ? strlen(owner) : 0);
     redisReply *r;
     int rc = eval(c, S_ASSIGN, &k, &a, &r, err, errlen);
     args_free(&k);
     args_free(&a);
     if (rc != KF_IDEM_OK) return rc;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
         !reply_i64(r->element[0], &out->epoch) || !reply_i64(r->element[1], &out->base) ||
-        r->element[2]->type != REDIS_REPLY_ARRAY || parse_done(out, r->element[2]) != 0) {
+        r->element[2]->type != REDIS_REPLY_ARRAY || parse_done(out, r->element[2]) != 0 ||
+        r->element[3]->type != REDIS_REPLY_STRING) {
         kf_idem_assigned_free(out);
         rc = bad_reply(c, "assign", err, errlen);
+    } else {
+        snprintf(out->prev_owner, sizeof out->prev_owner, "%.*s", (int)r->element[3]->len,
+                 r->element[3]->str);
     }
     freeReplyObject(r);
     return rc;
@@ -525,12 +537,22 @@ int kf_idem_assign(kf_idem *c, const char *topic, int32_t partition, kf_idem_ass
 int kf_idem_trim(kf_idem *c, const char *topic, int32_t partition, int64_t epoch, int64_t trim,
                  int *fenced, char *err, size_t errlen)
 {
+    return kf_idem_release(c, topic, partition, epoch, trim, NULL, fenced, err, errlen);
+}
+
+int kf_idem_release(kf_idem *c, const char *topic, int32_t partition, int64_t epoch, int64_t trim,
+                    const char *owner, int *fenced, char *err, size_t errlen)
+{
     *fenced = 0;
     if (errlen) err[0] = '\0';
     args k = {0}, a = {0};
     arg_state_keys(&k, c, topic, partition);
     arg_i64(&a, epoch);
     arg_i64(&a, trim);
+    if (owner && *owner) {
+        arg_key(&k, c, topic, partition, "owner");
+        arg_ext(&a, owner, strlen(owner));
+    }
     redisReply *r;
     int rc = eval(c, S_TRIM, &k, &a, &r, err, errlen);
     args_free(&k);

@@ -61,6 +61,9 @@ typedef struct kf_idem_assigned {
     int64_t base;  /* the trim watermark, -1 when never trimmed */
     kf_idem_done *done;
     size_t ndone;
+    /* The owner recorded before this assignment that did not release the
+     * partition ("" when none): its transactional.id (kf_idem_assign_owned). */
+    char prev_owner[512];
     void *mem; /* owned strings */
 } kf_idem_assigned;
 
@@ -68,6 +71,12 @@ typedef struct kf_idem_assigned {
  * One round trip. Fill `out`; free it with kf_idem_assigned_free. */
 int kf_idem_assign(kf_idem *c, const char *topic, int32_t partition, kf_idem_assigned *out,
                    char *err, size_t errlen);
+
+/* kf_idem_assign that also records `owner` (a transactional.id; NULL or ""
+ * records nothing) as the partition's holder until kf_idem_release, and
+ * returns the holder it replaces in out->prev_owner. */
+int kf_idem_assign_owned(kf_idem *c, const char *topic, int32_t partition, const char *owner,
+                         kf_idem_assigned *out, char *err, size_t errlen);
 void kf_idem_assigned_free(kf_idem_assigned *a);
 
 /* One Redis command a sink wants applied with a mark (binary-safe). */
@@ -119,6 +128,11 @@ void kf_idem_set_fast_path(kf_idem *c, int on);
  * the epoch moved on. */
 int kf_idem_trim(kf_idem *c, const char *topic, int32_t partition, int64_t epoch, int64_t trim,
                  int *fenced, char *err, size_t errlen);
+
+/* kf_idem_trim that also releases the partition when `owner` still holds it
+ * (after a clean hand-over: nothing of that owner's can still commit). */
+int kf_idem_release(kf_idem *c, const char *topic, int32_t partition, int64_t epoch, int64_t trim,
+                    const char *owner, int *fenced, char *err, size_t errlen);
 
 /*
  * Business-key dedupe: for each key, SET T:bk:<key> <offset> NX PX window_ms.

@@ -51,19 +51,28 @@
     "  return dk, fenced, base, tonumber(ARGV[a + 2])\n"                                           \
     "end\n"
 
-/* assign: KEYS epoch, done, base. Returns {epoch, base or "-1", {members}},
- * members "<offset>/<sink>" in offset order. */
+/* assign: KEYS epoch, done, base, owner; ARGV owner ("" for none).
+ * Returns {epoch, base or "-1", {members}, previous owner or ""}, members
+ * "<offset>/<sink>" in offset order. `owner` is the transactional.id of the
+ * process that holds the partition until it releases it (trim below). */
 #define KF_IDEM_LUA_ASSIGN                                                                         \
     "local e = redis.call('INCR', KEYS[1])\n"                                                      \
     "local b = redis.call('GET', KEYS[3])\n"                                                       \
-    "return {e, b or '-1', redis.call('ZRANGE', KEYS[2], 0, -1)}\n"
+    "local prev = redis.call('GET', KEYS[4]) or ''\n"                                              \
+    "if ARGV[1] ~= '' then redis.call('SET', KEYS[4], ARGV[1]) end\n"                              \
+    "return {e, b or '-1', redis.call('ZRANGE', KEYS[2], 0, -1), prev}\n"
 
-/* trim: KEYS epoch, done, base; ARGV epoch, trim. Returns 1 when fenced
- * (nothing done), else 0. */
+/* trim: KEYS epoch, done, base[, owner]; ARGV epoch, trim[, owner]. With an
+ * owner, also releases the partition when that owner still holds it: the
+ * next owner then knows no transaction of it can still be open. Returns 1
+ * when fenced (nothing done), else 0. */
 #define KF_IDEM_LUA_TRIM                                                                           \
     KF_IDEM_LUA_COMMON                                                                             \
     "if stale(KEYS[1], ARGV[1]) then return 1 end\n"                                               \
     "trim(KEYS[2], KEYS[3], ARGV[2])\n"                                                            \
+    "if ARGV[3] and ARGV[3] ~= '' and redis.call('GET', KEYS[4]) == ARGV[3] then\n"                \
+    "  redis.call('DEL', KEYS[4])\n"                                                               \
+    "end\n"                                                                                       \
     "return 0\n"
 
 /*

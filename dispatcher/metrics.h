@@ -24,9 +24,14 @@ typedef struct kf_metrics {
     atomic_uint_fast64_t commits;
     atomic_uint_fast64_t commit_errors;
     atomic_uint_fast64_t rebalances;
+    atomic_uint_fast64_t rewinds;  /* exactly-once: transactions of unknown outcome rewound */
+    atomic_uint_fast64_t retakes;  /* exactly-once: partitions taken anew after a fence or rewind */
+    atomic_uint_fast64_t stalls;   /* partitions the stall watchdog found stuck */
     atomic_int_fast64_t inflight; /* gauge */
     atomic_int paused;            /* gauge: partitions paused by backpressure */
     atomic_int assigned;          /* gauge: partitions assigned */
+    atomic_int stalled;           /* gauge: partitions the watchdog finds stuck now */
+    atomic_int dead;              /* gauge: fenced or rewinding, waiting to be taken anew */
 } kf_metrics;
 
 #define KF_METRIC_ADD(m, field, n) atomic_fetch_add_explicit(&(m)->field, (n), memory_order_relaxed)

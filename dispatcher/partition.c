@@ -22,10 +22,19 @@ kf_partition *kf_partition_new(const char *topic, int32_t partition)
     p->partition = partition;
     p->committed = -1;
     p->first_offset = -1;
+    p->wd.seen_last = p->wd.seen_wm = p->wd.seen_committed = -1;
+    p->wd.next_offset = p->wd.hi_offset = p->wd.ls_offset = -1;
     atomic_init(&p->trim, -1);
     atomic_init(&p->refs, 1);
     pthread_mutex_init(&p->stage_lock, NULL);
     return p;
+}
+
+int kf_partition_retake(kf_partition *p, int why)
+{
+    int before = atomic_fetch_or(&p->retake, why);
+    atomic_store(&p->fenced, true);
+    return before;
 }
 
 void kf_partition_ref(kf_partition *p)

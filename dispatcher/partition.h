@@ -48,11 +48,26 @@ typedef struct kf_partition {
     int64_t retake_at;    /* fenced: when the consumer may take it anew; consumer only */
     int64_t first_offset; /* the first offset dispatched here, -1 before; consumer only */
     int ref_credit;       /* references bought ahead for records; consumer only */
+    int64_t assigned_ms;  /* when it was assigned; consumer only */
+    bool app_paused;      /* kfleet paused it in librdkafka; consumer only */
+
+    /* The stall watchdog's view (consumer thread only: consumer/watchdog.c).
+     * Offsets are -1 when not known. */
+    struct {
+        int64_t last_progress_ms; /* when anything of it last moved */
+        int64_t seen_last, seen_wm, seen_committed;
+        int64_t next_offset, hi_offset, ls_offset, fetchq_cnt; /* librdkafka's statistics */
+        int64_t stats_ms; /* when those were read, 0 never */
+        int stall;        /* the kf_stall it is in, 0 none */
+        int64_t warned_ms;
+    } wd;
 
     /* exactly-once */
-    int64_t epoch;            /* 0 until assigned (or not exactly-once) */
-    atomic_bool ready;        /* the assign script ran */
-    atomic_bool fenced;       /* a newer owner exists: drop, never commit */
+    int64_t epoch;      /* 0 until assigned (or not exactly-once) */
+    atomic_bool ready;  /* the assign script ran */
+    atomic_bool fenced; /* this object is dead: drop its records, never commit
+                         * it; the consumer takes the partition anew */
+    atomic_int retake;  /* why it is dead: KF_RETAKE_* bits (kf_partition_retake) */
     atomic_int_fast64_t trim; /* committed offset, for the completion scripts */
     uint32_t *done_mask;      /* open addressing: offsets[i] -> done_mask[i] */
     int64_t *done_offsets;
@@ -68,7 +83,23 @@ typedef struct kf_partition {
     kf_staged *staged;                       /* unordered; sorted when taken */
 } kf_partition;
 
+/* Why a partition object is taken anew (bits of kf_partition.retake). */
+enum {
+    /* A newer owner exists (a stale epoch was refused), or Redis lost the
+     * epoch: a rebalance may be coming that takes the partition away, so
+     * the consumer waits a little before taking it anew. */
+    KF_RETAKE_FENCED = 1,
+    /* A transaction's outcome is unknown: the partition goes back to its
+     * committed offset at once. */
+    KF_RETAKE_REWIND = 2,
+};
+
 kf_partition *kf_partition_new(const char *topic, int32_t partition);
+
+/* Marks p dead for `why` (a KF_RETAKE_* bit): its records are dropped, it is
+ * never committed, and the consumer takes the partition anew. Any thread.
+ * Returns the bits set before (0: this call killed it). */
+int kf_partition_retake(kf_partition *p, int why);
 void kf_partition_ref(kf_partition *p);
 
 /* A reference for a new record, taken from a credit of references bought in

@@ -10,18 +10,35 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TXN_TIMEOUT_MS 30000
+/* Predecessors fenced recently, so that a rebalance handing over many
+ * partitions of one dead process fences it once. */
+#define FENCE_MEMORY   8
+#define FENCE_AGAIN_MS 60000
 
 struct kf_txn {
     rd_kafka_conf_t *tmpl; /* every (re)created producer starts from a copy */
     rd_kafka_t *rk;
-    int ready; /* init_transactions succeeded */
+    int ready;   /* init_transactions succeeded for rk */
+    int call_ms; /* how long one transactional call may take */
     char name[128];
+    char id[512]; /* transactional.id */
     atomic_int failed_deliveries; /* in the running transaction */
     char first_failure[256];
+    struct {
+        char id[512];
+        int64_t at_ms;
+    } fenced[FENCE_MEMORY];
+    size_t next_fenced;
 };
 
 static const char *C = "sink.kafka.txn";
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -30,6 +47,16 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     if (!m->err) return;
     if (atomic_fetch_add(&t->failed_deliveries, 1) == 0)
         snprintf(t->first_failure, sizeof t->first_failure, "%s", rd_kafka_err2str(m->err));
+}
+
+/* An integer property of conf, or `dflt` when unset or not a number. */
+static int conf_int(rd_kafka_conf_t *conf, const char *name, int dflt)
+{
+    char buf[64];
+    size_t sz = sizeof buf;
+    if (rd_kafka_conf_get(conf, name, buf, &sz) != RD_KAFKA_CONF_OK) return dflt;
+    int v = atoi(buf);
+    return v > 0 ? v : dflt;
 }
 
 kf_txn *kf_txn_new(const kf_sink_env *env, char *err, size_t errlen)
@@ -61,6 +88,12 @@ kf_txn *kf_txn_new(const kf_sink_env *env, char *err, size_t errlen)
         kf_kafka_conf_apply(conf, env->kafka, "kafka.properties", err, errlen) ||
         kf_kafka_conf_apply(conf, env->producer, "producer", err, errlen))
         goto fail;
+    size_t sz = sizeof t->id;
+    if (rd_kafka_conf_get(conf, "transactional.id", t->id, &sz) != RD_KAFKA_CONF_OK)
+        snprintf(t->id, sizeof t->id, "%.*s", (int)sizeof t->id - 1, txn_id);
+    /* A call may take as long as the broker lets a transaction live: past
+     * that the broker aborts it anyway. */
+    t->call_ms = conf_int(conf, "transaction.timeout.ms", 10000);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_opaque(conf, t);
     kf_kafka_conf_forward_logs(conf);
@@ -79,9 +112,16 @@ fail:
     return NULL;
 }
 
-/* Replaces a producer that raised a fatal error (fenced, or its state lost). */
-static void recreate(kf_txn *t)
+const char *kf_txn_id(const kf_txn *t)
 {
+    return t->id;
+}
+
+/* Replaces the producer: the next kf_txn_ready takes a new epoch, which also
+ * settles whatever the old producer left open on the broker. */
+static void replace(kf_txn *t, const char *why)
+{
+    kf_warn(C, "%s: %s; replacing the producer (a new epoch)", t->name, why);
     if (t->rk) rd_kafka_destroy(t->rk);
     char rkerr[512];
     t->rk = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_dup(t->tmpl), rkerr, sizeof rkerr);
@@ -89,74 +129,64 @@ static void recreate(kf_txn *t)
     if (!t->rk) kf_error(C, "%s: cannot recreate the producer: %s", t->name, rkerr);
 }
 
-/* Classifies a transactional error: abort, recreate, or (retriable) the
- * caller may call again. Fills err. */
-static int classify(kf_txn *t, rd_kafka_error_t *e, const char *what, char *err, size_t errlen)
+int kf_txn_ready(kf_txn *t, char *err, size_t errlen)
 {
-    snprintf(err, errlen, "%s: %s", what, rd_kafka_error_string(e));
-    int rc;
-    if (rd_kafka_error_is_fatal(e)) {
-        kf_warn(C, "%s: fatal: %s; recreating the producer", t->name, err);
-        rd_kafka_error_destroy(e);
-        recreate(t);
-        return KF_TXN_FATAL;
-    }
-    if (rd_kafka_error_txn_requires_abort(e)) {
-        rd_kafka_error_destroy(e);
-        rd_kafka_error_t *ae = rd_kafka_abort_transaction(t->rk, TXN_TIMEOUT_MS);
-        if (ae) {
-            kf_warn(C, "%s: abort failed (%s); recreating the producer", t->name,
-                    rd_kafka_error_string(ae));
-            rd_kafka_error_destroy(ae);
-            recreate(t);
-            return KF_TXN_FATAL;
-        }
-        return KF_TXN_ABORTED;
-    }
-    rc = rd_kafka_error_is_retriable(e) ? -1 : KF_TXN_FATAL;
-    rd_kafka_error_destroy(e);
-    if (rc == KF_TXN_FATAL) recreate(t);
-    return rc;
-}
-
-/* Calls op until it succeeds or fails for good (retriable errors repeat). */
-#define TXN_CALL(t, expr, what, err, errlen)                                                       \
-    do {                                                                                           \
-        int tries_ = 0;                                                                            \
-        for (;;) {                                                                                 \
-            rd_kafka_error_t *e_ = (expr);                                                         \
-            if (!e_) break;                                                                        \
-            int rc_ = classify(t, e_, what, err, errlen);                                          \
-            if (rc_ >= 0) return rc_;                                                              \
-            if (++tries_ >= 5) {                                                                   \
-                rd_kafka_error_t *ae_ = rd_kafka_abort_transaction(t->rk, TXN_TIMEOUT_MS);         \
-                if (ae_) {                                                                         \
-                    rd_kafka_error_destroy(ae_);                                                   \
-                    recreate(t);                                                                   \
-                    return KF_TXN_FATAL;                                                           \
-                }                                                                                  \
-                return KF_TXN_ABORTED;                                                             \
-            }                                                                                      \
-        }                                                                                          \
-    } while (0)
-
-static int init(kf_txn *t, char *err, size_t errlen)
-{
-    if (!t->rk) recreate(t);
+    if (t->ready) return 0;
+    if (!t->rk) replace(t, "no producer");
     if (!t->rk) {
         snprintf(err, errlen, "no producer");
-        return KF_TXN_FATAL;
+        return -1;
     }
-    rd_kafka_error_t *e = rd_kafka_init_transactions(t->rk, TXN_TIMEOUT_MS);
+    rd_kafka_error_t *e = rd_kafka_init_transactions(t->rk, t->call_ms);
     if (e) {
         snprintf(err, errlen, "init_transactions: %s", rd_kafka_error_string(e));
-        int fatal = rd_kafka_error_is_fatal(e);
+        /* A timed-out init may be resumed by calling it again; anything else
+         * leaves the producer unusable. */
+        int again = rd_kafka_error_is_retriable(e) && !rd_kafka_error_is_fatal(e);
         rd_kafka_error_destroy(e);
-        if (fatal) recreate(t);
-        return KF_TXN_FATAL;
+        if (!again) replace(t, err);
+        return -1;
     }
     t->ready = 1;
-    return KF_TXN_OK;
+    return 0;
+}
+
+/* A failure before any commit was sent: nothing of this transaction can
+ * become visible. Aborts it (or, when that fails, replaces the producer, whose
+ * new epoch aborts it on the broker). Takes e. */
+static int failed_before_commit(kf_txn *t, rd_kafka_error_t *e, const char *what, char *err,
+                                size_t errlen)
+{
+    if (e) {
+        snprintf(err, errlen, "%s: %s", what, rd_kafka_error_string(e));
+        int fatal = rd_kafka_error_is_fatal(e);
+        rd_kafka_error_destroy(e);
+        if (fatal) {
+            replace(t, err);
+            return KF_TXN_FATAL;
+        }
+    }
+    rd_kafka_error_t *ae = rd_kafka_abort_transaction(t->rk, t->call_ms);
+    if (!ae) return KF_TXN_ABORTED;
+    char why[512];
+    snprintf(why, sizeof why, "abort after %s failed: %s", what, rd_kafka_error_string(ae));
+    rd_kafka_error_destroy(ae);
+    replace(t, why);
+    return KF_TXN_FATAL;
+}
+
+/* commit_transaction failed. When librdkafka asks for an abort, the commit
+ * was refused before it was sent (a delivery failed), and a successful abort
+ * proves nothing became visible. Any other failure (a timeout above all)
+ * leaves the outcome unknown: never retried under this epoch. Takes e. */
+static int failed_commit(kf_txn *t, rd_kafka_error_t *e, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "commit_transaction: %s", rd_kafka_error_string(e));
+    int abortable = rd_kafka_error_txn_requires_abort(e);
+    rd_kafka_error_destroy(e);
+    if (abortable) return failed_before_commit(t, NULL, "commit_transaction", err, errlen);
+    replace(t, err);
+    return KF_TXN_UNKNOWN;
 }
 
 static int produce(kf_txn *t, const kf_txn_msg *m)
@@ -188,8 +218,8 @@ static int produce(kf_txn *t, const kf_txn_msg *m)
 void kf_txn_warmup(kf_txn *t, const char *const *topics, size_t n)
 {
     char err[512];
-    if (!t->ready && init(t, err, sizeof err) != KF_TXN_OK)
-        kf_warn(C, "%s: init_transactions: %s (retried at the first commit)", t->name, err);
+    if (kf_txn_ready(t, err, sizeof err) != 0)
+        kf_warn(C, "%s: %s (retried at the first commit)", t->name, err);
     for (size_t i = 0; i < n && t->rk; i++) {
         rd_kafka_topic_t *rkt = rd_kafka_topic_new(t->rk, topics[i], NULL);
         const rd_kafka_metadata_t *md = NULL;
@@ -204,46 +234,76 @@ int kf_txn_run(kf_txn *t, const kf_txn_msg *msgs, size_t n,
                size_t errlen)
 {
     if (n == 0 && (!offsets || offsets->cnt == 0)) return KF_TXN_OK;
-    if (!t->ready && init(t, err, errlen) != KF_TXN_OK) return KF_TXN_FATAL;
+    if (kf_txn_ready(t, err, errlen) != 0) return KF_TXN_FATAL;
     atomic_store(&t->failed_deliveries, 0);
-    TXN_CALL(t, rd_kafka_begin_transaction(t->rk), "begin_transaction", err, errlen);
+    rd_kafka_error_t *e = rd_kafka_begin_transaction(t->rk);
+    if (e) {
+        snprintf(err, errlen, "begin_transaction: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        replace(t, err); /* a state error: the producer is not what we think */
+        return KF_TXN_FATAL;
+    }
     for (size_t i = 0; i < n; i++) {
-        rd_kafka_resp_err_t e = produce(t, &msgs[i]);
-        if (e) {
-            snprintf(err, errlen, "produce to %s: %s", msgs[i].topic, rd_kafka_err2str(e));
-            rd_kafka_error_t *ae = rd_kafka_abort_transaction(t->rk, TXN_TIMEOUT_MS);
-            if (ae) {
-                rd_kafka_error_destroy(ae);
-                recreate(t);
-                return KF_TXN_FATAL;
-            }
-            return KF_TXN_ABORTED;
+        rd_kafka_resp_err_t pe = produce(t, &msgs[i]);
+        if (pe) {
+            char what[300];
+            snprintf(what, sizeof what, "produce to %s: %s", msgs[i].topic, rd_kafka_err2str(pe));
+            snprintf(err, errlen, "%s", what);
+            return failed_before_commit(t, NULL, what, err, errlen);
         }
     }
     if (offsets && offsets->cnt) {
         rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(consumer);
-        rd_kafka_error_t *e =
-            rd_kafka_send_offsets_to_transaction(t->rk, offsets, cgmd, TXN_TIMEOUT_MS);
+        e = rd_kafka_send_offsets_to_transaction(t->rk, offsets, cgmd, t->call_ms);
         rd_kafka_consumer_group_metadata_destroy(cgmd);
-        if (e) {
-            int rc = classify(t, e, "send_offsets_to_transaction", err, errlen);
-            if (rc < 0) { /* retriable but the offsets are part of this attempt: abort */
-                rd_kafka_error_t *ae = rd_kafka_abort_transaction(t->rk, TXN_TIMEOUT_MS);
-                if (ae) {
-                    rd_kafka_error_destroy(ae);
-                    recreate(t);
-                    return KF_TXN_FATAL;
-                }
-                rc = KF_TXN_ABORTED;
-            }
-            return rc;
-        }
+        if (e) return failed_before_commit(t, e, "send_offsets_to_transaction", err, errlen);
     }
-    TXN_CALL(t, rd_kafka_commit_transaction(t->rk, TXN_TIMEOUT_MS), "commit_transaction", err,
-             errlen);
+    e = rd_kafka_commit_transaction(t->rk, t->call_ms);
+    if (e) return failed_commit(t, e, err, errlen);
     /* commit_transaction fails (abortable) when any delivery failed, so a
      * commit that succeeded delivered everything. */
     return KF_TXN_OK;
+}
+
+int kf_txn_fence(kf_txn *t, const char *other_id, char *err, size_t errlen)
+{
+    if (!other_id || !*other_id || strcmp(other_id, t->id) == 0) return 0;
+    int64_t now = mono_ms();
+    for (size_t i = 0; i < FENCE_MEMORY; i++)
+        if (t->fenced[i].at_ms && now - t->fenced[i].at_ms < FENCE_AGAIN_MS &&
+            strcmp(t->fenced[i].id, other_id) == 0)
+            return 0;
+    rd_kafka_conf_t *conf = rd_kafka_conf_dup(t->tmpl);
+    char cid[300];
+    snprintf(cid, sizeof cid, "%s-fence", t->name);
+    if (kf_kafka_conf_set(conf, "transactional.id", other_id, NULL, err, errlen) ||
+        kf_kafka_conf_set(conf, "client.id", cid, NULL, err, errlen)) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    char rkerr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rkerr, sizeof rkerr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(err, errlen, "fencing %s: %s", other_id, rkerr);
+        return -1;
+    }
+    rd_kafka_error_t *e = rd_kafka_init_transactions(rk, t->call_ms);
+    int rc = 0;
+    if (e) {
+        snprintf(err, errlen, "fencing %s: init_transactions: %s", other_id,
+                 rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        rc = -1;
+    } else {
+        size_t i = t->next_fenced++ % FENCE_MEMORY;
+        snprintf(t->fenced[i].id, sizeof t->fenced[i].id, "%s", other_id);
+        t->fenced[i].at_ms = now;
+        kf_info(C, "%s: fenced the previous owner's producer %s (its open transaction is aborted)",
+                t->name, other_id);
+    }
+    rd_kafka_destroy(rk);
+    return rc;
 }
 
 void kf_txn_destroy(kf_txn *t)

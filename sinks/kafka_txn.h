@@ -9,12 +9,22 @@
  * together or not at all; a record above the watermark has sent nothing, so a
  * replay of it duplicates nothing.
  *
+ * A commit that does not finish is never repeated under the same producer
+ * epoch: librdkafka 2.0.2 retries a timed-out EndTxn under the epoch it was
+ * sent with, and without KIP-890 a late EndTxn can commit or abort a LATER
+ * transaction of that epoch (the Jepsen analysis of Bufstream, 2024). Such a
+ * commit's outcome is unknown: the producer is destroyed and a new one takes
+ * a new epoch (InitProducerId with the same transactional.id also settles the
+ * old transaction on the broker), and the caller rewinds the transaction's
+ * partitions to their committed offsets (KF_TXN_UNKNOWN).
+ *
  * transactional.id defaults to "kfleet-<group>-<mapping>-<host>-<pid>-<rand>",
- * unique per process; transaction.timeout.ms defaults to 10000, which bounds
- * how long a process killed inside a transaction holds back read_committed
- * readers. Set a stable transactional.id in the mapping's "producer" object
- * (e.g. "${HOSTNAME}") to have a restarted process abort its predecessor's
- * transaction at once instead.
+ * unique per process; transaction.timeout.ms defaults to 10000 and also
+ * bounds each transactional call (begin, send offsets, commit, abort). The
+ * id is recorded with each partition's exactly-once state in Redis, so the
+ * next owner of a partition that was not released cleanly (a zombie, a
+ * crash) fences this producer at once (kf_txn_fence) instead of leaving its
+ * open transaction to transaction.timeout.ms.
  *
  * Threads: every function is called from the consumer thread only.
  */
@@ -29,7 +39,14 @@
 
 typedef struct kf_txn kf_txn;
 
-enum { KF_TXN_OK = 0, KF_TXN_ABORTED = 1, KF_TXN_FATAL = 2 };
+enum {
+    KF_TXN_OK = 0,      /* committed */
+    KF_TXN_ABORTED = 1, /* aborted cleanly: nothing visible, the same input may run again */
+    KF_TXN_FATAL = 2,   /* the producer was replaced before any commit was sent:
+                         * nothing visible, the same input may run again */
+    KF_TXN_UNKNOWN = 3, /* a commit was sent and did not finish: the producer was
+                         * replaced; rewind the partitions to their committed offsets */
+};
 
 typedef struct kf_txn_msg {
     const char *topic;
@@ -45,20 +62,36 @@ typedef struct kf_txn_msg {
  * err (naming the property at fault) on a bad configuration. */
 kf_txn *kf_txn_new(const kf_sink_env *env, char *err, size_t errlen);
 
+/* The producer's transactional.id (lives as long as t). */
+const char *kf_txn_id(const kf_txn *t);
+
+/* Initialises transactions when they are not (a new or replaced producer):
+ * after it succeeds, any transaction of an earlier epoch is settled on the
+ * broker. Returns 0, or -1 with err (retry later). */
+int kf_txn_ready(kf_txn *t, char *err, size_t errlen);
+
 /* Initialises transactions and fetches the output topics' metadata before
  * the first record, so the first commit does not pay for them. */
 void kf_txn_warmup(kf_txn *t, const char *const *topics, size_t n);
 
 /*
  * One transaction: produce msgs[0..n) in order, send `offsets` with the
- * consumer's group metadata, commit. Returns KF_TXN_OK; KF_TXN_ABORTED when
- * an abortable error aborted it (nothing visible: run it again, the same
- * input is still right); KF_TXN_FATAL when the producer had to be replaced
- * (also nothing visible; run again later). err says why.
+ * consumer's group metadata, commit. Returns one of the KF_TXN_* results
+ * above; err says why when not KF_TXN_OK.
  */
 int kf_txn_run(kf_txn *t, const kf_txn_msg *msgs, size_t n,
                const rd_kafka_topic_partition_list_t *offsets, rd_kafka_t *consumer, char *err,
                size_t errlen);
+
+/*
+ * Fences another process's transactional producer (a partition's previous
+ * owner that did not release it): InitProducerId with its transactional.id
+ * bumps that id's epoch, which aborts its open transaction at once and
+ * refuses anything it sends later. Ids fenced in the last minute are not
+ * fenced again. Returns 0, or -1 with err (the transaction then ends at its
+ * timeout, as without this).
+ */
+int kf_txn_fence(kf_txn *t, const char *other_id, char *err, size_t errlen);
 
 void kf_txn_destroy(kf_txn *t);
 

@@ -215,9 +215,13 @@ int kf_mapping_finish(kf_mapping *mp, int deadline_ms)
                 "mapping %s: %lld record(s) still in flight at the shutdown deadline; they "
                 "are not committed and will be redelivered",
                 mp->m->name, (long long)kf_dispatcher_inflight(mp->d));
-    if (kf_consumer_commit_sync(mp->consumer) != 0)
-        kf_warn(C, "mapping %s: final commit failed; the next owner may redo some records",
+    int64_t left = deadline - kf_now_ms();
+    if (kf_consumer_commit_sync(mp->consumer, left > 2000 ? (int)left : 2000) != 0) {
+        kf_warn(C, "mapping %s: final commit failed; the next owner redoes the records done since "
+                   "the last commit",
                 mp->m->name);
+        rc = -1;
+    }
     kf_info(C, "mapping %s: stopped", mp->m->name);
     teardown(mp);
     return rc;

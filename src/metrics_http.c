@@ -57,6 +57,20 @@ static void counter(buf *b, kf_fleet *f, const char *name, const char *help, siz
 
 #define COUNTER(name, help, field) counter(&b, f, name, help, offsetof(kf_metrics, field))
 
+/* One gauge family of an atomic_int field of kf_metrics. */
+static void gauge(buf *b, kf_fleet *f, const char *name, const char *help, size_t off)
+{
+    put(b, "# HELP kfleet_%s %s\n# TYPE kfleet_%s gauge\n", name, help, name);
+    for (size_t i = 0; i < kf_fleet_count(f); i++) {
+        kf_mapping *mp = kf_fleet_mapping(f, i);
+        atomic_int *g = (atomic_int *)((char *)kf_mapping_metrics(mp) + off);
+        put(b, "kfleet_%s{mapping=\"%s\"} %d\n", name, kf_mapping_config_of(mp)->name,
+            atomic_load_explicit(g, memory_order_relaxed));
+    }
+}
+
+#define GAUGE(name, help, field) gauge(&b, f, name, help, offsetof(kf_metrics, field))
+
 static char *render(kf_fleet *f, size_t *len)
 {
     buf b = {.p = malloc(4096), .cap = 4096};
@@ -77,6 +91,15 @@ static char *render(kf_fleet *f, size_t *len)
     COUNTER("commits_total", "Offset commits accepted by the broker.", commits);
     COUNTER("commit_errors_total", "Offset commits refused.", commit_errors);
     COUNTER("rebalances_total", "Rebalance events.", rebalances);
+    COUNTER("rewinds_total",
+            "Exactly-once transactions whose commit did not finish: producer replaced, "
+            "partitions rewound to their committed offsets.",
+            rewinds);
+    COUNTER("retakes_total", "Exactly-once partitions taken anew after a fence or a rewind.",
+            retakes);
+    COUNTER("stalls_total",
+            "Times the stall watchdog found an assigned partition with lag and no progress.",
+            stalls);
     put(&b, "# HELP kfleet_sink_outputs_total Outputs acknowledged by a sink.\n"
             "# TYPE kfleet_sink_outputs_total counter\n");
     for (size_t i = 0; i < n; i++) {
@@ -107,6 +130,12 @@ static char *render(kf_fleet *f, size_t *len)
         put(&b, "kfleet_assigned_partitions{mapping=\"%s\"} %d\n",
             kf_mapping_config_of(kf_fleet_mapping(f, i))->name,
             atomic_load(&kf_mapping_metrics(kf_fleet_mapping(f, i))->assigned));
+    GAUGE("paused_partitions", "Partitions paused by backpressure.", paused);
+    GAUGE("stalled_partitions",
+          "Assigned partitions with lag and nothing in flight or done for longer than the "
+          "watchdog bound.",
+          stalled);
+    GAUGE("dead_partitions", "Exactly-once partitions fenced or rewinding, to be taken anew.", dead);
     put(&b, "# HELP kfleet_handler_init_seconds Handler init time (the cold start).\n"
             "# TYPE kfleet_handler_init_seconds gauge\n");
     for (size_t i = 0; i < n; i++)

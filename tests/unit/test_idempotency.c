@@ -713,6 +713,52 @@ START_TEST(test_trim)
 }
 END_TEST
 
+/* The holder record: assign names the owner (a transactional.id) and says
+ * whom it replaces; only that owner's clean release clears it, fenced by
+ * the epoch like every other write. */
+START_TEST(test_owner_hand_over)
+{
+    kf_idem *c = idem_on(S.port);
+    kf_idem_assigned a;
+    char err[512];
+    ck_assert_int_eq(kf_idem_assign_owned(c, "t", 0, "txn-A", &a, err, sizeof err), KF_IDEM_OK);
+    ck_assert_str_eq(a.prev_owner, "");
+    int64_t ea = a.epoch;
+    kf_idem_assigned_free(&a);
+
+    /* A takes B's place without releasing: B learns it was A. */
+    ck_assert_int_eq(kf_idem_assign_owned(c, "t", 0, "txn-B", &a, err, sizeof err), KF_IDEM_OK);
+    ck_assert_str_eq(a.prev_owner, "txn-A");
+    int64_t eb = a.epoch;
+    ck_assert_int_gt(eb, ea);
+    kf_idem_assigned_free(&a);
+
+    /* The zombie A cannot release what B holds: stale epoch, and not its. */
+    int fenced = 0;
+    ck_assert_int_eq(kf_idem_release(c, "t", 0, ea, -1, "txn-A", &fenced, err, sizeof err),
+                     KF_IDEM_OK);
+    ck_assert_int_eq(fenced, 1);
+    ck_assert_int_eq(kf_idem_release(c, "t", 0, eb, -1, "txn-A", &fenced, err, sizeof err),
+                     KF_IDEM_OK);
+    ck_assert_int_eq(fenced, 0);
+    ck_assert_int_eq(rint_("EXISTS {kft:g:t:0}:owner"), 1);
+
+    /* B hands over cleanly: the next owner finds nobody to fence. */
+    ck_assert_int_eq(kf_idem_release(c, "t", 0, eb, -1, "txn-B", &fenced, err, sizeof err),
+                     KF_IDEM_OK);
+    ck_assert_int_eq(rint_("EXISTS {kft:g:t:0}:owner"), 0);
+    ck_assert_int_eq(kf_idem_assign_owned(c, "t", 0, "txn-C", &a, err, sizeof err), KF_IDEM_OK);
+    ck_assert_str_eq(a.prev_owner, "");
+    kf_idem_assigned_free(&a);
+
+    /* A mapping without a transaction records nobody and leaves the holder. */
+    ck_assert_int_eq(kf_idem_assign(c, "t", 0, &a, err, sizeof err), KF_IDEM_OK);
+    ck_assert_str_eq(a.prev_owner, "txn-C");
+    kf_idem_assigned_free(&a);
+    kf_idem_destroy(c);
+}
+END_TEST
+
 START_TEST(test_trim_rides_on_complete)
 {
     int64_t e;
@@ -2050,6 +2096,7 @@ static Suite *idempotency_suite(void)
     tcase_add_test(tc, test_stale_epoch_fenced);
     tcase_add_test(tc, test_done_not_written_again);
     tcase_add_test(tc, test_trim);
+    tcase_add_test(tc, test_owner_hand_over);
     tcase_add_test(tc, test_trim_rides_on_complete);
     tcase_add_test(tc, test_reload_after_script_flush);
     tcase_add_test(tc, test_reload_after_restart);
