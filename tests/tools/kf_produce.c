@@ -55,6 +55,7 @@ typedef struct opts {
     long long retry_every;
     double rate; /* records/s; 0 = as fast as possible */
     int create_only;
+    int hold_txn;
     int quiet;
     const char *prop_names[MAX_PROPS];
     const char *prop_values[MAX_PROPS];
@@ -88,6 +89,10 @@ static void usage(FILE *out)
                  "                          (POISON wins when both apply)\n"
                  "      --rate R            at most R records/s (default: unlimited)\n"
                  "      --create-only       create the topic and exit\n"
+                 "      --hold-transaction  produce inside a transaction (needs -X\n"
+                 "                          transactional.id=..), print \"holding\" and\n"
+                 "                          never commit: wait until killed (an open\n"
+                 "                          transaction upstream, for tests)\n"
                  "  -X  NAME=VALUE          extra librdkafka producer property (repeatable)\n"
                  "      --topic-config N=V  topic config when creating (repeatable)\n"
                  "  -q, --quiet             print only the final count line\n"
@@ -264,7 +269,8 @@ static int parse_args(int argc, char **argv, opts *o)
         O_RETRY,
         O_RATE,
         O_CREATE_ONLY,
-        O_TOPIC_CONFIG
+        O_TOPIC_CONFIG,
+        O_HOLD_TXN
     };
     static const struct option longopts[] = {
         {"brokers", required_argument, NULL, 'b'},
@@ -280,6 +286,7 @@ static int parse_args(int argc, char **argv, opts *o)
         {"retry-every", required_argument, NULL, O_RETRY},
         {"rate", required_argument, NULL, O_RATE},
         {"create-only", no_argument, NULL, O_CREATE_ONLY},
+        {"hold-transaction", no_argument, NULL, O_HOLD_TXN},
         {"topic-config", required_argument, NULL, O_TOPIC_CONFIG},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -335,6 +342,9 @@ static int parse_args(int argc, char **argv, opts *o)
             break;
         case O_CREATE_ONLY:
             o->create_only = 1;
+            break;
+        case O_HOLD_TXN:
+            o->hold_txn = 1;
             break;
         case 'X':
             if (split_prop(optarg, o->prop_names, o->prop_values, &o->prop_count)) goto bad;
@@ -484,6 +494,14 @@ int main(int argc, char **argv)
     char *buf = malloc(cap);
     if (!buf) return 1;
 
+    if (o.hold_txn) {
+        rd_kafka_error_t *te = rd_kafka_init_transactions(rk, 30000);
+        if (!te) te = rd_kafka_begin_transaction(rk);
+        if (te) {
+            fprintf(stderr, "kf_produce: transaction: %s\n", rd_kafka_error_string(te));
+            return 1;
+        }
+    }
     double start = tool_now_s();
     for (long long i = 0; i < o.count; i++) {
         if (o.rate > 0) {
@@ -496,6 +514,13 @@ int main(int argc, char **argv)
             fprintf(stderr, "kf_produce: queued %lld/%lld\n", i + 1, o.count);
     }
     rd_kafka_resp_err_t fe = rd_kafka_flush(rk, 180000);
+    if (o.hold_txn) {
+        printf("holding a transaction: produced=%lld failed=%lld topic=%s\n", g_delivered,
+               g_failed, o.topic);
+        fflush(stdout);
+        for (;;)
+            pause();
+    }
     /* A broker may acknowledge records to a partition created a moment ago
      * and lose them within the next second (seen with Kafka 3.9 KRaft, one
      * node): an acknowledged offset at or above the partition's high
