@@ -6,6 +6,12 @@
 #   scripts/infra.sh up            start both (no-op for what already runs)
 #   scripts/infra.sh down          stop both and delete their data
 #   scripts/infra.sh env [--export]  print KFLEET_BROKERS=..., KFLEET_REDIS=...
+#                                  and, for a fault proxy in front of the
+#                                  broker, KFLEET_BROKERS_VIA_PROXY (clients
+#                                  bootstrap there; the broker's PROXIED
+#                                  listener advertises it) and
+#                                  KFLEET_PROXIED_LISTENER (where the proxy
+#                                  forwards to)
 #   scripts/infra.sh status        say what runs; exit 0 only if both answer
 #   scripts/infra.sh logs [N]      last N (40) lines of each log
 #   scripts/infra.sh redis-kill | redis-stop | redis-start
@@ -126,12 +132,14 @@ print(s)'
 
 new_state() {
 	local ports
-	read -r -a ports <<<"$(free_ports 3)"
+	read -r -a ports <<<"$(free_ports 5)"
 	mkdir -p "$RUN_DIR"
 	cat >"$STATE" <<EOF
 KAFKA_PORT=${ports[0]}
 CONTROLLER_PORT=${ports[1]}
 REDIS_PORT=${ports[2]}
+PROXIED_PORT=${ports[3]}
+PROXY_PORT=${ports[4]}
 CLUSTER_ID=$(new_cluster_id)
 EOF
 }
@@ -191,11 +199,11 @@ write_kafka_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$HOST:$CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$CONTROLLER_PORT${PROXIED_PORT:+,PROXIED://$HOST:$PROXIED_PORT}
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT${PROXIED_PORT:+,PROXIED://$HOST:$PROXY_PORT}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,PROXIED:PLAINTEXT
 log.dirs=$RUN_DIR/kafka-data
 num.partitions=8
 default.replication.factor=1
@@ -403,6 +411,10 @@ cmd_env() {
 	printf '%sKFLEET_REDIS=redis://%s:%s/0\n' "$prefix" "$HOST" "$REDIS_PORT"
 	printf '%sKFLEET_REDIS_HOST=%s\n' "$prefix" "$HOST"
 	printf '%sKFLEET_REDIS_PORT=%s\n' "$prefix" "$REDIS_PORT"
+	if [[ -n ${PROXIED_PORT:-} ]]; then
+		printf '%sKFLEET_BROKERS_VIA_PROXY=%s:%s\n' "$prefix" "$HOST" "$PROXY_PORT"
+		printf '%sKFLEET_PROXIED_LISTENER=%s:%s\n' "$prefix" "$HOST" "$PROXIED_PORT"
+	fi
 }
 
 cmd_status() {
