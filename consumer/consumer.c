@@ -586,9 +586,6 @@ static int retake(kf_consumer *c, size_t i)
         goto out;
     }
     int why = atomic_load(&p->retake);
-    c->parts.items[i] = np;
-    kf_partition_release(p);
-    np = NULL;
     /* Resumed only after the seek was applied (a resume before it could
      * outdate the seek); under backpressure it stays paused with the rest. */
     np->assigned_ms = p->assigned_ms;
@@ -597,6 +594,9 @@ static int retake(kf_consumer *c, size_t i)
         rd_kafka_resume_partitions(c->rk, l);
         np->app_paused = false;
     }
+    c->parts.items[i] = np;
+    kf_partition_release(p);
+    np = NULL;
     KF_METRIC_ADD(c->metrics, retakes, 1);
     kf_warn(C, "mapping %s: %s[%d] taken anew after %s (epoch %lld, from offset %lld)", c->m->name,
             c->parts.items[i]->topic, c->parts.items[i]->partition,

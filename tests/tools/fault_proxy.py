@@ -39,6 +39,20 @@ Modes (they apply at once, to open connections and new ones alike):
              connection (a link's capacity, not a per-connection one), with
              a burst of at most 50 ms worth of bytes.
 
+With --kafka-frames (the target is a Kafka broker) the proxy follows the
+client's request frames and can be armed to start a black hole on the
+next request of one API, for the faults that must land on one call:
+
+    POST /trigger {"kafka_api_key": 26, "hold": "response", "ms": 8000}
+
+arms a one-shot trigger: the next request with that API key (26 EndTxn, 24
+AddPartitionsToTxn, 28 TxnOffsetCommit, ...) on any connection starts a
+black hole of "ms" milliseconds, then the mode goes back to pass. With
+"hold": "response" the request reaches the broker and its answer is held
+(the call took effect and its caller cannot know); with "request" the
+request itself is held (it never takes effect). GET /stats counts
+triggers_fired.
+
 A connection the target refuses (or does not accept within 5 s) is reset.
 An error or RST on one side of a connection resets the other side; an EOF
 is passed on as a half-close (shutdown SHUT_WR) once the bytes before it
@@ -123,12 +137,15 @@ class Stats:
         self.bytes_down = 0  # delivered target -> client
         self.bytes_dropped = 0  # read but never delivered (closed while held)
         self.mode_changes = 0
+        self.triggers_fired = 0
 
 
 class Proxy:
-    def __init__(self, target, mode):
+    def __init__(self, target, mode, kafka_frames=False):
         self.target = target
         self.mode = mode
+        self.kafka_frames = kafka_frames
+        self.trigger = None  # armed: {"kafka_api_key", "hold", "ms"}
         self.ms = 0
         self.bytes_per_s = 0
         self.since = time.time()
@@ -173,6 +190,19 @@ class Proxy:
         ev, self._changed = self._changed, asyncio.Event()
         ev.set()
 
+    def fire(self, api_key):
+        """A request the armed trigger waits for was seen: black hole now,
+        back to pass after its ms."""
+        t, self.trigger = self.trigger, None
+        self.stats.triggers_fired += 1
+        log("trigger: Kafka API %d request (%s held) -> blackhole for %d ms" % (api_key, t["hold"], t["ms"]))
+        self.set_mode("blackhole")
+        asyncio.get_running_loop().call_later(t["ms"] / 1000.0, self.end_trigger)
+
+    def end_trigger(self):
+        if self.mode == "blackhole":
+            self.set_mode("pass")
+
     def describe_args(self):
         if self.mode == "latency":
             return " (%d ms)" % self.ms
@@ -199,6 +229,8 @@ class Proxy:
             "bytes_held": held,
             "bytes_dropped": s.bytes_dropped,
             "mode_changes": s.mode_changes,
+            "triggers_fired": s.triggers_fired,
+            "trigger_armed": self.trigger is not None,
         }
 
     # ----------------------------------------------------- connections
@@ -228,6 +260,44 @@ class Conn:
         self.closed = False
         self.queued = 0  # bytes read and not yet delivered, both directions
         self.task = None
+        # Kafka request framing, client -> target (--kafka-frames): bytes
+        # left of the current frame, and a frame head being collected.
+        self.k_left = 0
+        self.k_head = bytearray()
+        self.k_fire_at_end = None  # api key whose frame fires once delivered
+
+    def kafka_cut(self, data):
+        """Follows the request frames in data (the next bytes to deliver up)
+        and returns (n, api): deliver n bytes, then fire the trigger for api;
+        (len(data), None) when nothing fires in them."""
+        t = self.proxy.trigger
+        i = 0
+        while i < len(data):
+            if self.k_left > 0:
+                take = min(self.k_left, len(data) - i)
+                self.k_left -= take
+                i += take
+                if self.k_left == 0 and self.k_fire_at_end is not None:
+                    api, self.k_fire_at_end = self.k_fire_at_end, None
+                    return i, api
+                continue
+            start = i
+            take = min(6 - len(self.k_head), len(data) - i)
+            self.k_head += data[i:i + take]
+            i += take
+            if len(self.k_head) < 6:
+                break
+            length, api = struct.unpack(">ih", bytes(self.k_head))
+            self.k_head = bytearray()
+            self.k_left = max(0, length - 2)
+            if t is not None and api == t["kafka_api_key"]:
+                if t["hold"] == "request":
+                    return start, api
+                self.k_fire_at_end = api
+                if self.k_left == 0:
+                    self.k_fire_at_end = None
+                    return i, api
+        return len(data), None
 
     def abort(self, why):
         """Resets both sides now; what was read and not delivered is dropped."""
@@ -345,6 +415,11 @@ class Conn:
                         continue
                 else:
                     n = len(view)
+                fire = None
+                if direction == "up" and p.kafka_frames:
+                    n, fire = self.kafka_cut(view[:n])
+                    if fire is not None and p.trigger is None:
+                        fire = None  # another connection fired it first
                 if self.closed:
                     return
                 writer.write(view[:n])
@@ -355,6 +430,8 @@ class Conn:
                     p.stats.bytes_down += n
                 view = view[n:]
                 await writer.drain()
+                if fire is not None:
+                    p.fire(fire)
 
 
 # ------------------------------------------------------------ control
@@ -376,6 +453,25 @@ def parse_mode(body):
     if mode == "bandwidth" and (type(bps) is not int or bps <= 0):
         raise ValueError("bandwidth needs \"bytes_per_s\": a positive integer")
     return mode, (ms if mode == "latency" else 0), (bps if mode == "bandwidth" else 0)
+
+
+def parse_trigger(body, kafka_frames):
+    if not kafka_frames:
+        raise ValueError("triggers need --kafka-frames")
+    try:
+        doc = json.loads(body.decode("utf-8") or "{}")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError("the body is not JSON: %s" % e) from None
+    if not isinstance(doc, dict):
+        raise ValueError("the body must be a JSON object")
+    key, hold, ms = doc.get("kafka_api_key"), doc.get("hold", "response"), doc.get("ms")
+    if type(key) is not int or not 0 <= key < 32768:
+        raise ValueError("kafka_api_key must be an integer 0..32767")
+    if hold not in ("request", "response"):
+        raise ValueError("hold must be \"request\" or \"response\"")
+    if type(ms) is not int or ms <= 0:
+        raise ValueError("ms must be a positive integer")
+    return {"kafka_api_key": key, "hold": hold, "ms": ms}
 
 
 async def control(proxy, reader, writer):
@@ -403,12 +499,19 @@ async def control(proxy, reader, writer):
                 doc = proxy.snapshot()
             except ValueError as e:
                 status, doc = 400, {"error": str(e)}
+        elif method == "POST" and path == "/trigger":
+            try:
+                proxy.trigger = parse_trigger(body, proxy.kafka_frames)
+                log("trigger armed: %s" % json.dumps(proxy.trigger))
+                doc = proxy.snapshot()
+            except ValueError as e:
+                status, doc = 400, {"error": str(e)}
         elif method == "GET" and path in ("/stats", "/mode"):
             doc = proxy.snapshot()
             if path == "/mode":
                 doc = {k: doc[k] for k in ("mode", "ms", "bytes_per_s", "mode_age_s")}
         else:
-            status, doc = 404, {"error": "no %s %s (POST /mode, GET /mode, GET /stats)" % (method, path)}
+            status, doc = 404, {"error": "no %s %s (POST /mode, POST /trigger, GET /mode, GET /stats)" % (method, path)}
         if "format=text" in query and status == 200:
             text = "".join("%s=%s\n" % kv for kv in doc.items())
             ctype = "text/plain"
@@ -427,7 +530,7 @@ async def control(proxy, reader, writer):
 
 
 async def main_async(args):
-    proxy = Proxy(args.target, args.mode)
+    proxy = Proxy(args.target, args.mode, args.kafka_frames)
     if args.mode == "latency":
         proxy.ms = args.ms
     if args.mode == "bandwidth":
@@ -463,6 +566,8 @@ def main():
     ap.add_argument("--mode", choices=MODES, default="pass")
     ap.add_argument("--ms", type=int, default=0, help="latency at start (--mode latency)")
     ap.add_argument("--bytes-per-s", type=int, default=0, help="cap at start (--mode bandwidth)")
+    ap.add_argument("--kafka-frames", action="store_true",
+                    help="the target is a Kafka broker: follow request frames (POST /trigger)")
     args = ap.parse_args()
     if args.mode == "bandwidth" and args.bytes_per_s <= 0:
         ap.error("--mode bandwidth needs --bytes-per-s")

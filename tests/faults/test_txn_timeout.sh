@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# test_txn_timeout.sh — a transaction commit that times out is fatal for its
+# producer. The worker's transactional producer (and only it) reaches the
+# broker through the project's fault proxy (the broker's PROXIED listener,
+# scripts/infra.sh); its calls may take transaction.timeout.ms = 4000. The
+# proxy is armed to black-hole the connections for 8 s on the next EndTxn
+# request (Kafka API 26), twice:
+#   1. "response": the commit reaches the broker and takes effect, its answer
+#      is held: commit_transaction times out with the transaction COMMITTED;
+#   2. "request": the commit itself is held: it times out with the
+#      transaction NOT committed.
+# librdkafka 2.0.2 would retry that EndTxn under the same epoch (the pattern
+# that can commit or abort a later transaction without KIP-890). kfleet
+# must instead replace the producer (a new epoch), rewind the transaction's
+# partitions to their committed offsets, and go on: every record exactly
+# once in the Kafka, Redis and HTTP sinks and exactly the poison records in
+# the dead-letter topic, in both cases, and kfleet_rewinds_total >= 2.
+#
+# Knobs: FL_RECORDS (30000), and those of faults_lib.sh.
+# fault-modes: eos
+# fault-ci:
+set -euo pipefail
+FL_RECORDS=${FL_RECORDS:-30000}
+FL_WORKERS=1
+# shellcheck source=tests/faults/faults_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/faults_lib.sh"
+kf_require_infra
+[[ -n ${KFLEET_BROKERS_VIA_PROXY:-} && -n ${KFLEET_PROXIED_LISTENER:-} ]] ||
+	kf_fail "scripts/infra.sh env gives no KFLEET_BROKERS_VIA_PROXY: restart the infrastructure (scripts/infra.sh down && up) for the broker's PROXIED listener"
+
+kf_start bproxy python3 "$KF_SOURCE_DIR/tests/tools/fault_proxy.py" --kafka-frames \
+	--listen "$KFLEET_BROKERS_VIA_PROXY" --target "$KFLEET_PROXIED_LISTENER" \
+	--port-file "$KF_TMP/bproxy.port" --control-port-file "$KF_TMP/bproxy.ctl"
+kf_wait_for 30 "the broker proxy to listen" test -s "$KF_TMP/bproxy.port"
+BPX_CTL=$(cat "$KF_TMP/bproxy.ctl")
+bpx_stat() { curl -sf -m 5 "http://127.0.0.1:$BPX_CTL/stats?format=text" | sed -n "s/^$1=//p"; }
+bpx_mode_is() { [[ $(bpx_stat mode) == "$1" ]]; }
+
+FL_RENDER_ARGS="mappings.0.producer={\"bootstrap.servers\":\"$KFLEET_BROKERS_VIA_PROXY\",\"transaction.timeout.ms\":\"4000\"}"
+fl_setup "txn_timeout"
+fl_produce --rate 1500
+fl_start_workers
+
+rewinds() {
+	curl -s -m 5 "http://127.0.0.1:${FL_METRICS[1]}/metrics" |
+		awk '$1 ~ /^kfleet_rewinds_total\{/ {print $2}'
+}
+rewinds_at_least() { local v; v=$(rewinds); [[ -n $v ]] && ((v >= $1)); }
+
+for hold in response request; do
+	fired=$(bpx_stat triggers_fired)
+	curl -sf -m 5 -X POST --data "{\"kafka_api_key\": 26, \"hold\": \"$hold\", \"ms\": 8000}" \
+		"http://127.0.0.1:$BPX_CTL/trigger" >/dev/null || kf_fail "the broker proxy refused the trigger"
+	fl_wait_until 60 "an EndTxn to fire the trigger ($hold held)" \
+		test "$(bpx_stat triggers_fired)" -gt "$fired"
+	fl_note "EndTxn $hold held for 8 s (outputs $(fl_outputs))"
+	want=$((${want:-0} + 1))
+	fl_wait_until 60 "kfleet_rewinds_total >= $want" rewinds_at_least "$want"
+	fl_wait_until 30 "the proxy back to pass" bpx_mode_is pass
+	before=$(fl_outputs)
+	fl_wait_until 60 "progress after the rewind (outputs were $before)" \
+		fl_outputs_at_least $((before + 100 < FL_RECORDS - FL_RECORDS / FL_POISON ? before + 100 : FL_RECORDS - FL_RECORDS / FL_POISON))
+done
+grep -q 'outcome unknown' "$KF_TMP/${FL_WORKER[1]}.log" || kf_fail "no 'outcome unknown' line in the worker log"
+grep -q 'taken anew after a transaction of unknown outcome' "$KF_TMP/${FL_WORKER[1]}.log" ||
+	kf_fail "no partition was taken anew after the unknown outcome"
+fl_finish
