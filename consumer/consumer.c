@@ -594,7 +594,11 @@ static int retake(kf_consumer *c, size_t i)
         rd_kafka_resume_partitions(c->rk, l);
         np->app_paused = false;
     }
+    /* The dead object's queued records go now, not when a worker reaches
+     * them: they count against the in-flight limit until then. */
     c->parts.items[i] = np;
+    atomic_store(&p->revoked, true);
+    kf_dispatcher_drop_partition(c->d, p);
     kf_partition_release(p);
     np = NULL;
     KF_METRIC_ADD(c->metrics, retakes, 1);

@@ -9,7 +9,15 @@
 #     chaos        same infrastructure, ctest -L chaos in build/: workers and
 #                  Redis SIGKILLed at random (tests/chaos; they set Redis
 #                  appendfsync always while they run, and restore it)
+#     faults-ci    the bounded subset of the fault matrix (ctest -L faults-ci:
+#                  zombies alone and among three, a broker bounce, a Redis
+#                  black hole, a commit timeout, a crash inside a
+#                  transaction), at CI size (FL_SCALE=ci)
+#     fuzz         scripts/fuzz.sh 30: every libFuzzer target for 30 s
 #     bench        bench/run.sh --smoke, if bench/run.sh exists
+#   scripts/test.sh faults           the whole fault matrix (tests/faults,
+#                                    every scenario in every mode it declares;
+#                                    not part of the default run)
 #   scripts/test.sh unit asan        only the phases named (build always runs
 #                                    first unless KF_NO_SETUP=1)
 #   scripts/test.sh integration -R compose
@@ -29,13 +37,13 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
 JOBS=${KF_JOBS:-$(nproc)}
-ALL_PHASES=(build unit asan integration chaos bench)
+ALL_PHASES=(build unit asan integration chaos faults-ci fuzz bench)
 
 phases=()
 ctest_args=()
 for a in "$@"; do
 	case $a in
-	build | unit | asan | integration | chaos | bench) phases+=("$a") ;;
+	build | unit | asan | integration | chaos | faults-ci | faults | fuzz | bench) phases+=("$a") ;;
 	-h | --help)
 		sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
 		exit 0
@@ -181,6 +189,30 @@ phase_chaos() {
 	say "chaos tests (workers and Redis killed at random; real Kafka + Redis)"
 	infra_up || return 1
 	run_ctest chaos build chaos --timeout "${KF_TEST_TIMEOUT:-900}" "${ctest_args[@]}"
+}
+
+phase_faults-ci() {
+	say "fault scenarios, CI subset (tests/faults; real Kafka + Redis)"
+	infra_up || return 1
+	ctest_env=(FL_SCALE=ci)
+	run_ctest faults-ci build faults-ci --timeout "${KF_TEST_TIMEOUT:-900}" "${ctest_args[@]}"
+	ctest_env=()
+}
+
+phase_faults() {
+	say "fault matrix (tests/faults, every scenario and mode; real Kafka + Redis)"
+	infra_up || return 1
+	run_ctest faults build faults --timeout "${KF_TEST_TIMEOUT:-900}" "${ctest_args[@]}"
+}
+
+phase_fuzz() {
+	local t0=$SECONDS
+	say "fuzz smoke (scripts/fuzz.sh 30)"
+	if bash scripts/fuzz.sh 30; then
+		step_ok fuzz "every target 30 s ($((SECONDS - t0))s)"
+	else
+		step_fail fuzz "scripts/fuzz.sh 30 found something (report above)"
+	fi
 }
 
 phase_bench() {

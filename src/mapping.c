@@ -215,7 +215,11 @@ int kf_mapping_finish(kf_mapping *mp, int deadline_ms)
                 "mapping %s: %lld record(s) still in flight at the shutdown deadline; they "
                 "are not committed and will be redelivered",
                 mp->m->name, (long long)kf_dispatcher_inflight(mp->d));
+    /* A few seconds of retries: enough for an aborted transaction or a
+     * coordinator moving, not worth a whole shutdown_timeout_ms when the
+     * group has already given the partitions to someone else. */
     int64_t left = deadline - kf_now_ms();
+    if (left > 5000) left = 5000;
     if (kf_consumer_commit_sync(mp->consumer, left > 2000 ? (int)left : 2000) != 0) {
         kf_warn(C, "mapping %s: final commit failed; the next owner redoes the records done since "
                    "the last commit",

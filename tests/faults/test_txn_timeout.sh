@@ -18,7 +18,7 @@
 #
 # Knobs: FL_RECORDS (30000), and those of faults_lib.sh.
 # fault-modes: eos
-# fault-ci:
+# fault-ci: eos
 set -euo pipefail
 FL_RECORDS=${FL_RECORDS:-30000}
 FL_WORKERS=1

@@ -8,10 +8,12 @@
 # must find every record exactly once (FL_MODE=eos) or at least once (alo).
 #
 # Knobs: FL_MODE (eos), FL_RECORDS (60000), FL_FREEZES (3), FL_FREEZE_MS
-# (10000), FL_SLEEP_MS (3), and those of faults_lib.sh.
+# (10000), FL_SLEEP_MS (3), and those of faults_lib.sh; FL_SCALE=ci
+# (scripts/test.sh) runs 30,000 records.
 # fault-modes: eos alo
 # fault-ci: eos
 set -euo pipefail
+[[ ${FL_SCALE:-} == ci ]] && FL_RECORDS=${FL_RECORDS:-30000} # scripts/test.sh's subset
 FL_RECORDS=${FL_RECORDS:-60000}
 FL_SLEEP_MS=${FL_SLEEP_MS:-3}
 FL_WORKERS=1

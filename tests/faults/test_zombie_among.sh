@@ -10,10 +10,15 @@
 # least once (alo).
 #
 # Knobs: FL_MODE (eos), FL_RECORDS (150000), FL_FREEZES (7), FL_SLEEP_MS (3),
-# FL_SEED, and those of faults_lib.sh.
+# FL_SEED, and those of faults_lib.sh; FL_SCALE=ci (scripts/test.sh) runs
+# 60,000 records and 4 freezes.
 # fault-modes: eos alo
 # fault-ci: eos
 set -euo pipefail
+if [[ ${FL_SCALE:-} == ci ]]; then # scripts/test.sh's bounded subset
+	FL_RECORDS=${FL_RECORDS:-60000}
+	FL_FREEZES=${FL_FREEZES:-4}
+fi
 FL_RECORDS=${FL_RECORDS:-150000}
 FL_SLEEP_MS=${FL_SLEEP_MS:-3}
 FL_WORKERS=3
