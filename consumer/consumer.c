@@ -41,12 +41,12 @@ struct kf_consumer {
     int commit_pending;
     kf_consumer_eos eos; /* exactly-once parts; idem NULL when at-least-once */
     const atomic_int *stop;
-    int64_t pressure_since; /* when in flight reached the limit; 0 when below */
-    bool throttled;         /* at the in-flight limit (last throttle() call) */
-    bool window_full;       /* ... and it is the exactly-once window that binds */
-    int64_t next_watch;     /* the stall watchdog's next check */
+    int64_t pressure_since;   /* when in flight reached the limit; 0 when below */
+    bool throttled;           /* at the in-flight limit (last throttle() call) */
+    bool window_full;         /* ... and it is the exactly-once window that binds */
+    int64_t next_watch;       /* the stall watchdog's next check */
     int64_t next_pause_sweep; /* while paused: when to pause late-comers */
-    int commit_failures;    /* commits failed in a row (the watchdog reports it) */
+    int commit_failures;      /* commits failed in a row (the watchdog reports it) */
 };
 
 /* ------------------------------------------------------------------ commits */
@@ -574,9 +574,9 @@ static int retake(kf_consumer *c, size_t i)
     if (!np || kf_eos_assign(&c->eos, c->m, np, c->stop) != 0) goto out;
     np->committed = off;
     if (off >= 0) atomic_store(&np->trim, off);
-    l->elems[0].offset = off >= 0                                        ? off
+    l->elems[0].offset = off >= 0                                     ? off
                          : c->m->starting_position == KF_START_LATEST ? RD_KAFKA_OFFSET_END
-                                                                        : RD_KAFKA_OFFSET_BEGINNING;
+                                                                      : RD_KAFKA_OFFSET_BEGINNING;
     rd_kafka_error_t *se = rd_kafka_seek_partitions(c->rk, l, 5000);
     if (se || l->elems[0].err) {
         kf_warn(C, "mapping %s: %s[%d]: seek to %lld failed (%s); retrying", c->m->name, p->topic,

@@ -37,8 +37,8 @@ int kf_eos_assign(const kf_consumer_eos *e, const kf_mapping_config *m, kf_parti
              * than let it hold read_committed readers and this owner's
              * offset fetch until transaction.timeout.ms. */
             if (e->txn && a.prev_owner[0] && kf_txn_fence(e->txn, a.prev_owner, err, sizeof err))
-                kf_warn(C, "mapping %s: %s[%d]: %s; its transaction ends at its timeout",
-                        m->name, p->topic, p->partition, err);
+                kf_warn(C, "mapping %s: %s[%d]: %s; its transaction ends at its timeout", m->name,
+                        p->topic, p->partition, err);
             kf_idem_assigned_free(&a);
             atomic_store(&p->ready, true);
             return 0;

@@ -32,7 +32,8 @@ kf_stall kf_wd_judge(const kf_wd_input *in)
 const char *kf_wd_describe(kf_stall s)
 {
     switch (s) {
-    case KF_STALL_NONE: return "moving";
+    case KF_STALL_NONE:
+        return "moving";
     case KF_STALL_DEAD:
         return "fenced or rewinding, not yet taken anew (see the retake lines; it is retried)";
     case KF_STALL_WINDOW:

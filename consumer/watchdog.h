@@ -36,19 +36,19 @@ typedef enum kf_stall {
  * known. */
 typedef struct kf_wd_input {
     int64_t now_ms;
-    int64_t bound_ms;       /* stall_timeout_ms (> 0) */
-    int64_t last_progress;  /* when anything moved (kf_wd_progress) */
-    int inflight;           /* records of it dispatched and not done */
-    int64_t committed;      /* the committed offset kfleet knows */
-    int64_t next_offset;    /* librdkafka's fetch position */
-    int64_t hi_offset;      /* the log end */
-    int64_t ls_offset;      /* the last stable offset */
-    int64_t fetchq_cnt;     /* fetched and not yet consumed */
-    bool read_committed;    /* isolation.level */
-    bool dead;              /* fenced or rewinding */
-    bool paused;            /* the mapping is paused by backpressure */
-    bool throttled;         /* the mapping is at its in-flight limit */
-    bool window_full;       /* the exactly-once window holds the consumer back */
+    int64_t bound_ms;         /* stall_timeout_ms (> 0) */
+    int64_t last_progress;    /* when anything moved (kf_wd_progress) */
+    int inflight;             /* records of it dispatched and not done */
+    int64_t committed;        /* the committed offset kfleet knows */
+    int64_t next_offset;      /* librdkafka's fetch position */
+    int64_t hi_offset;        /* the log end */
+    int64_t ls_offset;        /* the last stable offset */
+    int64_t fetchq_cnt;       /* fetched and not yet consumed */
+    bool read_committed;      /* isolation.level */
+    bool dead;                /* fenced or rewinding */
+    bool paused;              /* the mapping is paused by backpressure */
+    bool throttled;           /* the mapping is at its in-flight limit */
+    bool window_full;         /* the exactly-once window holds the consumer back */
     int64_t mapping_inflight; /* records of the whole mapping in flight */
 } kf_wd_input;
 

@@ -24,9 +24,9 @@ typedef struct kf_metrics {
     atomic_uint_fast64_t commits;
     atomic_uint_fast64_t commit_errors;
     atomic_uint_fast64_t rebalances;
-    atomic_uint_fast64_t rewinds;  /* exactly-once: transactions of unknown outcome rewound */
-    atomic_uint_fast64_t retakes;  /* exactly-once: partitions taken anew after a fence or rewind */
-    atomic_uint_fast64_t stalls;   /* partitions the stall watchdog found stuck */
+    atomic_uint_fast64_t rewinds; /* exactly-once: transactions of unknown outcome rewound */
+    atomic_uint_fast64_t retakes; /* exactly-once: partitions taken anew after a fence or rewind */
+    atomic_uint_fast64_t stalls;  /* partitions the stall watchdog found stuck */
     atomic_int_fast64_t inflight; /* gauge */
     atomic_int paused;            /* gauge: partitions paused by backpressure */
     atomic_int assigned;          /* gauge: partitions assigned */

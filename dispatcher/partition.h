@@ -57,17 +57,17 @@ typedef struct kf_partition {
         int64_t last_progress_ms; /* when anything of it last moved */
         int64_t seen_last, seen_wm, seen_committed;
         int64_t next_offset, hi_offset, ls_offset, fetchq_cnt; /* librdkafka's statistics */
-        int64_t stats_ms; /* when those were read, 0 never */
-        int stall;        /* the kf_stall it is in, 0 none */
+        int64_t stats_ms;                                      /* when those were read, 0 never */
+        int stall;                                             /* the kf_stall it is in, 0 none */
         int64_t warned_ms;
     } wd;
 
     /* exactly-once */
-    int64_t epoch;      /* 0 until assigned (or not exactly-once) */
-    atomic_bool ready;  /* the assign script ran */
-    atomic_bool fenced; /* this object is dead: drop its records, never commit
-                         * it; the consumer takes the partition anew */
-    atomic_int retake;  /* why it is dead: KF_RETAKE_* bits (kf_partition_retake) */
+    int64_t epoch;            /* 0 until assigned (or not exactly-once) */
+    atomic_bool ready;        /* the assign script ran */
+    atomic_bool fenced;       /* this object is dead: drop its records, never commit
+                               * it; the consumer takes the partition anew */
+    atomic_int retake;        /* why it is dead: KF_RETAKE_* bits (kf_partition_retake) */
     atomic_int_fast64_t trim; /* committed offset, for the completion scripts */
     uint32_t *done_mask;      /* open addressing: offsets[i] -> done_mask[i] */
     int64_t *done_offsets;

@@ -21,7 +21,7 @@ struct kf_txn {
     int ready;   /* init_transactions succeeded for rk */
     int call_ms; /* how long one transactional call may take */
     char name[128];
-    char id[512]; /* transactional.id */
+    char id[512];                 /* transactional.id */
     atomic_int failed_deliveries; /* in the running transaction */
     char first_failure[256];
     struct {

@@ -221,8 +221,9 @@ int kf_mapping_finish(kf_mapping *mp, int deadline_ms)
     int64_t left = deadline - kf_now_ms();
     if (left > 5000) left = 5000;
     if (kf_consumer_commit_sync(mp->consumer, left > 2000 ? (int)left : 2000) != 0) {
-        kf_warn(C, "mapping %s: final commit failed; the next owner redoes the records done since "
-                   "the last commit",
+        kf_warn(C,
+                "mapping %s: final commit failed; the next owner redoes the records done since "
+                "the last commit",
                 mp->m->name);
         rc = -1;
     }

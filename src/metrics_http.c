@@ -135,7 +135,8 @@ static char *render(kf_fleet *f, size_t *len)
           "Assigned partitions with lag and nothing in flight or done for longer than the "
           "watchdog bound.",
           stalled);
-    GAUGE("dead_partitions", "Exactly-once partitions fenced or rewinding, to be taken anew.", dead);
+    GAUGE("dead_partitions", "Exactly-once partitions fenced or rewinding, to be taken anew.",
+          dead);
     put(&b, "# HELP kfleet_handler_init_seconds Handler init time (the cold start).\n"
             "# TYPE kfleet_handler_init_seconds gauge\n");
     for (size_t i = 0; i < n; i++)

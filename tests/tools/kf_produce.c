@@ -515,8 +515,8 @@ int main(int argc, char **argv)
     }
     rd_kafka_resp_err_t fe = rd_kafka_flush(rk, 180000);
     if (o.hold_txn) {
-        printf("holding a transaction: produced=%lld failed=%lld topic=%s\n", g_delivered,
-               g_failed, o.topic);
+        printf("holding a transaction: produced=%lld failed=%lld topic=%s\n", g_delivered, g_failed,
+               o.topic);
         fflush(stdout);
         for (;;)
             pause();
