@@ -101,9 +101,12 @@ void kf_log_mask(const char *name, const char *value, char *out, size_t outlen)
         snprintf(out, outlen, "***");
         return;
     }
-    /* scheme://user:password@host -> scheme://user:***@host */
+    /* scheme://user:password@host -> scheme://user:***@host. The userinfo
+     * ends at the LAST '@' (as the Redis URL parser reads it: a password may
+     * hold an '@'); one in a path is masked with it, which shows too little
+     * rather than a secret. */
     const char *scheme = strstr(value, "://");
-    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    const char *at = scheme ? strrchr(scheme + 3, '@') : NULL;
     if (scheme && at) {
         const char *colon = memchr(scheme + 3, ':', (size_t)(at - (scheme + 3)));
         const char *cut = colon ? colon + 1 : scheme + 3;
