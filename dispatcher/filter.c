@@ -298,6 +298,22 @@ static int headers_match(const kf_record *r, const cJSON *pat)
     return 1;
 }
 
+/* The bytes as ONE JSON document: NULL unless only whitespace follows it
+ * ("{...}junk" is not JSON, and must not match an object pattern). */
+static cJSON *parse_whole(const void *data, size_t len)
+{
+    const char *end = NULL;
+    cJSON *doc = cJSON_ParseWithLengthOpts(data, len, &end, 0);
+    const char *stop = (const char *)data + len;
+    while (doc && end < stop && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+        end++;
+    if (doc && end != stop) {
+        cJSON_Delete(doc);
+        doc = NULL;
+    }
+    return doc;
+}
+
 /* "key" or "value": an object pattern matches the bytes parsed as JSON; an
  * array matches the bytes as a string. *parsed caches the parse per record. */
 static int bytes_match(const void *data, size_t len, const cJSON *pat, cJSON **parsed, int *tried)
@@ -308,7 +324,7 @@ static int bytes_match(const void *data, size_t len, const cJSON *pat, cJSON **p
     }
     if (!*tried) {
         *tried = 1;
-        *parsed = data ? cJSON_ParseWithLength(data, len) : NULL;
+        *parsed = data ? parse_whole(data, len) : NULL;
     }
     return *parsed && object_match(*parsed, pat);
 }

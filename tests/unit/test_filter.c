@@ -340,6 +340,10 @@ START_TEST(test_non_json_value_with_object_pattern)
     DROP(q, "a=x");
     DROP(q, "[\"x\"]");
     DROP(q, "\"x\"");
+    /* A JSON object followed by anything but whitespace is not JSON. */
+    DROP(q, "{\"a\": \"x\"}junk");
+    DROP(q, "{\"a\": \"x\"} {}");
+    ck_assert_int_eq(passes_kv(q, "k", "{\"a\": \"x\"} \n"), 1);
 }
 END_TEST
 
