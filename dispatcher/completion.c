@@ -115,6 +115,26 @@ int64_t kf_completion_next_attempt(kf_dispatcher *d, kf_rec *r, int exhausted, c
                          kf_backoff_random());
 }
 
+/*
+ * Readies a record for another try after a sink answered KF_SINK_RETRY: its
+ * dependency is down (the state Redis, a sink's Redis refusing writes, an
+ * HTTP endpoint answering 5xx or timing out, a Kafka delivery that failed for
+ * a transient reason). That is not the record's failure, so its attempt
+ * number stays (neither the handler nor the on-failure rule sees these
+ * tries); the backoff grows with the consecutive waits, up to max_backoff_ms.
+ */
+static int64_t dependency_wait(kf_dispatcher *d, kf_rec *r, const char *why)
+{
+    const kf_mapping_config *m = d->env.mapping;
+    if (r->waits < 30) r->waits++;
+    kf_debug(C, "mapping %s: %s[%d]@%lld waits for a sink (try %d): %s", m->name, r->view.topic,
+             r->view.partition, (long long)r->view.offset, r->waits, why ? why : "");
+    KF_METRIC_ADD(d->env.metrics, retries, 1);
+    kf_rec_clear_outputs(r);
+    return kf_backoff_ms(r->waits, m->retry_backoff_ms, m->retry_max_backoff_ms,
+                         kf_backoff_random());
+}
+
 /* True when a failure ends the record's attempts. */
 int kf_completion_exhausted(const kf_dispatcher *d, const kf_rec *r, int permanent)
 {
@@ -192,11 +212,12 @@ void kf_completion_acked(kf_dispatcher *d, kf_rec *r)
         kf_completion_done(d, r);
     } else if (worst == KF_SINK_FENCED) {
         kf_completion_fenced(d, r);
-    } else if (worst == KF_SINK_RETRY && d->env.exactly_once) {
-        /* A dependency is down (the state Redis, an HTTP endpoint): work
-         * waits until it is back, without using up the record's attempts;
+    } else if (worst == KF_SINK_RETRY) {
+        /* A dependency is down: work waits until it is back, in both delivery
+         * modes, without using up the record's attempts (a Redis restart or
+         * a full disk must not send handled records to the on-failure topic);
          * in flight fills up and the consumer pauses. */
-        int64_t delay = kf_completion_next_attempt(d, r, 0, why ? why : "sink unavailable");
+        int64_t delay = dependency_wait(d, r, why ? why : "sink unavailable");
         kf_completion_requeue(d, &r, 1, delay);
     } else {
         kf_completion_failed(d, r, worst == KF_SINK_FAIL, why ? why : "sink error");

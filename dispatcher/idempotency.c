@@ -240,15 +240,16 @@ static int io_error(kf_idem *c, const char *what, char *err, size_t errlen)
 }
 
 /* Error replies that go away by themselves: the server is loading, busy
- * with a script, failing over, out of memory, or lost our AUTH. */
+ * with a script, failing over, out of memory, refusing writes it cannot
+ * persist (MISCONF: a full disk), or lost our AUTH. */
 static bool transient(const char *msg, bool *reconnect)
 {
     static const struct {
         const char *prefix;
         bool reconnect;
-    } T[] = {{"LOADING", false},    {"BUSY", false},      {"TRYAGAIN", false},
-             {"CLUSTERDOWN", true}, {"MASTERDOWN", true}, {"READONLY", true},
-             {"OOM", false},        {"NOAUTH", true},     {"NOREPLICAS", false}};
+    } T[] = {{"LOADING", false},    {"BUSY", false},    {"TRYAGAIN", false}, {"CLUSTERDOWN", true},
+             {"MASTERDOWN", true},  {"READONLY", true}, {"OOM", false},      {"NOAUTH", true},
+             {"NOREPLICAS", false}, {"MISCONF", false}};
     for (size_t i = 0; i < sizeof T / sizeof T[0]; i++) {
         size_t n = strlen(T[i].prefix);
         if (strncmp(msg, T[i].prefix, n) == 0 && (msg[n] == ' ' || msg[n] == '\0')) {

@@ -55,6 +55,8 @@ typedef struct kf_rec {
     bool to_dead_letter; /* next run skips the handler and writes the DLQ */
     bool in_dead_letter; /* the outstanding write is the DLQ write */
     char *fail_reason;   /* why it is headed to the DLQ (owned) */
+    int waits;           /* consecutive tries a sink's dependency was down: they set
+                          * the backoff and are not attempts (completion.c) */
 } kf_rec;
 
 /* Copies one message. `hdrs` may be NULL. Returns NULL on allocation failure. */

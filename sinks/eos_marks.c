@@ -28,8 +28,9 @@ struct kf_eos_marks {
 
 bool kf_eos_transient_error(const char *msg, bool *reconnect)
 {
-    static const char *retry[] = {"LOADING", "BUSY",       "TRYAGAIN",  "CLUSTERDOWN",
-                                  "OOM",     "MASTERDOWN", "NOREPLICAS"};
+    /* MISCONF: Redis refuses writes it cannot persist (a full disk). */
+    static const char *retry[] = {"LOADING", "BUSY",       "TRYAGAIN",   "CLUSTERDOWN",
+                                  "OOM",     "MASTERDOWN", "NOREPLICAS", "MISCONF"};
     static const char *again[] = {"READONLY", "NOAUTH"}; /* also reconnect */
     for (size_t i = 0; i < sizeof retry / sizeof *retry; i++)
         if (strncmp(msg, retry[i], strlen(retry[i])) == 0) return true;

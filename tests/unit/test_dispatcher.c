@@ -1030,10 +1030,11 @@ START_TEST(test_sink_retry_then_ok)
     submit(rec(0, "a", "x SINKRETRY"));
     ck_assert(DRAINED(10000));
     assert_all_done();
-    /* The handler ran again, as attempt 2, after the sink's 503. */
+    /* The handler ran again after the sink's 503, still as attempt 1: an
+     * outage is not the record's failure. */
     ck_assert_uint_eq(PR.calls(), 2);
     ck_assert_int_eq(probe_get(0).attempt, 1);
-    ck_assert_int_eq(probe_get(1).attempt, 2);
+    ck_assert_int_eq(probe_get(1).attempt, 1);
     ck_assert_uint_eq(M(&R.met.retries), 1);
     ck_assert_uint_eq(M(&R.met.sink_errors[0]), 1);
     ck_assert_uint_eq(M(&R.met.outputs[0]), 1);
@@ -1041,6 +1042,30 @@ START_TEST(test_sink_retry_then_ok)
     ck_assert_uint_eq(server_requests("/out", 0, out, 4), 2);
     ck_assert_uint_eq(out[0].status, 503);
     ck_assert_uint_eq(out[1].status, 200);
+}
+END_TEST
+
+/* A sink that answers "retry" (its endpoint or Redis is down, a 503) is an
+ * outage, not the record's failure: at-least-once too, the record waits and
+ * runs again without spending an attempt, and does not reach the on-failure
+ * topic however small max_attempts is. */
+START_TEST(test_sink_outage_spends_no_attempts)
+{
+    rig_start(FIXTURE("probe"), "{}",
+              "\"ordering\":\"key\",\"concurrency\":{\"threads\":2},"
+              "\"retry\":{\"max_attempts\":1,\"backoff_ms\":1,\"max_backoff_ms\":4}",
+              sink_http(), DLQ_HTTP);
+    submit(rec(0, "a", "x SINKRETRY"));
+    ck_assert(DRAINED(10000));
+    assert_all_done();
+    ck_assert_uint_eq(PR.calls(), 2);
+    ck_assert_int_eq(probe_get(0).attempt, 1);
+    ck_assert_int_eq(probe_get(1).attempt, 1);
+    ck_assert_uint_eq(M(&R.met.records_failed), 0);
+    hreq dl[1];
+    ck_assert_uint_eq(server_requests("/dlq", 0, dl, 1), 0);
+    hreq out[4];
+    ck_assert_uint_eq(server_requests("/out", 200, out, 4), 1);
 }
 END_TEST
 
@@ -1559,6 +1584,7 @@ static Suite *dispatcher_suite(void)
     tcase_add_checked_fixture(ts, setup, teardown);
     tcase_add_test(ts, test_sink_retry_then_ok);
     tcase_add_test(ts, test_sink_retry_waits_for_backoff);
+    tcase_add_test(ts, test_sink_outage_spends_no_attempts);
     tcase_add_test(ts, test_done_only_when_every_sink_acked);
     tcase_add_test(ts, test_sink_fail_goes_to_dlq);
     tcase_add_test(ts, test_sink_fail_without_dlq_retries_forever);

@@ -14,6 +14,7 @@
  * before each test. Every wait is on a condition with a deadline.
  */
 #include "dispatcher/idempotency.h"
+#include "sinks/eos_marks.h"
 #include "tests/unit/support/http_server.h"
 #include "sinks/sink.h"
 
@@ -932,6 +933,28 @@ END_TEST
 
 /* ----------------------------------------------------------------- suite */
 
+/* Error replies that go away by themselves make a record wait (KF_SINK_RETRY)
+ * instead of failing it: a full disk (MISCONF: Redis refuses writes it cannot
+ * persist) ends when space is freed. */
+START_TEST(test_transient_error_replies)
+{
+    bool reconnect = false;
+    ck_assert(kf_eos_transient_error("MISCONF Errors writing to the AOF file: No space left on "
+                                     "device",
+                                     &reconnect));
+    ck_assert(!reconnect);
+    ck_assert(kf_eos_transient_error("LOADING Redis is loading the dataset in memory", NULL));
+    ck_assert(
+        kf_eos_transient_error("OOM command not allowed when used memory > 'maxmemory'.", NULL));
+    ck_assert(kf_eos_transient_error("READONLY You can't write against a read only replica.",
+                                     &reconnect));
+    ck_assert(reconnect);
+    ck_assert(!kf_eos_transient_error(
+        "WRONGTYPE Operation against a key holding the wrong kind of value", NULL));
+    ck_assert(!kf_eos_transient_error("ERR unknown command", NULL));
+}
+END_TEST
+
 static Suite *sinks_eos_suite(void)
 {
     Suite *s = suite_create("sinks_eos");
@@ -953,6 +976,10 @@ static Suite *sinks_eos_suite(void)
     tc = tcase_create("restart");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_redis_state_restart);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("errors");
+    tcase_add_test(tc, test_transient_error_replies);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("http");
