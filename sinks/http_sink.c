@@ -11,8 +11,12 @@
  *
  * After a transport error or timeout, the rest of the batch is not sent (the
  * endpoint is down or stuck; each attempt could cost a whole timeout) and is
- * acked KF_SINK_RETRY. Requests are sequential so that a key's outputs reach
- * the endpoint in order.
+ * acked KF_SINK_RETRY. After a retryable status (408, 425, 429, 5xx), the
+ * rest of the batch from the same source partition is not sent either and is
+ * acked KF_SINK_RETRY: the retry comes after a backoff, and a later output of
+ * the same key (or, in partition order, of the same partition) must not reach
+ * the endpoint before it. Requests are sequential so that a key's outputs
+ * reach the endpoint in order.
  *
  * Request headers:
  *   Content-Type: application/octet-stream  (unless cfg->headers sets one)
@@ -73,11 +77,12 @@ typedef struct http_req {
     char *body;
     size_t body_len;
     struct curl_slist *headers;
-    /* Exactly-once only: the record, and the response's status until the
-     * marks are in. */
-    bool acked;  /* refused (and acked) by write: not sent, keeps its record unmarked */
+    /* The source partition (a retryable answer holds back the rest of it). */
     char *topic; /* owned copy */
     int32_t partition;
+    /* Exactly-once only: the record, and the response's status until the
+     * marks are in. */
+    bool acked; /* refused (and acked) by write: not sent, keeps its record unmarked */
     int64_t offset, epoch, trim;
     kf_sink_status status;
     char *why; /* owned, for a status that is not OK */
@@ -264,14 +269,14 @@ static void http_write(void *self, void *ws, const kf_sink_msg *msg)
     r.body = malloc(msg->value_len ? msg->value_len : 1);
     r.headers =
         kf_http_request_headers(hs->group, hs->sink, &hs->cfg->headers, hs->own_content_type, msg);
+    r.topic = strdup(msg->src_topic ? msg->src_topic : "");
+    r.partition = msg->src_partition;
     if (w->marks) {
-        r.topic = strdup(msg->src_topic ? msg->src_topic : "");
-        r.partition = msg->src_partition;
         r.offset = msg->src_offset;
         r.epoch = msg->eos_epoch;
         r.trim = msg->eos_trim;
     }
-    if (!r.body || !r.headers || (w->marks && !r.topic)) {
+    if (!r.body || !r.headers || !r.topic) {
         req_free(&r);
         goto oom;
     }
@@ -339,17 +344,40 @@ static void complete_batch(http_worker *w)
     }
 }
 
+/* The most source partitions a flush holds back one by one; past that, a
+ * retryable answer holds back the whole rest of the flush. */
+#define HELD_MAX 16
+
+typedef struct held_part {
+    char *topic;
+    int32_t partition;
+} held_part;
+
+static bool is_held(const held_part *held, size_t n, const http_req *r)
+{
+    for (size_t i = 0; i < n; i++)
+        if (held[i].partition == r->partition && !strcmp(held[i].topic, r->topic)) return true;
+    return false;
+}
+
 static void http_flush(void *self, void *ws)
 {
     http_sink *hs = self;
     http_worker *w = ws;
     char down[CURL_ERROR_SIZE + 600] = ""; /* set after a transport error */
     char not_sent[sizeof down + 64];
+    held_part held[HELD_MAX]; /* partitions with a retryable answer in this flush */
+    size_t nheld = 0;
+    char held_why[sizeof down + 64] = "";
     for (size_t i = 0; i < w->n; i++) {
         http_req *r = &w->q[i];
         if (r->acked) continue; /* refused by write */
         if (down[0]) {
             finish(w, r, KF_SINK_RETRY, not_sent);
+            continue;
+        }
+        if (nheld && is_held(held, nheld, r)) {
+            finish(w, r, KF_SINK_RETRY, held_why);
             continue;
         }
         curl_easy_setopt(w->h, CURLOPT_HTTPHEADER, r->headers);
@@ -374,9 +402,25 @@ static void http_flush(void *self, void *ws)
             if (st != KF_SINK_OK)
                 snprintf(why, sizeof why, "http %ld from %s%s%s", code, hs->url_shown,
                          w->reply_len ? ": " : "", w->reply);
+            if (st == KF_SINK_RETRY) {
+                /* The retry comes after a backoff: the rest of this partition
+                 * waits for it, so that no later output of a key overtakes it. */
+                snprintf(held_why, sizeof held_why,
+                         "not sent after a retryable answer for the same partition: %.800s", why);
+                char *t = nheld < HELD_MAX ? strdup(r->topic) : NULL;
+                if (t) {
+                    held[nheld++] = (held_part){.topic = t, .partition = r->partition};
+                } else {
+                    snprintf(down, sizeof down, "%.800s", why);
+                    snprintf(not_sent, sizeof not_sent, "not sent after an earlier failure: %s",
+                             down);
+                }
+            }
             finish(w, r, st, why);
         }
     }
+    for (size_t i = 0; i < nheld; i++)
+        free(held[i].topic);
     /* The handle must not keep pointers to the freed header list and body. */
     curl_easy_setopt(w->h, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(w->h, CURLOPT_POSTFIELDS, NULL);

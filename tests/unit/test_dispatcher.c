@@ -1173,6 +1173,27 @@ START_TEST(test_sink_retry_keeps_key_order_all_retried)
 }
 END_TEST
 
+/* A retryable status (503) for one record: the rest of the batch waits for
+ * its retry, like after a transport error. Sent on, a later record of the
+ * same key would take effect at the endpoint before the one retried. */
+START_TEST(test_sink_retry_status_keeps_key_order)
+{
+    rig_start(HANDLER("echo"), "{}",
+              "\"ordering\":\"key\",\"concurrency\":{\"threads\":1},"
+              "\"retry\":{\"max_attempts\":5,\"backoff_ms\":1,\"max_backoff_ms\":4}",
+              sink_http(), DLQ_NONE);
+    kf_rec *recs[] = {rec(0, "a", "1 SINKRETRY"), rec(0, "a", "2"), rec(0, "a", "3")};
+    kf_dispatcher_submit(R.d, recs, 3); /* one chunk: one worker, one lane */
+    ck_assert(DRAINED(10000));
+    assert_all_done();
+    hreq out[3];
+    ck_assert_uint_eq(server_requests("/out", 200, out, 3), 3);
+    ck_assert_msg(out[0].body[0] == '1' && out[1].body[0] == '2' && out[2].body[0] == '3',
+                  "key a's effects arrived as %c %c %c", out[0].body[0], out[1].body[0],
+                  out[2].body[0]);
+}
+END_TEST
+
 /*
  * Regression (fixed; dispatcher/lanes.c:163 kf_lanes_requeue, reached from dispatcher.c:88
  * requeue <- record_failed <- record_acked <- on_ack): a sink that acks after flush
@@ -1585,6 +1606,7 @@ static Suite *dispatcher_suite(void)
     tcase_add_test(ts, test_sink_retry_then_ok);
     tcase_add_test(ts, test_sink_retry_waits_for_backoff);
     tcase_add_test(ts, test_sink_outage_spends_no_attempts);
+    tcase_add_test(ts, test_sink_retry_status_keeps_key_order);
     tcase_add_test(ts, test_done_only_when_every_sink_acked);
     tcase_add_test(ts, test_sink_fail_goes_to_dlq);
     tcase_add_test(ts, test_sink_fail_without_dlq_retries_forever);

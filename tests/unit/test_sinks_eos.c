@@ -839,21 +839,25 @@ START_TEST(test_http_marks_after_2xx)
 
     write_msg(w, 0, 0, 10, 0, "ok", e0);
     write_msg(w, 1, 1, 7, 0, "ok", e1);
-    write_msg(w, 2, 0, 11, 0, "s500", e0); /* retried, not marked */
+    write_msg(w, 2, 0, 13, 0, "s404", e0); /* permanent, not marked */
     write_msg(w, 3, 0, 12, 0, "ok", e0);   /* record 12: first output fine, */
     write_msg(w, 4, 0, 12, 1, "s503", e0); /* second one not: no mark */
-    write_msg(w, 5, 0, 13, 0, "s404", e0); /* permanent, not marked */
+    write_msg(w, 5, 0, 11, 0, "ok", e0);   /* after a retryable answer: not sent */
+    write_msg(w, 6, 1, 8, 0, "ok", e1);    /* another partition: sent */
     freeReplyObject(cmd(&R1, "CONFIG RESETSTAT"));
     kf_sink_flush(w);
     expect_ack(0, KF_SINK_OK);
     expect_ack(1, KF_SINK_OK);
-    expect_ack(2, KF_SINK_RETRY);
-    ck_assert_msg(strstr(A.why[2], "http 500"), "%s", A.why[2]);
+    expect_ack(2, KF_SINK_FAIL);
     expect_ack(3, KF_SINK_OK);
     expect_ack(4, KF_SINK_RETRY);
-    expect_ack(5, KF_SINK_FAIL);
+    ck_assert_msg(strstr(A.why[4], "http 503"), "%s", A.why[4]);
+    expect_ack(5, KF_SINK_RETRY);
+    ck_assert_msg(strstr(A.why[5], "not sent after a retryable answer"), "%s", A.why[5]);
+    expect_ack(6, KF_SINK_OK);
     ck_assert(marked(0, 10, "hook"));
     ck_assert(marked(1, 7, "hook"));
+    ck_assert(marked(1, 8, "hook"));
     ck_assert(!marked(0, 11, "hook"));
     ck_assert(!marked(0, 12, "hook"));
     ck_assert(!marked(0, 13, "hook"));
@@ -861,13 +865,15 @@ START_TEST(test_http_marks_after_2xx)
     ck_assert_int_eq(script_calls(&R1), 1); /* one completion for the flush */
 
     pthread_mutex_lock(&S.mu);
-    ck_assert_int_eq(S.n, 6);
+    ck_assert_int_eq(S.n, 6); /* all but message 5 */
     ck_assert_str_eq(S.reqs[0].idem, "g/orders/0/10/hook/0");
     ck_assert_str_eq(S.reqs[4].idem, "g/orders/0/12/hook/1");
+    ck_assert_str_eq(S.reqs[5].idem, "g/orders/1/8/hook/0");
     pthread_mutex_unlock(&S.mu);
 
     /* A flush with nothing to mark makes no call. */
     freeReplyObject(cmd(&R1, "CONFIG RESETSTAT"));
+    acks_reset();
     write_msg(w, 6, 0, 14, 0, "s500", e0);
     kf_sink_flush(w);
     expect_ack(6, KF_SINK_RETRY);
