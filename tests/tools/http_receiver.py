@@ -14,8 +14,30 @@ kf_verify --http-log reads that file and counts the 2xx lines.
 An "effect" is what a receiver that honours Idempotency-Key applies: once per
 distinct key (a request without the header is always an effect).
 GET /stats returns {"requests": n, "ok": n, "effects": n, "duplicate_keys": n,
-"failed": n}. --fail-first N answers 500 to the first N POSTs, to make the
-sink retry.
+"failed": n, "mode": "..", "slowed": n, "hung": n, "dropped": n}.
+--fail-first N answers 500 to the first N POSTs, to make the sink retry.
+
+Fault modes, switched while it runs (tests/faults/http_faults_lib.sh):
+POST /control with a JSON object sets the mode for every later request (and
+releases the requests a "hang" holds); GET /control returns the mode in
+force. /control requests are neither logged nor counted.
+
+    {"mode": "normal"}                       answer 200 (the default)
+    {"mode": "slow", "min_ms": 1000, "max_ms": 2000}
+                                             wait a random time in the range,
+                                             then apply, log and answer 200
+    {"mode": "hang"}                         read the request, never answer;
+                                             when the mode changes, close the
+                                             connection (not applied, not logged)
+    {"mode": "5xx", "status": 503}           answer that status (logged as such)
+    {"mode": "apply_drop", "share": 0.5}     that share of the requests is
+                                             applied and logged as usual (status
+                                             200: the receiver applied it), then
+                                             the connection is reset without an
+                                             answer; the rest are answered 200
+Optional "seed" (an integer) seeds the choice of apply_drop's requests.
+A dropped request's log line carries "answer": "dropped" besides its usual
+fields.
 
 Python standard library only. Stops on SIGTERM or SIGINT.
 """
@@ -23,11 +45,17 @@ import argparse
 import base64
 import json
 import os
+import random
 import signal
+import socket
+import struct
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+MODES = ("normal", "slow", "hang", "5xx", "apply_drop")
 
 
 class State:
@@ -43,12 +71,70 @@ class State:
         self.effects = 0
         self.duplicate_keys = 0
         self.keys = set()
+        # Fault mode (POST /control); `changed` wakes the requests a hang holds.
+        self.changed = threading.Condition(self.lock)
+        self.mode = {"mode": "normal"}
+        self.generation = 0
+        self.rng = random.Random()
+        self.slowed = 0
+        self.hung = 0
+        self.dropped = 0
 
-    def record(self, path, key, body):
-        """Counts one POST, logs it, and returns the status to answer."""
+    def set_mode(self, mode):
+        """Sets the fault mode; raises ValueError when it makes no sense."""
+        name = mode.get("mode")
+        seed = mode.get("seed")
+        if name not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {name!r}")
+        if name == "slow":
+            lo, hi = int(mode.get("min_ms", 1000)), int(mode.get("max_ms", 2000))
+            if not 0 <= lo <= hi:
+                raise ValueError("slow needs 0 <= min_ms <= max_ms")
+            mode = {"mode": name, "min_ms": lo, "max_ms": hi}
+        elif name == "5xx":
+            st = int(mode.get("status", 503))
+            if not 500 <= st <= 599:
+                raise ValueError("5xx needs a status 500..599")
+            mode = {"mode": name, "status": st}
+        elif name == "apply_drop":
+            share = float(mode.get("share", 0.5))
+            if not 0.0 <= share <= 1.0:
+                raise ValueError("apply_drop needs a share 0..1")
+            mode = {"mode": name, "share": share}
+        else:
+            mode = {"mode": name}
+        with self.lock:
+            if seed is not None:
+                self.rng.seed(int(seed))
+            self.mode = mode
+            self.generation += 1
+            self.changed.notify_all()
+            return dict(self.mode)
+
+    def fault(self):
+        """The mode for one request: (mode dict, generation, random draw)."""
+        with self.lock:
+            return dict(self.mode), self.generation, self.rng.random()
+
+    def hold(self, generation):
+        """Blocks a hung request until the mode changes."""
+        with self.lock:
+            self.hung += 1
+            while self.generation == generation:
+                self.changed.wait()
+
+    def record(self, path, key, body, force_status=None, answer=None):
+        """Counts one POST, logs it, and returns the status to answer.
+        force_status answers (and logs) that status instead; answer is noted in
+        the log line ("dropped": applied, but never answered)."""
         with self.lock:
             self.requests += 1
-            if self.requests <= self.fail_first:
+            if answer == "dropped":
+                self.dropped += 1
+            if force_status is not None:
+                status = force_status
+                self.failed += 1
+            elif self.requests <= self.fail_first:
                 status = 500
                 self.failed += 1
             else:
@@ -67,6 +153,8 @@ class State:
                 "status": status,
                 "idempotency_key": key,
             }
+            if answer is not None:
+                entry["answer"] = answer
             try:
                 entry["body"] = body.decode("utf-8")
             except UnicodeDecodeError:
@@ -83,6 +171,10 @@ class State:
                 "failed": self.failed,
                 "effects": self.effects,
                 "duplicate_keys": self.duplicate_keys,
+                "mode": self.mode["mode"],
+                "slowed": self.slowed,
+                "hung": self.hung,
+                "dropped": self.dropped,
             }
 
 
@@ -102,20 +194,64 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _drop(self):
+        """Resets the connection without an answer (SO_LINGER 0: an RST)."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.connection.close()
+
+    def _control(self, body):
+        try:
+            mode = json.loads(body or b"{}")
+            if not isinstance(mode, dict):
+                raise ValueError("expected a JSON object")
+            now = self.state.set_mode(mode)
+        except (TypeError, ValueError) as e:
+            self._reply(400, {"error": str(e)})
+            return
+        self._reply(200, now)
+
     def do_POST(self):  # noqa: N802 (http.server's naming)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
+        if self.path.rstrip("/") == "/control":
+            self._control(body)
+            return
         key = self.headers.get("Idempotency-Key")
-        status = self.state.record(self.path, key, body)
+        mode, generation, draw = self.state.fault()
+        name = mode["mode"]
+        if name == "hang":
+            self.state.hold(generation)
+            self._drop()
+            return
+        if name == "slow":
+            with self.state.lock:
+                self.state.slowed += 1
+            time.sleep(random.uniform(mode["min_ms"], mode["max_ms"]) / 1000.0)
+        if name == "5xx":
+            status = self.state.record(self.path, key, body, force_status=mode["status"])
+        elif name == "apply_drop" and draw < mode["share"]:
+            self.state.record(self.path, key, body, answer="dropped")
+            self._drop()
+            return
+        else:
+            status = self.state.record(self.path, key, body)
         self._reply(status, {"status": "ok" if status == 200 else "failed on purpose"})
 
     do_PUT = do_POST
 
     def do_GET(self):  # noqa: N802
-        if self.path.rstrip("/") == "/stats":
+        path = self.path.rstrip("/")
+        if path == "/stats":
             self._reply(200, self.state.stats())
+        elif path == "/control":
+            with self.state.lock:
+                self._reply(200, dict(self.state.mode))
         else:
-            self._reply(404, {"error": "only GET /stats and POST"})
+            self._reply(404, {"error": "only GET /stats, GET|POST /control and POST"})
 
     def log_message(self, fmt, *args):
         pass  # one line per request on stderr would drown the test output
