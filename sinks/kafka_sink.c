@@ -241,7 +241,13 @@ static int kafka_open(kf_sink *s, const kf_sink_config *cfg, const kf_sink_env *
     pthread_rwlock_init(&ks->lock, &ra);
     pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&ks->idle_lock, NULL);
-    pthread_cond_init(&ks->idle, NULL);
+    /* kafka_drain's deadline is on the monotonic clock: a step of the wall
+     * clock must not stretch a shutdown. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&ks->idle, &ca);
+    pthread_condattr_destroy(&ca);
 
     const char *mapping = env && env->mapping ? env->mapping : "";
     char client_id[512], where[300];
@@ -351,7 +357,7 @@ static int kafka_drain(void *self, int timeout_ms)
 {
     kafka_sink *ks = self;
     struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
+    clock_gettime(CLOCK_MONOTONIC, &dl);
     dl.tv_sec += timeout_ms / 1000;
     dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
     if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
@@ -368,7 +374,20 @@ static void kafka_close(void *self)
     kafka_sink *ks = self;
     if (!ks) return;
     atomic_store(&ks->stop, true);
-    if (ks->poller_started) pthread_join(ks->poller, NULL);
+    if (ks->poller_started) {
+        /* Wake the poller: librdkafka 2.0.2 times its waits on CLOCK_REALTIME
+         * deadlines (cnd_timedwait), so after the wall clock stepped back by
+         * D an idle producer's rd_kafka_poll(rk, 100) sleeps D, and the join
+         * with it (librdkafka issue #2145). */
+        pthread_rwlock_rdlock(&ks->lock);
+        rd_kafka_queue_t *q = ks->rk ? rd_kafka_queue_get_main(ks->rk) : NULL;
+        pthread_rwlock_unlock(&ks->lock);
+        if (q) {
+            rd_kafka_queue_yield(q);
+            rd_kafka_queue_destroy(q);
+        }
+        pthread_join(ks->poller, NULL);
+    }
     if (ks->rk) retire(ks, ks->rk, CLOSE_FLUSH_MS);
     long left = atomic_load(&ks->outstanding);
     if (left > 0)

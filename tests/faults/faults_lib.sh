@@ -364,7 +364,15 @@ fl_stop_workers() {
 	done
 	for s in "${!FL_WORKER[@]}"; do
 		name=${FL_WORKER[$s]}
-		kf_wait_exit "$name" 60
+		local end=$((SECONDS + 60))
+		while kf_alive "$name" && ((SECONDS < end)); do
+			sleep 0.2 # poll interval, not a synchronisation
+		done
+		if kf_alive "$name"; then
+			kf_log "FAIL: $name did not exit within 60 s of SIGTERM; its stacks:"
+			fl_diagnose
+		fi
+		kf_wait_exit "$name" 10
 		if ((KF_STATUS != 0)); then
 			kf_log "FAIL: $name exited with status $KF_STATUS after SIGTERM (want 0)"
 			kf_show_log "$name" 30
