@@ -30,7 +30,9 @@
 # port>, so every broker connection of a client inside goes the same way),
 # the state Redis (FL_STATE_REDIS) and the HTTP receiver (IT_HTTP_PORT).
 # The workers' config is therefore the same inside and outside: no
-# per-worker override. Per service:
+# per-worker override, and no need for the broker's PROXIED listener
+# (KFLEET_BROKERS_VIA_PROXY), whose port on the host other scenarios' proxies
+# use: the namespace has a loopback of its own. Per service:
 #   host:   tests/tools/fault_proxy.py in pass mode listening on 10.X.Y.1:H
 #           (a free port), forwarding to 127.0.0.1:<port>;
 #   inside: NL_INNER=nat (default): an iptables DNAT rule in the namespace's
