@@ -8,7 +8,7 @@
 #   source "$(dirname "${BASH_SOURCE[0]}")/netns_lib.sh"
 #   fl_setup netns_kafka_drop
 #   nl_setup                              # namespace, veth, relays
-#   fl_start_worker 1 "${NL_EXEC[@]}"     # a worker inside the namespace
+#   nl_start_worker 1                     # a worker inside (fl_start_worker 1 "${NL_EXEC[@]}", and its /metrics read from inside)
 #   fl_start_worker 2                     # one on the host
 #   nl_cut_on kafka drop                  # kafka|redis  drop|reset
 #   fl_hold 15000
