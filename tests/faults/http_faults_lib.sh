@@ -14,14 +14,13 @@
 # 5xx (status: answer that status), apply_drop (share: that share of requests
 # is applied, logged as a 2xx effect, and the connection reset unanswered).
 #
-# Config (hf_setup adds these to FL_RENDER_ARGS): the HTTP sink's timeout_ms
-# (HF_TIMEOUT_MS, 2000: a hung request costs that much, not the default 5 s),
-# and retry.max_attempts 1000 (the maximum). In alo mode every failed HTTP
-# attempt uses up one of the record's attempts, and the default 5 with a
-# 1 s backoff cap would send live records to the on-failure topic during a
-# 15-20 s outage (as documented: retries exhausted -> on_failure), which is
-# not the fault under test; in eos a sink that is down does not use up
-# attempts, and the poison records fail permanently (KF_FAIL) either way.
+# Config (hf_setup adds it to FL_RENDER_ARGS): the HTTP sink's timeout_ms
+# (HF_TIMEOUT_MS, 2000: a hung request costs that much, not the default 5 s).
+# The mapping keeps its default retry.max_attempts: a sink that is down (a
+# 5xx, a timeout, a dropped connection) spends no attempt in either mode, so
+# no live record may reach the on-failure topic during the outage, and the
+# checker fails the run if one does; the poison records fail permanently
+# (KF_FAIL) either way.
 
 # hf_setup — the overrides every HTTP fault scenario needs; call before fl_setup.
 hf_setup() {
@@ -32,7 +31,7 @@ hf_setup() {
 	for s in kafka redis; do
 		[[ $sinks == *" $s "* ]] && i=$((i + 1))
 	done
-	FL_RENDER_ARGS="${FL_RENDER_ARGS:-} mappings.0.sinks.$i.timeout_ms=$HF_TIMEOUT_MS mappings.0.retry.max_attempts=1000"
+	FL_RENDER_ARGS="${FL_RENDER_ARGS:-} mappings.0.sinks.$i.timeout_ms=$HF_TIMEOUT_MS"
 }
 
 # hf_control JSON — POST it to the receiver's /control; prints its answer.

@@ -26,6 +26,9 @@
 #
 # Sets: PX_PORT (the proxy's port), PX_CTL (its control port), and
 # FL_STATE_REDIS (exported). Each mode change is a fl_note.
+#
+# bpx_start puts a second proxy in front of the broker instead (below), for
+# the faults that must land on one Kafka call (a commit).
 
 PX_PROXY=$KF_SOURCE_DIR/tests/tools/fault_proxy.py
 
@@ -76,4 +79,38 @@ px_reset_pulse() {
 	px_mode reset
 	fl_hold "$1"
 	px_mode pass
+}
+
+# ------------------------------------------------------- the broker proxy
+
+# bpx_start — the fault proxy in front of the broker's PROXIED listener
+# (scripts/infra.sh), following Kafka request frames so that a trigger can
+# land on one call (bpx_trigger). Clients that bootstrap from
+# KFLEET_BROKERS_VIA_PROXY reach the broker only through it. Sets BPX_CTL.
+bpx_start() {
+	kf_require_infra
+	[[ -n ${KFLEET_BROKERS_VIA_PROXY:-} && -n ${KFLEET_PROXIED_LISTENER:-} ]] ||
+		kf_fail "scripts/infra.sh env gives no KFLEET_BROKERS_VIA_PROXY: restart the infrastructure (scripts/infra.sh down && up) for the broker's PROXIED listener"
+	kf_start bproxy python3 "$PX_PROXY" --kafka-frames \
+		--listen "$KFLEET_BROKERS_VIA_PROXY" --target "$KFLEET_PROXIED_LISTENER" \
+		--port-file "$KF_TMP/bproxy.port" --control-port-file "$KF_TMP/bproxy.ctl"
+	kf_wait_for 30 "the broker proxy to listen" test -s "$KF_TMP/bproxy.port"
+	BPX_CTL=$(cat "$KF_TMP/bproxy.ctl")
+}
+
+# bpx_stat NAME — one of the broker proxy's counters.
+bpx_stat() { curl -sf -m 5 "http://127.0.0.1:$BPX_CTL/stats?format=text" | sed -n "s/^$1=//p"; }
+bpx_mode_is() { [[ $(bpx_stat mode) == "$1" ]]; }
+bpx_fired_at_least() {
+	local n
+	n=$(bpx_stat triggers_fired)
+	[[ -n $n ]] && ((n >= $1))
+}
+
+# bpx_trigger API_KEY request|response MS — arm the one-shot trigger: the
+# next request of that Kafka API starts a black hole of MS milliseconds,
+# holding the request itself or only its answer (fault_proxy.py).
+bpx_trigger() {
+	curl -sf -m 5 -X POST --data "{\"kafka_api_key\": $1, \"hold\": \"$2\", \"ms\": $3}" \
+		"http://127.0.0.1:$BPX_CTL/trigger" >/dev/null || kf_fail "the broker proxy refused the trigger"
 }

@@ -25,26 +25,16 @@ FL_WORKERS=1
 FL_DRAIN_S=${FL_DRAIN_S:-30}
 # shellcheck source=tests/faults/faults_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/faults_lib.sh"
-kf_require_infra
-[[ -n ${KFLEET_BROKERS_VIA_PROXY:-} && -n ${KFLEET_PROXIED_LISTENER:-} ]] ||
-	kf_fail "scripts/infra.sh env gives no KFLEET_BROKERS_VIA_PROXY: restart the infrastructure (scripts/infra.sh down && up) for the broker's PROXIED listener"
-
-kf_start bproxy python3 "$KF_SOURCE_DIR/tests/tools/fault_proxy.py" --kafka-frames \
-	--listen "$KFLEET_BROKERS_VIA_PROXY" --target "$KFLEET_PROXIED_LISTENER" \
-	--port-file "$KF_TMP/bproxy.port" --control-port-file "$KF_TMP/bproxy.ctl"
-kf_wait_for 30 "the broker proxy to listen" test -s "$KF_TMP/bproxy.port"
-BPX_CTL=$(cat "$KF_TMP/bproxy.ctl")
-bpx_stat() { curl -sf -m 5 "http://127.0.0.1:$BPX_CTL/stats?format=text" | sed -n "s/^$1=//p"; }
-bpx_mode_is() { [[ $(bpx_stat mode) == "$1" ]]; }
-bpx_fired_at_least() { local n; n=$(bpx_stat triggers_fired); [[ -n $n ]] && ((n >= $1)); }
+# shellcheck source=tests/faults/proxy_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/proxy_lib.sh"
+bpx_start
 
 FL_RENDER_ARGS="mappings.0.producer={\"bootstrap.servers\":\"$KFLEET_BROKERS_VIA_PROXY\",\"transaction.timeout.ms\":\"60000\"}"
 fl_setup "crash_open_txn"
 fl_produce --rate 2000
 fl_start_workers
 
-curl -sf -m 5 -X POST --data '{"kafka_api_key": 26, "hold": "request", "ms": 5000}' \
-	"http://127.0.0.1:$BPX_CTL/trigger" >/dev/null || kf_fail "the broker proxy refused the trigger"
+bpx_trigger 26 request 5000
 fl_wait_until 60 "an EndTxn to be held" bpx_fired_at_least 1
 fl_kill_only() {
 	local name=${FL_WORKER[1]}

@@ -3,9 +3,9 @@
 # FL_RECORDS records (30,000, produced over ~30 s) through a 1 ms handler to
 # Kafka, Redis and HTTP sinks; 2-4 s after the first outputs the test
 # receiver answers 503 to every request for HF_5XX_MS (15 s), then 200
-# again. A 503 is retryable: in eos the records wait without using up their
-# attempts, in alo each 503 is an attempt (http_faults_lib.sh raises
-# retry.max_attempts so that the outage is outlasted). What must hold: the
+# again. A 503 is retryable: the records wait without using up their
+# attempts, in both modes (a sink that is down is not the record's
+# failure), and keep their key's order at the endpoint. What must hold: the
 # HTTP sink makes progress after the outage, the run drains, the checker
 # (faults_lib.sh) finds every record exactly once per sink (eos) or at least
 # once (alo), and only the poison records in the on-failure topic.
