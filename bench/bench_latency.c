@@ -33,7 +33,7 @@
  */
 #include "tests/tools/lib/tool_util.h"
 
-#include "sinks/redis_url.h"
+#include "common/redis.h"
 
 #include <getopt.h>
 #include <hiredis/hiredis.h>

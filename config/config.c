@@ -1,5 +1,5 @@
 /*
- * Loads and validates the kfleet JSON config (see config.h and DESIGN.md).
+ * Loads and validates the kfleet JSON config (see config.h and the README's Configuration section).
  *
  * The whole file is parsed with cJSON, every string value has its ${VAR}s
  * expanded, and then the tree is walked once, object by object: unknown keys

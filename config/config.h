@@ -12,16 +12,11 @@
 #ifndef KF_CONFIG_H
 #define KF_CONFIG_H
 
+#include "common/props.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/* A list of librdkafka properties, passed through as name=value strings. */
-typedef struct kf_props {
-    char **names;
-    char **values;
-    size_t count;
-} kf_props;
 
 typedef enum kf_ordering {
     KF_ORDER_PARTITION = 0, /* one record of a partition at a time, in order */

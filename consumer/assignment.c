@@ -1,6 +1,6 @@
 #include "consumer/assignment.h"
 
-#include "src/log.h"
+#include "common/log.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,10 +1,10 @@
 #include "consumer/consumer.h"
 
 #include "consumer/assignment.h"
-#include "consumer/exactly_once.h"
+#include "consumer/eos.h"
 #include "consumer/watchdog.h"
-#include "src/kafka_conf.h"
-#include "src/log.h"
+#include "common/kafka_conf.h"
+#include "common/log.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -39,7 +39,7 @@ struct kf_consumer {
      * the consumer loop. At most one is outstanding. */
     rd_kafka_queue_t *commit_q;
     int commit_pending;
-    kf_consumer_eos eos; /* exactly-once parts; idem NULL when at-least-once */
+    kf_consumer_eos eos; /* exactly-once parts; state NULL when at-least-once */
     const atomic_int *stop;
     int64_t pressure_since;   /* when in flight reached the limit; 0 when below */
     bool throttled;           /* at the in-flight limit (last throttle() call) */
@@ -60,7 +60,7 @@ static rd_kafka_topic_partition_list_t *watermarks(kf_consumer *c,
     for (size_t i = 0; i < c->parts.count; i++) {
         kf_partition *p = c->parts.items[i];
         if (only && !rd_kafka_topic_partition_list_find(only, p->topic, p->partition)) continue;
-        if (c->eos.idem && (!atomic_load(&p->ready) || atomic_load(&p->fenced))) continue;
+        if (c->eos.state && (!atomic_load(&p->ready) || atomic_load(&p->fenced))) continue;
         int64_t wm = kf_tracker_watermark(p->tracker);
         if (wm < 0 || wm <= p->committed) continue;
         rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = wm;
@@ -154,7 +154,7 @@ static int commit(kf_consumer *c, const rd_kafka_topic_partition_list_t *only)
             if (!only || rd_kafka_topic_partition_list_find(only, p->topic, p->partition))
                 ps[n++] = p;
         }
-        int rc = kf_eos_commit_txn(&c->eos, c->rk, ps, n, c->metrics);
+        int rc = kf_consumer_eos_commit_txn(&c->eos, c->rk, ps, n, c->metrics);
         free(ps);
         c->commit_failures = rc ? c->commit_failures + 1 : 0;
         return rc;
@@ -229,10 +229,10 @@ static void revoke_partitions(kf_consumer *c, const rd_kafka_topic_partition_lis
      * they are released, and their next owner does not fence this
      * process's producer. */
     int release = commit(c, parts) != -2;
-    for (int i = 0; c->eos.idem && i < parts->cnt; i++) {
+    for (int i = 0; c->eos.state && i < parts->cnt; i++) {
         kf_partition *p =
             kf_assignment_find(&c->parts, parts->elems[i].topic, parts->elems[i].partition);
-        if (p) kf_eos_trim(&c->eos, p, release);
+        if (p) kf_consumer_eos_trim(&c->eos, p, release);
     }
     /* librdkafka 2.0.2 keeps a partition's pause across a revoke and a new
      * assignment: what kfleet paused (backpressure, a retake) is resumed as
@@ -259,11 +259,11 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         kf_assignment_add_all(&c->parts, parts);
         /* Exactly-once: the epoch and the done marks before any record. */
         static const atomic_int never = 0;
-        for (int i = 0; c->eos.idem && i < parts->cnt; i++) {
+        for (int i = 0; c->eos.state && i < parts->cnt; i++) {
             kf_partition *p =
                 kf_assignment_find(&c->parts, parts->elems[i].topic, parts->elems[i].partition);
             if (p && !atomic_load(&p->ready))
-                kf_eos_assign(&c->eos, c->m, p, c->stop ? c->stop : &never);
+                kf_consumer_eos_assign(&c->eos, c->m, p, c->stop ? c->stop : &never);
         }
         kf_assignment_apply_start(rk, c->m, parts);
         rd_kafka_error_t *e = NULL;
@@ -426,7 +426,7 @@ static int throttle(kf_consumer *c, int64_t now)
     int64_t dispatched = kf_dispatcher_inflight(c->d) + (int64_t)c->batch_n;
     int64_t inflight = dispatched;
     int window_bound = 0;
-    if (c->eos.idem) {
+    if (c->eos.state) {
         /* The window may hold twice the in-flight limit: commits start at
          * one limit's worth (see kf_consumer_run), so pausing at two means a
          * commit is already under way. */
@@ -495,7 +495,7 @@ static int take_message(kf_consumer *c, rd_kafka_message_t *msg)
     if (!p || atomic_load(&p->revoked)) return -1; /* fetched just before a revoke */
     /* Exactly-once: a partition without its epoch (only while stopping) or
      * fenced is not processed; it is not committed either, so nothing is lost. */
-    if (c->eos.idem && (!atomic_load(&p->ready) || atomic_load(&p->fenced))) return -1;
+    if (c->eos.state && (!atomic_load(&p->ready) || atomic_load(&p->fenced))) return -1;
 
     kf_header hs[64], *hp = hs;
     size_t nh = 0;
@@ -529,7 +529,7 @@ static int take_message(kf_consumer *c, rd_kafka_message_t *msg)
  * rebalance is coming that takes it from us, or Redis lost its epoch, and
  * then nobody else has it and waiting would stall it forever) or when a
  * transaction's outcome is unknown (KF_RETAKE_REWIND). The consumer pauses
- * it, and once due takes it anew: a new epoch and its marks (kf_eos_assign),
+ * it, and once due takes it anew: a new epoch and its marks (kf_consumer_eos_assign),
  * a seek back to the committed offset, a new kf_partition. Records of the
  * dead object still running are dropped as they finish (fenced by the new
  * epoch, their staged outputs discarded with the object), so nothing waits
@@ -571,7 +571,7 @@ static int retake(kf_consumer *c, size_t i)
     }
     int64_t off = l->elems[0].offset;
     np = kf_partition_new(p->topic, p->partition);
-    if (!np || kf_eos_assign(&c->eos, c->m, np, c->stop) != 0) goto out;
+    if (!np || kf_consumer_eos_assign(&c->eos, c->m, np, c->stop) != 0) goto out;
     np->committed = off;
     if (off >= 0) atomic_store(&np->trim, off);
     l->elems[0].offset = off >= 0                                     ? off
@@ -618,7 +618,7 @@ out:
 static void retake_dead(kf_consumer *c, int64_t now)
 {
     int dead = 0;
-    for (size_t i = 0; c->eos.idem && i < c->parts.count; i++) {
+    for (size_t i = 0; c->eos.state && i < c->parts.count; i++) {
         kf_partition *p = c->parts.items[i];
         if (!atomic_load(&p->fenced)) continue;
         if (!p->retake_at) {
@@ -775,7 +775,7 @@ void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
         int64_t now = kf_now_ms();
         /* Exactly-once commits also when the uncommitted window reaches the
          * in-flight limit ("every interval or N records"). */
-        if (now >= c->next_commit || (c->eos.idem && uncommitted(c) >= m->max_inflight)) {
+        if (now >= c->next_commit || (c->eos.state && uncommitted(c) >= m->max_inflight)) {
             retake_dead(c, now);
             /* The transaction is synchronous (its outputs and offsets go
              * together); offset commits are asynchronous. */

@@ -17,9 +17,9 @@
 #define KF_CONSUMER_H
 
 #include "config/config.h"
-#include "consumer/exactly_once.h"
+#include "consumer/eos.h"
 #include "dispatcher/dispatcher.h"
-#include "dispatcher/metrics.h"
+#include "common/metrics.h"
 
 #include <stdatomic.h>
 

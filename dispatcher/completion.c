@@ -8,7 +8,7 @@
 #include "dispatcher/dispatcher_priv.h"
 
 #include "dispatcher/backoff.h"
-#include "src/log.h"
+#include "common/log.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -116,7 +116,7 @@ int64_t kf_completion_next_attempt(kf_dispatcher *d, kf_rec *r, int exhausted, c
 }
 
 /*
- * Readies a record for another try after a sink answered KF_SINK_RETRY: its
+ * Readies a record for another try after a sink answered KF_STATUS_RETRY: its
  * dependency is down (the state Redis, a sink's Redis refusing writes, an
  * HTTP endpoint answering 5xx or timing out, a Kafka delivery that failed for
  * a transient reason). That is not the record's failure, so its attempt
@@ -186,7 +186,7 @@ void kf_completion_fenced(kf_dispatcher *d, kf_rec *r)
  * dead-letter write. kf_completion_acked would call kf_completion_done. */
 bool kf_completion_is_done(const kf_rec *r)
 {
-    return !r->in_dead_letter && atomic_load(&r->worst) == KF_SINK_OK;
+    return !r->in_dead_letter && atomic_load(&r->worst) == KF_STATUS_OK;
 }
 
 /* Called when the last acknowledgement of a record arrives (any thread). */
@@ -196,7 +196,7 @@ void kf_completion_acked(kf_dispatcher *d, kf_rec *r)
     char *why = atomic_exchange(&r->why, NULL);
     if (r->in_dead_letter) {
         r->in_dead_letter = false;
-        if (worst == KF_SINK_OK) {
+        if (worst == KF_STATUS_OK) {
             KF_METRIC_ADD(d->env.metrics, records_failed, 1);
             kf_completion_done(d, r);
         } else {
@@ -208,11 +208,11 @@ void kf_completion_acked(kf_dispatcher *d, kf_rec *r)
                                                 d->env.mapping->retry_max_backoff_ms,
                                                 kf_backoff_random()));
         }
-    } else if (worst == KF_SINK_OK) {
+    } else if (worst == KF_STATUS_OK) {
         kf_completion_done(d, r);
-    } else if (worst == KF_SINK_FENCED) {
+    } else if (worst == KF_STATUS_FENCED) {
         kf_completion_fenced(d, r);
-    } else if (worst == KF_SINK_RETRY) {
+    } else if (worst == KF_STATUS_RETRY) {
         /* A dependency is down: work waits until it is back, in both delivery
          * modes, without using up the record's attempts (a Redis restart or
          * a full disk must not send handled records to the on-failure topic);
@@ -220,7 +220,7 @@ void kf_completion_acked(kf_dispatcher *d, kf_rec *r)
         int64_t delay = dependency_wait(d, r, why ? why : "sink unavailable");
         kf_completion_requeue(d, &r, 1, delay);
     } else {
-        kf_completion_failed(d, r, worst == KF_SINK_FAIL, why ? why : "sink error");
+        kf_completion_failed(d, r, worst == KF_STATUS_FAIL, why ? why : "sink error");
     }
     free(why);
 }
@@ -240,18 +240,18 @@ static void *ack_pack(kf_rec *r, int sink)
     return (void *)((uintptr_t)r | (uintptr_t)tag);
 }
 
-static void on_ack(void *opaque, kf_sink_status st, const char *why)
+static void on_ack(void *opaque, kf_status st, const char *why)
 {
     kf_rec *r = (kf_rec *)((uintptr_t)opaque & ~ACK_TAG_MASK);
     int sink = (int)((uintptr_t)opaque & ACK_TAG_MASK) - 1;
     kf_dispatcher *d = r->owner;
     if (sink >= 0) {
-        if (st == KF_SINK_OK)
+        if (st == KF_STATUS_OK)
             KF_METRIC_ADD(d->env.metrics, outputs[sink], 1);
         else
             KF_METRIC_ADD(d->env.metrics, sink_errors[sink], 1);
     }
-    if (st != KF_SINK_OK) {
+    if (st != KF_STATUS_OK) {
         int cur = atomic_load(&r->worst);
         while ((int)st > cur && !atomic_compare_exchange_weak(&r->worst, &cur, (int)st)) {
         }

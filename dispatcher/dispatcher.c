@@ -1,11 +1,11 @@
 #include "dispatcher/dispatcher_priv.h"
 
 #include "dispatcher/backoff.h"
-#include "dispatcher/business_key.h"
+#include "eos/dedupe.h"
 #include "dispatcher/dead_letter.h"
 #include "dispatcher/emitter.h"
 #include "dispatcher/record_pool.h"
-#include "src/log.h"
+#include "common/log.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -44,7 +44,7 @@ static void write_outputs(worker *w, kf_rec *r)
                     kf_staged_new(r->view.offset, staged_seq++, sc->topic, o->key, o->key_len,
                                   o->value, o->value_len, o->headers, o->header_count);
                 if (!st) {
-                    atomic_store(&r->worst, KF_SINK_RETRY);
+                    atomic_store(&r->worst, KF_STATUS_RETRY);
                     continue;
                 }
                 *tail = st;
@@ -90,7 +90,7 @@ static void write_dead_letter(worker *w, kf_rec *r)
             kf_staged_free_list(r->staged); /* only the dead letter goes */
             r->staged = st;
         } else {
-            atomic_store(&r->worst, KF_SINK_RETRY);
+            atomic_store(&r->worst, KF_STATUS_RETRY);
         }
         kf_dead_letter_free(&dl);
         return;
@@ -129,7 +129,7 @@ static enum verdict prepare(worker *w, kf_rec *r)
 {
     kf_dispatcher *d = w->d;
     atomic_store(&r->pending, 1); /* the worker's guard */
-    atomic_store(&r->worst, KF_SINK_OK);
+    atomic_store(&r->worst, KF_STATUS_OK);
     if (atomic_load(&r->part->fenced) || atomic_load(&r->part->revoked)) {
         /* Revoked (it was queued past the revoke's drop, e.g. in a retry
          * lane a worker held) or fenced: the next owner redoes it. */
@@ -193,16 +193,17 @@ static void dedupe(worker *w, kf_rec **chunk, int *verdict, size_t n)
         if (!k) continue;
         char err[512];
         int fenced_now = 0;
-        int rc = kf_idem_claim(w->idem, p->topic, p->partition, p->epoch, (const char *const *)keys,
-                               lens, offs, k, m->idem_window_ms, dup, &fenced_now, err, sizeof err);
+        int rc = kf_eos_state_claim(w->state, p->topic, p->partition, p->epoch,
+                                    (const char *const *)keys, lens, offs, k, m->idem_window_ms,
+                                    dup, &fenced_now, err, sizeof err);
         for (size_t q = 0; q < k; q++) {
             kf_rec *r = chunk[idx[q]];
             free(keys[q]);
-            if (rc == KF_IDEM_OK && fenced_now) {
+            if (rc == KF_STATUS_OK && fenced_now) {
                 atomic_store(&r->pending, 0);
                 kf_completion_fenced(d, r);
                 verdict[idx[q]] = V_GONE;
-            } else if (rc != KF_IDEM_OK) {
+            } else if (rc != KF_STATUS_OK) {
                 /* The state Redis is unavailable: wait for it, attempts intact. */
                 atomic_store(&r->pending, 0);
                 kf_completion_requeue(d, &r, 1,
@@ -214,7 +215,7 @@ static void dedupe(worker *w, kf_rec **chunk, int *verdict, size_t n)
                 verdict[idx[q]] = V_SKIP;
             }
         }
-        if (rc != KF_IDEM_OK)
+        if (rc != KF_STATUS_OK)
             kf_warn(C, "mapping %s: business-key claim on %s[%d] failed (%s); retrying", m->name,
                     p->topic, p->partition, err);
     }
@@ -236,7 +237,7 @@ static void run_chunk(worker *w, kf_rec **chunk, size_t n)
         verdict[i] = prepare(w, chunk[i]);
         kf_rec_emitter_init(&ems[i], chunk[i], d->sink_names, d->env.sink_count);
     }
-    if (w->idem) dedupe(w, chunk, verdict, n);
+    if (w->state) dedupe(w, chunk, verdict, n);
 
     if (kf_handler_has_batch(d->env.handler)) {
         const kf_record *views[KF_MAX_CHUNK];
@@ -476,9 +477,9 @@ kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t
             if (!w->sws[s]) goto fail;
         }
         if (env->exactly_once && (env->mapping->idem_key_header || env->mapping->idem_key_json)) {
-            w->idem = kf_idem_new(env->redis_url, env->redis_key_prefix, env->mapping->group_id,
-                                  err, errlen);
-            if (!w->idem) goto fail;
+            w->state = kf_eos_state_new(env->redis_url, env->redis_key_prefix,
+                                        env->mapping->group_id, err, errlen);
+            if (!w->state) goto fail;
         }
         if (env->dead_letter && !env->dead_letter_topic) {
             w->dlq_ws = kf_sink_worker_open(env->dead_letter, i, err, errlen);
@@ -585,7 +586,7 @@ void kf_dispatcher_destroy(kf_dispatcher *d)
             for (size_t s = 0; w->sws && s < d->env.sink_count; s++)
                 kf_sink_worker_close(w->sws[s]);
             kf_sink_worker_close(w->dlq_ws);
-            kf_idem_destroy(w->idem);
+            kf_eos_state_destroy(w->state);
             free(w->sws);
         }
     }

@@ -19,7 +19,7 @@
 
 #include "config/config.h"
 #include "dispatcher/filter.h"
-#include "dispatcher/metrics.h"
+#include "common/metrics.h"
 #include "dispatcher/record.h"
 #include "handlers/loader.h"
 #include "sinks/sink.h"

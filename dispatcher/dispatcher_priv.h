@@ -11,7 +11,7 @@
 #define KF_DISPATCHER_PRIV_H
 
 #include "dispatcher/dispatcher.h"
-#include "dispatcher/idempotency.h"
+#include "eos/state.h"
 #include "dispatcher/lanes.h"
 
 #include <pthread.h>
@@ -27,7 +27,7 @@ typedef struct worker {
     pthread_t thread;
     kf_sink_worker **sws; /* one per sink */
     kf_sink_worker *dlq_ws;
-    kf_idem *idem; /* business-key dedupe: this worker's state connection */
+    kf_eos_state *state; /* business-key dedupe: this worker's state connection */
 } worker;
 
 struct kf_dispatcher {

@@ -29,20 +29,6 @@ size_t kf_rec_run_end(kf_rec *const *recs, size_t n, size_t i, size_t max)
     return j;
 }
 
-int64_t kf_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t kf_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* One allocation: the struct, the header array, then key, value and header
  * names/values back to back. Aligned to KF_REC_ALIGN so that an ack can
  * carry the record and a small tag in one pointer (see completion.c), and

@@ -10,6 +10,7 @@
 #ifndef KF_RECORD_H
 #define KF_RECORD_H
 
+#include "common/clock.h"
 #include "dispatcher/partition.h"
 #include "kfleet/handler.h"
 
@@ -50,7 +51,7 @@ typedef struct kf_rec {
 
     /* Completion: acks outstanding, plus one guard held by the worker. */
     atomic_int pending;
-    atomic_int worst; /* the worst kf_sink_status seen */
+    atomic_int worst; /* the worst kf_status seen */
     _Atomic(char *) why;
     bool to_dead_letter; /* next run skips the handler and writes the DLQ */
     bool in_dead_letter; /* the outstanding write is the DLQ write */
@@ -93,9 +94,5 @@ size_t kf_rec_run_end(kf_rec *const *recs, size_t n, size_t i, size_t max);
 
 /* FNV-1a of the key (0 for a null key). */
 uint64_t kf_key_hash(const void *key, size_t len);
-
-/* Milliseconds on CLOCK_MONOTONIC / CLOCK_REALTIME. */
-int64_t kf_now_ms(void);
-int64_t kf_wall_ms(void);
 
 #endif

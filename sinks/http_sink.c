@@ -4,16 +4,16 @@
  * reused). write builds the request and buffers it; flush sends the worker's
  * requests one after another, in write order, and acks each from its status:
  *
- *   2xx                                   KF_SINK_OK
- *   408, 425, 429, 5xx, timeout,          KF_SINK_RETRY
+ *   2xx                                   KF_STATUS_OK
+ *   408, 425, 429, 5xx, timeout,          KF_STATUS_RETRY
  *   connection and other transport errors
- *   any other status (3xx, 4xx)           KF_SINK_FAIL ("http 404 from <url>: <body start>")
+ *   any other status (3xx, 4xx)           KF_STATUS_FAIL ("http 404 from <url>: <body start>")
  *
  * After a transport error or timeout, the rest of the batch is not sent (the
  * endpoint is down or stuck; each attempt could cost a whole timeout) and is
- * acked KF_SINK_RETRY. After a retryable status (408, 425, 429, 5xx), the
+ * acked KF_STATUS_RETRY. After a retryable status (408, 425, 429, 5xx), the
  * rest of the batch from the same source partition is not sent either and is
- * acked KF_SINK_RETRY: the retry comes after a backoff, and a later output of
+ * acked KF_STATUS_RETRY: the retry comes after a backoff, and a later output of
  * the same key (or, in partition order, of the same partition) must not reach
  * the endpoint before it. Requests are sequential so that a key's outputs
  * reach the endpoint in order.
@@ -28,14 +28,14 @@
  *   traceparent, tracestate: copied from the output's headers (W3C Trace Context)
  *   cfg->headers, as given.
  *
- * Exactly-once (env->exactly_once, DESIGN.md "Exactly-once protocol"): the
+ * Exactly-once (env->exactly_once, eos/README.md): the
  * requests are the same (the Idempotency-Key above is the receiver's half of
  * the bargain). The acks wait for the end of the flush: the records whose
  * requests all got a 2xx are marked done for this sink in ONE fenced
- * completion call with marks only (kf_idem_complete on the worker's state
- * Redis connection, see eos_marks.h), and their acks come from it: KF_SINK_OK
- * when marked (or marked already), KF_SINK_FENCED when a newer owner has the
- * partition, KF_SINK_RETRY when the state Redis gave no clear answer (the
+ * completion call with marks only (kf_eos_state_complete on the worker's state
+ * Redis connection, see eos/marks.h), and their acks come from it: KF_STATUS_OK
+ * when marked (or marked already), KF_STATUS_FENCED when a newer owner has the
+ * partition, KF_STATUS_RETRY when the state Redis gave no clear answer (the
  * retry resends with the same keys). A record with a request that failed is
  * not marked and keeps the mapping above. A replay after a crash between the
  * 2xx and the mark resends the request with the same Idempotency-Key.
@@ -43,10 +43,10 @@
  * Threads: the sink state is read-only after open; a worker state is used by
  * its worker thread only. curl_global_init runs once, under pthread_once.
  */
-#include "sinks/eos_marks.h"
+#include "eos/marks.h"
 #include "sinks/http_headers.h"
 #include "sinks/sink.h"
-#include "src/log.h"
+#include "common/log.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -84,7 +84,7 @@ typedef struct http_req {
      * marks are in. */
     bool acked; /* refused (and acked) by write: not sent, keeps its record unmarked */
     int64_t offset, epoch, trim;
-    kf_sink_status status;
+    kf_status status;
     char *why; /* owned, for a status that is not OK */
 } http_req;
 
@@ -284,14 +284,14 @@ static void http_write(void *self, void *ws, const kf_sink_msg *msg)
     w->q[w->n++] = r;
     return;
 oom:
-    msg->ack(msg->ack_opaque, KF_SINK_RETRY, "http sink: out of memory");
+    msg->ack(msg->ack_opaque, KF_STATUS_RETRY, "http sink: out of memory");
     /* Exactly-once: keep the refusal in the batch (best effort), so that the
      * record's other outputs are not marked; a mark would make a replay skip
      * this sink and lose this output. */
     if (w->marks && w->n < w->cap) {
         http_req *q = &w->q[w->n];
         *q = (http_req){.acked = true,
-                        .status = KF_SINK_RETRY,
+                        .status = KF_STATUS_RETRY,
                         .partition = msg->src_partition,
                         .offset = msg->src_offset,
                         .epoch = msg->eos_epoch,
@@ -300,25 +300,25 @@ oom:
     }
 }
 
-static kf_sink_status status_of(long code)
+static kf_status status_of(long code)
 {
-    if (code >= 200 && code <= 299) return KF_SINK_OK;
+    if (code >= 200 && code <= 299) return KF_STATUS_OK;
     if (code == 408 || code == 425 || code == 429 || (code >= 500 && code <= 599))
-        return KF_SINK_RETRY;
-    return KF_SINK_FAIL;
+        return KF_STATUS_RETRY;
+    return KF_STATUS_FAIL;
 }
 
 /* A request's outcome: acked at once, or (exactly-once) kept until the marks
  * are in. */
-static void finish(http_worker *w, http_req *r, kf_sink_status st, const char *why)
+static void finish(http_worker *w, http_req *r, kf_status st, const char *why)
 {
     if (!w->marks) {
-        r->ack(r->opaque, st, st == KF_SINK_OK ? NULL : why);
+        r->ack(r->opaque, st, st == KF_STATUS_OK ? NULL : why);
         req_free(r);
         return;
     }
     r->status = st;
-    if (st != KF_SINK_OK) r->why = strdup(why); /* NULL: the ack says less */
+    if (st != KF_STATUS_OK) r->why = strdup(why); /* NULL: the ack says less */
 }
 
 /* Exactly-once: ONE completion marking the records whose requests all got a
@@ -339,7 +339,7 @@ static void complete_batch(http_worker *w)
     for (size_t i = 0; i < w->n; i++) {
         http_req *r = &w->q[i];
         const kf_eos_out *o = &w->outs[i];
-        if (!r->acked) r->ack(r->opaque, o->status, o->status == KF_SINK_OK ? NULL : o->why);
+        if (!r->acked) r->ack(r->opaque, o->status, o->status == KF_STATUS_OK ? NULL : o->why);
         req_free(r);
     }
 }
@@ -373,11 +373,11 @@ static void http_flush(void *self, void *ws)
         http_req *r = &w->q[i];
         if (r->acked) continue; /* refused by write */
         if (down[0]) {
-            finish(w, r, KF_SINK_RETRY, not_sent);
+            finish(w, r, KF_STATUS_RETRY, not_sent);
             continue;
         }
         if (nheld && is_held(held, nheld, r)) {
-            finish(w, r, KF_SINK_RETRY, held_why);
+            finish(w, r, KF_STATUS_RETRY, held_why);
             continue;
         }
         curl_easy_setopt(w->h, CURLOPT_HTTPHEADER, r->headers);
@@ -393,16 +393,16 @@ static void http_flush(void *self, void *ws)
             snprintf(not_sent, sizeof not_sent, "not sent after an earlier failure: %s", down);
             kf_warn("sink.http", "sink %s: %s; %zu request(s) will be retried", hs->cfg->name, down,
                     w->n - i);
-            finish(w, r, KF_SINK_RETRY, down);
+            finish(w, r, KF_STATUS_RETRY, down);
         } else {
             long code = 0;
             curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &code);
-            kf_sink_status st = status_of(code);
+            kf_status st = status_of(code);
             char why[900] = "";
-            if (st != KF_SINK_OK)
+            if (st != KF_STATUS_OK)
                 snprintf(why, sizeof why, "http %ld from %s%s%s", code, hs->url_shown,
                          w->reply_len ? ": " : "", w->reply);
-            if (st == KF_SINK_RETRY) {
+            if (st == KF_STATUS_RETRY) {
                 /* The retry comes after a backoff: the rest of this partition
                  * waits for it, so that no later output of a key overtakes it. */
                 snprintf(held_why, sizeof held_why,

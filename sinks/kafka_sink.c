@@ -3,10 +3,10 @@
  * (rd_kafka_t is thread-safe). write enqueues the message; its delivery
  * report acks it later, from the sink's poll thread:
  *
- *   delivered                                         KF_SINK_OK
- *   too large, invalid record, topic not authorised,  KF_SINK_FAIL
+ *   delivered                                         KF_STATUS_OK
+ *   too large, invalid record, topic not authorised,  KF_STATUS_FAIL
  *   bad topic name
- *   anything else (timeouts, transport, unknown topic KF_SINK_RETRY
+ *   anything else (timeouts, transport, unknown topic KF_STATUS_RETRY
  *   or partition, purged on close or fatal error)
  *
  * Configuration, later overriding earlier: kfleet's defaults
@@ -16,13 +16,13 @@
  * mapping's producer properties.
  *
  * A full local queue (QUEUE_FULL) is backpressure: write waits with growing
- * sleeps (1..100 ms) for up to 5 s, then acks KF_SINK_RETRY.
+ * sleeps (1..100 ms) for up to 5 s, then acks KF_STATUS_RETRY.
  *
  * Fatal errors (an idempotent producer can raise one, e.g. on an out of order
  * sequence): the poll thread logs it, swaps in a new producer built from the
  * same configuration, gives the old one a few seconds to report what is in
- * flight, purges the rest (acked KF_SINK_RETRY) and destroys it. Messages
- * written meanwhile are KF_SINK_RETRY.
+ * flight, purges the rest (acked KF_STATUS_RETRY) and destroys it. Messages
+ * written meanwhile are KF_STATUS_RETRY.
  *
  * Threads and locks: `lock` guards the rk pointer; writers and drain hold it
  * shared, only the poll thread takes it exclusively (to swap rk) and it is
@@ -32,8 +32,9 @@
  */
 #include "sinks/sink.h"
 #include "sinks/sink_priv.h"
-#include "src/kafka_conf.h"
-#include "src/log.h"
+#include "common/kafka_conf.h"
+#include "common/clock.h"
+#include "common/log.h"
 
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
@@ -71,13 +72,6 @@ typedef struct dr_ctx {
     void *opaque;
 } dr_ctx;
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -94,11 +88,11 @@ static void one_done(kafka_sink *ks)
     }
 }
 
-static kf_sink_status status_of(rd_kafka_resp_err_t e)
+static kf_status status_of(rd_kafka_resp_err_t e)
 {
     switch (e) {
     case RD_KAFKA_RESP_ERR_NO_ERROR:
-        return KF_SINK_OK;
+        return KF_STATUS_OK;
     case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
     case RD_KAFKA_RESP_ERR_INVALID_MSG:
     case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
@@ -108,9 +102,9 @@ static kf_sink_status status_of(rd_kafka_resp_err_t e)
     case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
     case RD_KAFKA_RESP_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT:
     case RD_KAFKA_RESP_ERR__INVALID_ARG:
-        return KF_SINK_FAIL;
+        return KF_STATUS_FAIL;
     default:
-        return KF_SINK_RETRY;
+        return KF_STATUS_RETRY;
     }
 }
 
@@ -134,9 +128,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         snprintf(why, sizeof why,
                  "kafka sink %s: delivery to %s acknowledged without an offset (possibly lost)",
                  ks->cfg->name, ks->cfg->topic);
-        d->ack(d->opaque, KF_SINK_RETRY, why);
+        d->ack(d->opaque, KF_STATUS_RETRY, why);
     } else {
-        d->ack(d->opaque, KF_SINK_OK, NULL);
+        d->ack(d->opaque, KF_STATUS_OK, NULL);
     }
     free(d);
     one_done(ks);
@@ -171,8 +165,8 @@ static void retire(kafka_sink *ks, rd_kafka_t *rk, int flush_ms)
 {
     rd_kafka_flush(rk, flush_ms);
     rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    int64_t deadline = now_ms() + PURGE_WAIT_MS;
-    while (rd_kafka_outq_len(rk) > 0 && now_ms() < deadline)
+    int64_t deadline = kf_now_ms() + PURGE_WAIT_MS;
+    while (rd_kafka_outq_len(rk) > 0 && kf_now_ms() < deadline)
         rd_kafka_poll(rk, 50);
     if (rd_kafka_outq_len(rk) > 0)
         kf_error("sink.kafka", "sink %s: %d message(s) left unreported at producer shutdown",
@@ -191,7 +185,7 @@ static void recreate(kafka_sink *ks, int64_t *next_try)
                  "sink %s: cannot recreate the producer after a fatal error: %s; "
                  "retrying in 1 s, writes are retried meanwhile",
                  ks->cfg->name, err);
-        *next_try = now_ms() + 1000;
+        *next_try = kf_now_ms() + 1000;
         return;
     }
     pthread_rwlock_wrlock(&ks->lock);
@@ -212,7 +206,7 @@ static void *poll_main(void *arg)
     while (!atomic_load(&ks->stop)) {
         rd_kafka_poll(ks->rk, 100);
         if (rd_kafka_fatal_error(ks->rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR &&
-            now_ms() >= next_try)
+            kf_now_ms() >= next_try)
             recreate(ks, &next_try);
     }
     return NULL;
@@ -296,7 +290,7 @@ static void kafka_write(void *self, void *ws, const kf_sink_msg *msg)
     kafka_sink *ks = self;
     dr_ctx *d = malloc(sizeof *d);
     if (!d) {
-        msg->ack(msg->ack_opaque, KF_SINK_RETRY, "kafka sink: out of memory");
+        msg->ack(msg->ack_opaque, KF_STATUS_RETRY, "kafka sink: out of memory");
         return;
     }
     d->ack = msg->ack;

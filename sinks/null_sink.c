@@ -15,7 +15,7 @@ static int null_open(kf_sink *s, const kf_sink_config *cfg, const kf_sink_env *e
 static void null_write(void *self, void *ws, const kf_sink_msg *msg)
 {
     (void)self, (void)ws;
-    msg->ack(msg->ack_opaque, KF_SINK_OK, NULL);
+    msg->ack(msg->ack_opaque, KF_STATUS_OK, NULL);
 }
 
 static void null_close(void *self)

@@ -10,35 +10,35 @@
  *   HSET  key <record key> value
  * A null value (tombstone) deletes for SET (DEL) and HSET (HDEL), like a
  * compacted topic would; RPUSH and XADD store an empty string. SET and HSET
- * need a record key: a null key is KF_SINK_FAIL.
+ * need a record key: a null key is KF_STATUS_FAIL.
  *
- * Acks: a reply is KF_SINK_OK; an error reply is KF_SINK_FAIL with its text
+ * Acks: a reply is KF_STATUS_OK; an error reply is KF_STATUS_FAIL with its text
  * (WRONGTYPE...), except transient ones (LOADING, BUSY, OOM, READONLY...)
- * which are KF_SINK_RETRY. A connection error or timeout makes every pending
- * command of the worker KF_SINK_RETRY (whether Redis applied them is unknown;
+ * which are KF_STATUS_RETRY. A connection error or timeout makes every pending
+ * command of the worker KF_STATUS_RETRY (whether Redis applied them is unknown;
  * at-least-once allows the redo) and drops the connection.
  *
  * Connection: worker_open tries to connect but a failure is not fatal. While
  * down, the worker tries to reconnect at most once per batch (the first write
- * after a flush); writes meanwhile are KF_SINK_RETRY at once. No call blocks
+ * after a flush); writes meanwhile are KF_STATUS_RETRY at once. No call blocks
  * longer than about the connect timeout plus the command timeout (5 s, or
  * cfg->timeout_ms when set).
  *
- * Exactly-once (env->exactly_once, DESIGN.md "Exactly-once protocol"), two
+ * Exactly-once (env->exactly_once, eos/README.md), two
  * modes decided at open:
  *
  *   - Same Redis as the state (cfg->url NULL, or host, port, socket and db
  *     equal to env->redis_url's): write only buffers the command with its
  *     record's partition, offset, epoch and trim; flush sends them all in ONE
- *     fenced completion script (kf_idem_complete, through eos_marks.h) that,
+ *     fenced completion script (kf_eos_state_complete, through eos/marks.h) that,
  *     per record not yet done for this sink, applies its writes and adds its
  *     mark "<offset>/<sink>" in the same step. Effect and mark commit
  *     together, a stale epoch (a zombie) writes nothing and is acked
- *     KF_SINK_FENCED, and a replayed record that is done already is skipped
- *     and acked KF_SINK_OK. An ambiguous reply is KF_SINK_RETRY for the whole
+ *     KF_STATUS_FENCED, and a replayed record that is done already is skipped
+ *     and acked KF_STATUS_OK. An ambiguous reply is KF_STATUS_RETRY for the whole
  *     flush: the retry re-runs the script, which skips what was applied. This
  *     mode does not use the sink's own connection: the script runs on the
- *     worker's state connection, with idempotency.c's timeouts.
+ *     worker's state connection, with eos/state.c's timeouts.
  *
  *   - Another Redis (an external sink): at-least-once with marks. The writes
  *     are pipelined to the sink's Redis as in at-least-once mode; then ONE
@@ -51,10 +51,10 @@
  * Threads: the sink state is read-only after open; a worker state is used by
  * its worker thread only.
  */
-#include "sinks/eos_marks.h"
-#include "sinks/redis_url.h"
+#include "eos/marks.h"
+#include "common/redis.h"
 #include "sinks/sink.h"
-#include "src/log.h"
+#include "common/log.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -90,12 +90,12 @@ typedef struct pending {
     char *topic; /* owned copy */
     int32_t partition;
     int64_t offset, epoch, trim;
-    kf_sink_status status; /* EOS_EXTERNAL: the reply's; `acked`: the refusal's */
-    char *why;             /* EOS_EXTERNAL: owned, for a status that is not OK */
-    char *data;            /* EOS_LOCAL: owns the bytes argv points into */
+    kf_status status; /* EOS_EXTERNAL: the reply's; `acked`: the refusal's */
+    char *why;        /* EOS_EXTERNAL: owned, for a status that is not OK */
+    char *data;       /* EOS_LOCAL: owns the bytes argv points into */
     const char *argv[MAX_ARGS];
     size_t len[MAX_ARGS];
-    kf_idem_write write;
+    kf_eos_write write;
 } pending;
 
 typedef struct redis_worker {
@@ -246,13 +246,13 @@ static int redis_worker_open(void *self, int worker_id, void **ws, char *err, si
 /* Reads the reply to pending command i of the batch: its status and, when
  * not OK, a sentence in why. A connection error or timeout drops the
  * connection, which makes every later command of the batch RETRY. */
-static kf_sink_status read_reply(redis_worker *w, size_t i, char *why, size_t whylen)
+static kf_status read_reply(redis_worker *w, size_t i, char *why, size_t whylen)
 {
     redisReply *r = NULL;
     if (!w->c || redisGetReply(w->c, (void **)&r) != REDIS_OK || !r) {
         if (w->c) {
             char lost[256];
-            if (strstr(w->c->errstr, "temporarily unavailable")) /* SO_RCVTIMEO */
+            if (kf_redis_timed_out(w->c))
                 snprintf(lost, sizeof lost, "no reply from %s within %d ms", w->rs->url.display,
                          w->rs->timeout_ms);
             else
@@ -263,12 +263,12 @@ static kf_sink_status read_reply(redis_worker *w, size_t i, char *why, size_t wh
             drop_conn(w, lost);
         }
         snprintf(why, whylen, "%s", w->down_why);
-        return KF_SINK_RETRY;
+        return KF_STATUS_RETRY;
     }
-    kf_sink_status st = KF_SINK_OK;
+    kf_status st = KF_STATUS_OK;
     if (r->type == REDIS_REPLY_ERROR) {
         snprintf(why, whylen, "redis sink %s: %s", w->rs->cfg->name, r->str);
-        st = kf_eos_transient_error(r->str, &w->reconnect) ? KF_SINK_RETRY : KF_SINK_FAIL;
+        st = kf_redis_classify(r->str, &w->reconnect);
     }
     freeReplyObject(r);
     return st;
@@ -295,7 +295,7 @@ static void complete_batch(redis_worker *w)
             .epoch = p->epoch,
             .trim = p->trim,
             .write = rs->eos == EOS_LOCAL && !p->acked ? &p->write : NULL,
-            .status = rs->eos == EOS_LOCAL && !p->acked ? KF_SINK_OK : p->status,
+            .status = rs->eos == EOS_LOCAL && !p->acked ? KF_STATUS_OK : p->status,
             .why = p->why,
         };
     }
@@ -303,7 +303,7 @@ static void complete_batch(redis_worker *w)
     for (size_t i = 0; i < w->n; i++) {
         pending *p = &w->p[i];
         kf_eos_out *o = &w->outs[i];
-        if (!p->acked) p->ack(p->opaque, o->status, o->status == KF_SINK_OK ? NULL : o->why);
+        if (!p->acked) p->ack(p->opaque, o->status, o->status == KF_STATUS_OK ? NULL : o->why);
         pending_free(p);
     }
 }
@@ -317,12 +317,12 @@ static void redis_flush(void *self, void *ws)
             pending *p = &w->p[i];
             if (p->acked) continue; /* not in the pipeline */
             char why[512];
-            kf_sink_status st = read_reply(w, i, why, sizeof why);
+            kf_status st = read_reply(w, i, why, sizeof why);
             if (w->rs->eos == EOS_OFF) {
-                p->ack(p->opaque, st, st == KF_SINK_OK ? NULL : why);
+                p->ack(p->opaque, st, st == KF_STATUS_OK ? NULL : why);
             } else {
                 p->status = st;
-                if (st != KF_SINK_OK) p->why = strdup(why); /* NULL: the ack says less */
+                if (st != KF_STATUS_OK) p->why = strdup(why); /* NULL: the ack says less */
             }
         }
     }
@@ -355,7 +355,7 @@ static bool reserve(redis_worker *w)
     pending *p = realloc(w->p, cap * sizeof *p);
     if (!p) return false;
     w->p = p;
-    /* A kept command's kf_idem_write points at its own pending entry's argv
+    /* A kept command's kf_eos_write points at its own pending entry's argv
      * and len arrays, which just moved: point them at the new place. */
     for (size_t i = 0; i < w->n; i++) {
         if (!p[i].write.argv) continue;
@@ -385,7 +385,7 @@ static bool keep_command(pending *p, int argc, const char *const *argv, const si
         p->len[i] = len[i];
         at += len[i];
     }
-    p->write = (kf_idem_write){.argc = argc, .argv = p->argv, .argvlen = p->len};
+    p->write = (kf_eos_write){.argc = argc, .argv = p->argv, .argvlen = p->len};
     return true;
 }
 
@@ -393,7 +393,7 @@ static bool keep_command(pending *p, int argc, const char *const *argv, const si
  * kept in the batch, so that the record's other outputs to this sink in the
  * same flush are not marked: a mark makes a replay skip the sink, which would
  * lose this output. Best effort when out of memory. */
-static void refuse(redis_worker *w, const kf_sink_msg *msg, kf_sink_status st, const char *why)
+static void refuse(redis_worker *w, const kf_sink_msg *msg, kf_status st, const char *why)
 {
     msg->ack(msg->ack_opaque, st, why);
     if (w->rs->eos == EOS_OFF || !reserve(w)) return;
@@ -423,15 +423,15 @@ static void redis_write(void *self, void *ws, const kf_sink_msg *msg)
         snprintf(why, sizeof why,
                  "redis sink %s: %s needs a record key, and this output has a null key", cfg->name,
                  cfg->command == KF_REDIS_SET ? "SET" : "HSET");
-        refuse(w, msg, KF_SINK_FAIL, why);
+        refuse(w, msg, KF_STATUS_FAIL, why);
         return;
     }
     if (!reserve(w)) {
-        msg->ack(msg->ack_opaque, KF_SINK_RETRY, "redis sink: out of memory");
+        msg->ack(msg->ack_opaque, KF_STATUS_RETRY, "redis sink: out of memory");
         return;
     }
     if (rs->eos != EOS_LOCAL && !ensure_conn(w)) {
-        refuse(w, msg, KF_SINK_RETRY, w->down_why);
+        refuse(w, msg, KF_STATUS_RETRY, w->down_why);
         return;
     }
     const void *value = msg->value ? msg->value : "";
@@ -448,7 +448,7 @@ static void redis_write(void *self, void *ws, const kf_sink_msg *msg)
         size_t plen = cfg->key ? strlen(cfg->key) : 0;
         joined = malloc(plen + msg->key_len + 1);
         if (!joined) {
-            refuse(w, msg, KF_SINK_RETRY, "redis sink: out of memory");
+            refuse(w, msg, KF_STATUS_RETRY, "redis sink: out of memory");
             return;
         }
         if (plen) memcpy(joined, cfg->key, plen);
@@ -487,7 +487,7 @@ static void redis_write(void *self, void *ws, const kf_sink_msg *msg)
     free(joined);
     if (!ok) {
         pending_free(p);
-        refuse(w, msg, KF_SINK_RETRY, fail);
+        refuse(w, msg, KF_STATUS_RETRY, fail);
         return;
     }
     w->n++;

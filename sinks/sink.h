@@ -6,8 +6,8 @@
  * thread (Redis, HTTP) keeps it there and needs no lock on the hot path.
  *
  * Completion contract: every message handed to kf_sink_write is acknowledged
- * exactly once through msg->ack, with KF_SINK_OK, KF_SINK_RETRY (transient:
- * the dispatcher retries the record) or KF_SINK_FAIL (permanent: the record
+ * exactly once through msg->ack, with KF_STATUS_OK, KF_STATUS_RETRY (transient:
+ * the dispatcher retries the record) or KF_STATUS_FAIL (permanent: the record
  * goes to the on-failure destination). The ack may come during write, during
  * flush, or later from another thread (Kafka delivery reports). After
  * kf_sink_flush returns, every message written by that worker before it has
@@ -19,21 +19,15 @@
 #ifndef KF_SINK_H
 #define KF_SINK_H
 
+#include "common/status.h"
 #include "config/config.h"
 #include "kfleet/handler.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum kf_sink_status {
-    KF_SINK_OK = 0,
-    KF_SINK_RETRY,
-    KF_SINK_FAIL,
-    KF_SINK_FENCED, /* exactly-once: the partition has a newer owner; drop the record */
-} kf_sink_status;
-
 /* Called once per message; `why` is a sentence for logs (NULL when ok). */
-typedef void(kf_ack_fn)(void *opaque, kf_sink_status status, const char *why);
+typedef void(kf_ack_fn)(void *opaque, kf_status status, const char *why);
 
 typedef struct kf_sink_msg {
     /* Where the input record came from (stdout prints it; HTTP keys on it). */
@@ -54,22 +48,22 @@ typedef struct kf_sink_msg {
 
     /* Exactly-once (env->exactly_once): the partition owner's epoch and its
      * committed offset (-1 none), for the fenced completion script of
-     * dispatcher/idempotency.h. eos_epoch is 0 when not exactly-once. */
+     * eos/state.h. eos_epoch is 0 when not exactly-once. */
     int64_t eos_epoch;
     int64_t eos_trim;
 } kf_sink_msg;
 
 /* What every sink of a mapping may need beyond its own config. */
 typedef struct kf_sink_env {
-    const char *mapping;    /* mapping name, for logs and client ids */
-    const char *group_id;   /* consumer group, for idempotency keys */
-    const char *brokers;    /* kafka.brokers */
-    const kf_props *kafka;  /* kafka.properties */
+    const char *mapping;      /* mapping name, for logs and client ids */
+    const char *group_id;     /* consumer group, for idempotency keys */
+    const char *brokers;      /* kafka.brokers */
+    const kf_props *kafka;    /* kafka.properties */
     const kf_props *producer; /* the mapping's producer properties (override kafka) */
-    const char *redis_url;  /* the top-level redis.url */
-    int threads;            /* how many workers will call kf_sink_worker_open */
+    const char *redis_url;    /* the top-level redis.url */
+    int threads;              /* how many workers will call kf_sink_worker_open */
     /* Exactly-once: sinks that need marks (redis, http) keep them in the
-     * state Redis (redis_url) under redis_key_prefix, see idempotency.h. */
+     * state Redis (redis_url) under redis_key_prefix, see eos/state.h. */
     int exactly_once;
     const char *redis_key_prefix;
 } kf_sink_env;

@@ -198,7 +198,7 @@ static void stdout_write(void *self, void *ws, const kf_sink_msg *msg)
     size_t len;
     char *line = kf_sink_stdout_format(st->name, msg, &len);
     if (!line) {
-        msg->ack(msg->ack_opaque, KF_SINK_RETRY, "stdout sink: out of memory");
+        msg->ack(msg->ack_opaque, KF_STATUS_RETRY, "stdout sink: out of memory");
         return;
     }
     pthread_mutex_lock(&st->lock);
@@ -209,10 +209,10 @@ static void stdout_write(void *self, void *ws, const kf_sink_msg *msg)
     if (n != len) {
         char why[160];
         snprintf(why, sizeof why, "stdout sink: write failed: %s", strerror(e));
-        msg->ack(msg->ack_opaque, KF_SINK_RETRY, why);
+        msg->ack(msg->ack_opaque, KF_STATUS_RETRY, why);
         return;
     }
-    msg->ack(msg->ack_opaque, KF_SINK_OK, NULL);
+    msg->ack(msg->ack_opaque, KF_STATUS_OK, NULL);
 }
 
 static void stdout_flush(void *self, void *ws)

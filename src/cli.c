@@ -1,7 +1,7 @@
 #include "src/cli.h"
 
 #include "kfleet/handler.h"
-#include "src/log.h"
+#include "common/log.h"
 
 #include <stdio.h>
 #include <string.h>

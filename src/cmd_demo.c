@@ -9,7 +9,8 @@
  */
 #include "src/cli.h"
 #include "src/fleet.h"
-#include "src/log.h"
+#include "common/clock.h"
+#include "common/log.h"
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -32,13 +33,6 @@ typedef struct demo {
     int tty;
     volatile int done;
 } demo;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -88,7 +82,7 @@ static void tick(kf_fleet *f, void *arg)
     demo *d = arg;
     kf_totals t;
     kf_fleet_totals(f, &t);
-    double secs = (now_ms() - d->started_ms) / 1000.0;
+    double secs = (kf_now_ms() - d->started_ms) / 1000.0;
     fprintf(stdout, "%sproduced %ld  in %llu  done %llu  out %llu  failed %llu  %.0f rec/s%s",
             d->tty ? "\r" : "", atomic_load(&d->produced), (unsigned long long)t.in,
             (unsigned long long)t.done, (unsigned long long)t.outputs, (unsigned long long)t.failed,
@@ -170,14 +164,14 @@ int kf_cmd_demo(int argc, char **argv)
         rc = KF_EXIT_USAGE;
         goto out;
     }
-    d.started_ms = now_ms();
+    d.started_ms = kf_now_ms();
     pthread_t prod;
     pthread_create(&prod, NULL, produce_main, &d);
     kf_fleet_wait(f, &d.done, tick, &d);
     pthread_join(prod, NULL);
     kf_totals t;
     kf_fleet_totals(f, &t);
-    double secs = (now_ms() - d.started_ms) / 1000.0;
+    double secs = (kf_now_ms() - d.started_ms) / 1000.0;
     kf_fleet_finish(f);
     if (d.tty) fputc('\n', stdout);
     printf("\nsummary: records in %llu, done %llu, outputs %llu, failed (dead-lettered) %llu, "

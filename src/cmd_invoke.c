@@ -33,10 +33,10 @@ typedef struct invoke {
     int ok, failed, filtered;
 } invoke;
 
-static void ack_count(void *opaque, kf_sink_status st, const char *why)
+static void ack_count(void *opaque, kf_status st, const char *why)
 {
     (void)why;
-    if (st != KF_SINK_OK) ++*(int *)opaque;
+    if (st != KF_STATUS_OK) ++*(int *)opaque;
 }
 
 /* Runs one record to the end: OK (outputs printed), filtered, or failed. */

@@ -2,8 +2,8 @@
 #include "dispatcher/filter.h"
 #include "src/cli.h"
 #include "src/fleet.h"
-#include "src/kafka_conf.h"
-#include "src/log.h"
+#include "common/kafka_conf.h"
+#include "common/log.h"
 #include "src/metrics_http.h"
 
 #include <stdio.h>

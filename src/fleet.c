@@ -1,6 +1,6 @@
 #include "src/fleet.h"
 
-#include "src/log.h"
+#include "common/log.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -3,9 +3,9 @@
 #include "consumer/consumer.h"
 #include "dispatcher/dispatcher.h"
 #include "dispatcher/filter.h"
-#include "sinks/kafka_txn.h"
+#include "eos/txn.h"
 #include "sinks/sink.h"
-#include "src/log.h"
+#include "common/log.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -69,7 +69,7 @@ static void teardown(kf_mapping *mp)
     kf_consumer_destroy(mp->consumer);
     kf_dispatcher_destroy(mp->d);
     kf_txn_destroy(mp->eos.txn);
-    kf_idem_destroy(mp->eos.idem);
+    kf_eos_state_destroy(mp->eos.state);
     for (size_t i = 0; i < mp->sink_count; i++)
         kf_sink_close(mp->sinks[i]);
     kf_sink_close(mp->dlq);
@@ -110,12 +110,18 @@ kf_mapping *kf_mapping_start(const kf_config *cfg, const kf_mapping_config *m, c
     for (size_t i = 0; i < m->sink_count; i++)
         kafka_outputs |= m->sinks[i].type == KF_SINK_KAFKA;
     if (m->exactly_once) {
-        mp->eos.idem = kf_idem_new(cfg->redis_url, cfg->redis_key_prefix, m->group_id, e, sizeof e);
-        if (!mp->eos.idem) {
+        mp->eos.state =
+            kf_eos_state_new(cfg->redis_url, cfg->redis_key_prefix, m->group_id, e, sizeof e);
+        if (!mp->eos.state) {
             snprintf(err, errlen, "mapping %s: redis: %s", m->name, e);
             goto fail;
         }
-        if (kafka_outputs && !(mp->eos.txn = kf_txn_new(&env, e, sizeof e))) {
+        kf_txn_env tenv = {.mapping = env.mapping,
+                           .group_id = env.group_id,
+                           .brokers = env.brokers,
+                           .kafka = env.kafka,
+                           .producer = env.producer};
+        if (kafka_outputs && !(mp->eos.txn = kf_txn_new(&tenv, e, sizeof e))) {
             snprintf(err, errlen, "mapping %s: %s", m->name, e);
             goto fail;
         }

@@ -11,7 +11,7 @@
 #define KF_MAPPING_H
 
 #include "config/config.h"
-#include "dispatcher/metrics.h"
+#include "common/metrics.h"
 #include "handlers/loader.h"
 
 #include <stddef.h>

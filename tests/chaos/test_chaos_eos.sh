@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_chaos_eos.sh — the exactly-once proof (issue 3, DESIGN.md "Exactly-once
+# test_chaos_eos.sh — the exactly-once proof (eos/README.md, "The
 # protocol"). Three `kfleet run` workers in one consumer group run a mapping
 # with "exactly_once": true (echo handler, ordering "key", commit every
 # 100 ms) from 8 partitions to a Kafka topic, a Redis list (RPUSH on the state

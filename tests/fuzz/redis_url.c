@@ -1,5 +1,5 @@
 /*
- * Fuzz target: the Redis URL parser (sinks/redis_url.c).
+ * Fuzz target: the Redis URL parser (common/redis.c).
  *
  * The input is one URL (up to its first NUL). Checks:
  *   - an error comes with a message; a success has exactly one of host and
@@ -8,13 +8,13 @@
  *     text has (a "%00" would cut them short at AUTH);
  *   - the password never shows: the display of a parsed URL with a password
  *     is the same after the password is replaced by another one. Where the
- *     password is comes from the grammar in redis_url.h, read here on its
+ *     password is comes from the grammar in common/redis.h, read here on its
  *     own: in "scheme://[[user]:password@]rest" the userinfo ends at the
  *     last '@' before the end of the authority (the first '/', '?' or '#'
  *     for redis://; for unix:// the first '?', and only when the text after
  *     "unix://" does not start with '/').
  */
-#include "sinks/redis_url.h"
+#include "common/redis.h"
 
 #include <stdint.h>
 #include <stdio.h>

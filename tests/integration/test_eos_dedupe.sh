@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_eos_dedupe.sh — business-key dedupe (DESIGN.md, "Business keys"):
+# test_eos_dedupe.sh — business-key dedupe (eos/README.md, "Business keys"):
 # with exactly_once and `idempotency.key`, a second record carrying the same
 # business key within window_ms is skipped (never reaches the handler or a
 # sink) and counted.

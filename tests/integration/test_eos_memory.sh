@@ -32,7 +32,7 @@ IT_GROUP=$(kf_unique eosmem.group)
 IT_LIST="$IT_PREFIX:results"
 export IT_IN IT_OUT IT_GROUP IT_LIST
 
-# The partition state keys (DESIGN.md): T = {prefix:group:topic:partition}.
+# The partition state keys (eos/README.md): T = {prefix:group:topic:partition}.
 tag() { printf '{%s:%s:%s:%d}' "$IT_PREFIX" "$IT_GROUP" "$IT_IN" "$1"; }
 
 # done_sizes — "z0 z1 ... z7": ZCARD of each partition's T:done, read in one

@@ -32,7 +32,7 @@
 #include "dispatcher/record_pool.h"
 #include "handlers/loader.h"
 #include "sinks/sink.h"
-#include "src/log.h"
+#include "common/log.h"
 
 #include <arpa/inet.h>
 #include <check.h>

@@ -398,7 +398,7 @@ END_TEST
  * allows nested objects): headers are flat strings, and headers_match
  * (filter.c:276) returns 0 for any object member, so a nested header pattern can never match, yet
  * it is accepted. Every record is then filtered out and committed without a word: the kind of
- * run-time surprise DESIGN.md says config checking must prevent.
+ * run-time surprise config checking exists to prevent.
  */
 START_TEST(test_nested_header_pattern_refused)
 {

@@ -8,8 +8,8 @@
  * the current one. Each test starts from FLUSHALL; inspections go through a
  * separate hiredis connection. Every wait is on a condition with a deadline.
  */
-#include "dispatcher/idempotency.h"
-#include "dispatcher/idempotency_scripts.h"
+#include "eos/state.h"
+#include "eos/scripts.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -335,36 +335,36 @@ static void assert_st_all(const int *st, size_t from, size_t to, int want, const
 #define BASE(p)  "{kft:g:t:" #p "}:base"
 
 /* A handle on the server at `port` with key prefix `prefix`, group "g". */
-static kf_idem *idem_at(int port, const char *prefix)
+static kf_eos_state *idem_at(int port, const char *prefix)
 {
     char url[128], err[512] = "";
     snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", port);
-    kf_idem *c = kf_idem_new(url, prefix, "g", err, sizeof err);
-    ck_assert_msg(c != NULL, "kf_idem_new: %s", err);
+    kf_eos_state *c = kf_eos_state_new(url, prefix, "g", err, sizeof err);
+    ck_assert_msg(c != NULL, "kf_eos_state_new: %s", err);
     return c;
 }
 
-static kf_idem *idem_on(int port)
+static kf_eos_state *idem_on(int port)
 {
     return idem_at(port, "kft");
 }
 
-static int64_t assign(kf_idem *c, int32_t partition)
+static int64_t assign(kf_eos_state *c, int32_t partition)
 {
-    kf_idem_assigned a;
+    kf_eos_assigned a;
     char err[512];
-    int rc = kf_idem_assign(c, "t", partition, &a, err, sizeof err);
-    ck_assert_msg(rc == KF_IDEM_OK, "assign: %d %s", rc, err);
+    int rc = kf_eos_state_assign(c, "t", partition, &a, err, sizeof err);
+    ck_assert_msg(rc == KF_STATUS_OK, "assign: %d %s", rc, err);
     int64_t e = a.epoch;
-    kf_idem_assigned_free(&a);
+    kf_eos_assigned_free(&a);
     return e;
 }
 
 /* The suite's server with partitions 0 .. nparts - 1 assigned (the usual
  * start of a test): their epochs in e[0 .. nparts - 1]. */
-static kf_idem *idem_assigned(int nparts, int64_t *e)
+static kf_eos_state *idem_assigned(int nparts, int64_t *e)
 {
-    kf_idem *c = idem_on(S.port);
+    kf_eos_state *c = idem_on(S.port);
     for (int p = 0; p < nparts; p++)
         e[p] = assign(c, p);
     return c;
@@ -372,9 +372,9 @@ static kf_idem *idem_assigned(int nparts, int64_t *e)
 
 /* idem_assigned() with key S a string, so that list writes to S fail with
  * WRONGTYPE. */
-static kf_idem *idem_assigned_bad_S(int nparts, int64_t *e)
+static kf_eos_state *idem_assigned_bad_S(int nparts, int64_t *e)
 {
-    kf_idem *c = idem_assigned(nparts, e);
+    kf_eos_state *c = idem_assigned(nparts, e);
     freeReplyObject(rcmd("SET S str"));
     return c;
 }
@@ -382,8 +382,8 @@ static kf_idem *idem_assigned_bad_S(int nparts, int64_t *e)
 /* Items of one part, each with at most one write "<cmd> <key> <value>". */
 #define BATCH_MAX 1200
 typedef struct batch {
-    kf_idem_item items[BATCH_MAX];
-    kf_idem_write writes[BATCH_MAX];
+    kf_eos_item items[BATCH_MAX];
+    kf_eos_write writes[BATCH_MAX];
     const char *argv[BATCH_MAX][3];
     size_t len[BATCH_MAX][3];
     char val[BATCH_MAX][32];
@@ -394,7 +394,7 @@ static void add(batch *b, int64_t offset, const char *cmd, const char *key, cons
 {
     ck_assert_uint_lt(b->n, BATCH_MAX);
     size_t i = b->n++;
-    b->items[i] = (kf_idem_item){.offset = offset};
+    b->items[i] = (kf_eos_item){.offset = offset};
     if (!cmd) return;
     snprintf(b->val[i], sizeof b->val[i], "%s", val);
     b->argv[i][0] = cmd;
@@ -402,7 +402,7 @@ static void add(batch *b, int64_t offset, const char *cmd, const char *key, cons
     b->argv[i][2] = b->val[i];
     for (int j = 0; j < 3; j++)
         b->len[i][j] = strlen(b->argv[i][j]);
-    b->writes[i] = (kf_idem_write){.argc = 3, .argv = b->argv[i], .argvlen = b->len[i]};
+    b->writes[i] = (kf_eos_write){.argc = 3, .argv = b->argv[i], .argvlen = b->len[i]};
     b->items[i].writes = &b->writes[i];
     b->items[i].nwrites = 1;
 }
@@ -419,35 +419,35 @@ static void add_n(batch *b, int64_t first, int n, const char *cmd, const char *k
     }
 }
 
-static kf_idem_part part_at(const kf_idem_item *items, size_t n, int32_t partition, int64_t epoch,
-                            int64_t trim)
+static kf_eos_part part_at(const kf_eos_item *items, size_t n, int32_t partition, int64_t epoch,
+                           int64_t trim)
 {
-    return (kf_idem_part){.topic = "t",
-                          .partition = partition,
-                          .epoch = epoch,
-                          .trim = trim,
-                          .items = items,
-                          .nitems = n};
+    return (kf_eos_part){.topic = "t",
+                         .partition = partition,
+                         .epoch = epoch,
+                         .trim = trim,
+                         .items = items,
+                         .nitems = n};
 }
 
-static kf_idem_part part_of(const batch *b, int32_t partition, int64_t epoch, int64_t trim)
+static kf_eos_part part_of(const batch *b, int32_t partition, int64_t epoch, int64_t trim)
 {
     return part_at(b->items, b->n, partition, epoch, trim);
 }
 
-/* complete() of one part; asserts KF_IDEM_OK and fills status. */
-static void complete1(kf_idem *c, const char *sink, const batch *b, int32_t partition,
+/* complete() of one part; asserts KF_STATUS_OK and fills status. */
+static void complete1(kf_eos_state *c, const char *sink, const batch *b, int32_t partition,
                       int64_t epoch, int64_t trim, int *status)
 {
-    kf_idem_part p = part_of(b, partition, epoch, trim);
+    kf_eos_part p = part_of(b, partition, epoch, trim);
     char err[512];
-    int rc = kf_idem_complete(c, sink, &p, 1, status, err, sizeof err);
-    ck_assert_msg(rc == KF_IDEM_OK, "complete: %d %s", rc, err);
+    int rc = kf_eos_state_complete(c, sink, &p, 1, status, err, sizeof err);
+    ck_assert_msg(rc == KF_STATUS_OK, "complete: %d %s", rc, err);
 }
 
 /* complete() for `sink` on partition 0 of one record at `offset` writing
  * "RPUSH key val" (a mark only when key is NULL); returns its status. */
-static int complete_rpush(kf_idem *c, const char *sink, int64_t epoch, int64_t offset,
+static int complete_rpush(kf_eos_state *c, const char *sink, int64_t epoch, int64_t offset,
                           const char *key, const char *val)
 {
     static batch b;
@@ -460,7 +460,7 @@ static int complete_rpush(kf_idem *c, const char *sink, int64_t epoch, int64_t o
 
 /* Marks offsets first .. first + n - 1 done for sink "a" on partition 0
  * (marks only, no writes); each must be APPLIED. */
-static void complete_marks(kf_idem *c, int64_t epoch, int64_t first, int n)
+static void complete_marks(kf_eos_state *c, int64_t epoch, int64_t first, int n)
 {
     static batch b;
     memset(&b, 0, sizeof b);
@@ -468,14 +468,14 @@ static void complete_marks(kf_idem *c, int64_t epoch, int64_t first, int n)
         add(&b, first + i, NULL, NULL, NULL);
     static int st[BATCH_MAX];
     complete1(c, "a", &b, 0, epoch, -1, st);
-    assert_st_all(st, 0, (size_t)n, KF_IDEM_APPLIED, "mark");
+    assert_st_all(st, 0, (size_t)n, KF_EOS_APPLIED, "mark");
 }
 
 /* Items with any number of writes of any shape (string literals, kept by
  * pointer): item() starts one, wr() adds a write to the last item. */
 typedef struct mbatch {
-    kf_idem_item items[64];
-    kf_idem_write writes[128];
+    kf_eos_item items[64];
+    kf_eos_write writes[128];
     const char *argv[128][8];
     size_t nitems, nwrites;
 } mbatch;
@@ -488,7 +488,7 @@ static void mclear(mbatch *b)
 static void item(mbatch *b, int64_t offset)
 {
     ck_assert_uint_lt(b->nitems, 64);
-    b->items[b->nitems++] = (kf_idem_item){.offset = offset, .writes = &b->writes[b->nwrites]};
+    b->items[b->nitems++] = (kf_eos_item){.offset = offset, .writes = &b->writes[b->nwrites]};
 }
 
 /* wr(b, argc, argv0, argv1, ...) */
@@ -503,7 +503,7 @@ static void wr(mbatch *b, int argc, ...)
     for (int j = 0; j < argc; j++)
         b->argv[w][j] = va_arg(ap, const char *);
     va_end(ap);
-    b->writes[w] = (kf_idem_write){.argc = argc, .argv = b->argv[w]};
+    b->writes[w] = (kf_eos_write){.argc = argc, .argv = b->argv[w]};
     b->items[b->nitems - 1].nwrites++;
 }
 
@@ -514,7 +514,7 @@ static void item_rpush(mbatch *b, int64_t offset, const char *key, const char *v
     wr(b, 3, "RPUSH", key, val);
 }
 
-static kf_idem_part mpart_of(const mbatch *b, int32_t partition, int64_t epoch, int64_t trim)
+static kf_eos_part mpart_of(const mbatch *b, int32_t partition, int64_t epoch, int64_t trim)
 {
     return part_at(b->items, b->nitems, partition, epoch, trim);
 }
@@ -562,18 +562,18 @@ static bool marked(int32_t partition, int64_t offset, const char *sink)
 
 START_TEST(test_assign_epoch_and_done)
 {
-    kf_idem *c = idem_on(S.port);
+    kf_eos_state *c = idem_on(S.port);
     char tag[128];
-    kf_idem_tag(c, "t", 0, tag, sizeof tag);
+    kf_eos_state_tag(c, "t", 0, tag, sizeof tag);
     ck_assert_str_eq(tag, TAG);
 
-    kf_idem_assigned a;
+    kf_eos_assigned a;
     char err[512];
-    ck_assert_int_eq(kf_idem_assign(c, "t", 0, &a, err, sizeof err), KF_IDEM_OK);
+    ck_assert_int_eq(kf_eos_state_assign(c, "t", 0, &a, err, sizeof err), KF_STATUS_OK);
     ck_assert_int_eq(a.epoch, 1);
     ck_assert_int_eq(a.base, -1);
     ck_assert_uint_eq(a.ndone, 0);
-    kf_idem_assigned_free(&a);
+    kf_eos_assigned_free(&a);
 
     static batch b;
     memset(&b, 0, sizeof b);
@@ -581,11 +581,11 @@ START_TEST(test_assign_epoch_and_done)
     add(&b, 6, "RPUSH", "L", "v6");
     int st[2];
     complete1(c, "a", &b, 0, 1, -1, st);
-    ASSERT_ST(st, KF_IDEM_APPLIED, KF_IDEM_APPLIED);
+    ASSERT_ST(st, KF_EOS_APPLIED, KF_EOS_APPLIED);
     /* A mark only (e.g. HTTP after its 2xx). */
-    ck_assert_int_eq(complete_rpush(c, "hook/x", 1, 5, NULL, NULL), KF_IDEM_APPLIED);
+    ck_assert_int_eq(complete_rpush(c, "hook/x", 1, 5, NULL, NULL), KF_EOS_APPLIED);
 
-    ck_assert_int_eq(kf_idem_assign(c, "t", 0, &a, err, sizeof err), KF_IDEM_OK);
+    ck_assert_int_eq(kf_eos_state_assign(c, "t", 0, &a, err, sizeof err), KF_STATUS_OK);
     ck_assert_int_eq(a.epoch, 2);
     ck_assert_int_eq(a.base, -1);
     ck_assert_uint_eq(a.ndone, 3);
@@ -595,22 +595,22 @@ START_TEST(test_assign_epoch_and_done)
     ck_assert_str_eq(a.done[1].sink, "hook/x");
     ck_assert_int_eq(a.done[2].offset, 6);
     ck_assert_str_eq(a.done[2].sink, "a");
-    kf_idem_assigned_free(&a);
+    kf_eos_assigned_free(&a);
     ck_assert_ptr_null(a.mem);
-    kf_idem_assigned_free(NULL);
+    kf_eos_assigned_free(NULL);
 
     ck_assert_int_eq(rget_num(EPOCH(0)), 2);
     ck_assert_int_eq(rint_("LLEN L"), 2);
     /* Another partition has its own epoch. */
     ck_assert_int_eq(assign(c, 1), 1);
-    kf_idem_destroy(c);
-    kf_idem_destroy(NULL);
+    kf_eos_state_destroy(c);
+    kf_eos_state_destroy(NULL);
 }
 END_TEST
 
 START_TEST(test_stale_epoch_fenced)
 {
-    kf_idem *c = idem_on(S.port);
+    kf_eos_state *c = idem_on(S.port);
     static batch b;
     memset(&b, 0, sizeof b);
     add(&b, 3, "RPUSH", "L", "x");
@@ -619,14 +619,14 @@ START_TEST(test_stale_epoch_fenced)
 
     /* Never assigned: no epoch key counts as stale. */
     complete1(c, "a", &b, 0, 1, 10, st);
-    ASSERT_ST(st, KF_IDEM_FENCED, KF_IDEM_FENCED);
+    ASSERT_ST(st, KF_EOS_FENCED, KF_EOS_FENCED);
 
     ck_assert_int_eq(assign(c, 0), 1);
     ck_assert_int_eq(assign(c, 0), 2);
     for (int64_t e = 1; e <= 3; e += 2) { /* older and newer than the owner's */
         st[0] = st[1] = -1;
         complete1(c, "a", &b, 0, e, 10, st);
-        ASSERT_ST(st, KF_IDEM_FENCED, KF_IDEM_FENCED);
+        ASSERT_ST(st, KF_EOS_FENCED, KF_EOS_FENCED);
     }
     /* Nothing written: no effect, no mark, no trim. */
     ck_assert_int_eq(rint_("EXISTS L"), 0);
@@ -635,28 +635,28 @@ START_TEST(test_stale_epoch_fenced)
 
     /* The owner's epoch writes (so the checks above could have failed). */
     complete1(c, "a", &b, 0, 2, -1, st);
-    ASSERT_ST(st, KF_IDEM_APPLIED, KF_IDEM_APPLIED);
+    ASSERT_ST(st, KF_EOS_APPLIED, KF_EOS_APPLIED);
     ck_assert_int_eq(rint_("LLEN L"), 2);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 2);
-    kf_idem_destroy(c);
+    kf_eos_state_destroy(c);
 }
 END_TEST
 
 START_TEST(test_done_not_written_again)
 {
     int64_t e;
-    kf_idem *c = idem_assigned(1, &e);
-    ck_assert_int_eq(complete_rpush(c, "a", e, 7, "L", "v7"), KF_IDEM_APPLIED);
-    ck_assert_int_eq(complete_rpush(c, "a", e, 7, "L", "v7"), KF_IDEM_SKIPPED);
+    kf_eos_state *c = idem_assigned(1, &e);
+    ck_assert_int_eq(complete_rpush(c, "a", e, 7, "L", "v7"), KF_EOS_APPLIED);
+    ck_assert_int_eq(complete_rpush(c, "a", e, 7, "L", "v7"), KF_EOS_SKIPPED);
     ck_assert_int_eq(rint_("LLEN L"), 1);
 
     /* A new owner replaying the record: still done for sink a. */
     e = assign(c, 0);
-    ck_assert_int_eq(complete_rpush(c, "a", e, 7, "L", "v7"), KF_IDEM_SKIPPED);
+    ck_assert_int_eq(complete_rpush(c, "a", e, 7, "L", "v7"), KF_EOS_SKIPPED);
     ck_assert_int_eq(rint_("LLEN L"), 1);
 
     /* The same offset for another sink is its own effect. */
-    ck_assert_int_eq(complete_rpush(c, "b", e, 7, "L2", "v7"), KF_IDEM_APPLIED);
+    ck_assert_int_eq(complete_rpush(c, "b", e, 7, "L2", "v7"), KF_EOS_APPLIED);
     ck_assert_int_eq(rint_("LLEN L2"), 1);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 2);
 
@@ -667,49 +667,50 @@ START_TEST(test_done_not_written_again)
     add(&b, 8, "RPUSH", "L", "v8");
     int st[2];
     complete1(c, "a", &b, 0, e, -1, st);
-    ASSERT_ST(st, KF_IDEM_APPLIED, KF_IDEM_SKIPPED);
+    ASSERT_ST(st, KF_EOS_APPLIED, KF_EOS_SKIPPED);
     ck_assert_int_eq(rint_("LLEN L"), 2);
-    kf_idem_destroy(c);
+    kf_eos_state_destroy(c);
 }
 END_TEST
 
 START_TEST(test_trim)
 {
     int64_t e;
-    kf_idem *c = idem_assigned(1, &e);
+    kf_eos_state *c = idem_assigned(1, &e);
     complete_marks(c, e, 0, 10);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 10);
 
     char err[512];
     int fenced = -1;
-    ck_assert_int_eq(kf_idem_trim(c, "t", 0, e, 6, &fenced, err, sizeof err), KF_IDEM_OK);
+    ck_assert_int_eq(kf_eos_state_trim(c, "t", 0, e, 6, &fenced, err, sizeof err), KF_STATUS_OK);
     ck_assert_int_eq(fenced, 0);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 4); /* 6..9 */
     ck_assert_int_eq(rint_("ZCOUNT %s -inf 5", DONE(0)), 0);
     ck_assert_int_eq(rget_num(BASE(0)), 6);
 
     /* The watermark never goes back. */
-    ck_assert_int_eq(kf_idem_trim(c, "t", 0, e, 3, &fenced, err, sizeof err), KF_IDEM_OK);
+    ck_assert_int_eq(kf_eos_state_trim(c, "t", 0, e, 3, &fenced, err, sizeof err), KF_STATUS_OK);
     ck_assert_int_eq(rget_num(BASE(0)), 6);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 4);
 
     /* Fenced: nothing trimmed. */
-    ck_assert_int_eq(kf_idem_trim(c, "t", 0, e + 1, 9, &fenced, err, sizeof err), KF_IDEM_OK);
+    ck_assert_int_eq(kf_eos_state_trim(c, "t", 0, e + 1, 9, &fenced, err, sizeof err),
+                     KF_STATUS_OK);
     ck_assert_int_eq(fenced, 1);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 4);
     ck_assert_int_eq(rget_num(BASE(0)), 6);
 
     /* A record below the watermark is done and committed: not written. */
-    ck_assert_int_eq(complete_rpush(c, "a", e, 2, "L", "late"), KF_IDEM_SKIPPED);
+    ck_assert_int_eq(complete_rpush(c, "a", e, 2, "L", "late"), KF_EOS_SKIPPED);
     ck_assert_int_eq(rint_("EXISTS L"), 0);
 
-    kf_idem_assigned a;
-    ck_assert_int_eq(kf_idem_assign(c, "t", 0, &a, err, sizeof err), KF_IDEM_OK);
+    kf_eos_assigned a;
+    ck_assert_int_eq(kf_eos_state_assign(c, "t", 0, &a, err, sizeof err), KF_STATUS_OK);
     ck_assert_int_eq(a.base, 6);
     ck_assert_uint_eq(a.ndone, 4);
     ck_assert_int_eq(a.done[0].offset, 6);
-    kf_idem_assigned_free(&a);
-    kf_idem_destroy(c);
+    kf_eos_assigned_free(&a);
+    kf_eos_state_destroy(c);
 }
 END_TEST
 
@@ -718,51 +719,54 @@ END_TEST
  * the epoch like every other write. */
 START_TEST(test_owner_hand_over)
 {
-    kf_idem *c = idem_on(S.port);
-    kf_idem_assigned a;
+    kf_eos_state *c = idem_on(S.port);
+    kf_eos_assigned a;
     char err[512];
-    ck_assert_int_eq(kf_idem_assign_owned(c, "t", 0, "txn-A", &a, err, sizeof err), KF_IDEM_OK);
+    ck_assert_int_eq(kf_eos_state_assign_owned(c, "t", 0, "txn-A", &a, err, sizeof err),
+                     KF_STATUS_OK);
     ck_assert_str_eq(a.prev_owner, "");
     int64_t ea = a.epoch;
-    kf_idem_assigned_free(&a);
+    kf_eos_assigned_free(&a);
 
     /* A takes B's place without releasing: B learns it was A. */
-    ck_assert_int_eq(kf_idem_assign_owned(c, "t", 0, "txn-B", &a, err, sizeof err), KF_IDEM_OK);
+    ck_assert_int_eq(kf_eos_state_assign_owned(c, "t", 0, "txn-B", &a, err, sizeof err),
+                     KF_STATUS_OK);
     ck_assert_str_eq(a.prev_owner, "txn-A");
     int64_t eb = a.epoch;
     ck_assert_int_gt(eb, ea);
-    kf_idem_assigned_free(&a);
+    kf_eos_assigned_free(&a);
 
     /* The zombie A cannot release what B holds: stale epoch, and not its. */
     int fenced = 0;
-    ck_assert_int_eq(kf_idem_release(c, "t", 0, ea, -1, "txn-A", &fenced, err, sizeof err),
-                     KF_IDEM_OK);
+    ck_assert_int_eq(kf_eos_state_release(c, "t", 0, ea, -1, "txn-A", &fenced, err, sizeof err),
+                     KF_STATUS_OK);
     ck_assert_int_eq(fenced, 1);
-    ck_assert_int_eq(kf_idem_release(c, "t", 0, eb, -1, "txn-A", &fenced, err, sizeof err),
-                     KF_IDEM_OK);
+    ck_assert_int_eq(kf_eos_state_release(c, "t", 0, eb, -1, "txn-A", &fenced, err, sizeof err),
+                     KF_STATUS_OK);
     ck_assert_int_eq(fenced, 0);
     ck_assert_int_eq(rint_("EXISTS {kft:g:t:0}:owner"), 1);
 
     /* B hands over cleanly: the next owner finds nobody to fence. */
-    ck_assert_int_eq(kf_idem_release(c, "t", 0, eb, -1, "txn-B", &fenced, err, sizeof err),
-                     KF_IDEM_OK);
+    ck_assert_int_eq(kf_eos_state_release(c, "t", 0, eb, -1, "txn-B", &fenced, err, sizeof err),
+                     KF_STATUS_OK);
     ck_assert_int_eq(rint_("EXISTS {kft:g:t:0}:owner"), 0);
-    ck_assert_int_eq(kf_idem_assign_owned(c, "t", 0, "txn-C", &a, err, sizeof err), KF_IDEM_OK);
+    ck_assert_int_eq(kf_eos_state_assign_owned(c, "t", 0, "txn-C", &a, err, sizeof err),
+                     KF_STATUS_OK);
     ck_assert_str_eq(a.prev_owner, "");
-    kf_idem_assigned_free(&a);
+    kf_eos_assigned_free(&a);
 
     /* A mapping without a transaction records nobody and leaves the holder. */
-    ck_assert_int_eq(kf_idem_assign(c, "t", 0, &a, err, sizeof err), KF_IDEM_OK);
+    ck_assert_int_eq(kf_eos_state_assign(c, "t", 0, &a, err, sizeof err), KF_STATUS_OK);
     ck_assert_str_eq(a.prev_owner, "txn-C");
-    kf_idem_assigned_free(&a);
-    kf_idem_destroy(c);
+    kf_eos_assigned_free(&a);
+    kf_eos_state_destroy(c);
 }
 END_TEST
 
 START_TEST(test_trim_rides_on_complete)
 {
     int64_t e;
-    kf_idem *c = idem_assigned(1, &e);
+    kf_eos_state *c = idem_assigned(1, &e);
     complete_marks(c, e, 0, 5);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 5);
 
@@ -771,7 +775,7 @@ START_TEST(test_trim_rides_on_complete)
     add(&b, 5, "RPUSH", "L", "v5");
     int st[1];
     complete1(c, "a", &b, 0, e, 3, st);
-    ck_assert_int_eq(st[0], KF_IDEM_APPLIED);
+    ck_assert_int_eq(st[0], KF_EOS_APPLIED);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 3); /* 3, 4, 5 */
     ck_assert_int_eq(rint_("ZCOUNT %s -inf 2", DONE(0)), 0);
     ck_assert_int_eq(rget_num(BASE(0)), 3);
@@ -782,19 +786,19 @@ START_TEST(test_trim_rides_on_complete)
     complete1(c, "a", &b, 0, e, 5, st);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 1);
     ck_assert_int_eq(rget_num(BASE(0)), 5);
-    kf_idem_destroy(c);
+    kf_eos_state_destroy(c);
 }
 END_TEST
 
 START_TEST(test_reload_after_script_flush)
 {
     int64_t e;
-    kf_idem *c = idem_assigned(1, &e);
-    ck_assert_int_eq(complete_rpush(c, "a", e, 1, "L", "v1"), KF_IDEM_APPLIED);
+    kf_eos_state *c = idem_assigned(1, &e);
+    ck_assert_int_eq(complete_rpush(c, "a", e, 1, "L", "v1"), KF_EOS_APPLIED);
 
     freeReplyObject(rcmd("SCRIPT FLUSH"));
     freeReplyObject(rcmd("CONFIG RESETSTAT"));
-    ck_assert_int_eq(complete_rpush(c, "a", e, 2, "L", "v2"), KF_IDEM_APPLIED);
+    ck_assert_int_eq(complete_rpush(c, "a", e, 2, "L", "v2"), KF_EOS_APPLIED);
     ck_assert_int_eq(rint_("LLEN L"), 2);
     /* The connection survived, so the reload came from NOSCRIPT. */
     ASSERT_CALLS({"script|load", 1}, {"evalsha", 2});
@@ -802,13 +806,13 @@ START_TEST(test_reload_after_script_flush)
     /* Other scripts reload too. */
     freeReplyObject(rcmd("SCRIPT FLUSH"));
     ck_assert_int_eq(assign(c, 0), e + 1);
-    kf_idem_destroy(c);
+    kf_eos_state_destroy(c);
 }
 END_TEST
 
 START_TEST(test_reload_after_restart)
 {
-    kf_idem *c = idem_on(S.port);
+    kf_eos_state *c = idem_on(S.port);
     ck_assert_int_eq(assign(c, 0), 1);
 
     server_stop(S.port, SIGKILL);
@@ -817,28 +821,29 @@ START_TEST(test_reload_after_restart)
 
     /* The old connection is dead: the first call may see it (RETRY), the
      * next one reconnects and reloads the scripts. */
-    kf_idem_assigned a;
+    kf_eos_assigned a;
     char err[512] = "";
-    int rc = kf_idem_assign(c, "t", 0, &a, err, sizeof err);
-    ck_assert_msg(rc == KF_IDEM_OK || rc == KF_IDEM_RETRY, "assign after restart: %d %s", rc, err);
-    if (rc == KF_IDEM_RETRY) {
+    int rc = kf_eos_state_assign(c, "t", 0, &a, err, sizeof err);
+    ck_assert_msg(rc == KF_STATUS_OK || rc == KF_STATUS_RETRY, "assign after restart: %d %s", rc,
+                  err);
+    if (rc == KF_STATUS_RETRY) {
         ck_assert_msg(err[0] != '\0', "RETRY without a sentence");
-        rc = kf_idem_assign(c, "t", 0, &a, err, sizeof err);
-        ck_assert_msg(rc == KF_IDEM_OK, "second assign after restart: %d %s", rc, err);
+        rc = kf_eos_state_assign(c, "t", 0, &a, err, sizeof err);
+        ck_assert_msg(rc == KF_STATUS_OK, "second assign after restart: %d %s", rc, err);
     }
     ck_assert_int_eq(a.epoch, 1); /* no persistence: the state is gone */
     int64_t e = a.epoch;
-    kf_idem_assigned_free(&a);
+    kf_eos_assigned_free(&a);
 
-    ck_assert_int_eq(complete_rpush(c, "a", e, 1, "L", "v1"), KF_IDEM_APPLIED);
+    ck_assert_int_eq(complete_rpush(c, "a", e, 1, "L", "v1"), KF_EOS_APPLIED);
     ck_assert_int_eq(rint_("LLEN L"), 1);
-    kf_idem_destroy(c);
+    kf_eos_state_destroy(c);
 }
 END_TEST
 
 START_TEST(test_multi_part)
 {
-    kf_idem *c = idem_on(S.port);
+    kf_eos_state *c = idem_on(S.port);
     ck_assert_int_eq(assign(c, 0), 1);
     ck_assert_int_eq(assign(c, 1), 1);
     ck_assert_int_eq(assign(c, 0), 2); /* a newer owner took partition 0 */
@@ -849,11 +854,11 @@ START_TEST(test_multi_part)
     add(&b[0], 11, "RPUSH", "L0", "b");
     add(&b[1], 20, "RPUSH", "L1", "c");
     add(&b[1], 21, "RPUSH", "L1", "d");
-    kf_idem_part parts[2] = {part_of(&b[0], 0, 1, 5), part_of(&b[1], 1, 1, -1)};
+    kf_eos_part parts[2] = {part_of(&b[0], 0, 1, 5), part_of(&b[1], 1, 1, -1)};
     int st[4] = {-1, -1, -1, -1};
     char err[512];
-    ck_assert_int_eq(kf_idem_complete(c, "a", parts, 2, st, err, sizeof err), KF_IDEM_OK);
-    ASSERT_ST(st, KF_IDEM_FENCED, KF_IDEM_FENCED, KF_IDEM_APPLIED, KF_IDEM_APPLIED);
+    ck_assert_int_eq(kf_eos_state_complete(c, "a", parts, 2, st, err, sizeof err), KF_STATUS_OK);
+    ASSERT_ST(st, KF_EOS_FENCED, KF_EOS_FENCED, KF_EOS_APPLIED, KF_EOS_APPLIED);
     ck_assert_int_eq(rint_("EXISTS L0"), 0);
     ck_assert_int_eq(rint_("EXISTS %s", DONE(0)), 0);
     ck_assert_int_eq(rint_("EXISTS %s", BASE(0)), 0);
@@ -862,15 +867,15 @@ START_TEST(test_multi_part)
     assert_list_of("L1", &b[1]);
 
     /* No parts: nothing to do. */
-    ck_assert_int_eq(kf_idem_complete(c, "a", NULL, 0, st, err, sizeof err), KF_IDEM_OK);
-    kf_idem_destroy(c);
+    ck_assert_int_eq(kf_eos_state_complete(c, "a", NULL, 0, st, err, sizeof err), KF_STATUS_OK);
+    kf_eos_state_destroy(c);
 }
 END_TEST
 
 START_TEST(test_binary_values)
 {
     int64_t e;
-    kf_idem *c = idem_assigned(1, &e);
+    kf_eos_state *c = idem_assigned(1, &e);
     size_t n = 1 << 20;
     char *val = malloc(n);
     ck_assert_ptr_nonnull(val);
@@ -879,13 +884,13 @@ START_TEST(test_binary_values)
     static const char key[] = "bin\0key";
     const char *argv[3] = {"SET", key, val};
     size_t len[3] = {3, sizeof key - 1, n};
-    kf_idem_write w = {.argc = 3, .argv = argv, .argvlen = len};
-    kf_idem_item it = {.offset = 1, .writes = &w, .nwrites = 1};
-    kf_idem_part p = part_at(&it, 1, 0, e, -1);
+    kf_eos_write w = {.argc = 3, .argv = argv, .argvlen = len};
+    kf_eos_item it = {.offset = 1, .writes = &w, .nwrites = 1};
+    kf_eos_part p = part_at(&it, 1, 0, e, -1);
     int st[1];
     char err[512];
-    ck_assert_int_eq(kf_idem_complete(c, "a", &p, 1, st, err, sizeof err), KF_IDEM_OK);
-    ck_assert_int_eq(st[0], KF_IDEM_APPLIED);
+    ck_assert_int_eq(kf_eos_state_complete(c, "a", &p, 1, st, err, sizeof err), KF_STATUS_OK);
+    ck_assert_int_eq(st[0], KF_EOS_APPLIED);
 
     redisReply *r = rcmd("GET %b", key, sizeof key - 1);
     ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
@@ -894,24 +899,24 @@ START_TEST(test_binary_values)
     freeReplyObject(r);
     ck_assert_int_eq(rint_("EXISTS bin"), 0); /* not cut at the NUL */
     free(val);
-    kf_idem_destroy(c);
+    kf_eos_state_destroy(c);
 }
 END_TEST
 
 START_TEST(test_write_error_only_that_item)
 {
     int64_t e;
-    kf_idem *c = idem_assigned_bad_S(1, &e);
+    kf_eos_state *c = idem_assigned_bad_S(1, &e);
     static batch b;
     memset(&b, 0, sizeof b);
     add(&b, 1, "RPUSH", "L", "a");
     add(&b, 2, "RPUSH", "S", "b"); /* WRONGTYPE */
     add(&b, 3, "RPUSH", "L", "c");
     int st[4];
-    kf_idem_part p = part_of(&b, 0, e, -1);
+    kf_eos_part p = part_of(&b, 0, e, -1);
     char err[512] = "";
-    ck_assert_int_eq(kf_idem_complete(c, "a", &p, 1, st, err, sizeof err), KF_IDEM_OK);
-    ASSERT_ST(st, KF_IDEM_APPLIED, KF_IDEM_ERROR, KF_IDEM_APPLIED);
+    ck_assert_int_eq(kf_eos_state_complete(c, "a", &p, 1, st, err, sizeof err), KF_STATUS_OK);
+    ASSERT_ST(st, KF_EOS_APPLIED, KF_EOS_ERROR, KF_EOS_APPLIED);
     ck_assert_msg(strncmp(err, "WRONGTYPE", 9) == 0, "err: %s", err);
     ck_assert_int_eq(rint_("LLEN L"), 2);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 2);
@@ -920,27 +925,27 @@ START_TEST(test_write_error_only_that_item)
     /* An item with two writes where the second fails: unmarked, and (Lua
      * scripts do not roll back) its first write stays, as documented. */
     const char *w1[3] = {"RPUSH", "L", "d"}, *w2[3] = {"RPUSH", "S", "e"};
-    kf_idem_write ws[2] = {{.argc = 3, .argv = w1}, {.argc = 3, .argv = w2}};
-    kf_idem_item it = {.offset = 4, .writes = ws, .nwrites = 2};
+    kf_eos_write ws[2] = {{.argc = 3, .argv = w1}, {.argc = 3, .argv = w2}};
+    kf_eos_item it = {.offset = 4, .writes = ws, .nwrites = 2};
     p = part_at(&it, 1, 0, e, -1);
-    ck_assert_int_eq(kf_idem_complete(c, "a", &p, 1, st, err, sizeof err), KF_IDEM_OK);
-    ck_assert_int_eq(st[0], KF_IDEM_ERROR);
+    ck_assert_int_eq(kf_eos_state_complete(c, "a", &p, 1, st, err, sizeof err), KF_STATUS_OK);
+    ck_assert_int_eq(st[0], KF_EOS_ERROR);
     ck_assert_int_eq(rint_("LLEN L"), 3);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 2);
 
     /* A bad write (no arguments) is refused before any round trip. */
-    kf_idem_write bad = {.argc = 0, .argv = w1};
-    it = (kf_idem_item){.offset = 5, .writes = &bad, .nwrites = 1};
-    ck_assert_int_eq(kf_idem_complete(c, "a", &p, 1, st, err, sizeof err), KF_IDEM_FAIL);
-    ck_assert_int_eq(kf_idem_complete(c, "", &p, 1, st, err, sizeof err), KF_IDEM_FAIL);
-    kf_idem_destroy(c);
+    kf_eos_write bad = {.argc = 0, .argv = w1};
+    it = (kf_eos_item){.offset = 5, .writes = &bad, .nwrites = 1};
+    ck_assert_int_eq(kf_eos_state_complete(c, "a", &p, 1, st, err, sizeof err), KF_STATUS_FAIL);
+    ck_assert_int_eq(kf_eos_state_complete(c, "", &p, 1, st, err, sizeof err), KF_STATUS_FAIL);
+    kf_eos_state_destroy(c);
 }
 END_TEST
 
 START_TEST(test_claim)
 {
     int64_t e;
-    kf_idem *c = idem_assigned(1, &e);
+    kf_eos_state *c = idem_assigned(1, &e);
     char err[512];
     int dup[4], fenced = -1;
 
@@ -948,8 +953,8 @@ START_TEST(test_claim)
     size_t l1[3] = {2, 2, 3};
     int64_t o1[3] = {1, 2, 3};
     ck_assert_int_eq(
-        kf_idem_claim(c, "t", 0, e, k1, l1, o1, 3, 60000, dup, &fenced, err, sizeof err),
-        KF_IDEM_OK);
+        kf_eos_state_claim(c, "t", 0, e, k1, l1, o1, 3, 60000, dup, &fenced, err, sizeof err),
+        KF_STATUS_OK);
     ck_assert_int_eq(fenced, 0);
     ASSERT_ST(dup, 0, 0, 0);
     ck_assert_int_eq(rint_("EXISTS %b", TAG ":bk:k\0x", sizeof(TAG ":bk:k\0x") - 1), 1);
@@ -961,16 +966,16 @@ START_TEST(test_claim)
     const char *k2[4] = {"k1", "k2", "n", "n"};
     int64_t o2[4] = {1, 9, 4, 5};
     ck_assert_int_eq(
-        kf_idem_claim(c, "t", 0, e, k2, NULL, o2, 4, 60000, dup, &fenced, err, sizeof err),
-        KF_IDEM_OK);
+        kf_eos_state_claim(c, "t", 0, e, k2, NULL, o2, 4, 60000, dup, &fenced, err, sizeof err),
+        KF_STATUS_OK);
     ASSERT_ST(dup, 0, 1, 0, 1);
 
     /* Fenced: nothing written. */
     const char *k3[1] = {"z"};
     int64_t o3[1] = {7};
     ck_assert_int_eq(
-        kf_idem_claim(c, "t", 0, e - 1, k3, NULL, o3, 1, 60000, dup, &fenced, err, sizeof err),
-        KF_IDEM_OK);
+        kf_eos_state_claim(c, "t", 0, e - 1, k3, NULL, o3, 1, 60000, dup, &fenced, err, sizeof err),
+        KF_STATUS_OK);
     ck_assert_int_eq(fenced, 1);
     ck_assert_int_eq(rint_("EXISTS " TAG ":bk:z"), 0);
 
@@ -978,32 +983,33 @@ START_TEST(test_claim)
     const char *k4[1] = {"w"};
     int64_t o4[1] = {10}, o5[1] = {11};
     ck_assert_int_eq(
-        kf_idem_claim(c, "t", 0, e, k4, NULL, o4, 1, 100, dup, &fenced, err, sizeof err),
-        KF_IDEM_OK);
+        kf_eos_state_claim(c, "t", 0, e, k4, NULL, o4, 1, 100, dup, &fenced, err, sizeof err),
+        KF_STATUS_OK);
     ck_assert_int_eq(dup[0], 0);
     ck_assert_int_eq(
-        kf_idem_claim(c, "t", 0, e, k4, NULL, o5, 1, 100, dup, &fenced, err, sizeof err),
-        KF_IDEM_OK);
+        kf_eos_state_claim(c, "t", 0, e, k4, NULL, o5, 1, 100, dup, &fenced, err, sizeof err),
+        KF_STATUS_OK);
     ck_assert_int_eq(dup[0], 1);
     bool freed = false;
     for (int64_t end = now_ms() + 5000; !freed && now_ms() < end; nap_ms(20)) {
         ck_assert_int_eq(
-            kf_idem_claim(c, "t", 0, e, k4, NULL, o5, 1, 100, dup, &fenced, err, sizeof err),
-            KF_IDEM_OK);
+            kf_eos_state_claim(c, "t", 0, e, k4, NULL, o5, 1, 100, dup, &fenced, err, sizeof err),
+            KF_STATUS_OK);
         freed = dup[0] == 0;
     }
     ck_assert_msg(freed, "the marker did not expire after its 100 ms window");
 
-    ck_assert_int_eq(kf_idem_claim(c, "t", 0, e, k4, NULL, o5, 1, 0, dup, &fenced, err, sizeof err),
-                     KF_IDEM_FAIL);
-    kf_idem_destroy(c);
+    ck_assert_int_eq(
+        kf_eos_state_claim(c, "t", 0, e, k4, NULL, o5, 1, 0, dup, &fenced, err, sizeof err),
+        KF_STATUS_FAIL);
+    kf_eos_state_destroy(c);
 }
 END_TEST
 
 START_TEST(test_round_trips)
 {
     int64_t e[3];
-    kf_idem *c = idem_assigned(3, e);
+    kf_eos_state *c = idem_assigned(3, e);
     static batch b[3];
     memset(b, 0, sizeof b);
     for (int i = 0; i < 500; i++) {
@@ -1011,15 +1017,15 @@ START_TEST(test_round_trips)
         snprintf(v, sizeof v, "v%d", i);
         add(&b[i % 3], 1000 + i, "RPUSH", "L", v);
     }
-    kf_idem_part parts[3];
+    kf_eos_part parts[3];
     for (int p = 0; p < 3; p++)
         parts[p] = part_of(&b[p], p, e[p], 900);
 
     freeReplyObject(rcmd("CONFIG RESETSTAT"));
     static int st[500];
     char err[512];
-    ck_assert_int_eq(kf_idem_complete(c, "a", parts, 3, st, err, sizeof err), KF_IDEM_OK);
-    assert_st_all(st, 0, 500, KF_IDEM_APPLIED, "");
+    ck_assert_int_eq(kf_eos_state_complete(c, "a", parts, 3, st, err, sizeof err), KF_STATUS_OK);
+    assert_st_all(st, 0, 500, KF_EOS_APPLIED, "");
     /* One RPUSH per part (each part's items are one run on L), one ZMSCORE
      * and one ZADD per part: not one per record. */
     ASSERT_CALLS({"evalsha", 1}, {"eval", 0}, {"rpush", 3}, {"zmscore", 3}, {"zadd", 3},
@@ -1037,11 +1043,11 @@ START_TEST(test_round_trips)
         offs[i] = 1000 + i;
     }
     int fenced;
-    ck_assert_int_eq(
-        kf_idem_claim(c, "t", 0, e[0], keys, NULL, offs, 500, 60000, dup, &fenced, err, sizeof err),
-        KF_IDEM_OK);
+    ck_assert_int_eq(kf_eos_state_claim(c, "t", 0, e[0], keys, NULL, offs, 500, 60000, dup, &fenced,
+                                        err, sizeof err),
+                     KF_STATUS_OK);
     ASSERT_CALLS({"evalsha", 2});
-    kf_idem_destroy(c);
+    kf_eos_state_destroy(c);
 }
 END_TEST
 
@@ -1051,14 +1057,14 @@ END_TEST
 START_TEST(test_complete_o1_per_part)
 {
     int64_t e;
-    kf_idem *c = idem_assigned(1, &e);
+    kf_eos_state *c = idem_assigned(1, &e);
     static batch b;
     memset(&b, 0, sizeof b);
     add_n(&b, 100, 200, "RPUSH", "L", "v");
     freeReplyObject(rcmd("CONFIG RESETSTAT"));
     static int st[200];
     complete1(c, "a", &b, 0, e, -1, st);
-    assert_st_all(st, 0, 200, KF_IDEM_APPLIED, "");
+    assert_st_all(st, 0, 200, KF_EOS_APPLIED, "");
     ASSERT_CALLS({"evalsha", 1}, {"rpush", 1}, {"zmscore", 1}, {"zadd", 1}, {"zscore", 0});
     assert_list_of("L", &b);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 200);
@@ -1068,10 +1074,10 @@ START_TEST(test_complete_o1_per_part)
     /* Replayed: all SKIPPED by the one ZMSCORE; no write and no ZADD. */
     freeReplyObject(rcmd("CONFIG RESETSTAT"));
     complete1(c, "a", &b, 0, e, -1, st);
-    assert_st_all(st, 0, 200, KF_IDEM_SKIPPED, "replay");
+    assert_st_all(st, 0, 200, KF_EOS_SKIPPED, "replay");
     ASSERT_CALLS({"zmscore", 1}, {"rpush", 0}, {"zadd", 0});
     ck_assert_int_eq(rint_("LLEN L"), 200);
-    kf_idem_destroy(c);
+    kf_eos_state_destroy(c);
 }
 END_TEST
 
@@ -1080,7 +1086,7 @@ END_TEST
 START_TEST(test_complete_split_large_part)
 {
     int64_t e;
-    kf_idem *c = idem_assigned(1, &e);
+    kf_eos_state *c = idem_assigned(1, &e);
     static batch b;
     memset(&b, 0, sizeof b);
     enum { N = 1100 };
@@ -1088,7 +1094,7 @@ START_TEST(test_complete_split_large_part)
     freeReplyObject(rcmd("CONFIG RESETSTAT"));
     static int st[N + 1];
     complete1(c, "a", &b, 0, e, -1, st);
-    assert_st_all(st, 0, N, KF_IDEM_APPLIED, "");
+    assert_st_all(st, 0, N, KF_EOS_APPLIED, "");
     assert_list_of("L", &b);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), N);
     /* 1100 values: 2 RPUSH; 1100 members: 2 ZMSCORE; 2200 score/member
@@ -1101,10 +1107,10 @@ START_TEST(test_complete_split_large_part)
         add(&b, i, "RPUSH", "L", i == 1050 ? "again" : "x");
     add(&b, N, "RPUSH", "L", "new");
     complete1(c, "a", &b, 0, e, -1, st);
-    assert_st_all(st, 0, N, KF_IDEM_SKIPPED, "replay");
-    ck_assert_int_eq(st[N], KF_IDEM_APPLIED);
+    assert_st_all(st, 0, N, KF_EOS_SKIPPED, "replay");
+    ck_assert_int_eq(st[N], KF_EOS_APPLIED);
     ck_assert_int_eq(rint_("LLEN L"), N + 1);
-    kf_idem_destroy(c);
+    kf_eos_state_destroy(c);
 }
 END_TEST
 
@@ -1113,16 +1119,16 @@ END_TEST
 START_TEST(test_complete_mixed_runs)
 {
     int64_t e;
-    kf_idem *c = idem_assigned(1, &e);
+    kf_eos_state *c = idem_assigned(1, &e);
     /* Base 10, and offsets 12 and 15 already done for sink a. */
     static mbatch m;
     mclear(&m);
     item(&m, 12);
     item(&m, 15);
-    kf_idem_part p = mpart_of(&m, 0, e, 10);
+    kf_eos_part p = mpart_of(&m, 0, e, 10);
     int st[64];
     char err[512] = "";
-    ck_assert_int_eq(kf_idem_complete(c, "a", &p, 1, st, err, sizeof err), KF_IDEM_OK);
+    ck_assert_int_eq(kf_eos_state_complete(c, "a", &p, 1, st, err, sizeof err), KF_STATUS_OK);
     ck_assert_int_eq(rget_num(BASE(0)), 10);
     freeReplyObject(rcmd("SET K3 gone"));
     freeReplyObject(rcmd("HSET H2 f1 1 f2 2 f3 3"));
@@ -1160,10 +1166,10 @@ START_TEST(test_complete_mixed_runs)
     p = mpart_of(&m, 0, e, -1);
     for (size_t i = 0; i < n; i++)
         st[i] = -1;
-    ck_assert_int_eq(kf_idem_complete(c, "a", &p, 1, st, err, sizeof err), KF_IDEM_OK);
+    ck_assert_int_eq(kf_eos_state_complete(c, "a", &p, 1, st, err, sizeof err), KF_STATUS_OK);
     for (size_t i = 0; i < n; i++) {
         int64_t off = m.items[i].offset;
-        int want = off == 5 || off == 12 || off == 15 ? KF_IDEM_SKIPPED : KF_IDEM_APPLIED;
+        int want = off == 5 || off == 12 || off == 15 ? KF_EOS_SKIPPED : KF_EOS_APPLIED;
         ck_assert_msg(st[i] == want, "offset %" PRId64 ": status %d, want %d", off, st[i], want);
         ck_assert_msg(marked(0, off, "a") == (off >= 11), "offset %" PRId64 " mark", off);
     }
@@ -1203,7 +1209,7 @@ START_TEST(test_complete_mixed_runs)
      * stays a SET). One ZMSCORE, one ZADD. */
     ASSERT_CALLS({"rpush", 5}, {"hset", 3}, {"mset", 1}, {"set", 2}, {"del", 1}, {"lpush", 1},
                  {"sadd", 1}, {"hdel", 1}, {"zmscore", 1}, {"zadd", 1});
-    kf_idem_destroy(c);
+    kf_eos_state_destroy(c);
 }
 END_TEST
 
@@ -1212,7 +1218,7 @@ END_TEST
 START_TEST(test_complete_run_error)
 {
     int64_t e;
-    kf_idem *c = idem_assigned_bad_S(1, &e);
+    kf_eos_state *c = idem_assigned_bad_S(1, &e);
     static mbatch m;
     mclear(&m);
     item_rpush(&m, 1, "L", "a");
@@ -1223,13 +1229,13 @@ START_TEST(test_complete_run_error)
     item_rpush(&m, 6, "L", "f");
     item(&m, 7), wr(&m, 4, "HSET", "H", "k", "1");
     item(&m, 8), wr(&m, 4, "HSET", "H", "k", "2");
-    kf_idem_part p = mpart_of(&m, 0, e, -1);
+    kf_eos_part p = mpart_of(&m, 0, e, -1);
     int st[8];
     char err[512] = "";
     freeReplyObject(rcmd("CONFIG RESETSTAT"));
-    ck_assert_int_eq(kf_idem_complete(c, "a", &p, 1, st, err, sizeof err), KF_IDEM_OK);
-    static const int want[8] = {KF_IDEM_APPLIED, KF_IDEM_APPLIED, KF_IDEM_ERROR,   KF_IDEM_ERROR,
-                                KF_IDEM_ERROR,   KF_IDEM_APPLIED, KF_IDEM_APPLIED, KF_IDEM_APPLIED};
+    ck_assert_int_eq(kf_eos_state_complete(c, "a", &p, 1, st, err, sizeof err), KF_STATUS_OK);
+    static const int want[8] = {KF_EOS_APPLIED, KF_EOS_APPLIED, KF_EOS_ERROR,   KF_EOS_ERROR,
+                                KF_EOS_ERROR,   KF_EOS_APPLIED, KF_EOS_APPLIED, KF_EOS_APPLIED};
     assert_st_(st, want, 8);
     ck_assert_msg(strncmp(err, "WRONGTYPE", 9) == 0, "err: %s", err);
     ASSERT_CALLS({"rpush", 3} /* {1,2} {3,4,5} {6}: merged */, {"hset", 1});
@@ -1242,7 +1248,7 @@ START_TEST(test_complete_run_error)
     hget("H", "k", v, sizeof v);
     ck_assert_str_eq(v, "2");
     for (int i = 0; i < 8; i++)
-        ck_assert_msg(marked(0, i + 1, "a") == (want[i] == KF_IDEM_APPLIED), "offset %d mark",
+        ck_assert_msg(marked(0, i + 1, "a") == (want[i] == KF_EOS_APPLIED), "offset %d mark",
                       i + 1);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 5);
 
@@ -1250,14 +1256,14 @@ START_TEST(test_complete_run_error)
     freeReplyObject(rcmd("DEL S"));
     for (int i = 0; i < 8; i++)
         st[i] = -1;
-    ck_assert_int_eq(kf_idem_complete(c, "a", &p, 1, st, err, sizeof err), KF_IDEM_OK);
+    ck_assert_int_eq(kf_eos_state_complete(c, "a", &p, 1, st, err, sizeof err), KF_STATUS_OK);
     for (int i = 0; i < 8; i++)
-        ck_assert_int_eq(st[i], want[i] == KF_IDEM_ERROR ? KF_IDEM_APPLIED : KF_IDEM_SKIPPED);
+        ck_assert_int_eq(st[i], want[i] == KF_EOS_ERROR ? KF_EOS_APPLIED : KF_EOS_SKIPPED);
     static const char *const s[] = {"c", "d", "e"};
     assert_list("S", s, 3);
     assert_list("L", l, 3);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 8);
-    kf_idem_destroy(c);
+    kf_eos_state_destroy(c);
 }
 END_TEST
 
@@ -1266,7 +1272,7 @@ END_TEST
 START_TEST(test_complete_repeated_offset)
 {
     int64_t e;
-    kf_idem *c = idem_assigned_bad_S(1, &e);
+    kf_eos_state *c = idem_assigned_bad_S(1, &e);
     static mbatch m;
     mclear(&m);
     item_rpush(&m, 1, "L", "p");
@@ -1275,16 +1281,16 @@ START_TEST(test_complete_repeated_offset)
     item_rpush(&m, 2, "L", "y"); /* so this one runs */
     item_rpush(&m, 2, "L", "z"); /* and this one is done */
     item_rpush(&m, 3, "L", "r");
-    kf_idem_part p = mpart_of(&m, 0, e, -1);
+    kf_eos_part p = mpart_of(&m, 0, e, -1);
     int st[6];
     char err[512] = "";
-    ck_assert_int_eq(kf_idem_complete(c, "a", &p, 1, st, err, sizeof err), KF_IDEM_OK);
-    ASSERT_ST(st, KF_IDEM_APPLIED, KF_IDEM_SKIPPED, KF_IDEM_ERROR, KF_IDEM_APPLIED, KF_IDEM_SKIPPED,
-              KF_IDEM_APPLIED);
+    ck_assert_int_eq(kf_eos_state_complete(c, "a", &p, 1, st, err, sizeof err), KF_STATUS_OK);
+    ASSERT_ST(st, KF_EOS_APPLIED, KF_EOS_SKIPPED, KF_EOS_ERROR, KF_EOS_APPLIED, KF_EOS_SKIPPED,
+              KF_EOS_APPLIED);
     static const char *const l[] = {"p", "y", "r"};
     assert_list("L", l, 3);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(0)), 3);
-    kf_idem_destroy(c);
+    kf_eos_state_destroy(c);
 }
 END_TEST
 
@@ -1293,7 +1299,7 @@ END_TEST
  * it in the same call still finds its own keys and values. */
 START_TEST(test_complete_fenced_runs)
 {
-    kf_idem *c = idem_on(S.port);
+    kf_eos_state *c = idem_on(S.port);
     ck_assert_int_eq(assign(c, 0), 1);
     ck_assert_int_eq(assign(c, 0), 2);
     int64_t e1 = assign(c, 1);
@@ -1310,14 +1316,14 @@ START_TEST(test_complete_fenced_runs)
     item_rpush(&l, 10, "L", "x");
     item_rpush(&l, 11, "L", "y");
     item(&l, 12), wr(&l, 4, "HSET", "H", "k", "v");
-    kf_idem_part parts[2] = {mpart_of(&f, 0, 1, 5), mpart_of(&l, 1, e1, -1)};
+    kf_eos_part parts[2] = {mpart_of(&f, 0, 1, 5), mpart_of(&l, 1, e1, -1)};
     int st[10];
     char err[512] = "";
     freeReplyObject(rcmd("SET FX keep"));
     freeReplyObject(rcmd("CONFIG RESETSTAT"));
-    ck_assert_int_eq(kf_idem_complete(c, "a", parts, 2, st, err, sizeof err), KF_IDEM_OK);
-    assert_st_all(st, 0, 7, KF_IDEM_FENCED, "fenced");
-    assert_st_all(st, 7, 10, KF_IDEM_APPLIED, "live");
+    ck_assert_int_eq(kf_eos_state_complete(c, "a", parts, 2, st, err, sizeof err), KF_STATUS_OK);
+    assert_st_all(st, 0, 7, KF_EOS_FENCED, "fenced");
+    assert_st_all(st, 7, 10, KF_EOS_APPLIED, "live");
     ck_assert_int_eq(rint_("EXISTS F FH FS FS1 FS2"), 0);
     ck_assert_int_eq(rint_("EXISTS FX"), 1);
     ck_assert_int_eq(rint_("EXISTS %s", DONE(0)), 0);
@@ -1330,7 +1336,7 @@ START_TEST(test_complete_fenced_runs)
     hget("H", "k", v, sizeof v);
     ck_assert_str_eq(v, "v");
     ck_assert_int_eq(rint_("ZCARD %s", DONE(1)), 3);
-    kf_idem_destroy(c);
+    kf_eos_state_destroy(c);
 }
 END_TEST
 
@@ -1362,8 +1368,8 @@ static int scripts_ran(void)
 {
     static char uni[41], gen[41];
     if (!uni[0]) {
-        script_sha(KF_IDEM_LUA_UNIFORM, uni);
-        script_sha(KF_IDEM_LUA_COMPLETE, gen);
+        script_sha(KF_EOS_LUA_UNIFORM, uni);
+        script_sha(KF_EOS_LUA_COMPLETE, gen);
     }
     redisReply *r = rcmd("SLOWLOG GET -1");
     int ran = 0;
@@ -1525,8 +1531,8 @@ static void assert_same_state(const char *a, const char *b, const char *what)
  * another prefix. */
 START_TEST(test_uniform_fast_path)
 {
-    kf_idem *ca = idem_at(S.port, "A"), *cb = idem_at(S.port, "B");
-    kf_idem_set_fast_path(ca, 0);
+    kf_eos_state *ca = idem_at(S.port, "A"), *cb = idem_at(S.port, "B");
+    kf_eos_state_set_fast_path(ca, 0);
     for (int32_t p = 0; p < 2; p++)
         ck_assert_int_eq(assign(ca, p), assign(cb, p));
     static batch b[2][2]; /* [prefix][part] */
@@ -1539,16 +1545,16 @@ START_TEST(test_uniform_fast_path)
     char err[512] = "";
     slowlog_on();
     for (int x = 0; x < 2; x++) {
-        kf_idem_part parts[2] = {part_of(&b[x][0], 0, 1, 900), part_of(&b[x][1], 1, 1, -1)};
+        kf_eos_part parts[2] = {part_of(&b[x][0], 0, 1, 900), part_of(&b[x][1], 1, 1, -1)};
         freeReplyObject(rcmd("CONFIG RESETSTAT"));
-        ck_assert_int_eq(kf_idem_complete(x ? cb : ca, "s", parts, 2, st[x], err, sizeof err),
-                         KF_IDEM_OK);
+        ck_assert_int_eq(kf_eos_state_complete(x ? cb : ca, "s", parts, 2, st[x], err, sizeof err),
+                         KF_STATUS_OK);
         ck_assert_int_eq(scripts_ran(), x ? RAN_UNIFORM : RAN_COMPLETE);
         /* The same commands either way: one write, check and mark per part. */
         ASSERT_CALLS({"evalsha", 1}, {"rpush", 2}, {"zmscore", 2}, {"zadd", 2});
     }
     for (int i = 0; i < 300; i++) {
-        ck_assert_msg(st[1][i] == KF_IDEM_APPLIED, "item %d: status %d", i, st[1][i]);
+        ck_assert_msg(st[1][i] == KF_EOS_APPLIED, "item %d: status %d", i, st[1][i]);
         ck_assert_int_eq(st[0][i], st[1][i]);
     }
     assert_list_of("B:L0", &b[1][0]);
@@ -1568,8 +1574,8 @@ START_TEST(test_uniform_fast_path)
     ck_assert_msg(strstr(gb, "{g:t:0}:base string: 900\n"), "base 900 missing");
     free(ga);
     free(gb);
-    kf_idem_destroy(ca);
-    kf_idem_destroy(cb);
+    kf_eos_state_destroy(ca);
+    kf_eos_state_destroy(cb);
 }
 END_TEST
 
@@ -1579,7 +1585,7 @@ END_TEST
 START_TEST(test_uniform_wrongtype)
 {
     int64_t e[2];
-    kf_idem *c = idem_assigned_bad_S(2, e);
+    kf_eos_state *c = idem_assigned_bad_S(2, e);
     static batch b[2];
     memset(b, 0, sizeof b);
     for (int i = 0; i < 999; i++)
@@ -1587,15 +1593,15 @@ START_TEST(test_uniform_wrongtype)
     add(&b[1], 10, "RPUSH", "L", "a");
     add(&b[1], 11, "RPUSH", "L", "b");
     add(&b[1], 12, "RPUSH", "L", "c");
-    kf_idem_part parts[2] = {part_of(&b[0], 0, e[0], -1), part_of(&b[1], 1, e[1], -1)};
+    kf_eos_part parts[2] = {part_of(&b[0], 0, e[0], -1), part_of(&b[1], 1, e[1], -1)};
     static int st[1002];
     char err[512] = "";
     slowlog_on();
     freeReplyObject(rcmd("CONFIG RESETSTAT"));
-    ck_assert_int_eq(kf_idem_complete(c, "a", parts, 2, st, err, sizeof err), KF_IDEM_OK);
+    ck_assert_int_eq(kf_eos_state_complete(c, "a", parts, 2, st, err, sizeof err), KF_STATUS_OK);
     ck_assert_int_eq(scripts_ran(), RAN_UNIFORM);
-    assert_st_all(st, 0, 999, KF_IDEM_ERROR, "");
-    assert_st_all(st, 999, 1002, KF_IDEM_APPLIED, "");
+    assert_st_all(st, 0, 999, KF_EOS_ERROR, "");
+    assert_st_all(st, 999, 1002, KF_EOS_APPLIED, "");
     ck_assert_msg(strncmp(err, "WRONGTYPE", 9) == 0, "err: %s", err);
     /* 998 + 1 values, then L; part 1's ZADD only. */
     ASSERT_CALLS({"rpush", 3}, {"zadd", 1});
@@ -1605,7 +1611,7 @@ START_TEST(test_uniform_wrongtype)
     freeReplyObject(r);
     assert_list_of("L", &b[1]);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(1)), 3);
-    kf_idem_destroy(c);
+    kf_eos_state_destroy(c);
 }
 END_TEST
 
@@ -1615,7 +1621,7 @@ END_TEST
 START_TEST(test_uniform_replay)
 {
     int64_t e[2];
-    kf_idem *c = idem_assigned(2, e);
+    kf_eos_state *c = idem_assigned(2, e);
     static batch b[2];
     memset(b, 0, sizeof b);
     static char v[40][16];
@@ -1625,21 +1631,21 @@ START_TEST(test_uniform_replay)
         add(&b[0], 2 * i, "HSET", "H", v[i]); /* writes replaced below */
         add(&b[1], 100 + i, "lpush", "Q", v[i]);
     }
-    kf_idem_part parts[2] = {part_of(&b[0], 0, e[0], -1), part_of(&b[1], 1, e[1], -1)};
+    kf_eos_part parts[2] = {part_of(&b[0], 0, e[0], -1), part_of(&b[1], 1, e[1], -1)};
     /* HSET's add() takes one value: make the writes "HSET H f v" by hand. */
     static const char *hargv[20][4];
-    static kf_idem_write hw[20];
+    static kf_eos_write hw[20];
     for (int i = 0; i < 20; i++) {
         hargv[i][0] = "HSET", hargv[i][1] = "H", hargv[i][2] = v[i % 7], hargv[i][3] = v[i];
-        hw[i] = (kf_idem_write){.argc = 4, .argv = hargv[i]};
+        hw[i] = (kf_eos_write){.argc = 4, .argv = hargv[i]};
         b[0].items[i].writes = &hw[i];
     }
     static int st[40];
     char err[512] = "";
     slowlog_on();
-    ck_assert_int_eq(kf_idem_complete(c, "a", parts, 2, st, err, sizeof err), KF_IDEM_OK);
+    ck_assert_int_eq(kf_eos_state_complete(c, "a", parts, 2, st, err, sizeof err), KF_STATUS_OK);
     ck_assert_int_eq(scripts_ran(), RAN_UNIFORM);
-    assert_st_all(st, 0, 40, KF_IDEM_APPLIED, "");
+    assert_st_all(st, 0, 40, KF_EOS_APPLIED, "");
     ck_assert_int_eq(rint_("HLEN H"), 7);
     char h[16];
     hget("H", "v6", h, sizeof h); /* fields v6 at items 6 and 13: the later wins */
@@ -1647,9 +1653,9 @@ START_TEST(test_uniform_replay)
     ck_assert_int_eq(rint_("LLEN Q"), 20);
 
     freeReplyObject(rcmd("CONFIG RESETSTAT"));
-    ck_assert_int_eq(kf_idem_complete(c, "a", parts, 2, st, err, sizeof err), KF_IDEM_OK);
+    ck_assert_int_eq(kf_eos_state_complete(c, "a", parts, 2, st, err, sizeof err), KF_STATUS_OK);
     ck_assert_int_eq(scripts_ran(), RAN_UNIFORM);
-    assert_st_all(st, 0, 40, KF_IDEM_SKIPPED, "replay");
+    assert_st_all(st, 0, 40, KF_EOS_SKIPPED, "replay");
     ASSERT_CALLS({"zmscore", 2}, {"hset", 0}, {"lpush", 0}, {"zadd", 0});
     ck_assert_int_eq(rint_("LLEN Q"), 20);
 
@@ -1663,10 +1669,11 @@ START_TEST(test_uniform_replay)
     parts[1] = part_of(&b[1], 1, e[1], -1);
     freeReplyObject(rcmd("CONFIG RESETSTAT"));
     static int st2[1019];
-    ck_assert_int_eq(kf_idem_complete(c, "a", &parts[1], 1, st2, err, sizeof err), KF_IDEM_OK);
+    ck_assert_int_eq(kf_eos_state_complete(c, "a", &parts[1], 1, st2, err, sizeof err),
+                     KF_STATUS_OK);
     ck_assert_int_eq(scripts_ran(), RAN_UNIFORM);
-    assert_st_all(st2, 0, 20, KF_IDEM_SKIPPED, "done");
-    assert_st_all(st2, 20, 1019, KF_IDEM_APPLIED, "new");
+    assert_st_all(st2, 0, 20, KF_EOS_SKIPPED, "done");
+    assert_st_all(st2, 20, 1019, KF_EOS_APPLIED, "new");
     /* 1019 members: 2 ZMSCORE; 1998 values: 2 ZADD. */
     ASSERT_CALLS({"lpush", 2}, {"zmscore", 2}, {"zadd", 2});
     ck_assert_int_eq(rint_("LLEN Q"), 1019);
@@ -1676,7 +1683,7 @@ START_TEST(test_uniform_replay)
     ck_assert_str_eq(r->element[999]->str, "v19");
     freeReplyObject(r);
     ck_assert_int_eq(rint_("ZCARD %s", DONE(1)), 1019);
-    kf_idem_destroy(c);
+    kf_eos_state_destroy(c);
 }
 END_TEST
 
@@ -1701,11 +1708,11 @@ static struct dcase {
 
 /* D under one key prefix P ("P:<suffix>" write keys, state "{P:g:t:n}"). */
 typedef struct dmat {
-    kf_idem_item items[DI];
-    kf_idem_write writes[DW];
+    kf_eos_item items[DI];
+    kf_eos_write writes[DW];
     const char *argv[DW][DA];
     char key[DW][96];
-    kf_idem_part parts[3];
+    kf_eos_part parts[3];
 } dmat;
 
 static void materialize(dmat *m, const char *P)
@@ -1715,18 +1722,18 @@ static void materialize(dmat *m, const char *P)
         if (kn < 0 || (size_t)kn >= sizeof m->key[w]) ck_abort_msg("write key too long");
         for (int j = 0; j < D.argc[w]; j++)
             m->argv[w][j] = j == 1 ? m->key[w] : D.argv[w][j];
-        m->writes[w] = (kf_idem_write){.argc = D.argc[w], .argv = m->argv[w]};
+        m->writes[w] = (kf_eos_write){.argc = D.argc[w], .argv = m->argv[w]};
     }
     for (size_t i = 0; i < D.nitems; i++)
-        m->items[i] = (kf_idem_item){
+        m->items[i] = (kf_eos_item){
             .offset = D.off[i], .writes = &m->writes[D.wfirst[i]], .nwrites = D.nw[i]};
     for (size_t p = 0; p < D.nparts; p++)
-        m->parts[p] = (kf_idem_part){.topic = "t",
-                                     .partition = D.partition[p],
-                                     .epoch = D.epoch[p],
-                                     .trim = D.trim[p],
-                                     .items = &m->items[D.pfirst[p]],
-                                     .nitems = D.pn[p]};
+        m->parts[p] = (kf_eos_part){.topic = "t",
+                                    .partition = D.partition[p],
+                                    .epoch = D.epoch[p],
+                                    .trim = D.trim[p],
+                                    .items = &m->items[D.pfirst[p]],
+                                    .nitems = D.pn[p]};
 }
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
@@ -1865,7 +1872,7 @@ static char *call_counts(void)
 /* The state before the call, the same under both prefixes: epochs (by
  * assign), some done marks (this sink's and another's), a base, and write
  * keys of various types (a string makes every write to it fail). */
-static void gen_state(kf_idem *ca, kf_idem *cb)
+static void gen_state(kf_eos_state *ca, kf_eos_state *cb)
 {
     freeReplyObject(rcmd("FLUSHALL"));
     for (int32_t p = 0; p < 3; p++) {
@@ -1930,8 +1937,8 @@ static void gen_state(kf_idem *ca, kf_idem *cb)
  * uniform script ran exactly when every part was uniform. */
 START_TEST(test_uniform_differential)
 {
-    kf_idem *ca = idem_at(S.port, "A"), *cb = idem_at(S.port, "B");
-    kf_idem_set_fast_path(ca, 0);
+    kf_eos_state *ca = idem_at(S.port, "A"), *cb = idem_at(S.port, "B");
+    kf_eos_state_set_fast_path(ca, 0);
     static dmat ma, mb;
     static int sa[DI], sb[DI];
     int fast = 0, generic = 0, fast_skipped = 0, fast_below = 0, fast_error = 0, fast_fenced = 0,
@@ -1947,13 +1954,13 @@ START_TEST(test_uniform_differential)
             sa[i] = sb[i] = -1;
         scripts_ran();
         freeReplyObject(rcmd("CONFIG RESETSTAT"));
-        int ra = kf_idem_complete(ca, D.sink, ma.parts, D.nparts, sa, ea, sizeof ea);
-        ck_assert_msg(ra == KF_IDEM_OK, "round %d: generic: %d %s", round, ra, ea);
+        int ra = kf_eos_state_complete(ca, D.sink, ma.parts, D.nparts, sa, ea, sizeof ea);
+        ck_assert_msg(ra == KF_STATUS_OK, "round %d: generic: %d %s", round, ra, ea);
         char *na = call_counts();
         ck_assert_int_eq(scripts_ran(), RAN_COMPLETE);
         freeReplyObject(rcmd("CONFIG RESETSTAT"));
-        int rb = kf_idem_complete(cb, D.sink, mb.parts, D.nparts, sb, eb, sizeof eb);
-        ck_assert_msg(rb == KF_IDEM_OK, "round %d: uniform: %d %s", round, rb, eb);
+        int rb = kf_eos_state_complete(cb, D.sink, mb.parts, D.nparts, sb, eb, sizeof eb);
+        ck_assert_msg(rb == KF_STATUS_OK, "round %d: uniform: %d %s", round, rb, eb);
         char *nb = call_counts();
         /* The same commands too: the same checks, writes and marks, cut
          * into calls at the same places. */
@@ -1983,17 +1990,17 @@ START_TEST(test_uniform_differential)
         fast++;
         bool skipped = false, error = false, fenced = false;
         for (size_t i = 0; i < D.nitems; i++) {
-            skipped = skipped || sb[i] == KF_IDEM_SKIPPED;
-            error = error || sb[i] == KF_IDEM_ERROR;
-            fenced = fenced || sb[i] == KF_IDEM_FENCED;
+            skipped = skipped || sb[i] == KF_EOS_SKIPPED;
+            error = error || sb[i] == KF_EOS_ERROR;
+            fenced = fenced || sb[i] == KF_EOS_FENCED;
         }
         for (size_t p = 0; p < D.nparts; p++) {
             size_t f = D.pfirst[p], n = D.pn[p];
             bool below = false, done = false, applied = false;
             for (size_t i = f; i < f + n; i++) {
-                below = below || (sb[i] == KF_IDEM_SKIPPED && D.off[i] < D.trim[p]);
-                done = done || (sb[i] == KF_IDEM_SKIPPED && D.off[i] >= D.trim[p]);
-                applied = applied || sb[i] == KF_IDEM_APPLIED;
+                below = below || (sb[i] == KF_EOS_SKIPPED && D.off[i] < D.trim[p]);
+                done = done || (sb[i] == KF_EOS_SKIPPED && D.off[i] >= D.trim[p]);
+                applied = applied || sb[i] == KF_EOS_APPLIED;
             }
             fast_below += below;
             fast_slow += done && applied; /* the script's path with done items */
@@ -2008,8 +2015,8 @@ START_TEST(test_uniform_differential)
     ck_assert_msg(fast_skipped && fast_below && fast_error && fast_fenced && fast_big && fast_slow,
                   "skipped %d below %d error %d fenced %d big %d slow %d", fast_skipped, fast_below,
                   fast_error, fast_fenced, fast_big, fast_slow);
-    kf_idem_destroy(ca);
-    kf_idem_destroy(cb);
+    kf_eos_state_destroy(ca);
+    kf_eos_state_destroy(cb);
 }
 END_TEST
 
@@ -2017,38 +2024,38 @@ START_TEST(test_unreachable_then_up)
 {
     char url[128], err[512] = "";
     snprintf(url, sizeof url, "redis://:secret@127.0.0.1:%d/0", S.port2);
-    kf_idem *c = kf_idem_new(url, "kft", "g", err, sizeof err);
-    ck_assert_msg(c != NULL, "kf_idem_new: %s", err);
+    kf_eos_state *c = kf_eos_state_new(url, "kft", "g", err, sizeof err);
+    ck_assert_msg(c != NULL, "kf_eos_state_new: %s", err);
 
-    kf_idem_assigned a;
-    ck_assert_int_eq(kf_idem_assign(c, "t", 0, &a, err, sizeof err), KF_IDEM_RETRY);
+    kf_eos_assigned a;
+    ck_assert_int_eq(kf_eos_state_assign(c, "t", 0, &a, err, sizeof err), KF_STATUS_RETRY);
     ck_assert_msg(err[0] && !strstr(err, "secret"), "err: %s", err);
     static batch b;
     memset(&b, 0, sizeof b);
     add(&b, 1, "RPUSH", "L", "v");
-    kf_idem_part p = part_of(&b, 0, 1, -1);
+    kf_eos_part p = part_of(&b, 0, 1, -1);
     int st[1], fenced, dup[1];
-    ck_assert_int_eq(kf_idem_complete(c, "a", &p, 1, st, err, sizeof err), KF_IDEM_RETRY);
-    ck_assert_int_eq(kf_idem_trim(c, "t", 0, 1, 1, &fenced, err, sizeof err), KF_IDEM_RETRY);
+    ck_assert_int_eq(kf_eos_state_complete(c, "a", &p, 1, st, err, sizeof err), KF_STATUS_RETRY);
+    ck_assert_int_eq(kf_eos_state_trim(c, "t", 0, 1, 1, &fenced, err, sizeof err), KF_STATUS_RETRY);
     const char *k[1] = {"k"};
     int64_t o[1] = {1};
     ck_assert_int_eq(
-        kf_idem_claim(c, "t", 0, 1, k, NULL, o, 1, 1000, dup, &fenced, err, sizeof err),
-        KF_IDEM_RETRY);
-    kf_idem_destroy(c);
+        kf_eos_state_claim(c, "t", 0, 1, k, NULL, o, 1, 1000, dup, &fenced, err, sizeof err),
+        KF_STATUS_RETRY);
+    kf_eos_state_destroy(c);
 
     /* Once the server is up, the same handle works. */
     snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", S.port2);
-    c = kf_idem_new(url, "kft", "g", err, sizeof err);
+    c = kf_eos_state_new(url, "kft", "g", err, sizeof err);
     ck_assert_ptr_nonnull(c);
-    ck_assert_int_eq(kf_idem_assign(c, "t", 0, &a, err, sizeof err), KF_IDEM_RETRY);
+    ck_assert_int_eq(kf_eos_state_assign(c, "t", 0, &a, err, sizeof err), KF_STATUS_RETRY);
     ck_assert_msg(server_start(S.port2) == 0, "%s", S.why);
-    int rc = kf_idem_assign(c, "t", 0, &a, err, sizeof err);
+    int rc = kf_eos_state_assign(c, "t", 0, &a, err, sizeof err);
     server_stop(S.port2, SIGTERM);
-    ck_assert_msg(rc == KF_IDEM_OK, "assign once up: %d %s", rc, err);
+    ck_assert_msg(rc == KF_STATUS_OK, "assign once up: %d %s", rc, err);
     ck_assert_int_eq(a.epoch, 1);
-    kf_idem_assigned_free(&a);
-    kf_idem_destroy(c);
+    kf_eos_assigned_free(&a);
+    kf_eos_state_destroy(c);
 }
 END_TEST
 
@@ -2062,15 +2069,15 @@ START_TEST(test_timeout_is_retry)
     ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
     ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
     ck_assert_int_eq(listen(fd, 8), 0);
-    kf_idem *c = idem_on(ntohs(a.sin_port));
-    kf_idem_assigned as;
+    kf_eos_state *c = idem_on(ntohs(a.sin_port));
+    kf_eos_assigned as;
     char err[512] = "";
     int64_t t0 = now_ms();
-    ck_assert_int_eq(kf_idem_assign(c, "t", 0, &as, err, sizeof err), KF_IDEM_RETRY);
+    ck_assert_int_eq(kf_eos_state_assign(c, "t", 0, &as, err, sizeof err), KF_STATUS_RETRY);
     int64_t took = now_ms() - t0;
     ck_assert_msg(took >= 4000 && took < 15000, "gave up after %lld ms", (long long)took);
     ck_assert_msg(strstr(err, "timeout"), "err: %s", err);
-    kf_idem_destroy(c);
+    kf_eos_state_destroy(c);
     close(fd);
 }
 END_TEST
@@ -2078,7 +2085,7 @@ END_TEST
 START_TEST(test_bad_url)
 {
     char err[512] = "";
-    ck_assert_ptr_null(kf_idem_new("http://127.0.0.1", "kft", "g", err, sizeof err));
+    ck_assert_ptr_null(kf_eos_state_new("http://127.0.0.1", "kft", "g", err, sizeof err));
     ck_assert_msg(err[0], "no sentence for a bad URL");
 }
 END_TEST

@@ -1,6 +1,6 @@
 /*
  * Unit tests for the handler loader (handlers/loader.c), the example handlers
- * (handlers/echo.c, uppercase.c, flaky.c) and the refusals the ABI promises,
+ * (handlers/examples/: echo.c, uppercase.c, flaky.c) and the refusals the ABI promises,
  * using the fixtures in tests/unit/fixtures/ (built to build/fixtures/<name>.so).
  *
  * Outputs are captured by a test kf_emitter that copies everything it is given,

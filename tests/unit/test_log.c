@@ -1,10 +1,10 @@
 /*
- * Unit tests for the log's secret masking (src/log.c, kf_log_mask): a
+ * Unit tests for the log's secret masking (common/log.c, kf_log_mask): a
  * password in a URL must never reach a log line, also when it contains the
  * '@' that ends the userinfo part (the Redis URL parser, and RFC 3986
  * readers generally, take the LAST '@' before the host).
  */
-#include "src/log.h"
+#include "common/log.h"
 
 #include <check.h>
 #include <stdlib.h>

@@ -16,7 +16,7 @@
  */
 #include "tests/unit/support/http_server.h"
 #include "sinks/http_headers.h"
-#include "sinks/redis_url.h"
+#include "common/redis.h"
 #include "sinks/sink.h"
 #include "sinks/sink_priv.h"
 
@@ -51,7 +51,7 @@ static struct {
     pthread_cond_t cv;
     int total;
     int count[MAX_MSGS];
-    kf_sink_status status[MAX_MSGS];
+    kf_status status[MAX_MSGS];
     char why[MAX_MSGS][256];
 } A = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
@@ -64,7 +64,7 @@ static void acks_reset(void)
     pthread_mutex_unlock(&A.mu);
 }
 
-static void on_ack(void *opaque, kf_sink_status st, const char *why)
+static void on_ack(void *opaque, kf_status st, const char *why)
 {
     int i = (int)(intptr_t)opaque;
     pthread_mutex_lock(&A.mu);
@@ -100,7 +100,7 @@ static int wait_acks(int n, int timeout_ms)
 }
 
 /* Asserts messages [from, to) were each acked exactly once with st. */
-static void expect_acks(int from, int to, kf_sink_status st)
+static void expect_acks(int from, int to, kf_status st)
 {
     pthread_mutex_lock(&A.mu);
     for (int i = from; i < to; i++) {
@@ -219,7 +219,7 @@ START_TEST(test_null_sink)
     }
     kf_sink_flush(w);
     ck_assert_int_eq(wait_acks(10, 0), 10);
-    expect_acks(0, 10, KF_SINK_OK);
+    expect_acks(0, 10, KF_STATUS_OK);
     ck_assert_int_eq(kf_sink_drain(s, 0), 0);
     kf_sink_worker_close(w);
     kf_sink_close(s);
@@ -369,7 +369,7 @@ START_TEST(test_stdout_sink_threads)
     close(saved);
 
     ck_assert_int_eq(wait_acks(T * N, 0), T * N);
-    expect_acks(0, T * N, KF_SINK_OK);
+    expect_acks(0, T * N, KF_STATUS_OK);
     FILE *f = fdopen(fd, "r");
     rewind(f);
     char line[512];
@@ -497,10 +497,10 @@ START_TEST(test_http_status_mapping)
     struct MHD_Daemon *d = server_start(&port);
     static const struct {
         const char *path;
-        kf_sink_status st;
-    } cases[] = {{"/ok", KF_SINK_OK},      {"/s204", KF_SINK_OK},    {"/s500", KF_SINK_RETRY},
-                 {"/s503", KF_SINK_RETRY}, {"/s429", KF_SINK_RETRY}, {"/s408", KF_SINK_RETRY},
-                 {"/s400", KF_SINK_FAIL},  {"/s404", KF_SINK_FAIL},  {"/s301", KF_SINK_FAIL}};
+        kf_status st;
+    } cases[] = {{"/ok", KF_STATUS_OK},      {"/s204", KF_STATUS_OK},    {"/s500", KF_STATUS_RETRY},
+                 {"/s503", KF_STATUS_RETRY}, {"/s429", KF_STATUS_RETRY}, {"/s408", KF_STATUS_RETRY},
+                 {"/s400", KF_STATUS_FAIL},  {"/s404", KF_STATUS_FAIL},  {"/s301", KF_STATUS_FAIL}};
     int n = (int)(sizeof cases / sizeof *cases);
     for (int i = 0; i < n; i++) {
         kf_sink *s = open_http("hook", port, cases[i].path, 5000, (kf_props){0});
@@ -546,7 +546,7 @@ START_TEST(test_http_request_shape)
     }
     kf_sink_flush(w);
     ck_assert_int_eq(wait_acks(5, 0), 5);
-    expect_acks(0, 5, KF_SINK_OK);
+    expect_acks(0, 5, KF_STATUS_OK);
 
     pthread_mutex_lock(&S.mu);
     ck_assert_int_eq(S.n, 5);
@@ -582,7 +582,7 @@ START_TEST(test_http_request_shape)
     kf_sink_write(w, &m);
     kf_sink_worker_close(w); /* close flushes */
     ck_assert_int_eq(wait_acks(6, 0), 6);
-    expect_acks(5, 6, KF_SINK_OK);
+    expect_acks(5, 6, KF_STATUS_OK);
     pthread_mutex_lock(&S.mu);
     ck_assert_str_eq(S.reqs[5].ctype, "application/octet-stream");
     ck_assert(S.reqs[5].has_key);
@@ -609,7 +609,7 @@ START_TEST(test_http_timeout)
     kf_sink_flush(w);
     int64_t took = now_ms() - t0;
     ck_assert_int_eq(wait_acks(3, 0), 3);
-    expect_acks(0, 3, KF_SINK_RETRY);
+    expect_acks(0, 3, KF_STATUS_RETRY);
     ck_assert_msg(took < 3000, "flush took %lld ms", (long long)took);
     ck_assert_msg(strstr(A.why[0], "imeout") || strstr(A.why[0], "timed out"), "%s", A.why[0]);
     pthread_mutex_lock(&S.mu);
@@ -630,7 +630,7 @@ START_TEST(test_http_refused)
     kf_sink_write(w, &m);
     kf_sink_flush(w);
     ck_assert_int_eq(wait_acks(1, 0), 1);
-    expect_acks(0, 1, KF_SINK_RETRY);
+    expect_acks(0, 1, KF_STATUS_RETRY);
     kf_sink_worker_close(w);
     kf_sink_close(s);
 }
@@ -840,7 +840,7 @@ START_TEST(test_redis_down)
     }
     kf_sink_flush(w);
     ck_assert_int_eq(wait_acks(5, 0), 5);
-    expect_acks(0, 5, KF_SINK_RETRY);
+    expect_acks(0, 5, KF_STATUS_RETRY);
     ck_assert_msg(strstr(A.why[0], "cannot connect"), "%s", A.why[0]);
     ck_assert_msg(now_ms() - t0 < 3000, "took too long");
     kf_sink_worker_close(w);
@@ -863,7 +863,7 @@ START_TEST(test_redis_connection_dropped)
         }
         kf_sink_flush(w);
         ck_assert_int_eq(wait_acks(round * 3 + 3, 0), round * 3 + 3);
-        expect_acks(round * 3, round * 3 + 3, KF_SINK_RETRY);
+        expect_acks(round * 3, round * 3 + 3, KF_STATUS_RETRY);
     }
     ck_assert_int_ge(atomic_load(&F.accepted), 2);
     kf_sink_worker_close(w);
@@ -888,7 +888,7 @@ START_TEST(test_redis_timeout)
     kf_sink_flush(w);
     ck_assert_msg(now_ms() - t0 < 2000, "flush blocked %lld ms", (long long)(now_ms() - t0));
     ck_assert_int_eq(wait_acks(3, 0), 3);
-    expect_acks(0, 3, KF_SINK_RETRY);
+    expect_acks(0, 3, KF_STATUS_RETRY);
     kf_sink_worker_close(w);
     kf_sink_close(s);
     fake_stop();
@@ -905,7 +905,7 @@ START_TEST(test_redis_null_key)
     kf_sink_write(w, &m);
     kf_sink_flush(w);
     ck_assert_int_eq(wait_acks(1, 0), 1);
-    expect_acks(0, 1, KF_SINK_FAIL);
+    expect_acks(0, 1, KF_STATUS_FAIL);
     ck_assert_msg(strstr(A.why[0], "null key"), "%s", A.why[0]);
     kf_sink_worker_close(w);
     kf_sink_close(s);
@@ -959,7 +959,7 @@ START_TEST(test_redis_commands)
         kf_sink_worker_close(w);
     }
     ck_assert_int_eq(wait_acks(idx, 0), idx);
-    expect_acks(0, idx, KF_SINK_OK);
+    expect_acks(0, idx, KF_STATUS_OK);
 
     redisReply *r = cmd(admin, "LRANGE %s 0 -1", list);
     ck_assert_uint_eq(r->elements, 2);
@@ -991,7 +991,7 @@ START_TEST(test_redis_commands)
     kf_sink_flush(w);
     kf_sink_worker_close(w);
     ck_assert_int_eq(wait_acks(idx, 0), idx);
-    expect_acks(idx - 1, idx, KF_SINK_OK);
+    expect_acks(idx - 1, idx, KF_STATUS_OK);
     r = cmd(admin, "EXISTS %s", key);
     ck_assert_int_eq(r->integer, 0);
     freeReplyObject(r);
@@ -1003,7 +1003,7 @@ START_TEST(test_redis_commands)
     kf_sink_write(w, &bad);
     kf_sink_flush(w);
     ck_assert_int_eq(wait_acks(idx, 0), idx);
-    expect_acks(idx - 1, idx, KF_SINK_FAIL);
+    expect_acks(idx - 1, idx, KF_STATUS_FAIL);
     ck_assert_msg(strstr(A.why[idx - 1], "WRONGTYPE"), "%s", A.why[idx - 1]);
     kf_sink_worker_close(w);
     kf_sink_close(wrong);
@@ -1017,7 +1017,7 @@ START_TEST(test_redis_commands)
     }
     kf_sink_flush(w);
     ck_assert_int_eq(wait_acks(idx, 0), idx);
-    expect_acks(first, idx, KF_SINK_OK);
+    expect_acks(first, idx, KF_STATUS_OK);
     kf_sink_worker_close(w);
     r = cmd(admin, "LLEN %s", list);
     ck_assert_int_eq(r->integer, 2002);
@@ -1124,7 +1124,7 @@ START_TEST(test_kafka_delivery)
     kf_sink_flush(w);
     ck_assert_int_eq(kf_sink_drain(s, 15000), 0);
     ck_assert_int_eq(wait_acks(N, 0), N);
-    expect_acks(0, N, KF_SINK_OK);
+    expect_acks(0, N, KF_STATUS_OK);
     kf_sink_worker_close(w);
     kf_sink_close(s);
 
@@ -1182,7 +1182,7 @@ START_TEST(test_kafka_timeout_and_size)
     kf_sink_msg m = msg_of(0, "k", 1, big, sizeof big);
     kf_sink_write(w, &m); /* too large: permanent, at once */
     ck_assert_int_eq(wait_acks(1, 0), 1);
-    expect_acks(0, 1, KF_SINK_FAIL);
+    expect_acks(0, 1, KF_STATUS_FAIL);
     for (int i = 1; i < 4; i++) {
         kf_sink_msg mi = msg_of(i, "k", 1, "v", 1);
         kf_sink_write(w, &mi);
@@ -1190,7 +1190,7 @@ START_TEST(test_kafka_timeout_and_size)
     kf_sink_flush(w);
     ck_assert_int_eq(kf_sink_drain(s, 10000), 0);
     ck_assert_int_eq(wait_acks(4, 0), 4);
-    expect_acks(1, 4, KF_SINK_RETRY);
+    expect_acks(1, 4, KF_STATUS_RETRY);
     ck_assert_msg(strstr(A.why[1], "timed out"), "%s", A.why[1]);
     kf_sink_worker_close(w);
     kf_sink_close(s);
@@ -1212,7 +1212,7 @@ START_TEST(test_kafka_close_acks_everything)
     kf_sink_worker_close(w);
     kf_sink_close(s); /* purges: every message still gets its ack */
     ck_assert_int_eq(wait_acks(20, 0), 20);
-    expect_acks(0, 20, KF_SINK_RETRY);
+    expect_acks(0, 20, KF_STATUS_RETRY);
 }
 END_TEST
 
@@ -1253,7 +1253,7 @@ START_TEST(test_kafka_fatal_recovery)
         kf_sink_write(w, &m);
     }
     ck_assert_int_eq(wait_acks(50, 10000), 50);
-    expect_acks(0, 50, KF_SINK_OK);
+    expect_acks(0, 50, KF_STATUS_OK);
 
     ck_assert_int_eq(kf_sink_kafka_test_fatal(s, "injected by test"), 0);
     for (int i = 0; i < 50; i++, idx++) {
@@ -1275,7 +1275,7 @@ START_TEST(test_kafka_fatal_recovery)
         idx++;
         ck_assert_int_eq(wait_acks(idx, 10000), idx);
         pthread_mutex_lock(&A.mu);
-        ok = A.status[idx - 1] == KF_SINK_OK;
+        ok = A.status[idx - 1] == KF_STATUS_OK;
         pthread_mutex_unlock(&A.mu);
         if (!ok) nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL); /* poll interval */
     }
@@ -1306,7 +1306,7 @@ START_TEST(test_kafka_broker_outage)
     rd_kafka_mock_broker_set_up(mock, 1);
     ck_assert_int_eq(kf_sink_drain(s, 20000), 0);
     ck_assert_int_eq(wait_acks(101, 0), 101);
-    expect_acks(0, 101, KF_SINK_OK); /* librdkafka retried; idempotence kept the order */
+    expect_acks(0, 101, KF_STATUS_OK); /* librdkafka retried; idempotence kept the order */
     kf_sink_worker_close(w);
     kf_sink_close(s);
     mock_stop();
@@ -1322,14 +1322,14 @@ START_TEST(test_kafka_permanent_broker_error)
     kf_sink_msg first = msg_of(0, "k", 1, "v", 1);
     kf_sink_write(w, &first);
     ck_assert_int_eq(kf_sink_drain(s, 10000), 0);
-    expect_acks(0, 1, KF_SINK_OK);
+    expect_acks(0, 1, KF_STATUS_OK);
 
     rd_kafka_mock_push_request_errors(mock, 0 /* Produce */, 1,
                                       RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
     kf_sink_msg m = msg_of(1, "k", 1, "v", 1);
     kf_sink_write(w, &m);
     ck_assert_int_eq(kf_sink_drain(s, 10000), 0);
-    expect_acks(1, 2, KF_SINK_FAIL);
+    expect_acks(1, 2, KF_STATUS_FAIL);
     ck_assert_msg(strstr(A.why[1], "uthoriz"), "%s", A.why[1]);
     kf_sink_worker_close(w);
     kf_sink_close(s);

@@ -1,5 +1,5 @@
 /*
- * Exactly-once mode of the Redis and HTTP sinks (sinks/eos_marks.h) against
+ * Exactly-once mode of the Redis and HTTP sinks (eos/marks.h) against
  * real redis-servers this test starts on free loopback ports, and an
  * in-process libmicrohttpd receiver:
  *   - Redis sink on the state's Redis: writes and marks in one fenced script
@@ -13,8 +13,9 @@
  * The servers start once per test case (unchecked fixture) and are emptied
  * before each test. Every wait is on a condition with a deadline.
  */
-#include "dispatcher/idempotency.h"
-#include "sinks/eos_marks.h"
+#include "eos/state.h"
+#include "common/redis.h"
+#include "eos/marks.h"
 #include "tests/unit/support/http_server.h"
 #include "sinks/sink.h"
 
@@ -275,14 +276,14 @@ static long long script_calls(const redis_proc *r)
 static int64_t assign(int32_t partition)
 {
     char err[512] = "";
-    kf_idem *c = kf_idem_new(R1.url, PREFIX, GROUP, err, sizeof err);
+    kf_eos_state *c = kf_eos_state_new(R1.url, PREFIX, GROUP, err, sizeof err);
     ck_assert_msg(c != NULL, "%s", err);
-    kf_idem_assigned a;
-    int rc = kf_idem_assign(c, TOPIC, partition, &a, err, sizeof err);
-    ck_assert_msg(rc == KF_IDEM_OK, "assign: %s", err);
+    kf_eos_assigned a;
+    int rc = kf_eos_state_assign(c, TOPIC, partition, &a, err, sizeof err);
+    ck_assert_msg(rc == KF_STATUS_OK, "assign: %s", err);
     int64_t e = a.epoch;
-    kf_idem_assigned_free(&a);
-    kf_idem_destroy(c);
+    kf_eos_assigned_free(&a);
+    kf_eos_state_destroy(c);
     return e;
 }
 
@@ -292,11 +293,11 @@ static int64_t assign(int32_t partition)
 
 static struct {
     int count[MAX_MSGS];
-    kf_sink_status status[MAX_MSGS];
+    kf_status status[MAX_MSGS];
     char why[MAX_MSGS][512];
 } A;
 
-static void on_ack(void *opaque, kf_sink_status st, const char *why)
+static void on_ack(void *opaque, kf_status st, const char *why)
 {
     int i = (int)(intptr_t)opaque;
     A.count[i]++;
@@ -310,7 +311,7 @@ static void acks_reset(void)
 }
 
 /* Asserts message i was acked exactly once with st. */
-static void expect_ack(int i, kf_sink_status st)
+static void expect_ack(int i, kf_status st)
 {
     ck_assert_msg(A.count[i] == 1, "message %d acked %d times", i, A.count[i]);
     ck_assert_msg(A.status[i] == st, "message %d: status %d, expected %d (%s)", i, (int)A.status[i],
@@ -403,7 +404,7 @@ START_TEST(test_redis_applies_and_marks)
 
     kf_sink_flush(w);
     for (int i = 0; i < 3; i++)
-        expect_ack(i, KF_SINK_OK);
+        expect_ack(i, KF_STATUS_OK);
     char list[256];
     list_of(&R1, "list", list, sizeof list);
     /* partition 0 in offset order, then partition 1 */
@@ -442,7 +443,7 @@ START_TEST(test_redis_many_writes_one_flush)
     }
     kf_sink_flush(w);
     for (int i = 0; i < N; i++)
-        expect_ack(i, KF_SINK_OK);
+        expect_ack(i, KF_STATUS_OK);
     ck_assert_int_eq(int_of(cmd(&R1, "LLEN %s", "list")), N);
     redisReply *last = cmd(&R1, "LINDEX %s %d", "list", N - 1);
     ck_assert_str_eq(last->str, "v299");
@@ -463,12 +464,12 @@ START_TEST(test_redis_replay_not_written_twice)
 
     write_msg(w, 0, 0, 10, 0, "a", e);
     kf_sink_flush(w);
-    expect_ack(0, KF_SINK_OK);
+    expect_ack(0, KF_STATUS_OK);
 
     /* The same record again (a retry after an ambiguous reply). */
     write_msg(w, 1, 0, 10, 0, "a", e);
     kf_sink_flush(w);
-    expect_ack(1, KF_SINK_OK);
+    expect_ack(1, KF_STATUS_OK);
     ck_assert_int_eq(int_of(cmd(&R1, "LLEN %s", "list")), 1);
 
     /* A new owner replays it, and goes on with the next record. */
@@ -477,8 +478,8 @@ START_TEST(test_redis_replay_not_written_twice)
     write_msg(w, 2, 0, 10, 0, "a", e2);
     write_msg(w, 3, 0, 11, 0, "b", e2);
     kf_sink_flush(w);
-    expect_ack(2, KF_SINK_OK);
-    expect_ack(3, KF_SINK_OK);
+    expect_ack(2, KF_STATUS_OK);
+    expect_ack(3, KF_STATUS_OK);
     char list[64];
     list_of(&R1, "list", list, sizeof list);
     ck_assert_str_eq(list, "a,b");
@@ -503,9 +504,9 @@ START_TEST(test_redis_stale_epoch_fenced)
     write_msg(w, 1, 0, 11, 0, "zombie2", old);
     write_msg(w, 2, 1, 3, 0, "live", e1);
     kf_sink_flush(w);
-    expect_ack(0, KF_SINK_FENCED);
-    expect_ack(1, KF_SINK_FENCED);
-    expect_ack(2, KF_SINK_OK);
+    expect_ack(0, KF_STATUS_FENCED);
+    expect_ack(1, KF_STATUS_FENCED);
+    expect_ack(2, KF_STATUS_OK);
     ck_assert_msg(strstr(A.why[0], "newer owner"), "%s", A.why[0]);
     char list[64];
     list_of(&R1, "list", list, sizeof list);
@@ -534,7 +535,7 @@ START_TEST(test_redis_outputs_of_one_record_are_one_item)
     write_msg(w, 2, 0, 20, 1, "y", e);
     kf_sink_flush(w);
     for (int i = 0; i < 3; i++)
-        expect_ack(i, KF_SINK_OK);
+        expect_ack(i, KF_STATUS_OK);
     char list[64];
     list_of(&R1, "list", list, sizeof list);
     ck_assert_str_eq(list, "x,y,z"); /* both of record 20's writes, in order */
@@ -546,8 +547,8 @@ START_TEST(test_redis_outputs_of_one_record_are_one_item)
     write_msg(w, 3, 0, 20, 0, "x", e);
     write_msg(w, 4, 0, 20, 1, "y", e);
     kf_sink_flush(w);
-    expect_ack(3, KF_SINK_OK);
-    expect_ack(4, KF_SINK_OK);
+    expect_ack(3, KF_STATUS_OK);
+    expect_ack(4, KF_STATUS_OK);
     ck_assert_int_eq(int_of(cmd(&R1, "LLEN %s", "list")), 3);
 
     kf_sink_worker_close(w);
@@ -565,7 +566,7 @@ START_TEST(test_redis_failed_write_not_marked)
     kf_sink_worker *w = open_worker(s);
     write_msg(w, 0, 0, 30, 0, "v", e);
     kf_sink_flush(w);
-    expect_ack(0, KF_SINK_FAIL);
+    expect_ack(0, KF_STATUS_FAIL);
     ck_assert_msg(strstr(A.why[0], "WRONGTYPE"), "%s", A.why[0]);
     ck_assert(!marked(0, 30, "cache"));
     kf_sink_worker_close(w);
@@ -582,10 +583,10 @@ START_TEST(test_redis_failed_write_not_marked)
     m.key = NULL;
     m.key_len = 0;
     kf_sink_write(w, &m);
-    expect_ack(2, KF_SINK_FAIL); /* at once */
+    expect_ack(2, KF_STATUS_FAIL); /* at once */
     write_msg(w, 3, 0, 32, 0, "v3", e);
     kf_sink_flush(w);
-    expect_ack(3, KF_SINK_OK);
+    expect_ack(3, KF_STATUS_OK);
     ck_assert(!marked(0, 31, "kv"));
     ck_assert(marked(0, 32, "kv"));
     ck_assert_int_eq(int_of(cmd(&R1, "EXISTS %s", "kv:k")), 1); /* from record 32 */
@@ -606,8 +607,8 @@ START_TEST(test_redis_at_least_once_unchanged)
     write_msg(w, 0, 0, 10, 0, "a", 0);
     write_msg(w, 1, 0, 10, 0, "a", 0); /* no dedupe without exactly-once */
     kf_sink_flush(w);
-    expect_ack(0, KF_SINK_OK);
-    expect_ack(1, KF_SINK_OK);
+    expect_ack(0, KF_STATUS_OK);
+    expect_ack(1, KF_STATUS_OK);
     ck_assert_int_eq(int_of(cmd(&R1, "LLEN %s", "list")), 2);
     ck_assert_int_eq(int_of(cmd(&R1, "DBSIZE")), 1); /* no state, no marks */
     ck_assert_int_eq(script_calls(&R1), 0);
@@ -632,7 +633,7 @@ START_TEST(test_redis_external)
     freeReplyObject(cmd(&R1, "CONFIG RESETSTAT"));
     kf_sink_flush(w);
     for (int i = 0; i < 3; i++)
-        expect_ack(i, KF_SINK_OK);
+        expect_ack(i, KF_STATUS_OK);
     char list[64];
     list_of(&R2, "list", list, sizeof list);
     ck_assert_str_eq(list, "e1,e2,e3"); /* the effect in the sink's Redis */
@@ -648,7 +649,7 @@ START_TEST(test_redis_external)
     assign(0);
     write_msg(w, 3, 0, 42, 0, "late", e);
     kf_sink_flush(w);
-    expect_ack(3, KF_SINK_FENCED);
+    expect_ack(3, KF_STATUS_FENCED);
     ck_assert(!marked(0, 42, "ext"));
 
     /* A failed write is not marked. */
@@ -656,7 +657,7 @@ START_TEST(test_redis_external)
     int64_t e3 = assign(0);
     write_msg(w, 4, 0, 43, 0, "v", e3);
     kf_sink_flush(w);
-    expect_ack(4, KF_SINK_FAIL);
+    expect_ack(4, KF_STATUS_FAIL);
     ck_assert_msg(strstr(A.why[4], "WRONGTYPE"), "%s", A.why[4]);
     ck_assert(!marked(0, 43, "ext"));
 
@@ -680,7 +681,7 @@ START_TEST(test_redis_same_server_other_spelling)
     assign(0); /* a newer owner: a same-Redis sink writes nothing when fenced */
     write_msg(w, 0, 0, 50, 0, "zombie", e);
     kf_sink_flush(w);
-    expect_ack(0, KF_SINK_FENCED);
+    expect_ack(0, KF_STATUS_FENCED);
     ck_assert_int_eq(int_of(cmd(&R1, "EXISTS %s", "list")), 0);
     kf_sink_worker_close(w);
     kf_sink_close(s);
@@ -702,8 +703,8 @@ START_TEST(test_redis_down_retry)
     write_msg(w, 0, 0, 10, 0, "a", 1);
     write_msg(w, 1, 1, 10, 0, "b", 1);
     kf_sink_flush(w);
-    expect_ack(0, KF_SINK_RETRY);
-    expect_ack(1, KF_SINK_RETRY);
+    expect_ack(0, KF_STATUS_RETRY);
+    expect_ack(1, KF_STATUS_RETRY);
     kf_sink_worker_close(w);
     kf_sink_close(s);
 
@@ -713,7 +714,7 @@ START_TEST(test_redis_down_retry)
     w = open_worker(s);
     write_msg(w, 2, 0, 11, 0, "c", e);
     kf_sink_flush(w);
-    expect_ack(2, KF_SINK_RETRY);
+    expect_ack(2, KF_STATUS_RETRY);
     ck_assert(!marked(0, 11, "ext"));
     kf_sink_worker_close(w);
     kf_sink_close(s);
@@ -724,7 +725,7 @@ START_TEST(test_redis_down_retry)
     w = open_worker(s);
     write_msg(w, 3, 0, 12, 0, "d", e);
     kf_sink_flush(w);
-    expect_ack(3, KF_SINK_RETRY);
+    expect_ack(3, KF_STATUS_RETRY);
     ck_assert_int_eq(int_of(cmd(&R2, "LLEN %s", "list")), 1);
     kf_sink_worker_close(w);
     kf_sink_close(s);
@@ -742,36 +743,36 @@ START_TEST(test_redis_state_restart)
     kf_sink *s = open_list_sink("cache", NULL, r3.url);
     kf_sink_worker *w = open_worker(s);
     char err[256];
-    kf_idem *c = kf_idem_new(r3.url, PREFIX, GROUP, err, sizeof err);
+    kf_eos_state *c = kf_eos_state_new(r3.url, PREFIX, GROUP, err, sizeof err);
     ck_assert_ptr_nonnull(c);
-    kf_idem_assigned a;
-    ck_assert_int_eq(kf_idem_assign(c, TOPIC, 0, &a, err, sizeof err), KF_IDEM_OK);
+    kf_eos_assigned a;
+    ck_assert_int_eq(kf_eos_state_assign(c, TOPIC, 0, &a, err, sizeof err), KF_STATUS_OK);
     int64_t e = a.epoch;
-    kf_idem_assigned_free(&a);
+    kf_eos_assigned_free(&a);
 
     write_msg(w, 0, 0, 1, 0, "a", e);
     kf_sink_flush(w);
-    expect_ack(0, KF_SINK_OK);
+    expect_ack(0, KF_STATUS_OK);
 
     kill(r3.pid, SIGKILL);
     waitpid(r3.pid, NULL, 0);
     write_msg(w, 1, 0, 2, 0, "b", e);
     kf_sink_flush(w);
-    expect_ack(1, KF_SINK_RETRY);
+    expect_ack(1, KF_STATUS_RETRY);
 
     /* back on the same port, empty: the owner assigns again */
     ck_assert_msg(redis_spawn(&r3), "redis did not come back on port %d", r3.port);
     /* c's connection died with the server: its next call says RETRY and
      * reconnects on the one after */
-    int rc = kf_idem_assign(c, TOPIC, 0, &a, err, sizeof err);
-    if (rc == KF_IDEM_RETRY) rc = kf_idem_assign(c, TOPIC, 0, &a, err, sizeof err);
-    ck_assert_msg(rc == KF_IDEM_OK, "assign: %s", err);
+    int rc = kf_eos_state_assign(c, TOPIC, 0, &a, err, sizeof err);
+    if (rc == KF_STATUS_RETRY) rc = kf_eos_state_assign(c, TOPIC, 0, &a, err, sizeof err);
+    ck_assert_msg(rc == KF_STATUS_OK, "assign: %s", err);
     e = a.epoch;
-    kf_idem_assigned_free(&a);
-    kf_idem_destroy(c);
+    kf_eos_assigned_free(&a);
+    kf_eos_state_destroy(c);
     write_msg(w, 2, 0, 2, 0, "b", e);
     kf_sink_flush(w);
-    expect_ack(2, KF_SINK_OK);
+    expect_ack(2, KF_STATUS_OK);
     ck_assert_int_eq(int_of(cmd(&r3, "LLEN %s", "list")), 1);
     kf_sink_worker_close(w);
     kf_sink_close(s);
@@ -846,15 +847,15 @@ START_TEST(test_http_marks_after_2xx)
     write_msg(w, 6, 1, 8, 0, "ok", e1);    /* another partition: sent */
     freeReplyObject(cmd(&R1, "CONFIG RESETSTAT"));
     kf_sink_flush(w);
-    expect_ack(0, KF_SINK_OK);
-    expect_ack(1, KF_SINK_OK);
-    expect_ack(2, KF_SINK_FAIL);
-    expect_ack(3, KF_SINK_OK);
-    expect_ack(4, KF_SINK_RETRY);
+    expect_ack(0, KF_STATUS_OK);
+    expect_ack(1, KF_STATUS_OK);
+    expect_ack(2, KF_STATUS_FAIL);
+    expect_ack(3, KF_STATUS_OK);
+    expect_ack(4, KF_STATUS_RETRY);
     ck_assert_msg(strstr(A.why[4], "http 503"), "%s", A.why[4]);
-    expect_ack(5, KF_SINK_RETRY);
+    expect_ack(5, KF_STATUS_RETRY);
     ck_assert_msg(strstr(A.why[5], "not sent after a retryable answer"), "%s", A.why[5]);
-    expect_ack(6, KF_SINK_OK);
+    expect_ack(6, KF_STATUS_OK);
     ck_assert(marked(0, 10, "hook"));
     ck_assert(marked(1, 7, "hook"));
     ck_assert(marked(1, 8, "hook"));
@@ -876,7 +877,7 @@ START_TEST(test_http_marks_after_2xx)
     acks_reset();
     write_msg(w, 6, 0, 14, 0, "s500", e0);
     kf_sink_flush(w);
-    expect_ack(6, KF_SINK_RETRY);
+    expect_ack(6, KF_STATUS_RETRY);
     ck_assert_int_eq(script_calls(&R1), 0);
 
     /* A newer owner: the request went out (the receiver dedupes on the key),
@@ -884,7 +885,7 @@ START_TEST(test_http_marks_after_2xx)
     assign(0);
     write_msg(w, 7, 0, 15, 0, "ok", e0);
     kf_sink_flush(w);
-    expect_ack(7, KF_SINK_FENCED);
+    expect_ack(7, KF_STATUS_FENCED);
     ck_assert(!marked(0, 15, "hook"));
 
     kf_sink_worker_close(w);
@@ -905,7 +906,7 @@ START_TEST(test_http_state_down_retry)
     kf_sink_worker *w = open_worker(s);
     write_msg(w, 0, 0, 10, 0, "ok", 1);
     kf_sink_flush(w);
-    expect_ack(0, KF_SINK_RETRY); /* sent, but not marked: the retry resends */
+    expect_ack(0, KF_STATUS_RETRY); /* sent, but not marked: the retry resends */
     pthread_mutex_lock(&S.mu);
     ck_assert_int_eq(S.n, 1);
     pthread_mutex_unlock(&S.mu);
@@ -929,7 +930,7 @@ START_TEST(test_http_at_least_once_unchanged)
     kf_sink_worker *w = open_worker(s);
     write_msg(w, 0, 0, 10, 0, "ok", 0);
     kf_sink_flush(w);
-    expect_ack(0, KF_SINK_OK);
+    expect_ack(0, KF_STATUS_OK);
     ck_assert_int_eq(int_of(cmd(&R1, "DBSIZE")), 0);
     kf_sink_worker_close(w);
     kf_sink_close(s);
@@ -939,25 +940,41 @@ END_TEST
 
 /* ----------------------------------------------------------------- suite */
 
-/* Error replies that go away by themselves make a record wait (KF_SINK_RETRY)
+/* Error replies that go away by themselves make a record wait (KF_STATUS_RETRY)
  * instead of failing it: a full disk (MISCONF: Redis refuses writes it cannot
  * persist) ends when space is freed. */
 START_TEST(test_transient_error_replies)
 {
     bool reconnect = false;
-    ck_assert(kf_eos_transient_error("MISCONF Errors writing to the AOF file: No space left on "
-                                     "device",
-                                     &reconnect));
+    ck_assert_int_eq(
+        kf_redis_classify("MISCONF Errors writing to the AOF file: No space left on device",
+                          &reconnect),
+        KF_STATUS_RETRY);
     ck_assert(!reconnect);
-    ck_assert(kf_eos_transient_error("LOADING Redis is loading the dataset in memory", NULL));
-    ck_assert(
-        kf_eos_transient_error("OOM command not allowed when used memory > 'maxmemory'.", NULL));
-    ck_assert(kf_eos_transient_error("READONLY You can't write against a read only replica.",
-                                     &reconnect));
+    ck_assert_int_eq(kf_redis_classify("LOADING Redis is loading the dataset in memory", NULL),
+                     KF_STATUS_RETRY);
+    ck_assert_int_eq(
+        kf_redis_classify("OOM command not allowed when used memory > 'maxmemory'.", NULL),
+        KF_STATUS_RETRY);
+    ck_assert_int_eq(
+        kf_redis_classify("READONLY You can't write against a read only replica.", &reconnect),
+        KF_STATUS_RETRY);
     ck_assert(reconnect);
-    ck_assert(!kf_eos_transient_error(
-        "WRONGTYPE Operation against a key holding the wrong kind of value", NULL));
-    ck_assert(!kf_eos_transient_error("ERR unknown command", NULL));
+    /* A failover: only a new connection finds the new primary. */
+    const char *failover[] = {"CLUSTERDOWN The cluster is down",
+                              "MASTERDOWN Link with MASTER is down"};
+    for (size_t i = 0; i < 2; i++) {
+        reconnect = false;
+        ck_assert_int_eq(kf_redis_classify(failover[i], &reconnect), KF_STATUS_RETRY);
+        ck_assert(reconnect);
+    }
+    ck_assert_int_eq(kf_redis_classify(
+                         "WRONGTYPE Operation against a key holding the wrong kind of value", NULL),
+                     KF_STATUS_FAIL);
+    ck_assert_int_eq(kf_redis_classify("ERR unknown command", NULL), KF_STATUS_FAIL);
+    /* A prefix must be the whole first word. */
+    ck_assert_int_eq(kf_redis_classify("BUSYKEY Target key name already exists.", NULL),
+                     KF_STATUS_FAIL);
 }
 END_TEST
 

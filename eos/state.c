@@ -1,6 +1,6 @@
 /*
- * See idempotency.h. The Lua scripts and their KEYS/ARGV layouts are in
- * idempotency_scripts.h.
+ * See state.h. The Lua scripts and their KEYS/ARGV layouts are in
+ * scripts.h.
  *
  * Redis Cluster: every key of a partition's state shares the hash tag T, so
  * the state scripts fit one slot. complete() also passes the key of each sink
@@ -12,10 +12,10 @@
  * hiredis writes with write(2): the process must ignore SIGPIPE (the daemon
  * does) so that a dropped server is an error here, not a death.
  */
-#include "dispatcher/idempotency.h"
+#include "eos/state.h"
 
-#include "dispatcher/idempotency_scripts.h"
-#include "sinks/redis_url.h"
+#include "eos/scripts.h"
+#include "common/redis.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -38,14 +38,14 @@
 enum { S_ASSIGN, S_COMPLETE, S_UNIFORM, S_TRIM, S_CLAIM, S_COUNT };
 
 static const char *const SCRIPT_SRC[S_COUNT] = {
-    [S_ASSIGN] = KF_IDEM_LUA_ASSIGN,   [S_COMPLETE] = KF_IDEM_LUA_COMPLETE,
-    [S_UNIFORM] = KF_IDEM_LUA_UNIFORM, [S_TRIM] = KF_IDEM_LUA_TRIM,
-    [S_CLAIM] = KF_IDEM_LUA_CLAIM,
+    [S_ASSIGN] = KF_EOS_LUA_ASSIGN,   [S_COMPLETE] = KF_EOS_LUA_COMPLETE,
+    [S_UNIFORM] = KF_EOS_LUA_UNIFORM, [S_TRIM] = KF_EOS_LUA_TRIM,
+    [S_CLAIM] = KF_EOS_LUA_CLAIM,
 };
 static const char *const SCRIPT_NAME[S_COUNT] = {"assign", "complete", "uniform complete", "trim",
                                                  "claim"};
 
-struct kf_idem {
+struct kf_eos_state {
     kf_redis_url url;
     char *prefix;
     char *group;
@@ -201,7 +201,7 @@ static void arg_i64(args *a, int64_t v)
 }
 
 /* Appends the key "{prefix:group:topic:partition}:<suffix>". */
-static void arg_key(args *a, const kf_idem *c, const char *topic, int32_t partition,
+static void arg_key(args *a, const kf_eos_state *c, const char *topic, int32_t partition,
                     const char *suffix)
 {
     size_t start = a->alen;
@@ -218,61 +218,37 @@ static void args_done(args *a)
 
 /* ----------------------------------------------------------- connection */
 
-static void drop(kf_idem *c)
+static void drop(kf_eos_state *c)
 {
     redisFree(c->rc);
     c->rc = NULL;
 }
 
 /* The sentence for a failed round trip; the connection is then dropped. */
-static int io_error(kf_idem *c, const char *what, char *err, size_t errlen)
+static int io_error(kf_eos_state *c, const char *what, char *err, size_t errlen)
 {
-    /* hiredis reports a read timeout as the text of EAGAIN. */
     const char *why = c->rc->errstr;
-    if (c->rc->err == REDIS_ERR_IO &&
-        (strcmp(why, strerror(EAGAIN)) == 0 || strcmp(why, strerror(EWOULDBLOCK)) == 0))
-        why = "no reply within the command timeout";
+    if (kf_redis_timed_out(c->rc)) why = "no reply within the command timeout";
     snprintf(err, errlen,
              "redis %s: %s: %s (the outcome is unknown; reconnecting on the next call)",
              c->url.display, what, why[0] ? why : "connection lost");
     drop(c);
-    return KF_IDEM_RETRY;
-}
-
-/* Error replies that go away by themselves: the server is loading, busy
- * with a script, failing over, out of memory, refusing writes it cannot
- * persist (MISCONF: a full disk), or lost our AUTH. */
-static bool transient(const char *msg, bool *reconnect)
-{
-    static const struct {
-        const char *prefix;
-        bool reconnect;
-    } T[] = {{"LOADING", false},    {"BUSY", false},    {"TRYAGAIN", false}, {"CLUSTERDOWN", true},
-             {"MASTERDOWN", true},  {"READONLY", true}, {"OOM", false},      {"NOAUTH", true},
-             {"NOREPLICAS", false}, {"MISCONF", false}};
-    for (size_t i = 0; i < sizeof T / sizeof T[0]; i++) {
-        size_t n = strlen(T[i].prefix);
-        if (strncmp(msg, T[i].prefix, n) == 0 && (msg[n] == ' ' || msg[n] == '\0')) {
-            *reconnect = T[i].reconnect;
-            return true;
-        }
-    }
-    return false;
+    return KF_STATUS_RETRY;
 }
 
 /* The result of an error reply to `what`; drops the connection when a new
  * one may fix it. */
-static int reply_error(kf_idem *c, const char *what, const char *msg, char *err, size_t errlen)
+static int reply_error(kf_eos_state *c, const char *what, const char *msg, char *err, size_t errlen)
 {
     bool reconnect = false;
-    bool again = transient(msg, &reconnect);
+    kf_status st = kf_redis_classify(msg, &reconnect);
     snprintf(err, errlen, "redis %s: %s: %s", c->url.display, what, msg);
     if (reconnect) drop(c);
-    return again ? KF_IDEM_RETRY : KF_IDEM_FAIL;
+    return st;
 }
 
 /* Sends SCRIPT LOAD for the scripts in [from, to) in one round trip. */
-static int load_scripts(kf_idem *c, int from, int to, char *err, size_t errlen)
+static int load_scripts(kf_eos_state *c, int from, int to, char *err, size_t errlen)
 {
     for (int s = from; s < to; s++) {
         const char *argv[3] = {"SCRIPT", "LOAD", SCRIPT_SRC[s]};
@@ -280,12 +256,12 @@ static int load_scripts(kf_idem *c, int from, int to, char *err, size_t errlen)
         if (redisAppendCommandArgv(c->rc, 3, argv, len) != REDIS_OK)
             return io_error(c, "SCRIPT LOAD", err, errlen);
     }
-    int rc = KF_IDEM_OK;
+    int rc = KF_STATUS_OK;
     for (int s = from; s < to; s++) {
         redisReply *r = NULL;
         if (redisGetReply(c->rc, (void **)&r) != REDIS_OK || !r)
             return io_error(c, "SCRIPT LOAD", err, errlen);
-        if (rc == KF_IDEM_OK) {
+        if (rc == KF_STATUS_OK) {
             char what[64];
             snprintf(what, sizeof what, "SCRIPT LOAD of the %s script", SCRIPT_NAME[s]);
             if (r->type == REDIS_REPLY_ERROR) {
@@ -293,7 +269,7 @@ static int load_scripts(kf_idem *c, int from, int to, char *err, size_t errlen)
             } else if (r->type != REDIS_REPLY_STRING || r->len != 40) {
                 snprintf(err, errlen, "redis %s: %s: unexpected reply type %d", c->url.display,
                          what, r->type);
-                rc = KF_IDEM_FAIL;
+                rc = KF_STATUS_FAIL;
             } else {
                 memcpy(c->sha[s], r->str, 41);
             }
@@ -306,36 +282,36 @@ static int load_scripts(kf_idem *c, int from, int to, char *err, size_t errlen)
 
 /* Connects and loads every script (one pipelined round trip after the
  * handshake). */
-static int ensure(kf_idem *c, char *err, size_t errlen)
+static int ensure(kf_eos_state *c, char *err, size_t errlen)
 {
-    if (c->rc) return KF_IDEM_OK;
+    if (c->rc) return KF_STATUS_OK;
     c->rc = kf_redis_connect(&c->url, CONNECT_TIMEOUT_MS, CMD_TIMEOUT_MS, err, errlen);
-    if (!c->rc) return KF_IDEM_RETRY;
+    if (!c->rc) return KF_STATUS_RETRY;
     int rc = load_scripts(c, 0, S_COUNT, err, errlen);
-    if (rc != KF_IDEM_OK) drop(c); /* next call starts over, scripts included */
+    if (rc != KF_STATUS_OK) drop(c); /* next call starts over, scripts included */
     return rc;
 }
 
 /*
  * EVALSHA of `script` with keys then argv; *out is the reply (not an error
- * reply) on KF_IDEM_OK. A NOSCRIPT reply (SCRIPT FLUSH, or a proxy that now
+ * reply) on KF_STATUS_OK. A NOSCRIPT reply (SCRIPT FLUSH, or a proxy that now
  * routes to a restarted server) reloads the script and retries once.
  */
-static int eval(kf_idem *c, int script, args *keys, args *av, redisReply **out, char *err,
+static int eval(kf_eos_state *c, int script, args *keys, args *av, redisReply **out, char *err,
                 size_t errlen)
 {
     *out = NULL;
     if (keys->oom || av->oom) {
         snprintf(err, errlen, "%s script: out of memory building the call", SCRIPT_NAME[script]);
-        return KF_IDEM_FAIL;
+        return KF_STATUS_FAIL;
     }
     size_t n = 3 + keys->n + av->n;
     if (n > INT32_MAX) {
         snprintf(err, errlen, "%s script: too many arguments", SCRIPT_NAME[script]);
-        return KF_IDEM_FAIL;
+        return KF_STATUS_FAIL;
     }
     int rc = ensure(c, err, errlen);
-    if (rc != KF_IDEM_OK) return rc;
+    if (rc != KF_STATUS_OK) return rc;
 
     const char **argv = malloc(n * sizeof *argv);
     size_t *len = malloc(n * sizeof *len);
@@ -343,7 +319,7 @@ static int eval(kf_idem *c, int script, args *keys, args *av, redisReply **out, 
         free(argv);
         free(len);
         snprintf(err, errlen, "%s script: out of memory building the call", SCRIPT_NAME[script]);
-        return KF_IDEM_FAIL;
+        return KF_STATUS_FAIL;
     }
     args_done(keys);
     args_done(av);
@@ -371,7 +347,7 @@ static int eval(kf_idem *c, int script, args *keys, args *av, redisReply **out, 
         if (r->type == REDIS_REPLY_ERROR && attempt == 0 && strncmp(r->str, "NOSCRIPT", 8) == 0) {
             freeReplyObject(r);
             rc = load_scripts(c, script, script + 1, err, errlen);
-            if (rc != KF_IDEM_OK) break;
+            if (rc != KF_STATUS_OK) break;
             continue;
         }
         if (r->type == REDIS_REPLY_ERROR) {
@@ -380,7 +356,7 @@ static int eval(kf_idem *c, int script, args *keys, args *av, redisReply **out, 
             break;
         }
         *out = r;
-        rc = KF_IDEM_OK;
+        rc = KF_STATUS_OK;
         break;
     }
     free(argv);
@@ -388,19 +364,19 @@ static int eval(kf_idem *c, int script, args *keys, args *av, redisReply **out, 
     return rc;
 }
 
-static int bad_reply(kf_idem *c, const char *what, char *err, size_t errlen)
+static int bad_reply(kf_eos_state *c, const char *what, char *err, size_t errlen)
 {
     snprintf(err, errlen, "redis %s: the %s script returned an unexpected reply", c->url.display,
              what);
-    return KF_IDEM_FAIL;
+    return KF_STATUS_FAIL;
 }
 
 /* ------------------------------------------------------------------ API */
 
-kf_idem *kf_idem_new(const char *url, const char *prefix, const char *group, char *err,
-                     size_t errlen)
+kf_eos_state *kf_eos_state_new(const char *url, const char *prefix, const char *group, char *err,
+                               size_t errlen)
 {
-    kf_idem *c = calloc(1, sizeof *c);
+    kf_eos_state *c = calloc(1, sizeof *c);
     if (!c) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -414,13 +390,13 @@ kf_idem *kf_idem_new(const char *url, const char *prefix, const char *group, cha
     c->group = strdup(group ? group : "");
     if (!c->prefix || !c->group) {
         snprintf(err, errlen, "out of memory");
-        kf_idem_destroy(c);
+        kf_eos_state_destroy(c);
         return NULL;
     }
     return c;
 }
 
-void kf_idem_destroy(kf_idem *c)
+void kf_eos_state_destroy(kf_eos_state *c)
 {
     if (!c) return;
     redisFree(c->rc);
@@ -430,19 +406,20 @@ void kf_idem_destroy(kf_idem *c)
     free(c);
 }
 
-void kf_idem_set_fast_path(kf_idem *c, int on)
+void kf_eos_state_set_fast_path(kf_eos_state *c, int on)
 {
     c->fast_path = on != 0;
 }
 
-void kf_idem_tag(const kf_idem *c, const char *topic, int32_t partition, char *out, size_t outlen)
+void kf_eos_state_tag(const kf_eos_state *c, const char *topic, int32_t partition, char *out,
+                      size_t outlen)
 {
     if (outlen == 0) return;
     snprintf(out, outlen, "{%s:%s:%s:%" PRId32 "}", c->prefix, c->group, topic, partition);
 }
 
 /* The three state keys of a partition, in the scripts' order. */
-static void arg_state_keys(args *k, const kf_idem *c, const char *topic, int32_t partition)
+static void arg_state_keys(args *k, const kf_eos_state *c, const char *topic, int32_t partition)
 {
     arg_key(k, c, topic, partition, "epoch");
     arg_key(k, c, topic, partition, "done");
@@ -464,17 +441,17 @@ static bool reply_i64(const redisReply *r, int64_t *v)
     return true;
 }
 
-void kf_idem_assigned_free(kf_idem_assigned *a)
+void kf_eos_assigned_free(kf_eos_assigned *a)
 {
     if (!a) return;
     free(a->mem);
-    *a = (kf_idem_assigned){.base = -1};
+    *a = (kf_eos_assigned){.base = -1};
 }
 
 /* Fills out->done from the members "<offset>/<sink>" (one allocation). */
-static int parse_done(kf_idem_assigned *out, const redisReply *m)
+static int parse_done(kf_eos_assigned *out, const redisReply *m)
 {
-    size_t bytes = m->elements * sizeof(kf_idem_done);
+    size_t bytes = m->elements * sizeof(kf_eos_done);
     for (size_t i = 0; i < m->elements; i++) {
         if (m->element[i]->type != REDIS_REPLY_STRING) return -1;
         bytes += m->element[i]->len + 1;
@@ -494,23 +471,23 @@ static int parse_done(kf_idem_assigned *out, const redisReply *m)
         size_t n = e->len - (size_t)(slash + 1 - e->str);
         memcpy(s, slash + 1, n);
         s[n] = '\0';
-        out->done[i] = (kf_idem_done){.offset = off, .sink = s};
+        out->done[i] = (kf_eos_done){.offset = off, .sink = s};
         s += n + 1;
         out->ndone++;
     }
     return 0;
 }
 
-int kf_idem_assign(kf_idem *c, const char *topic, int32_t partition, kf_idem_assigned *out,
-                   char *err, size_t errlen)
+int kf_eos_state_assign(kf_eos_state *c, const char *topic, int32_t partition, kf_eos_assigned *out,
+                        char *err, size_t errlen)
 {
-    return kf_idem_assign_owned(c, topic, partition, NULL, out, err, errlen);
+    return kf_eos_state_assign_owned(c, topic, partition, NULL, out, err, errlen);
 }
 
-int kf_idem_assign_owned(kf_idem *c, const char *topic, int32_t partition, const char *owner,
-                         kf_idem_assigned *out, char *err, size_t errlen)
+int kf_eos_state_assign_owned(kf_eos_state *c, const char *topic, int32_t partition,
+                              const char *owner, kf_eos_assigned *out, char *err, size_t errlen)
 {
-    *out = (kf_idem_assigned){.base = -1};
+    *out = (kf_eos_assigned){.base = -1};
     if (errlen) err[0] = '\0';
     args k = {0}, a = {0};
     arg_state_keys(&k, c, topic, partition);
@@ -520,12 +497,12 @@ int kf_idem_assign_owned(kf_idem *c, const char *topic, int32_t partition, const
     int rc = eval(c, S_ASSIGN, &k, &a, &r, err, errlen);
     args_free(&k);
     args_free(&a);
-    if (rc != KF_IDEM_OK) return rc;
+    if (rc != KF_STATUS_OK) return rc;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
         !reply_i64(r->element[0], &out->epoch) || !reply_i64(r->element[1], &out->base) ||
         r->element[2]->type != REDIS_REPLY_ARRAY || parse_done(out, r->element[2]) != 0 ||
         r->element[3]->type != REDIS_REPLY_STRING) {
-        kf_idem_assigned_free(out);
+        kf_eos_assigned_free(out);
         rc = bad_reply(c, "assign", err, errlen);
     } else {
         snprintf(out->prev_owner, sizeof out->prev_owner, "%.*s", (int)r->element[3]->len,
@@ -535,14 +512,14 @@ int kf_idem_assign_owned(kf_idem *c, const char *topic, int32_t partition, const
     return rc;
 }
 
-int kf_idem_trim(kf_idem *c, const char *topic, int32_t partition, int64_t epoch, int64_t trim,
-                 int *fenced, char *err, size_t errlen)
+int kf_eos_state_trim(kf_eos_state *c, const char *topic, int32_t partition, int64_t epoch,
+                      int64_t trim, int *fenced, char *err, size_t errlen)
 {
-    return kf_idem_release(c, topic, partition, epoch, trim, NULL, fenced, err, errlen);
+    return kf_eos_state_release(c, topic, partition, epoch, trim, NULL, fenced, err, errlen);
 }
 
-int kf_idem_release(kf_idem *c, const char *topic, int32_t partition, int64_t epoch, int64_t trim,
-                    const char *owner, int *fenced, char *err, size_t errlen)
+int kf_eos_state_release(kf_eos_state *c, const char *topic, int32_t partition, int64_t epoch,
+                         int64_t trim, const char *owner, int *fenced, char *err, size_t errlen)
 {
     *fenced = 0;
     if (errlen) err[0] = '\0';
@@ -558,7 +535,7 @@ int kf_idem_release(kf_idem *c, const char *topic, int32_t partition, int64_t ep
     int rc = eval(c, S_TRIM, &k, &a, &r, err, errlen);
     args_free(&k);
     args_free(&a);
-    if (rc != KF_IDEM_OK) return rc;
+    if (rc != KF_STATUS_OK) return rc;
     if (r->type == REDIS_REPLY_INTEGER && (r->integer == 0 || r->integer == 1))
         *fenced = (int)r->integer;
     else
@@ -568,23 +545,23 @@ int kf_idem_release(kf_idem *c, const char *topic, int32_t partition, int64_t ep
 }
 
 /* The length of a write's argument j (argvlen NULL: NUL-terminated). */
-static size_t arglen(const kf_idem_write *w, int j)
+static size_t arglen(const kf_eos_write *w, int j)
 {
     return w->argvlen ? w->argvlen[j] : strlen(w->argv[j]);
 }
 
 /* Appends one part's ARGV and write KEYS for complete(); -1 on a bad write. */
-static int build_part(args *k, args *a, const kf_idem_part *p, char *err, size_t errlen)
+static int build_part(args *k, args *a, const kf_eos_part *p, char *err, size_t errlen)
 {
     arg_i64(a, p->epoch);
     arg_i64(a, p->trim);
     arg_i64(a, (int64_t)p->nitems);
     for (size_t i = 0; i < p->nitems; i++) {
-        const kf_idem_item *it = &p->items[i];
+        const kf_eos_item *it = &p->items[i];
         arg_i64(a, it->offset);
         arg_i64(a, (int64_t)it->nwrites);
         for (size_t w = 0; w < it->nwrites; w++) {
-            const kf_idem_write *wr = &it->writes[w];
+            const kf_eos_write *wr = &it->writes[w];
             if (wr->argc < 1 || wr->argc > MAX_WRITE_ARGS || !wr->argv) {
                 snprintf(err, errlen,
                          "%s[%" PRId32 "]@%" PRId64 ": a write needs 1..%d arguments, not %d",
@@ -607,7 +584,7 @@ static bool word_is(const char *s, size_t n, const char *word)
 
 /* True when every write of `w`'s shape merges into one command with its
  * values appended (the merge rules of the complete script). */
-static bool mergeable(const kf_idem_write *w)
+static bool mergeable(const kf_eos_write *w)
 {
     size_t n = arglen(w, 0);
     const char *cmd = w->argv[0];
@@ -619,20 +596,20 @@ static bool mergeable(const kf_idem_write *w)
 }
 
 /* True when the uniform script may run part p (its rules are in
- * idempotency_scripts.h): one write per item, all the same byte-equal
+ * scripts.h.: one write per item, all the same byte-equal
  * command and key with the same argc, a mergeable command, offsets strictly
  * increasing (and exact as Lua numbers). */
-static bool uniform_part(const kf_idem_part *p)
+static bool uniform_part(const kf_eos_part *p)
 {
     if (p->nitems == 0) return true;
-    const kf_idem_write *w0 = p->items[0].writes;
+    const kf_eos_write *w0 = p->items[0].writes;
     if (p->items[0].nwrites != 1 || !w0 || !w0->argv || w0->argc < 3 || w0->argc > MAX_WRITE_ARGS ||
         !mergeable(w0))
         return false;
     size_t l0 = arglen(w0, 0), l1 = arglen(w0, 1);
     for (size_t i = 0; i < p->nitems; i++) {
-        const kf_idem_item *it = &p->items[i];
-        const kf_idem_write *w = it->writes;
+        const kf_eos_item *it = &p->items[i];
+        const kf_eos_write *w = it->writes;
         if (it->nwrites != 1 || !w || w->argc != w0->argc || !w->argv) return false;
         if (it->offset <= -MAX_EXACT_OFFSET || it->offset >= MAX_EXACT_OFFSET) return false;
         if (i > 0 && it->offset <= it[-1].offset) return false;
@@ -650,14 +627,14 @@ static bool uniform_part(const kf_idem_part *p)
 /* Appends one uniform part's ARGV (and its write key to wk) for the uniform
  * script: the marks "<offset>/<sink>" are formatted here, each offset
  * argument being the prefix of its mark's bytes. */
-static void build_uniform_part(args *wk, args *a, const kf_idem_part *p, const char *sink,
+static void build_uniform_part(args *wk, args *a, const kf_eos_part *p, const char *sink,
                                size_t sinklen)
 {
     arg_i64(a, p->epoch);
     arg_i64(a, p->trim);
     arg_i64(a, (int64_t)p->nitems);
     if (p->nitems == 0) return;
-    const kf_idem_write *w0 = p->items[0].writes;
+    const kf_eos_write *w0 = p->items[0].writes;
     size_t m = (size_t)w0->argc - 2;
     arg_ext(wk, w0->argv[1], arglen(w0, 1));
     arg_ext(a, w0->argv[0], arglen(w0, 0));
@@ -674,22 +651,22 @@ static void build_uniform_part(args *wk, args *a, const kf_idem_part *p, const c
         arg_at(a, start, nd + 1 + sinklen);
     }
     for (size_t i = 0; i < p->nitems; i++) {
-        const kf_idem_write *w = p->items[i].writes;
+        const kf_eos_write *w = p->items[i].writes;
         for (int j = 2; j < w->argc; j++)
             arg_ext(a, w->argv[j], arglen(w, j));
     }
 }
 
-int kf_idem_complete(kf_idem *c, const char *sink, const kf_idem_part *parts, size_t nparts,
-                     int *status, char *err, size_t errlen)
+int kf_eos_state_complete(kf_eos_state *c, const char *sink, const kf_eos_part *parts,
+                          size_t nparts, int *status, char *err, size_t errlen)
 {
     if (errlen) err[0] = '\0';
-    if (nparts == 0) return KF_IDEM_OK;
+    if (nparts == 0) return KF_STATUS_OK;
     if (!sink || !sink[0]) {
         /* Marks are "<offset>/<sink>", split at the first '/': any
          * non-empty name (even one holding '/') stays unambiguous. */
         snprintf(err, errlen, "complete: bad sink name \"%s\"", sink ? sink : "(null)");
-        return KF_IDEM_FAIL;
+        return KF_STATUS_FAIL;
     }
     size_t total = 0;
     bool uniform = c->fast_path;
@@ -703,7 +680,7 @@ int kf_idem_complete(kf_idem *c, const char *sink, const kf_idem_part *parts, si
     args k = {0}, a = {0}, wk = {0};
     for (size_t p = 0; p < nparts; p++)
         arg_state_keys(&k, c, parts[p].topic, parts[p].partition);
-    int rc = KF_IDEM_OK;
+    int rc = KF_STATUS_OK;
     if (uniform) {
         arg_i64(&a, (int64_t)nparts);
         size_t sinklen = strlen(sink);
@@ -712,20 +689,20 @@ int kf_idem_complete(kf_idem *c, const char *sink, const kf_idem_part *parts, si
     } else {
         arg_ext(&a, sink, strlen(sink));
         arg_i64(&a, (int64_t)nparts);
-        for (size_t p = 0; p < nparts && rc == KF_IDEM_OK; p++)
-            if (build_part(&wk, &a, &parts[p], err, errlen) != 0) rc = KF_IDEM_FAIL;
+        for (size_t p = 0; p < nparts && rc == KF_STATUS_OK; p++)
+            if (build_part(&wk, &a, &parts[p], err, errlen) != 0) rc = KF_STATUS_FAIL;
     }
     args_done(&wk); /* all caller bytes: no arena, but keep the contract */
-    for (size_t i = 0; i < wk.n && rc == KF_IDEM_OK; i++)
+    for (size_t i = 0; i < wk.n && rc == KF_STATUS_OK; i++)
         arg_ext(&k, wk.argv[i], wk.len[i]);
     if (wk.oom) k.oom = true;
     args_free(&wk);
 
     redisReply *r = NULL;
-    if (rc == KF_IDEM_OK) rc = eval(c, script, &k, &a, &r, err, errlen);
+    if (rc == KF_STATUS_OK) rc = eval(c, script, &k, &a, &r, err, errlen);
     args_free(&k);
     args_free(&a);
-    if (rc != KF_IDEM_OK) return rc;
+    if (rc != KF_STATUS_OK) return rc;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != total) {
         freeReplyObject(r);
         return bad_reply(c, SCRIPT_NAME[script], err, errlen);
@@ -733,11 +710,11 @@ int kf_idem_complete(kf_idem *c, const char *sink, const kf_idem_part *parts, si
     for (size_t i = 0; i < total; i++) {
         const redisReply *e = r->element[i];
         if (e->type == REDIS_REPLY_INTEGER &&
-            (e->integer == KF_IDEM_APPLIED || e->integer == KF_IDEM_SKIPPED ||
-             e->integer == KF_IDEM_FENCED)) {
+            (e->integer == KF_EOS_APPLIED || e->integer == KF_EOS_SKIPPED ||
+             e->integer == KF_EOS_FENCED)) {
             status[i] = (int)e->integer;
         } else if (e->type == REDIS_REPLY_STRING) {
-            status[i] = KF_IDEM_ERROR;
+            status[i] = KF_EOS_ERROR;
             if (errlen && !err[0]) snprintf(err, errlen, "%.*s", (int)e->len, e->str);
         } else {
             freeReplyObject(r);
@@ -745,19 +722,19 @@ int kf_idem_complete(kf_idem *c, const char *sink, const kf_idem_part *parts, si
         }
     }
     freeReplyObject(r);
-    return KF_IDEM_OK;
+    return KF_STATUS_OK;
 }
 
-int kf_idem_claim(kf_idem *c, const char *topic, int32_t partition, int64_t epoch,
-                  const char *const *keys, const size_t *keylens, const int64_t *offsets, size_t n,
-                  int64_t window_ms, int *dup, int *fenced, char *err, size_t errlen)
+int kf_eos_state_claim(kf_eos_state *c, const char *topic, int32_t partition, int64_t epoch,
+                       const char *const *keys, const size_t *keylens, const int64_t *offsets,
+                       size_t n, int64_t window_ms, int *dup, int *fenced, char *err, size_t errlen)
 {
     *fenced = 0;
     if (errlen) err[0] = '\0';
-    if (n == 0) return KF_IDEM_OK;
+    if (n == 0) return KF_STATUS_OK;
     if (window_ms < 1) {
         snprintf(err, errlen, "claim: the window must be at least 1 ms, not %" PRId64, window_ms);
-        return KF_IDEM_FAIL;
+        return KF_STATUS_FAIL;
     }
     args k = {0}, a = {0};
     arg_key(&k, c, topic, partition, "epoch");
@@ -775,7 +752,7 @@ int kf_idem_claim(kf_idem *c, const char *topic, int32_t partition, int64_t epoc
     int rc = eval(c, S_CLAIM, &k, &a, &r, err, errlen);
     args_free(&k);
     args_free(&a);
-    if (rc != KF_IDEM_OK) return rc;
+    if (rc != KF_STATUS_OK) return rc;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
         r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 1) {
         *fenced = 1;

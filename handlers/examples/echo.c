@@ -5,7 +5,7 @@
  * Use it to check a pipeline end to end before your own logic exists, or as
  * the starting point of a new handler. Build it alone with:
  *
- *     cc -shared -fPIC -O2 -I include -o build/handlers/echo.so handlers/echo.c
+ *     cc -shared -fPIC -O2 -I include -o build/handlers/echo.so handlers/examples/echo.c
  *
  * Config: none (handler.config is ignored).
  *

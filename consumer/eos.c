@@ -1,7 +1,7 @@
-#include "consumer/exactly_once.h"
+#include "consumer/eos.h"
 
 #include "dispatcher/record.h"
-#include "src/log.h"
+#include "common/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,16 +10,17 @@
 
 static const char *C = "consumer.eos";
 
-int kf_eos_assign(const kf_consumer_eos *e, const kf_mapping_config *m, kf_partition *p,
-                  const atomic_int *stop)
+int kf_consumer_eos_assign(const kf_consumer_eos *e, const kf_mapping_config *m, kf_partition *p,
+                           const atomic_int *stop)
 {
     char err[512];
     int delay_ms = 100;
     for (;;) {
-        kf_idem_assigned a;
+        kf_eos_assigned a;
         const char *owner = e->txn ? kf_txn_id(e->txn) : NULL;
-        int rc = kf_idem_assign_owned(e->idem, p->topic, p->partition, owner, &a, err, sizeof err);
-        if (rc == KF_IDEM_OK) {
+        int rc =
+            kf_eos_state_assign_owned(e->state, p->topic, p->partition, owner, &a, err, sizeof err);
+        if (rc == KF_STATUS_OK) {
             p->epoch = a.epoch;
             size_t unknown = 0;
             for (size_t i = 0; i < a.ndone; i++) {
@@ -39,7 +40,7 @@ int kf_eos_assign(const kf_consumer_eos *e, const kf_mapping_config *m, kf_parti
             if (e->txn && a.prev_owner[0] && kf_txn_fence(e->txn, a.prev_owner, err, sizeof err))
                 kf_warn(C, "mapping %s: %s[%d]: %s; its transaction ends at its timeout", m->name,
                         p->topic, p->partition, err);
-            kf_idem_assigned_free(&a);
+            kf_eos_assigned_free(&a);
             atomic_store(&p->ready, true);
             return 0;
         }
@@ -51,8 +52,8 @@ int kf_eos_assign(const kf_consumer_eos *e, const kf_mapping_config *m, kf_parti
     }
 }
 
-int kf_eos_commit_txn(const kf_consumer_eos *e, rd_kafka_t *rk, kf_partition **parts, size_t n,
-                      kf_metrics *metrics)
+int kf_consumer_eos_commit_txn(const kf_consumer_eos *e, rd_kafka_t *rk, kf_partition **parts,
+                               size_t n, kf_metrics *metrics)
 {
     rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new((int)n + 1);
     kf_staged **taken = calloc(n + 1, sizeof *taken);
@@ -87,9 +88,9 @@ int kf_eos_commit_txn(const kf_consumer_eos *e, rd_kafka_t *rk, kf_partition **p
             msgs[k++] = (kf_txn_msg){s->topic,     s->key,     s->key_len,     s->value,
                                      s->value_len, s->headers, s->header_count};
     char err[512];
-    int trc = kf_txn_run(e->txn, msgs, nmsgs, offsets, rk, err, sizeof err);
+    kf_status trc = kf_txn_run(e->txn, msgs, nmsgs, offsets, rk, err, sizeof err);
     free(msgs);
-    if (trc == KF_TXN_UNKNOWN) {
+    if (trc == KF_STATUS_FENCED) {
         /* The commit may or may not have happened: the staged outputs can be
          * neither dropped as committed nor sent again. The producer has a
          * new epoch; the partitions go back to their committed offsets
@@ -110,7 +111,7 @@ int kf_eos_commit_txn(const kf_consumer_eos *e, rd_kafka_t *rk, kf_partition **p
         rc = -2;
         goto out;
     }
-    if (trc == KF_TXN_OK) {
+    if (trc == KF_STATUS_OK) {
         for (size_t i = 0; i < n; i++) {
             if (wm[i] < 0) continue;
             parts[i]->committed = wm[i];
@@ -123,8 +124,9 @@ int kf_eos_commit_txn(const kf_consumer_eos *e, rd_kafka_t *rk, kf_partition **p
         goto out;
     }
     KF_METRIC_ADD(metrics, commit_errors, 1);
-    kf_warn(C, "transaction of %zu output(s) and %d offset(s) %s: %s; it will be retried", nmsgs,
-            offsets->cnt, trc == KF_TXN_ABORTED ? "aborted" : "failed", err);
+    kf_warn(C,
+            "transaction of %zu output(s) and %d offset(s) not committed: %s; it will be retried",
+            nmsgs, offsets->cnt, err);
 restage:
     for (size_t i = 0; i < n; i++) {
         kf_partition_stage(parts[i], taken[i]);
@@ -137,15 +139,15 @@ out:
     return rc;
 }
 
-void kf_eos_trim(const kf_consumer_eos *e, kf_partition *p, int release)
+void kf_consumer_eos_trim(const kf_consumer_eos *e, kf_partition *p, int release)
 {
     if (!atomic_load(&p->ready) || atomic_load(&p->fenced)) return;
     if (p->committed < 0 && !release) return;
     char err[512];
     int fenced = 0;
     const char *owner = release && e->txn ? kf_txn_id(e->txn) : NULL;
-    if (kf_idem_release(e->idem, p->topic, p->partition, p->epoch, p->committed, owner, &fenced,
-                        err, sizeof err) != KF_IDEM_OK)
+    if (kf_eos_state_release(e->state, p->topic, p->partition, p->epoch, p->committed, owner,
+                             &fenced, err, sizeof err) != KF_STATUS_OK)
         kf_debug(C, "%s[%d]: trim failed (%s); the next completion trims", p->topic, p->partition,
                  err);
 }

@@ -1,6 +1,6 @@
 /*
- * Redis URLs and connections, shared by the Redis sink and anything else
- * that talks to Redis (the idempotency store).
+ * Redis URLs, connections and what their errors mean, for every part that
+ * talks to Redis (the exactly-once state, the Redis sink).
  *
  *   redis://[[user]:password@]host[:port][/db]     (port 6379, db 0 by default)
  *   redis://password@host                          (no ':' means a password)
@@ -12,10 +12,13 @@
  * Ownership: kf_redis_url_parse fills strings the caller frees with
  * kf_redis_url_free. A redisContext is not thread-safe: one per thread.
  */
-#ifndef KF_REDIS_URL_H
-#define KF_REDIS_URL_H
+#ifndef KF_REDIS_H
+#define KF_REDIS_H
+
+#include "common/status.h"
 
 #include <hiredis/hiredis.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct kf_redis_url {
@@ -41,4 +44,18 @@ void kf_redis_url_free(kf_redis_url *u);
 redisContext *kf_redis_connect(const kf_redis_url *u, int connect_timeout_ms, int cmd_timeout_ms,
                                char *err, size_t errlen);
 
-#endif /* KF_REDIS_URL_H */
+/*
+ * What an error reply means, for every Redis caller: KF_STATUS_RETRY when it
+ * goes away by itself (the server is loading, busy with a script, failing
+ * over, out of memory, refusing writes it cannot persist, or lost our AUTH),
+ * KF_STATUS_FAIL when the same command will fail again (WRONGTYPE, a script
+ * error...). *reconnect (may be NULL) is set when only a new connection
+ * fixes it (a failover, a lost AUTH), and left alone otherwise.
+ */
+kf_status kf_redis_classify(const char *msg, bool *reconnect);
+
+/* True when c's last error is the command timeout (hiredis reports an
+ * expired SO_RCVTIMEO as the text of EAGAIN), false for any other error. */
+bool kf_redis_timed_out(const redisContext *c);
+
+#endif /* KF_REDIS_H */

@@ -1,7 +1,7 @@
 /*
  * Exactly-once completion for the sinks that keep marks in the state Redis
- * (redis, http): turns one flush's outputs into ONE kf_idem_complete call and
- * maps its result back onto each output (DESIGN.md, "Exactly-once protocol").
+ * (redis, http): turns one flush's outputs into ONE kf_eos_state_complete call and
+ * maps its result back onto each output (eos/README.md).
  *
  * Grouping: outputs are grouped into parts by (topic, partition, epoch) and,
  * within a part, into items by record offset, so a record with several
@@ -12,21 +12,21 @@
  * outputs (the committed offset only grows).
  *
  * A record is marked only when every one of its outputs in the call comes in
- * with KF_SINK_OK: one failed output (a non-2xx, a failed external write)
+ * with KF_STATUS_OK: one failed output (a non-2xx, a failed external write)
  * leaves the whole record unmarked, and its outputs keep the status they came
  * in with (the dispatcher retries the record as a whole).
  *
  * Statuses after the call:
- *   APPLIED, SKIPPED            KF_SINK_OK
- *   FENCED                      KF_SINK_FENCED (a newer owner has the partition)
- *   ERROR                       KF_SINK_FAIL, or KF_SINK_RETRY when the error
+ *   APPLIED, SKIPPED            KF_STATUS_OK
+ *   FENCED                      KF_STATUS_FENCED (a newer owner has the partition)
+ *   ERROR                       KF_STATUS_FAIL, or KF_STATUS_RETRY when the error
  *                               is a transient one (LOADING, BUSY, OOM...)
- *   call RETRY                  KF_SINK_RETRY for every output sent: the reply
+ *   call RETRY                  KF_STATUS_RETRY for every output sent: the reply
  *                               is ambiguous, and the retry re-runs complete,
  *                               which skips what was applied
- *   call FAIL                   KF_SINK_FAIL for every output sent
+ *   call FAIL                   KF_STATUS_FAIL for every output sent
  *
- * Ownership and threads: a kf_eos_marks owns one kf_idem connection and
+ * Ownership and threads: a kf_eos_marks owns one kf_eos_state connection and
  * scratch arrays; it belongs to one worker thread. The outputs given to
  * kf_eos_marks_complete are the caller's; their `why` points into the
  * kf_eos_marks and lives until the next call.
@@ -34,8 +34,8 @@
 #ifndef KF_EOS_MARKS_H
 #define KF_EOS_MARKS_H
 
-#include "dispatcher/idempotency.h"
-#include "sinks/sink.h"
+#include "eos/state.h"
+#include "common/status.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -52,29 +52,24 @@ typedef struct kf_eos_out {
     int64_t trim;  /* eos_trim */
     /* The command to apply atomically with the mark, NULL for a mark only
      * (its effect already happened elsewhere: HTTP, another Redis). */
-    const kf_idem_write *write;
-    /* In: KF_SINK_OK when the output's effect is done (or is the write above);
+    const kf_eos_write *write;
+    /* In: KF_STATUS_OK when the output's effect is done (or is the write above);
      * anything else keeps its record unmarked. Out: the status to ack. */
-    kf_sink_status status;
+    kf_status status;
     /* In: the sentence for a status that is not OK (may be NULL). Out: left
      * as is for outputs not sent, set for outputs the call made not OK. */
     const char *why;
 } kf_eos_out;
 
-/* Creates the per-worker state; the connection opens lazily (kf_idem_new).
+/* Creates the per-worker state; the connection opens lazily (kf_eos_state_new).
  * `sink` is the sink's config name, the mark's suffix. NULL with err for a
  * bad URL or no memory. */
 kf_eos_marks *kf_eos_marks_new(const char *state_url, const char *prefix, const char *group,
                                const char *sink, char *err, size_t errlen);
 void kf_eos_marks_destroy(kf_eos_marks *m);
 
-/* Makes at most ONE kf_idem_complete call for outs[0..n) (none when no
+/* Makes at most ONE kf_eos_state_complete call for outs[0..n) (none when no
  * record qualifies) and sets each output's final status (see above). */
 void kf_eos_marks_complete(kf_eos_marks *m, kf_eos_out *outs, size_t n);
-
-/* Error replies worth retrying: the server is busy, loading, failing over or
- * out of memory, or the session lost its AUTH (then *reconnect is set when
- * reconnect is not NULL). Shared with the Redis sink's own replies. */
-bool kf_eos_transient_error(const char *msg, bool *reconnect);
 
 #endif /* KF_EOS_MARKS_H */

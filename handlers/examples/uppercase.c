@@ -17,7 +17,7 @@
  *
  * Build it alone with:
  *     cc -shared -fPIC -O2 -I include -o build/handlers/uppercase.so \
- *        handlers/uppercase.c -lcjson
+ *        handlers/examples/uppercase.c -lcjson
  *
  * Threads: init runs once; afterwards the state is read-only, so handle needs
  * no locks. Each call parses into its own cJSON tree and frees it.

@@ -16,7 +16,7 @@
  * commit's outcome is unknown: the producer is destroyed and a new one takes
  * a new epoch (InitProducerId with the same transactional.id also settles the
  * old transaction on the broker), and the caller rewinds the transaction's
- * partitions to their committed offsets (KF_TXN_UNKNOWN).
+ * partitions to their committed offsets (KF_STATUS_FENCED).
  *
  * transactional.id defaults to "kfleet-<group>-<mapping>-<host>-<pid>-<rand>",
  * unique per process; transaction.timeout.ms defaults to 10000 and also
@@ -32,21 +32,13 @@
 #define KF_KAFKA_TXN_H
 
 #include "kfleet/handler.h"
-#include "sinks/sink.h"
+#include "common/props.h"
+#include "common/status.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
 
 typedef struct kf_txn kf_txn;
-
-enum {
-    KF_TXN_OK = 0,      /* committed */
-    KF_TXN_ABORTED = 1, /* aborted cleanly: nothing visible, the same input may run again */
-    KF_TXN_FATAL = 2,   /* the producer was replaced before any commit was sent:
-                         * nothing visible, the same input may run again */
-    KF_TXN_UNKNOWN = 3, /* a commit was sent and did not finish: the producer was
-                         * replaced; rewind the partitions to their committed offsets */
-};
 
 typedef struct kf_txn_msg {
     const char *topic;
@@ -58,9 +50,18 @@ typedef struct kf_txn_msg {
     size_t header_count;
 } kf_txn_msg;
 
+/* What the producer is made of; nothing is kept after kf_txn_new. */
+typedef struct kf_txn_env {
+    const char *mapping;      /* for the client and transactional ids */
+    const char *group_id;     /* for the transactional id */
+    const char *brokers;      /* kafka.brokers */
+    const kf_props *kafka;    /* kafka.properties */
+    const kf_props *producer; /* the mapping's producer properties (override kafka) */
+} kf_txn_env;
+
 /* Creates the producer; transactions are initialised on first use. NULL with
  * err (naming the property at fault) on a bad configuration. */
-kf_txn *kf_txn_new(const kf_sink_env *env, char *err, size_t errlen);
+kf_txn *kf_txn_new(const kf_txn_env *env, char *err, size_t errlen);
 
 /* The producer's transactional.id (lives as long as t). */
 const char *kf_txn_id(const kf_txn *t);
@@ -76,12 +77,19 @@ void kf_txn_warmup(kf_txn *t, const char *const *topics, size_t n);
 
 /*
  * One transaction: produce msgs[0..n) in order, send `offsets` with the
- * consumer's group metadata, commit. Returns one of the KF_TXN_* results
- * above; err says why when not KF_TXN_OK.
+ * consumer's group metadata, commit. Returns, with err saying why when not OK:
+ *   KF_STATUS_OK      committed
+ *   KF_STATUS_RETRY   nothing visible (aborted cleanly, or the producer was
+ *                     replaced before any commit was sent): the same input
+ *                     may run again
+ *   KF_STATUS_FENCED  a commit was sent and did not finish: its outcome is
+ *                     unknown; the producer was replaced (a new epoch), and
+ *                     the caller rewinds the partitions to their committed
+ *                     offsets
  */
-int kf_txn_run(kf_txn *t, const kf_txn_msg *msgs, size_t n,
-               const rd_kafka_topic_partition_list_t *offsets, rd_kafka_t *consumer, char *err,
-               size_t errlen);
+kf_status kf_txn_run(kf_txn *t, const kf_txn_msg *msgs, size_t n,
+                     const rd_kafka_topic_partition_list_t *offsets, rd_kafka_t *consumer,
+                     char *err, size_t errlen);
 
 /*
  * Fences another process's transactional producer (a partition's previous

@@ -1,5 +1,5 @@
 /*
- * The consumer's side of the exactly-once protocol (DESIGN.md):
+ * The consumer's side of the exactly-once protocol (eos/README.md):
  *   - at assignment, one assign script per partition bumps the epoch and
  *     returns the sinks already done above the committed watermark;
  *   - commits go through the mapping's Kafka transaction when it has Kafka
@@ -9,44 +9,44 @@
  *     committed offset are trimmed (riding on the next completion script, or
  *     explicitly on revoke and shutdown).
  *
- * Threads: consumer thread only. `idem` is the consumer thread's own Redis
+ * Threads: consumer thread only. `state` is the consumer thread's own Redis
  * connection; `txn` is NULL when the mapping has no Kafka output.
  */
 #ifndef KF_CONSUMER_EXACTLY_ONCE_H
 #define KF_CONSUMER_EXACTLY_ONCE_H
 
 #include "config/config.h"
-#include "dispatcher/idempotency.h"
-#include "dispatcher/metrics.h"
+#include "eos/state.h"
+#include "common/metrics.h"
 #include "dispatcher/partition.h"
-#include "sinks/kafka_txn.h"
+#include "eos/txn.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdatomic.h>
 
 typedef struct kf_consumer_eos {
-    kf_idem *idem;
+    kf_eos_state *state;
     kf_txn *txn;
 } kf_consumer_eos;
 
 /* Runs the assign script for p (retrying with backoff while Redis is
  * unreachable, until *stop). Fills p->epoch and its done masks and sets
  * p->ready. Returns 0, or -1 when stopped first. */
-int kf_eos_assign(const kf_consumer_eos *e, const kf_mapping_config *m, kf_partition *p,
-                  const atomic_int *stop);
+int kf_consumer_eos_assign(const kf_consumer_eos *e, const kf_mapping_config *m, kf_partition *p,
+                           const atomic_int *stop);
 
 /* Commits the watermarks of parts[0..n) (only those that moved; none that is
  * fenced or not ready) through the transaction, with their staged outputs.
  * Returns 0 when committed (or nothing to do); -1 when not, with nothing left
  * open (staged outputs are put back; the next call retries); -2 when the
- * outcome is unknown (kf_txn.h, KF_TXN_UNKNOWN): those partitions are marked
+ * outcome is unknown (eos/txn.h, KF_STATUS_FENCED): those partitions are marked
  * for a rewind (kf_partition_retake) and their staged outputs dropped. */
-int kf_eos_commit_txn(const kf_consumer_eos *e, rd_kafka_t *rk, kf_partition **parts, size_t n,
-                      kf_metrics *metrics);
+int kf_consumer_eos_commit_txn(const kf_consumer_eos *e, rd_kafka_t *rk, kf_partition **parts,
+                               size_t n, kf_metrics *metrics);
 
 /* Trims p's done entries below its committed offset (best effort). With
  * `release`, after a clean hand-over (revoke, shutdown), also clears this
  * process as p's holder, so the next owner does not fence its producer. */
-void kf_eos_trim(const kf_consumer_eos *e, kf_partition *p, int release);
+void kf_consumer_eos_trim(const kf_consumer_eos *e, kf_partition *p, int release);
 
 #endif

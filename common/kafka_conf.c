@@ -2,9 +2,9 @@
  * See kafka_conf.h. Property values are never echoed by kfleet itself
  * (they may hold secrets); librdkafka's own message is passed through.
  */
-#include "src/kafka_conf.h"
+#include "common/kafka_conf.h"
 
-#include "src/log.h"
+#include "common/log.h"
 
 #include <stdio.h>
 

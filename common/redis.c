@@ -1,5 +1,5 @@
-/* See redis_url.h. */
-#include "sinks/redis_url.h"
+/* See redis.h. */
+#include "common/redis.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -288,4 +288,29 @@ redisContext *kf_redis_connect(const kf_redis_url *u, int connect_timeout_ms, in
 fail:
     redisFree(c);
     return NULL;
+}
+
+kf_status kf_redis_classify(const char *msg, bool *reconnect)
+{
+    static const struct {
+        const char *prefix;
+        bool reconnect;
+    } T[] = {{"LOADING", false},    {"BUSY", false},    {"TRYAGAIN", false}, {"CLUSTERDOWN", true},
+             {"MASTERDOWN", true},  {"READONLY", true}, {"OOM", false},      {"NOAUTH", true},
+             {"NOREPLICAS", false}, {"MISCONF", false}};
+    for (size_t i = 0; msg && i < sizeof T / sizeof T[0]; i++) {
+        size_t n = strlen(T[i].prefix);
+        if (strncmp(msg, T[i].prefix, n) == 0 && (msg[n] == ' ' || msg[n] == '\0')) {
+            if (reconnect && T[i].reconnect) *reconnect = true;
+            return KF_STATUS_RETRY;
+        }
+    }
+    return KF_STATUS_FAIL;
+}
+
+bool kf_redis_timed_out(const redisContext *c)
+{
+    return c && c->err == REDIS_ERR_IO &&
+           (strcmp(c->errstr, strerror(EAGAIN)) == 0 ||
+            strcmp(c->errstr, strerror(EWOULDBLOCK)) == 0);
 }

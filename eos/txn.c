@@ -1,7 +1,8 @@
-#include "sinks/kafka_txn.h"
+#include "eos/txn.h"
 
-#include "src/kafka_conf.h"
-#include "src/log.h"
+#include "common/kafka_conf.h"
+#include "common/clock.h"
+#include "common/log.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -33,13 +34,6 @@ struct kf_txn {
 
 static const char *C = "sink.kafka.txn";
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
@@ -59,7 +53,7 @@ static int conf_int(rd_kafka_conf_t *conf, const char *name, int dflt)
     return v > 0 ? v : dflt;
 }
 
-kf_txn *kf_txn_new(const kf_sink_env *env, char *err, size_t errlen)
+kf_txn *kf_txn_new(const kf_txn_env *env, char *err, size_t errlen)
 {
     kf_txn *t = calloc(1, sizeof *t);
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -154,8 +148,8 @@ int kf_txn_ready(kf_txn *t, char *err, size_t errlen)
 /* A failure before any commit was sent: nothing of this transaction can
  * become visible. Aborts it (or, when that fails, replaces the producer, whose
  * new epoch aborts it on the broker). Takes e. */
-static int failed_before_commit(kf_txn *t, rd_kafka_error_t *e, const char *what, char *err,
-                                size_t errlen)
+static kf_status failed_before_commit(kf_txn *t, rd_kafka_error_t *e, const char *what, char *err,
+                                      size_t errlen)
 {
     if (e) {
         snprintf(err, errlen, "%s: %s", what, rd_kafka_error_string(e));
@@ -163,30 +157,30 @@ static int failed_before_commit(kf_txn *t, rd_kafka_error_t *e, const char *what
         rd_kafka_error_destroy(e);
         if (fatal) {
             replace(t, err);
-            return KF_TXN_FATAL;
+            return KF_STATUS_RETRY;
         }
     }
     rd_kafka_error_t *ae = rd_kafka_abort_transaction(t->rk, t->call_ms);
-    if (!ae) return KF_TXN_ABORTED;
+    if (!ae) return KF_STATUS_RETRY;
     char why[512];
     snprintf(why, sizeof why, "abort after %s failed: %s", what, rd_kafka_error_string(ae));
     rd_kafka_error_destroy(ae);
     replace(t, why);
-    return KF_TXN_FATAL;
+    return KF_STATUS_RETRY;
 }
 
 /* commit_transaction failed. When librdkafka asks for an abort, the commit
  * was refused before it was sent (a delivery failed), and a successful abort
  * proves nothing became visible. Any other failure (a timeout above all)
  * leaves the outcome unknown: never retried under this epoch. Takes e. */
-static int failed_commit(kf_txn *t, rd_kafka_error_t *e, char *err, size_t errlen)
+static kf_status failed_commit(kf_txn *t, rd_kafka_error_t *e, char *err, size_t errlen)
 {
     snprintf(err, errlen, "commit_transaction: %s", rd_kafka_error_string(e));
     int abortable = rd_kafka_error_txn_requires_abort(e);
     rd_kafka_error_destroy(e);
     if (abortable) return failed_before_commit(t, NULL, "commit_transaction", err, errlen);
     replace(t, err);
-    return KF_TXN_UNKNOWN;
+    return KF_STATUS_FENCED;
 }
 
 static int produce(kf_txn *t, const kf_txn_msg *m)
@@ -229,19 +223,19 @@ void kf_txn_warmup(kf_txn *t, const char *const *topics, size_t n)
     }
 }
 
-int kf_txn_run(kf_txn *t, const kf_txn_msg *msgs, size_t n,
-               const rd_kafka_topic_partition_list_t *offsets, rd_kafka_t *consumer, char *err,
-               size_t errlen)
+kf_status kf_txn_run(kf_txn *t, const kf_txn_msg *msgs, size_t n,
+                     const rd_kafka_topic_partition_list_t *offsets, rd_kafka_t *consumer,
+                     char *err, size_t errlen)
 {
-    if (n == 0 && (!offsets || offsets->cnt == 0)) return KF_TXN_OK;
-    if (kf_txn_ready(t, err, errlen) != 0) return KF_TXN_FATAL;
+    if (n == 0 && (!offsets || offsets->cnt == 0)) return KF_STATUS_OK;
+    if (kf_txn_ready(t, err, errlen) != 0) return KF_STATUS_RETRY;
     atomic_store(&t->failed_deliveries, 0);
     rd_kafka_error_t *e = rd_kafka_begin_transaction(t->rk);
     if (e) {
         snprintf(err, errlen, "begin_transaction: %s", rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
         replace(t, err); /* a state error: the producer is not what we think */
-        return KF_TXN_FATAL;
+        return KF_STATUS_RETRY;
     }
     for (size_t i = 0; i < n; i++) {
         rd_kafka_resp_err_t pe = produce(t, &msgs[i]);
@@ -262,13 +256,13 @@ int kf_txn_run(kf_txn *t, const kf_txn_msg *msgs, size_t n,
     if (e) return failed_commit(t, e, err, errlen);
     /* commit_transaction fails (abortable) when any delivery failed, so a
      * commit that succeeded delivered everything. */
-    return KF_TXN_OK;
+    return KF_STATUS_OK;
 }
 
 int kf_txn_fence(kf_txn *t, const char *other_id, char *err, size_t errlen)
 {
     if (!other_id || !*other_id || strcmp(other_id, t->id) == 0) return 0;
-    int64_t now = mono_ms();
+    int64_t now = kf_now_ms();
     for (size_t i = 0; i < FENCE_MEMORY; i++)
         if (t->fenced[i].at_ms && now - t->fenced[i].at_ms < FENCE_AGAIN_MS &&
             strcmp(t->fenced[i].id, other_id) == 0)

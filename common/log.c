@@ -3,7 +3,7 @@
  * with one write(2) to stderr, which is atomic for lines under PIPE_BUF when
  * stderr is a pipe and, in practice, unbroken for files: no lock needed.
  */
-#include "src/log.h"
+#include "common/log.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>

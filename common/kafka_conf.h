@@ -9,7 +9,7 @@
 #ifndef KF_KAFKA_CONF_H
 #define KF_KAFKA_CONF_H
 
-#include "config/config.h"
+#include "common/props.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-#include "dispatcher/business_key.h"
+#include "eos/dedupe.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>

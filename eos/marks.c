@@ -1,7 +1,8 @@
-/* See eos_marks.h. */
-#include "sinks/eos_marks.h"
+/* See marks.h. */
+#include "eos/marks.h"
 
-#include "src/log.h"
+#include "common/log.h"
+#include "common/redis.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,39 +10,22 @@
 #include <string.h>
 
 struct kf_eos_marks {
-    kf_idem *idem;
+    kf_eos_state *state;
     char *sink;
     /* Scratch, grown to the largest flush seen; indexes into the caller's
      * outputs sorted by (topic, partition, epoch, offset, position). */
     size_t cap;
     size_t *order;
-    kf_idem_write *writes;
-    kf_idem_item *items;
+    kf_eos_write *writes;
+    kf_eos_item *items;
     size_t *item_first, *item_count; /* the item's outputs, in `order` */
-    kf_idem_part *parts;
+    kf_eos_part *parts;
     int *status;
     /* The sentences the last call's outputs point to. */
     char why[640];    /* the call failed */
     char fenced[256]; /* the first fenced part */
     char error[640];  /* the first failed write */
 };
-
-bool kf_eos_transient_error(const char *msg, bool *reconnect)
-{
-    /* MISCONF: Redis refuses writes it cannot persist (a full disk). */
-    static const char *retry[] = {"LOADING", "BUSY",       "TRYAGAIN",   "CLUSTERDOWN",
-                                  "OOM",     "MASTERDOWN", "NOREPLICAS", "MISCONF"};
-    static const char *again[] = {"READONLY", "NOAUTH"}; /* also reconnect */
-    for (size_t i = 0; i < sizeof retry / sizeof *retry; i++)
-        if (strncmp(msg, retry[i], strlen(retry[i])) == 0) return true;
-    for (size_t i = 0; i < sizeof again / sizeof *again; i++) {
-        if (strncmp(msg, again[i], strlen(again[i])) == 0) {
-            if (reconnect) *reconnect = true;
-            return true;
-        }
-    }
-    return false;
-}
 
 kf_eos_marks *kf_eos_marks_new(const char *state_url, const char *prefix, const char *group,
                                const char *sink, char *err, size_t errlen)
@@ -52,8 +36,8 @@ kf_eos_marks *kf_eos_marks_new(const char *state_url, const char *prefix, const 
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    m->idem = kf_idem_new(state_url, prefix, group, err, errlen);
-    if (!m->idem) {
+    m->state = kf_eos_state_new(state_url, prefix, group, err, errlen);
+    if (!m->state) {
         free(m->sink);
         free(m);
         return NULL;
@@ -64,7 +48,7 @@ kf_eos_marks *kf_eos_marks_new(const char *state_url, const char *prefix, const 
 void kf_eos_marks_destroy(kf_eos_marks *m)
 {
     if (!m) return;
-    kf_idem_destroy(m->idem);
+    kf_eos_state_destroy(m->state);
     free(m->sink);
     free(m->order);
     free(m->writes);
@@ -125,13 +109,12 @@ static int cmp_out(const void *pa, const void *pb, void *ctx)
 }
 
 /* Sets every output of item `it` to st / why. */
-static void set_item(kf_eos_marks *m, kf_eos_out *outs, size_t it, kf_sink_status st,
-                     const char *why)
+static void set_item(kf_eos_marks *m, kf_eos_out *outs, size_t it, kf_status st, const char *why)
 {
     for (size_t k = 0; k < m->item_count[it]; k++) {
         kf_eos_out *o = &outs[m->order[m->item_first[it] + k]];
         o->status = st;
-        o->why = st == KF_SINK_OK ? NULL : why;
+        o->why = st == KF_STATUS_OK ? NULL : why;
     }
 }
 
@@ -143,25 +126,25 @@ static size_t build(kf_eos_marks *m, kf_eos_out *outs, size_t n, size_t *nparts)
         /* One record: outputs i..j share part and offset. */
         size_t j = i + 1;
         const kf_eos_out *first = &outs[m->order[i]];
-        bool ok = first->status == KF_SINK_OK;
+        bool ok = first->status == KF_STATUS_OK;
         while (j < n && same_part(&outs[m->order[j]], first) &&
                outs[m->order[j]].offset == first->offset) {
-            ok = ok && outs[m->order[j]].status == KF_SINK_OK;
+            ok = ok && outs[m->order[j]].status == KF_STATUS_OK;
             j++;
         }
         if (ok) {
-            kf_idem_part *p = np ? &m->parts[np - 1] : NULL;
+            kf_eos_part *p = np ? &m->parts[np - 1] : NULL;
             if (!p || p->partition != first->partition || p->epoch != first->epoch ||
                 strcmp(p->topic, first->topic) != 0) {
                 p = &m->parts[np++];
-                *p = (kf_idem_part){.topic = first->topic,
-                                    .partition = first->partition,
-                                    .epoch = first->epoch,
-                                    .trim = first->trim,
-                                    .items = &m->items[nitems]};
+                *p = (kf_eos_part){.topic = first->topic,
+                                   .partition = first->partition,
+                                   .epoch = first->epoch,
+                                   .trim = first->trim,
+                                   .items = &m->items[nitems]};
             }
-            kf_idem_item *item = &m->items[nitems];
-            *item = (kf_idem_item){.offset = first->offset, .writes = &m->writes[nw]};
+            kf_eos_item *item = &m->items[nitems];
+            *item = (kf_eos_item){.offset = first->offset, .writes = &m->writes[nw]};
             for (size_t k = i; k < j; k++) {
                 const kf_eos_out *o = &outs[m->order[k]];
                 if (o->trim > p->trim) p->trim = o->trim;
@@ -185,8 +168,8 @@ void kf_eos_marks_complete(kf_eos_marks *m, kf_eos_out *outs, size_t n)
     if (grow(m, n) != 0) {
         snprintf(m->why, sizeof m->why, "sink %s: out of memory for the completion", m->sink);
         for (size_t i = 0; i < n; i++) {
-            if (outs[i].status != KF_SINK_OK) continue;
-            outs[i].status = KF_SINK_RETRY;
+            if (outs[i].status != KF_STATUS_OK) continue;
+            outs[i].status = KF_STATUS_RETRY;
             outs[i].why = m->why;
         }
         return;
@@ -200,14 +183,14 @@ void kf_eos_marks_complete(kf_eos_marks *m, kf_eos_out *outs, size_t n)
     if (nitems == 0) return;
 
     char err[512] = "";
-    int rc = kf_idem_complete(m->idem, m->sink, m->parts, nparts, m->status, err, sizeof err);
-    if (rc != KF_IDEM_OK) {
-        kf_sink_status st = rc == KF_IDEM_RETRY ? KF_SINK_RETRY : KF_SINK_FAIL;
+    int rc = kf_eos_state_complete(m->state, m->sink, m->parts, nparts, m->status, err, sizeof err);
+    if (rc != KF_STATUS_OK) {
+        kf_status st = rc == KF_STATUS_RETRY ? KF_STATUS_RETRY : KF_STATUS_FAIL;
         snprintf(m->why, sizeof m->why, "sink %s: completion in the state redis %s: %s", m->sink,
-                 rc == KF_IDEM_RETRY ? "got no clear reply (will be re-run)" : "failed",
+                 rc == KF_STATUS_RETRY ? "got no clear reply (will be re-run)" : "failed",
                  err[0] ? err : "unknown error");
         kf_warn("sink.eos", "%s; %zu record(s) %s", m->why, nitems,
-                rc == KF_IDEM_RETRY ? "will be retried" : "failed");
+                rc == KF_STATUS_RETRY ? "will be retried" : "failed");
         for (size_t it = 0; it < nitems; it++)
             set_item(m, outs, it, st, m->why);
         return;
@@ -218,14 +201,14 @@ void kf_eos_marks_complete(kf_eos_marks *m, kf_eos_out *outs, size_t n)
     m->fenced[0] = m->error[0] = '\0';
     size_t it = 0;
     for (size_t p = 0; p < nparts; p++) {
-        const kf_idem_part *part = &m->parts[p];
+        const kf_eos_part *part = &m->parts[p];
         for (size_t k = 0; k < part->nitems; k++, it++) {
             switch (m->status[it]) {
-            case KF_IDEM_APPLIED:
-            case KF_IDEM_SKIPPED:
-                set_item(m, outs, it, KF_SINK_OK, NULL);
+            case KF_EOS_APPLIED:
+            case KF_EOS_SKIPPED:
+                set_item(m, outs, it, KF_STATUS_OK, NULL);
                 break;
-            case KF_IDEM_FENCED:
+            case KF_EOS_FENCED:
                 if (!m->fenced[0]) {
                     snprintf(m->fenced, sizeof m->fenced,
                              "sink %s: %s[%" PRId32 "] has a newer owner (epoch %" PRId64
@@ -233,16 +216,16 @@ void kf_eos_marks_complete(kf_eos_marks *m, kf_eos_out *outs, size_t n)
                              m->sink, part->topic, part->partition, part->epoch);
                     kf_info("sink.eos", "%s", m->fenced);
                 }
-                set_item(m, outs, it, KF_SINK_FENCED, m->fenced);
+                set_item(m, outs, it, KF_STATUS_FENCED, m->fenced);
                 break;
-            default: { /* KF_IDEM_ERROR, or a status this code does not know */
+            default: { /* KF_EOS_ERROR, or a status this code does not know */
                 if (!m->error[0])
                     snprintf(m->error, sizeof m->error,
                              "sink %s: write of %s[%" PRId32 "]@%" PRId64 " failed: %s", m->sink,
                              part->topic, part->partition, part->items[k].offset,
                              err[0] ? err : "error reply");
-                bool again = err[0] && kf_eos_transient_error(err, NULL);
-                set_item(m, outs, it, again ? KF_SINK_RETRY : KF_SINK_FAIL, m->error);
+                kf_status st = err[0] ? kf_redis_classify(err, NULL) : KF_STATUS_FAIL;
+                set_item(m, outs, it, st, m->error);
                 break;
             }
             }

@@ -1,6 +1,6 @@
 /*
- * The Lua scripts of the exactly-once state (see idempotency.h), as C
- * strings. Private to idempotency.c.
+ * The Lua scripts of the exactly-once state (see state.h), as C
+ * strings. Private to state.c.
  *
  * Every script takes the partition's keys first, always in the order
  *   KEYS: T:epoch, T:done, T:base
@@ -29,7 +29,7 @@
  *                   start at a with epoch, trim, n: returns its done key,
  *                   whether it is fenced, its base after the trim (-1 when
  *                   fenced: nothing is trimmed) and n. */
-#define KF_IDEM_LUA_COMMON                                                                         \
+#define KF_EOS_LUA_COMMON                                                                          \
     "local function stale(ek, epoch)\n"                                                            \
     "  local cur = tonumber(redis.call('GET', ek))\n"                                              \
     "  return cur == nil or cur ~= tonumber(epoch)\n"                                              \
@@ -55,7 +55,7 @@
  * Returns {epoch, base or "-1", {members}, previous owner or ""}, members
  * "<offset>/<sink>" in offset order. `owner` is the transactional.id of the
  * process that holds the partition until it releases it (trim below). */
-#define KF_IDEM_LUA_ASSIGN                                                                         \
+#define KF_EOS_LUA_ASSIGN                                                                          \
     "local e = redis.call('INCR', KEYS[1])\n"                                                      \
     "local b = redis.call('GET', KEYS[3])\n"                                                       \
     "local prev = redis.call('GET', KEYS[4]) or ''\n"                                              \
@@ -66,13 +66,13 @@
  * owner, also releases the partition when that owner still holds it: the
  * next owner then knows no transaction of it can still be open. Returns 1
  * when fenced (nothing done), else 0. */
-#define KF_IDEM_LUA_TRIM                                                                           \
-    KF_IDEM_LUA_COMMON                                                                             \
+#define KF_EOS_LUA_TRIM                                                                            \
+    KF_EOS_LUA_COMMON                                                                              \
     "if stale(KEYS[1], ARGV[1]) then return 1 end\n"                                               \
     "trim(KEYS[2], KEYS[3], ARGV[2])\n"                                                            \
     "if ARGV[3] and ARGV[3] ~= '' and redis.call('GET', KEYS[4]) == ARGV[3] then\n"                \
     "  redis.call('DEL', KEYS[4])\n"                                                               \
-    "end\n"                                                                                       \
+    "end\n"                                                                                        \
     "return 0\n"
 
 /*
@@ -129,8 +129,8 @@
  * their key, so a WRONGTYPE fails them all anyway; DEL and MSET do not fail
  * per key. Like a single write, a run is all or nothing.
  */
-#define KF_IDEM_LUA_COMPLETE                                                                       \
-    KF_IDEM_LUA_COMMON                                                                             \
+#define KF_EOS_LUA_COMPLETE                                                                        \
+    KF_EOS_LUA_COMMON                                                                              \
     "local sink = ARGV[1]\n"                                                                       \
     "local nparts = tonumber(ARGV[2])\n"                                                           \
     "local CAP = 1000\n"                                                                           \
@@ -301,7 +301,7 @@
 
 /*
  * uniform: the fast path of complete(), same results, for a call whose
- * every part is "uniform" (idempotency.c decides, see uniform_part()):
+ * every part is "uniform" (state.c decides, see uniform_part()):
  * every item has exactly one write; within the part every write has the
  * same argv[0] (byte-equal), the same key argv[1] and the same argc; the
  * command is RPUSH, LPUSH, SADD, HDEL (argc >= 3) or HSET (argc >= 4,
@@ -329,8 +329,8 @@
  * others are gathered into tables, cut the same way (slow path, rare).
  * Returns one element per item, parts in order, as complete().
  */
-#define KF_IDEM_LUA_UNIFORM                                                                        \
-    KF_IDEM_LUA_COMMON                                                                             \
+#define KF_EOS_LUA_UNIFORM                                                                         \
+    KF_EOS_LUA_COMMON                                                                              \
     "local CAP = 1000\n"                                                                           \
     "local nparts = tonumber(ARGV[1])\n"                                                           \
     "local a, kw = 2, 3 * nparts + 1\n"                                                            \
@@ -433,8 +433,8 @@
  * then one offset per record. Returns {1} when fenced (nothing written),
  * else {0, dup_1, ..., dup_n}: dup 0 when this offset holds the marker
  * (first sight or a replay of the same record), 1 when another offset does. */
-#define KF_IDEM_LUA_CLAIM                                                                          \
-    KF_IDEM_LUA_COMMON                                                                             \
+#define KF_EOS_LUA_CLAIM                                                                           \
+    KF_EOS_LUA_COMMON                                                                              \
     "if stale(KEYS[1], ARGV[1]) then return {1} end\n"                                             \
     "local out = {0}\n"                                                                            \
     "for i = 2, #KEYS do\n"                                                                        \

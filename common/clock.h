@@ -1,0 +1,14 @@
+/*
+ * Clocks in milliseconds. kf_now_ms (CLOCK_MONOTONIC) is for every deadline,
+ * interval and age; kf_wall_ms (CLOCK_REALTIME) only for what leaves the
+ * process (timestamps in logs and records), because it jumps with the clock.
+ */
+#ifndef KF_CLOCK_H
+#define KF_CLOCK_H
+
+#include <stdint.h>
+
+int64_t kf_now_ms(void);
+int64_t kf_wall_ms(void);
+
+#endif /* KF_CLOCK_H */
