@@ -1,11 +1,14 @@
 /*
- * Counters of one mapping. Updated with relaxed atomics from any thread; read
- * by the progress line, the summary and the /metrics endpoint.
+ * Counters of one mapping, and the registry that names them for export.
+ * Updated with relaxed atomics from any thread; read by the progress line,
+ * the summary and the /metrics endpoint. A field joins /metrics by a row in
+ * kf_metric_families (metrics.c); the renderer knows no field by name.
  */
 #ifndef KF_METRICS_H
 #define KF_METRICS_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define KF_METRICS_MAX_SINKS 32
@@ -33,6 +36,29 @@ typedef struct kf_metrics {
     atomic_int stalled;           /* gauge: partitions the watchdog finds stuck now */
     atomic_int dead;              /* gauge: fenced or rewinding, waiting to be taken anew */
 } kf_metrics;
+
+typedef enum kf_metric_kind {
+    KF_METRIC_COUNTER,      /* atomic_uint_fast64_t, one line per mapping */
+    KF_METRIC_GAUGE,        /* atomic_int, one line per mapping */
+    KF_METRIC_GAUGE64,      /* atomic_int_fast64_t, one line per mapping */
+    KF_METRIC_SINK_COUNTER, /* atomic_uint_fast64_t[KF_METRICS_MAX_SINKS], one line per sink */
+} kf_metric_kind;
+
+/* One exported family: kfleet_<name>, its HELP text, and where its value
+ * lives in kf_metrics. */
+typedef struct kf_metric_family {
+    const char *name;
+    const char *help;
+    kf_metric_kind kind;
+    size_t offset;
+} kf_metric_family;
+
+/* Every family of kf_metrics, in export order; kf_metric_family_count rows. */
+extern const kf_metric_family kf_metric_families[];
+extern const size_t kf_metric_family_count;
+
+/* The value of family f in m (sink: the sink's index, ignored otherwise). */
+int64_t kf_metric_value(const kf_metrics *m, const kf_metric_family *f, size_t sink);
 
 #define KF_METRIC_ADD(m, field, n) atomic_fetch_add_explicit(&(m)->field, (n), memory_order_relaxed)
 #define KF_METRIC_GET(m, field)    atomic_load_explicit(&(m)->field, memory_order_relaxed)

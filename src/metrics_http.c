@@ -1,5 +1,6 @@
 #include "src/metrics_http.h"
 
+#include "common/metrics.h"
 #include "sinks/sink.h"
 
 #include <arpa/inet.h>
@@ -42,104 +43,38 @@ static void put(buf *b, const char *fmt, ...)
     }
 }
 
-/* One counter family: a HELP/TYPE header and a line per mapping. `off` is the
- * counter's offset in kf_metrics. */
-static void counter(buf *b, kf_fleet *f, const char *name, const char *help, size_t off)
+/* One family of the registry (common/metrics.h): its HELP/TYPE header and a
+ * line per mapping, or per mapping and sink. */
+static void family(buf *b, kf_fleet *f, const kf_metric_family *fam)
 {
-    put(b, "# HELP kfleet_%s %s\n# TYPE kfleet_%s counter\n", name, help, name);
+    int counter = fam->kind == KF_METRIC_COUNTER || fam->kind == KF_METRIC_SINK_COUNTER;
+    put(b, "# HELP kfleet_%s %s\n# TYPE kfleet_%s %s\n", fam->name, fam->help, fam->name,
+        counter ? "counter" : "gauge");
     for (size_t i = 0; i < kf_fleet_count(f); i++) {
         kf_mapping *mp = kf_fleet_mapping(f, i);
-        atomic_uint_fast64_t *c = (atomic_uint_fast64_t *)((char *)kf_mapping_metrics(mp) + off);
-        put(b, "kfleet_%s{mapping=\"%s\"} %llu\n", name, kf_mapping_config_of(mp)->name,
-            (unsigned long long)atomic_load_explicit(c, memory_order_relaxed));
+        const kf_mapping_config *mc = kf_mapping_config_of(mp);
+        const kf_metrics *m = kf_mapping_metrics(mp);
+        if (fam->kind != KF_METRIC_SINK_COUNTER) {
+            put(b, "kfleet_%s{mapping=\"%s\"} %lld\n", fam->name, mc->name,
+                (long long)kf_metric_value(m, fam, 0));
+            continue;
+        }
+        for (size_t s = 0; s < mc->sink_count && s < KF_METRICS_MAX_SINKS; s++)
+            put(b, "kfleet_%s{mapping=\"%s\",sink=\"%s\"} %lld\n", fam->name, mc->name,
+                mc->sinks[s].name, (long long)kf_metric_value(m, fam, s));
     }
 }
-
-#define COUNTER(name, help, field) counter(&b, f, name, help, offsetof(kf_metrics, field))
-
-/* One gauge family of an atomic_int field of kf_metrics. */
-static void gauge(buf *b, kf_fleet *f, const char *name, const char *help, size_t off)
-{
-    put(b, "# HELP kfleet_%s %s\n# TYPE kfleet_%s gauge\n", name, help, name);
-    for (size_t i = 0; i < kf_fleet_count(f); i++) {
-        kf_mapping *mp = kf_fleet_mapping(f, i);
-        atomic_int *g = (atomic_int *)((char *)kf_mapping_metrics(mp) + off);
-        put(b, "kfleet_%s{mapping=\"%s\"} %d\n", name, kf_mapping_config_of(mp)->name,
-            atomic_load_explicit(g, memory_order_relaxed));
-    }
-}
-
-#define GAUGE(name, help, field) gauge(&b, f, name, help, offsetof(kf_metrics, field))
 
 static char *render(kf_fleet *f, size_t *len)
 {
     buf b = {.p = malloc(4096), .cap = 4096};
     if (!b.p) return NULL;
     b.p[0] = '\0';
-    size_t n = kf_fleet_count(f);
-    COUNTER("records_in_total", "Records read from Kafka and dispatched.", records_in);
-    COUNTER("records_done_total", "Records whose effects are complete.", records_done);
-    COUNTER("records_filtered_total", "Records filtered out before the handler.", records_filtered);
-    COUNTER("records_replayed_total",
-            "Exactly-once replays that every sink already had (no handler call).",
-            records_replayed);
-    COUNTER("records_duplicate_total",
-            "Records skipped as business-key duplicates (idempotency.key).", records_duplicate);
-    COUNTER("records_failed_total", "Records sent to the on-failure topic.", records_failed);
-    COUNTER("retries_total", "Record attempts retried.", retries);
-    COUNTER("handler_calls_total", "Handler invocations.", handler_calls);
-    COUNTER("commits_total", "Offset commits accepted by the broker.", commits);
-    COUNTER("commit_errors_total", "Offset commits refused.", commit_errors);
-    COUNTER("rebalances_total", "Rebalance events.", rebalances);
-    COUNTER("rewinds_total",
-            "Exactly-once transactions whose commit did not finish: producer replaced, "
-            "partitions rewound to their committed offsets.",
-            rewinds);
-    COUNTER("retakes_total", "Exactly-once partitions taken anew after a fence or a rewind.",
-            retakes);
-    COUNTER("stalls_total",
-            "Times the stall watchdog found an assigned partition with lag and no progress.",
-            stalls);
-    put(&b, "# HELP kfleet_sink_outputs_total Outputs acknowledged by a sink.\n"
-            "# TYPE kfleet_sink_outputs_total counter\n");
-    for (size_t i = 0; i < n; i++) {
-        const kf_mapping_config *mc = kf_mapping_config_of(kf_fleet_mapping(f, i));
-        kf_metrics *m = kf_mapping_metrics(kf_fleet_mapping(f, i));
-        for (size_t s = 0; s < mc->sink_count && s < KF_METRICS_MAX_SINKS; s++)
-            put(&b, "kfleet_sink_outputs_total{mapping=\"%s\",sink=\"%s\"} %llu\n", mc->name,
-                mc->sinks[s].name, (unsigned long long)KF_METRIC_GET(m, outputs[s]));
-    }
-    put(&b, "# HELP kfleet_sink_errors_total Sink writes that failed.\n"
-            "# TYPE kfleet_sink_errors_total counter\n");
-    for (size_t i = 0; i < n; i++) {
-        const kf_mapping_config *mc = kf_mapping_config_of(kf_fleet_mapping(f, i));
-        kf_metrics *m = kf_mapping_metrics(kf_fleet_mapping(f, i));
-        for (size_t s = 0; s < mc->sink_count && s < KF_METRICS_MAX_SINKS; s++)
-            put(&b, "kfleet_sink_errors_total{mapping=\"%s\",sink=\"%s\"} %llu\n", mc->name,
-                mc->sinks[s].name, (unsigned long long)KF_METRIC_GET(m, sink_errors[s]));
-    }
-    put(&b, "# HELP kfleet_inflight_records Records dispatched and not yet done.\n"
-            "# TYPE kfleet_inflight_records gauge\n");
-    for (size_t i = 0; i < n; i++)
-        put(&b, "kfleet_inflight_records{mapping=\"%s\"} %lld\n",
-            kf_mapping_config_of(kf_fleet_mapping(f, i))->name,
-            (long long)KF_METRIC_GET(kf_mapping_metrics(kf_fleet_mapping(f, i)), inflight));
-    put(&b, "# HELP kfleet_assigned_partitions Partitions assigned.\n"
-            "# TYPE kfleet_assigned_partitions gauge\n");
-    for (size_t i = 0; i < n; i++)
-        put(&b, "kfleet_assigned_partitions{mapping=\"%s\"} %d\n",
-            kf_mapping_config_of(kf_fleet_mapping(f, i))->name,
-            atomic_load(&kf_mapping_metrics(kf_fleet_mapping(f, i))->assigned));
-    GAUGE("paused_partitions", "Partitions paused by backpressure.", paused);
-    GAUGE("stalled_partitions",
-          "Assigned partitions with lag and nothing in flight or done for longer than the "
-          "watchdog bound.",
-          stalled);
-    GAUGE("dead_partitions", "Exactly-once partitions fenced or rewinding, to be taken anew.",
-          dead);
+    for (size_t k = 0; k < kf_metric_family_count; k++)
+        family(&b, f, &kf_metric_families[k]);
     put(&b, "# HELP kfleet_handler_init_seconds Handler init time (the cold start).\n"
             "# TYPE kfleet_handler_init_seconds gauge\n");
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < kf_fleet_count(f); i++)
         put(&b, "kfleet_handler_init_seconds{mapping=\"%s\"} %.6f\n",
             kf_mapping_config_of(kf_fleet_mapping(f, i))->name,
             kf_mapping_handler_init_us(kf_fleet_mapping(f, i)) / 1e6);

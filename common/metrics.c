@@ -1,0 +1,67 @@
+#include "common/metrics.h"
+
+#define ROW(n, h, k, field)                                                                        \
+    {                                                                                              \
+        .name = n, .help = h, .kind = k, .offset = offsetof(kf_metrics, field)                     \
+    }
+
+const kf_metric_family kf_metric_families[] = {
+    ROW("records_in_total", "Records read from Kafka and dispatched.", KF_METRIC_COUNTER,
+        records_in),
+    ROW("records_done_total", "Records whose effects are complete.", KF_METRIC_COUNTER,
+        records_done),
+    ROW("records_filtered_total", "Records filtered out before the handler.", KF_METRIC_COUNTER,
+        records_filtered),
+    ROW("records_replayed_total",
+        "Exactly-once replays that every sink already had (no handler call).", KF_METRIC_COUNTER,
+        records_replayed),
+    ROW("records_duplicate_total", "Records skipped as business-key duplicates (idempotency.key).",
+        KF_METRIC_COUNTER, records_duplicate),
+    ROW("records_failed_total", "Records sent to the on-failure topic.", KF_METRIC_COUNTER,
+        records_failed),
+    ROW("retries_total", "Record attempts retried.", KF_METRIC_COUNTER, retries),
+    ROW("handler_calls_total", "Handler invocations.", KF_METRIC_COUNTER, handler_calls),
+    ROW("commits_total", "Offset commits accepted by the broker.", KF_METRIC_COUNTER, commits),
+    ROW("commit_errors_total", "Offset commits refused.", KF_METRIC_COUNTER, commit_errors),
+    ROW("rebalances_total", "Rebalance events.", KF_METRIC_COUNTER, rebalances),
+    ROW("rewinds_total",
+        "Exactly-once transactions whose commit did not finish: producer replaced, partitions "
+        "rewound to their committed offsets.",
+        KF_METRIC_COUNTER, rewinds),
+    ROW("retakes_total", "Exactly-once partitions taken anew after a fence or a rewind.",
+        KF_METRIC_COUNTER, retakes),
+    ROW("stalls_total",
+        "Times the stall watchdog found an assigned partition with lag and no progress.",
+        KF_METRIC_COUNTER, stalls),
+    ROW("sink_outputs_total", "Outputs acknowledged by a sink.", KF_METRIC_SINK_COUNTER, outputs),
+    ROW("sink_errors_total", "Sink writes that failed.", KF_METRIC_SINK_COUNTER, sink_errors),
+    ROW("inflight_records", "Records dispatched and not yet done.", KF_METRIC_GAUGE64, inflight),
+    ROW("assigned_partitions", "Partitions assigned.", KF_METRIC_GAUGE, assigned),
+    ROW("paused_partitions", "Partitions paused by backpressure.", KF_METRIC_GAUGE, paused),
+    ROW("stalled_partitions",
+        "Assigned partitions with lag and nothing in flight or done for longer than the watchdog "
+        "bound.",
+        KF_METRIC_GAUGE, stalled),
+    ROW("dead_partitions", "Exactly-once partitions fenced or rewinding, to be taken anew.",
+        KF_METRIC_GAUGE, dead),
+};
+
+const size_t kf_metric_family_count = sizeof kf_metric_families / sizeof kf_metric_families[0];
+
+int64_t kf_metric_value(const kf_metrics *m, const kf_metric_family *f, size_t sink)
+{
+    const char *at = (const char *)m + f->offset;
+    switch (f->kind) {
+    case KF_METRIC_COUNTER:
+        return (int64_t)atomic_load_explicit((const atomic_uint_fast64_t *)at,
+                                             memory_order_relaxed);
+    case KF_METRIC_GAUGE:
+        return atomic_load_explicit((const atomic_int *)at, memory_order_relaxed);
+    case KF_METRIC_GAUGE64:
+        return atomic_load_explicit((const atomic_int_fast64_t *)at, memory_order_relaxed);
+    case KF_METRIC_SINK_COUNTER:
+        return (int64_t)atomic_load_explicit((const atomic_uint_fast64_t *)at + sink,
+                                             memory_order_relaxed);
+    }
+    return 0;
+}
