@@ -22,8 +22,8 @@
  *
  * Threads: a kf_eos_state is one connection, not thread-safe: one per thread.
  */
-#ifndef KF_IDEMPOTENCY_H
-#define KF_IDEMPOTENCY_H
+#ifndef KF_EOS_STATE_H
+#define KF_EOS_STATE_H
 
 #include "common/status.h"
 
@@ -146,4 +146,4 @@ int kf_eos_state_claim(kf_eos_state *c, const char *topic, int32_t partition, in
                        size_t n, int64_t window_ms, int *dup, int *fenced, char *err,
                        size_t errlen);
 
-#endif
+#endif /* KF_EOS_STATE_H */
