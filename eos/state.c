@@ -1,6 +1,7 @@
 /*
- * See state.h. The Lua scripts and their KEYS/ARGV layouts are in
- * scripts.h.
+ * See state.h. The Lua scripts are the .lua files of eos/lua/, each opening
+ * with its KEYS/ARGV contract; the build embeds each as a KF_EOS_LUA_<NAME>
+ * macro of the generated eos/lua_scripts.h (cmake/embed_lua.cmake).
  *
  * Redis Cluster: every key of a partition's state shares the hash tag T, so
  * the state scripts fit one slot. complete() also passes the key of each sink
@@ -14,8 +15,8 @@
  */
 #include "eos/state.h"
 
-#include "eos/scripts.h"
 #include "common/redis.h"
+#include "eos/lua_scripts.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -38,8 +39,10 @@
 enum { S_ASSIGN, S_COMPLETE, S_UNIFORM, S_TRIM, S_CLAIM, S_COUNT };
 
 static const char *const SCRIPT_SRC[S_COUNT] = {
-    [S_ASSIGN] = KF_EOS_LUA_ASSIGN,   [S_COMPLETE] = KF_EOS_LUA_COMPLETE,
-    [S_UNIFORM] = KF_EOS_LUA_UNIFORM, [S_TRIM] = KF_EOS_LUA_TRIM,
+    [S_ASSIGN] = KF_EOS_LUA_ASSIGN,
+    [S_COMPLETE] = KF_EOS_LUA_COMPLETE,
+    [S_UNIFORM] = KF_EOS_LUA_COMPLETE_UNIFORM,
+    [S_TRIM] = KF_EOS_LUA_TRIM,
     [S_CLAIM] = KF_EOS_LUA_CLAIM,
 };
 static const char *const SCRIPT_NAME[S_COUNT] = {"assign", "complete", "uniform complete", "trim",
@@ -294,7 +297,7 @@ static int ensure(kf_eos_state *c, char *err, size_t errlen)
 
 /*
  * EVALSHA of `script` with keys then argv; *out is the reply (not an error
- * reply) on KF_STATUS_OK. A NOSCRIPT reply (SCRIPT FLUSH, or a proxy that now
+ * reply) on KF_STATUS_OK. A NOSCRIPT reply (SCRIPT FLUSH, or a proxy that
  * routes to a restarted server) reloads the script and retries once.
  */
 static int eval(kf_eos_state *c, int script, args *keys, args *av, redisReply **out, char *err,
@@ -596,7 +599,7 @@ static bool mergeable(const kf_eos_write *w)
 }
 
 /* True when the uniform script may run part p (its rules are in
- * scripts.h.: one write per item, all the same byte-equal
+ * eos/lua/complete_uniform.lua): one write per item, all the same byte-equal
  * command and key with the same argc, a mergeable command, offsets strictly
  * increasing (and exact as Lua numbers). */
 static bool uniform_part(const kf_eos_part *p)

@@ -6,7 +6,9 @@
  *   T:epoch  the owner's fencing token, INCR'd by each new owner at assignment
  *   T:done   a sorted set: member "<offset>/<sink>", score <offset>; the sinks
  *            done for each offset above the committed watermark
- *   T:base   the watermark below which `done` was trimmed
+ *   T:base   the trim point: `done` holds no entry below it
+ *   T:owner  the transactional.id of the process that holds the partition,
+ *            until it releases it (kf_eos_state_assign_owned, _release)
  *   T:bk:<k> business-key markers (optional dedupe), with a TTL = the window
  * Memory is O(uncommitted window): `done` is trimmed below each committed
  * offset, never kept per record for days.
@@ -15,10 +17,11 @@
  * EVALSHA; a NOSCRIPT reply (Redis restarted or SCRIPT FLUSH) reloads them
  * and retries once.
  *
- * Results: KF_STATUS_OK, KF_STATUS_RETRY (connection error or timeout: the reply
- * is ambiguous, the connection is dropped and reopened on the next call;
- * calling again is safe because every script is idempotent per offset and
- * sink), KF_STATUS_FAIL (a permanent error, message in err).
+ * Results: KF_STATUS_OK, KF_STATUS_RETRY (connection error or timeout: the
+ * reply is ambiguous, the connection is dropped and reopened on the next call;
+ * calling again is safe because a script applies a record's writes for a sink
+ * at most once and skips what is marked), KF_STATUS_FAIL (a permanent error,
+ * message in err).
  *
  * Threads: a kf_eos_state is one connection, not thread-safe: one per thread.
  */
@@ -119,9 +122,9 @@ int kf_eos_state_complete(kf_eos_state *c, const char *sink, const kf_eos_part *
 
 /* For tests only. complete() runs a lean script instead of the generic one
  * when every part is uniform (one write per item, same command and key, a
- * mergeable command, increasing offsets: see scripts.h), with the
- * same results. on = 0 forces the generic script (to compare the two), 1
- * (the default) lets complete() choose. */
+ * mergeable command, increasing offsets: see eos/lua/complete_uniform.lua),
+ * with the same results. on = 0 forces the generic script (to compare the
+ * two), 1 (the default) lets complete() choose. */
 void kf_eos_state_set_fast_path(kf_eos_state *c, int on);
 
 /* Trims one partition's done entries below `trim` (fenced by epoch).

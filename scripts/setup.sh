@@ -21,11 +21,12 @@ JOBS=${KF_JOBS:-$(nproc)}
 # python3, maven + a JDK (the real Kafka broker), docker-compose (validating
 # docker-compose.yml), clang-format (the repo's style); the fault scenarios
 # (tests/faults): faketime (clock jumps), iproute2 and iptables (a worker in
-# its own network namespace), gdb (a stalled run's thread stacks).
+# its own network namespace), gdb (a stalled run's thread stacks); lua5.1
+# (luac5.1 parses the eos Lua scripts: tests/unit/lua_syntax.sh).
 PACKAGES=(build-essential cmake pkg-config librdkafka-dev libhiredis-dev
 	libcjson-dev check libcurl4-openssl-dev libmicrohttpd-dev redis-server
 	redis-tools kcat python3 clang-format docker-compose maven curl
-	faketime iproute2 iptables gdb)
+	faketime iproute2 iptables gdb lua5.1)
 command -v java >/dev/null 2>&1 || PACKAGES+=(default-jdk-headless)
 
 log() { printf 'setup: %s\n' "$*" >&2; }

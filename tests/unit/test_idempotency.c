@@ -1,5 +1,5 @@
 /*
- * Unit tests of the exactly-once state (dispatcher/idempotency.c) against a
+ * Unit tests of the exactly-once state (eos/state.c) against a
  * REAL redis-server that the suite starts itself on a free loopback port
  * (no persistence, in a temporary directory) and stops at the end.
  *
@@ -9,7 +9,7 @@
  * separate hiredis connection. Every wait is on a condition with a deadline.
  */
 #include "eos/state.h"
-#include "eos/scripts.h"
+#include "eos/lua_scripts.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -1368,7 +1368,7 @@ static int scripts_ran(void)
 {
     static char uni[41], gen[41];
     if (!uni[0]) {
-        script_sha(KF_EOS_LUA_UNIFORM, uni);
+        script_sha(KF_EOS_LUA_COMPLETE_UNIFORM, uni);
         script_sha(KF_EOS_LUA_COMPLETE, gen);
     }
     redisReply *r = rcmd("SLOWLOG GET -1");
