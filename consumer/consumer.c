@@ -63,12 +63,10 @@ static int note_committed(kf_consumer *c, rd_kafka_resp_err_t err,
 /*
  * The periodic commit of at-least-once and exactly-once-with-Redis mappings:
  * asynchronous, so a record arriving while the broker answers is not held
- * up behind the commit (a synchronous commit blocked the consumer thread for
- * a round trip every interval: the latency tail). rd_kafka_commit_queue with
- * our own queue is asynchronous and delivers the result as an event there;
- * librdkafka 2.0.2 never serves offset_commit_cb to an application polling
- * with rd_kafka_consume_batch_queue, which is why the result needs its own
- * queue. `committed` moves (and the Redis trim with it) only when the result
+ * up behind the commit (a synchronous one would block the consumer thread
+ * for a round trip every interval: the latency tail). rd_kafka_commit_queue
+ * with our own queue is asynchronous and delivers the result as an event
+ * there. `committed` moves (and the Redis trim with it) only when the result
  * says so. Returns 1 when a commit was sent.
  */
 static int commit_async(kf_consumer *c)
@@ -77,6 +75,8 @@ static int commit_async(kf_consumer *c)
     rd_kafka_topic_partition_list_t *l = watermarks(c, NULL);
     int sent = 0;
     if (l->cnt > 0) {
+        /* librdkafka 2.0.2: offset_commit_cb never runs for a consume_batch_queue poller.
+         * The result is asked for as an event on commit_q instead (serve_commits). */
         rd_kafka_resp_err_t err = rd_kafka_commit_queue(c->rk, l, c->commit_q, NULL, NULL);
         if (err)
             note_committed(c, err, l);
@@ -101,7 +101,10 @@ static void serve_commits(kf_consumer *c, int wait_ms)
     }
 }
 
-/* Commits synchronously and checks every partition's result. */
+/* Commits synchronously and checks every partition's result; through the
+ * transaction when the mapping has one. Returns 0, -1 when nothing was
+ * committed and nothing is left open, -2 when a transaction's outcome is
+ * unknown (kf_consumer_eos_commit_txn). */
 static int commit(kf_consumer *c, const rd_kafka_topic_partition_list_t *only)
 {
     /* An asynchronous commit still out: take its result first, so that
@@ -136,10 +139,12 @@ int kf_consumer_commit_sync(kf_consumer *c, int timeout_ms)
 {
     int64_t deadline = kf_now_ms() + timeout_ms;
     int rc;
-    /* -1 left nothing open (an aborted transaction, a refused commit):
-     * trying again may succeed, and the records are done, so it is worth
-     * the wait. -2 (outcome unknown) cannot be settled without a rewind,
-     * which a stopping consumer does not do: the next owner replays. */
+    /* librdkafka 2.0.2: a timed-out EndTxn is retried under the same epoch (eos/txn.h).
+     * So a commit of unknown outcome (-2) is never tried again: the producer
+     * was replaced instead, and only a rewind settles it, which a stopping
+     * consumer does not do (the next owner replays). -1 left nothing open (an
+     * aborted transaction, a refused commit): trying again may succeed, and
+     * the records are done, so it is worth the wait. */
     while ((rc = commit(c, NULL)) == -1 && kf_now_ms() + 200 < deadline)
         usleep(200 * 1000);
     return rc;
@@ -197,9 +202,9 @@ static void revoke_partitions(kf_consumer *c, const rd_kafka_topic_partition_lis
             kf_assignment_find(&c->parts, parts->elems[i].topic, parts->elems[i].partition);
         if (p) kf_consumer_eos_trim(&c->eos, p, release);
     }
-    /* librdkafka 2.0.2 keeps a partition's pause across a revoke and a new
-     * assignment: what kfleet paused (backpressure, a retake) is resumed as
-     * it goes, or a later assignment of it would never fetch. */
+    /* librdkafka 2.0.2: a partition's pause survives a revoke and a later assignment.
+     * What kfleet paused (backpressure, a dead partition) is resumed as it
+     * goes, or a later assignment of it would never fetch. */
     rd_kafka_topic_partition_list_t *held = rd_kafka_topic_partition_list_new(parts->cnt + 1);
     for (int i = 0; i < parts->cnt; i++) {
         kf_partition *p =
@@ -240,8 +245,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                      e ? rd_kafka_error_string(e) : rd_kafka_err2str(re));
             if (e) rd_kafka_error_destroy(e);
         }
-        /* New partitions are neither paused nor resumed here: see
-         * set_paused. */
+        /* librdkafka 2.0.2: a pause or resume right after an assignment drops its fetch start.
+         * New partitions are neither paused nor resumed here (START_WINDOW_MS). */
         int64_t now = kf_now_ms();
         for (int i = 0; i < parts->cnt; i++) {
             kf_partition *p =
@@ -267,14 +272,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 /* ------------------------------------------------------------------ polling */
 
 /*
- * librdkafka 2.0.2: a pause or a resume bumps the partition's op version, and
- * a fetch start still queued behind it (a new assignment's, sent once its
- * committed offset is known) is then dropped as outdated: the partition
- * never fetches (librdkafka issue 2190). So kfleet touches a partition's
- * pause only when it paused it itself, and leaves a partition alone for
- * START_WINDOW_MS after its assignment (what it fetches meanwhile is still
- * bounded by the prefetch queue). The stall watchdog resumes and seeks a
- * partition that never fetches anyway.
+ * librdkafka 2.0.2: a pause or resume drops a fetch start still queued (issue #2190).
+ * A pause or a resume bumps the partition's op version, and a fetch start
+ * still queued behind it (a new assignment's, sent once its committed offset
+ * is known) is then dropped as outdated: the partition never fetches. So
+ * kfleet touches a partition's pause only when it paused it itself, and
+ * leaves a partition alone for START_WINDOW_MS after its assignment (what it
+ * fetches meanwhile is still bounded by the prefetch queue). The stall
+ * watchdog resumes and seeks a partition that never fetches anyway.
  */
 #define START_WINDOW_MS 2000
 
@@ -355,15 +360,6 @@ static void submit(kf_consumer *c)
 #define PAUSE_AFTER_MS 500
 
 /*
- * Backpressure. At the in-flight limit the consumer first just stops taking
- * records: librdkafka's prefetch queue is bounded, so fetching stops on its
- * own, and a short wait costs nothing. Pausing is kept for a limit that
- * holds (a slow handler): a paused consumer still polls, so rebalances and
- * commit results are served, and pausing costs a refetch on resume, which is
- * why it is not done for every burst. Returns 1 when the caller should skip
- * polling this turn.
- */
-/*
  * Exactly-once keeps state for every record dispatched since the last commit
  * (done marks in Redis, staged Kafka outputs in memory), so there the window
  * is the offsets dispatched and not yet committed, not just those in flight.
@@ -383,6 +379,15 @@ static int64_t uncommitted(kf_consumer *c)
     return n;
 }
 
+/*
+ * Backpressure. At the in-flight limit the consumer first just stops taking
+ * records: librdkafka's prefetch queue is bounded, so fetching stops on its
+ * own, and a short wait costs nothing. Pausing is kept for a limit that
+ * holds (a slow handler): a paused consumer still polls, so rebalances and
+ * commit results are served, and pausing costs a refetch on resume, which is
+ * why it is not done for every burst. Returns 1 when the caller should skip
+ * polling this turn.
+ */
 static int throttle(kf_consumer *c, int64_t now)
 {
     const kf_mapping_config *m = c->m;
@@ -697,10 +702,12 @@ static int configure(kf_consumer *c, rd_kafka_conf_t *conf, char *err, size_t er
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
         {"enable.partition.eof", "false"},
-        /* librdkafka 2.0.2 stalls for a second whenever its prefetch queue
-         * reaches queued.min.messages; a high value avoids the stall. */
+        /* librdkafka 2.0.2: a prefetch queue at queued.min.messages stalls fetching a second.
+         * A high value avoids the stall. */
         {"queued.min.messages", "1000000"},
         {"queued.max.messages.kbytes", "65536"},
+        /* librdkafka 2.0.2: assignments get lost with cooperative-sticky and manual commits.
+         * Eager assignment is the default; cooperative-sticky is an opt-in. */
         {"partition.assignment.strategy", "range,roundrobin"},
         {"auto.offset.reset", m->starting_position == KF_START_LATEST ? "latest" : "earliest"},
         /* Exactly-once reads only committed input (an upstream transaction
