@@ -8,8 +8,8 @@
  * ABI rules (include/kfleet/handler.h): a descriptor whose abi_version differs
  * from KF_ABI_VERSION is refused; otherwise only the fields `struct_size`
  * covers are read, so a handler built against an older (shorter) header keeps
- * loading. The loader copies the function pointers it may use once, at load,
- * and never touches the descriptor again apart from its name.
+ * loading. The loader copies the function pointers it may use and the name
+ * once, at load, and never touches the descriptor again.
  *
  * Threads: kf_handler_load and kf_handler_unload run on one thread (start-up
  * and shutdown). kf_handler_call / kf_handler_call_batch only read the loaded
