@@ -27,9 +27,10 @@ struct kf_consumer {
     int cooperative;
 
     kf_assignment parts; /* assigned partitions; consumer thread only */
-    int paused;
+    int paused;          /* backpressure paused the partitions (set_paused) */
 
-    /* The batch being built. Its records are in their trackers already. */
+    /* The batch being built. Its records enter their trackers when it is
+     * submitted (track_batch). */
     kf_rec **batch;
     size_t batch_n;
     size_t batch_bytes;
