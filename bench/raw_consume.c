@@ -124,6 +124,7 @@ int main(int argc, char **argv)
         tool_conf_set(conf, "auto.offset.reset", "earliest") ||
         tool_conf_set(conf, "enable.auto.commit", "false") ||
         tool_conf_set(conf, "enable.auto.offset.store", "false") ||
+        /* librdkafka 2.0.2: a prefetch queue at queued.min.messages stalls fetching a second. */
         tool_conf_set(conf, "queued.min.messages", "1000000"))
         return 2;
     for (int i = 0; i < nprops; i++)

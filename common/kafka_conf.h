@@ -3,8 +3,8 @@
  * errors that name the property and where it came from, and routing
  * librdkafka's own log lines into kfleet's JSON log.
  *
- * Used by the consumer and by the Kafka sink. Nothing here keeps a pointer
- * to its arguments.
+ * Used by the consumer, the Kafka sink, the transactional producer and
+ * `kfleet check`. Nothing here keeps a pointer to its arguments.
  */
 #ifndef KF_KAFKA_CONF_H
 #define KF_KAFKA_CONF_H

@@ -1,7 +1,5 @@
-#include "consumer/consumer.h"
+#include "consumer/consumer_priv.h"
 
-#include "consumer/assignment.h"
-#include "consumer/eos.h"
 #include "consumer/watchdog.h"
 #include "common/kafka_conf.h"
 #include "common/log.h"
@@ -13,41 +11,6 @@
 #include <unistd.h>
 
 static const char *C = "consumer";
-
-struct kf_consumer {
-    const kf_config *cfg;
-    const kf_mapping_config *m;
-    kf_dispatcher *d;
-    kf_metrics *metrics;
-    rd_kafka_t *rk;
-    rd_kafka_queue_t *queue;
-    int cooperative;
-
-    kf_assignment parts; /* assigned partitions; consumer thread only */
-    int paused;
-
-    /* The batch being built. Its records are in their trackers already. */
-    kf_rec **batch;
-    size_t batch_n;
-    size_t batch_bytes;
-    int64_t batch_deadline;
-
-    rd_kafka_message_t **msgs;
-    int64_t next_commit;
-    /* The periodic commit runs asynchronously (the consumer keeps polling
-     * while the broker answers); its result arrives on commit_q, served by
-     * the consumer loop. At most one is outstanding. */
-    rd_kafka_queue_t *commit_q;
-    int commit_pending;
-    kf_consumer_eos eos; /* exactly-once parts; state NULL when at-least-once */
-    const atomic_int *stop;
-    int64_t pressure_since;   /* when in flight reached the limit; 0 when below */
-    bool throttled;           /* at the in-flight limit (last throttle() call) */
-    bool window_full;         /* ... and it is the exactly-once window that binds */
-    int64_t next_watch;       /* the stall watchdog's next check */
-    int64_t next_pause_sweep; /* while paused: when to pause late-comers */
-    int commit_failures;      /* commits failed in a row (the watchdog reports it) */
-};
 
 /* ------------------------------------------------------------------ commits */
 
@@ -100,12 +63,10 @@ static int note_committed(kf_consumer *c, rd_kafka_resp_err_t err,
 /*
  * The periodic commit of at-least-once and exactly-once-with-Redis mappings:
  * asynchronous, so a record arriving while the broker answers is not held
- * up behind the commit (a synchronous commit blocked the consumer thread for
- * a round trip every interval: the latency tail). rd_kafka_commit_queue with
- * our own queue is asynchronous and delivers the result as an event there;
- * librdkafka 2.0.2 never serves offset_commit_cb to an application polling
- * with rd_kafka_consume_batch_queue, which is why the result needs its own
- * queue. `committed` moves (and the Redis trim with it) only when the result
+ * up behind the commit (a synchronous one would block the consumer thread
+ * for a round trip every interval: the latency tail). rd_kafka_commit_queue
+ * with our own queue is asynchronous and delivers the result as an event
+ * there. `committed` moves (and the Redis trim with it) only when the result
  * says so. Returns 1 when a commit was sent.
  */
 static int commit_async(kf_consumer *c)
@@ -114,6 +75,8 @@ static int commit_async(kf_consumer *c)
     rd_kafka_topic_partition_list_t *l = watermarks(c, NULL);
     int sent = 0;
     if (l->cnt > 0) {
+        /* librdkafka 2.0.2: offset_commit_cb never runs for a consume_batch_queue poller.
+         * The result is asked for as an event on commit_q instead (serve_commits). */
         rd_kafka_resp_err_t err = rd_kafka_commit_queue(c->rk, l, c->commit_q, NULL, NULL);
         if (err)
             note_committed(c, err, l);
@@ -138,7 +101,10 @@ static void serve_commits(kf_consumer *c, int wait_ms)
     }
 }
 
-/* Commits synchronously and checks every partition's result. */
+/* Commits synchronously and checks every partition's result; through the
+ * transaction when the mapping has one. Returns 0, -1 when nothing was
+ * committed and nothing is left open, -2 when a transaction's outcome is
+ * unknown (kf_consumer_eos_commit_txn). */
 static int commit(kf_consumer *c, const rd_kafka_topic_partition_list_t *only)
 {
     /* An asynchronous commit still out: take its result first, so that
@@ -173,10 +139,12 @@ int kf_consumer_commit_sync(kf_consumer *c, int timeout_ms)
 {
     int64_t deadline = kf_now_ms() + timeout_ms;
     int rc;
-    /* -1 left nothing open (an aborted transaction, a refused commit):
-     * trying again may succeed, and the records are done, so it is worth
-     * the wait. -2 (outcome unknown) cannot be settled without a rewind,
-     * which a stopping consumer does not do: the next owner replays. */
+    /* librdkafka 2.0.2: a timed-out EndTxn is retried under the same epoch (eos/txn.h).
+     * So a commit of unknown outcome (-2) is never tried again: the producer
+     * was replaced instead, and only a rewind settles it, which a stopping
+     * consumer does not do (the next owner replays). -1 left nothing open (an
+     * aborted transaction, a refused commit): trying again may succeed, and
+     * the records are done, so it is worth the wait. */
     while ((rc = commit(c, NULL)) == -1 && kf_now_ms() + 200 < deadline)
         usleep(200 * 1000);
     return rc;
@@ -234,9 +202,9 @@ static void revoke_partitions(kf_consumer *c, const rd_kafka_topic_partition_lis
             kf_assignment_find(&c->parts, parts->elems[i].topic, parts->elems[i].partition);
         if (p) kf_consumer_eos_trim(&c->eos, p, release);
     }
-    /* librdkafka 2.0.2 keeps a partition's pause across a revoke and a new
-     * assignment: what kfleet paused (backpressure, a retake) is resumed as
-     * it goes, or a later assignment of it would never fetch. */
+    /* librdkafka 2.0.2: a partition's pause survives a revoke and a later assignment.
+     * What kfleet paused (backpressure, a dead partition) is resumed as it
+     * goes, or a later assignment of it would never fetch. */
     rd_kafka_topic_partition_list_t *held = rd_kafka_topic_partition_list_new(parts->cnt + 1);
     for (int i = 0; i < parts->cnt; i++) {
         kf_partition *p =
@@ -277,8 +245,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                      e ? rd_kafka_error_string(e) : rd_kafka_err2str(re));
             if (e) rd_kafka_error_destroy(e);
         }
-        /* New partitions are neither paused nor resumed here: see
-         * set_paused. */
+        /* librdkafka 2.0.2: a pause or resume right after an assignment drops its fetch start.
+         * New partitions are neither paused nor resumed here (START_WINDOW_MS). */
         int64_t now = kf_now_ms();
         for (int i = 0; i < parts->cnt; i++) {
             kf_partition *p =
@@ -304,14 +272,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 /* ------------------------------------------------------------------ polling */
 
 /*
- * librdkafka 2.0.2: a pause or a resume bumps the partition's op version, and
- * a fetch start still queued behind it (a new assignment's, sent once its
- * committed offset is known) is then dropped as outdated: the partition
- * never fetches (librdkafka issue 2190). So kfleet touches a partition's
- * pause only when it paused it itself, and leaves a partition alone for
- * START_WINDOW_MS after its assignment (what it fetches meanwhile is still
- * bounded by the prefetch queue). The stall watchdog resumes and seeks a
- * partition that never fetches anyway.
+ * librdkafka 2.0.2: a pause or resume drops a fetch start still queued (issue #2190).
+ * A pause or a resume bumps the partition's op version, and a fetch start
+ * still queued behind it (a new assignment's, sent once its committed offset
+ * is known) is then dropped as outdated: the partition never fetches. So
+ * kfleet touches a partition's pause only when it paused it itself, and
+ * leaves a partition alone for START_WINDOW_MS after its assignment (what it
+ * fetches meanwhile is still bounded by the prefetch queue). The stall
+ * watchdog resumes and seeks a partition that never fetches anyway.
  */
 #define START_WINDOW_MS 2000
 
@@ -392,15 +360,6 @@ static void submit(kf_consumer *c)
 #define PAUSE_AFTER_MS 500
 
 /*
- * Backpressure. At the in-flight limit the consumer first just stops taking
- * records: librdkafka's prefetch queue is bounded, so fetching stops on its
- * own, and a short wait costs nothing. Pausing is kept for a limit that
- * holds (a slow handler): a paused consumer still polls, so rebalances and
- * commit results are served, and pausing costs a refetch on resume, which is
- * why it is not done for every burst. Returns 1 when the caller should skip
- * polling this turn.
- */
-/*
  * Exactly-once keeps state for every record dispatched since the last commit
  * (done marks in Redis, staged Kafka outputs in memory), so there the window
  * is the offsets dispatched and not yet committed, not just those in flight.
@@ -420,6 +379,15 @@ static int64_t uncommitted(kf_consumer *c)
     return n;
 }
 
+/*
+ * Backpressure. At the in-flight limit the consumer first just stops taking
+ * records: librdkafka's prefetch queue is bounded, so fetching stops on its
+ * own, and a short wait costs nothing. Pausing is kept for a limit that
+ * holds (a slow handler): a paused consumer still polls, so rebalances and
+ * commit results are served, and pausing costs a refetch on resume, which is
+ * why it is not done for every burst. Returns 1 when the caller should skip
+ * polling this turn.
+ */
 static int throttle(kf_consumer *c, int64_t now)
 {
     const kf_mapping_config *m = c->m;
@@ -523,118 +491,13 @@ static int take_message(kf_consumer *c, rd_kafka_message_t *msg)
     return 0;
 }
 
-/*
- * Taking a dead partition anew (exactly-once). A partition object dies when
- * its epoch was refused (KF_RETAKE_FENCED: either a zombie took it, and then a
- * rebalance is coming that takes it from us, or Redis lost its epoch, and
- * then nobody else has it and waiting would stall it forever) or when a
- * transaction's outcome is unknown (KF_RETAKE_REWIND). The consumer pauses
- * it, and once due takes it anew: a new epoch and its marks (kf_consumer_eos_assign),
- * a seek back to the committed offset, a new kf_partition. Records of the
- * dead object still running are dropped as they finish (fenced by the new
- * epoch, their staged outputs discarded with the object), so nothing waits
- * for them. A fenced partition waits RETAKE_MS first, so that a coming
- * rebalance takes it away before this process bumps the epoch of a newer
- * owner; a rewind is due at once. A retake that fails is tried again
- * RETAKE_MS later.
- */
-#define RETAKE_MS 5000
+/* ------------------------------------------------------------------ helpers */
 
-static rd_kafka_topic_partition_list_t *one_partition(const kf_partition *p)
+rd_kafka_topic_partition_list_t *kf_consumer_one_partition(const kf_partition *p)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
     return l;
-}
-
-/* Takes c->parts.items[i] anew. Returns 0, or -1 to try again later. */
-static int retake(kf_consumer *c, size_t i)
-{
-    kf_partition *p = c->parts.items[i];
-    char err[512] = "";
-    /* A replaced producer first takes its new epoch: that settles the old
-     * transaction on the broker, so the committed offset read next is
-     * final. */
-    if (c->eos.txn && kf_txn_ready(c->eos.txn, err, sizeof err) != 0) {
-        kf_warn(C, "mapping %s: %s[%d]: cannot take it anew yet: %s", c->m->name, p->topic,
-                p->partition, err);
-        return -1;
-    }
-    rd_kafka_topic_partition_list_t *l = one_partition(p);
-    kf_partition *np = NULL;
-    int rc = -1;
-    rd_kafka_resp_err_t ce = rd_kafka_committed(c->rk, l, 5000);
-    if (ce || l->elems[0].err) {
-        kf_warn(C, "mapping %s: %s[%d]: cannot read its committed offset (%s); retrying",
-                c->m->name, p->topic, p->partition, rd_kafka_err2str(ce ? ce : l->elems[0].err));
-        goto out;
-    }
-    int64_t off = l->elems[0].offset;
-    np = kf_partition_new(p->topic, p->partition);
-    if (!np || kf_consumer_eos_assign(&c->eos, c->m, np, c->stop) != 0) goto out;
-    np->committed = off;
-    if (off >= 0) atomic_store(&np->trim, off);
-    l->elems[0].offset = off >= 0                                     ? off
-                         : c->m->starting_position == KF_START_LATEST ? RD_KAFKA_OFFSET_END
-                                                                      : RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_error_t *se = rd_kafka_seek_partitions(c->rk, l, 5000);
-    if (se || l->elems[0].err) {
-        kf_warn(C, "mapping %s: %s[%d]: seek to %lld failed (%s); retrying", c->m->name, p->topic,
-                p->partition, (long long)off,
-                se ? rd_kafka_error_string(se) : rd_kafka_err2str(l->elems[0].err));
-        if (se) rd_kafka_error_destroy(se);
-        goto out;
-    }
-    int why = atomic_load(&p->retake);
-    /* Resumed only after the seek was applied (a resume before it could
-     * outdate the seek); under backpressure it stays paused with the rest. */
-    np->assigned_ms = p->assigned_ms;
-    np->app_paused = true;
-    if (!c->paused) {
-        rd_kafka_resume_partitions(c->rk, l);
-        np->app_paused = false;
-    }
-    /* The dead object's queued records go now, not when a worker reaches
-     * them: they count against the in-flight limit until then. */
-    c->parts.items[i] = np;
-    atomic_store(&p->revoked, true);
-    kf_dispatcher_drop_partition(c->d, p);
-    kf_partition_release(p);
-    np = NULL;
-    KF_METRIC_ADD(c->metrics, retakes, 1);
-    kf_warn(C, "mapping %s: %s[%d] taken anew after %s (epoch %lld, from offset %lld)", c->m->name,
-            c->parts.items[i]->topic, c->parts.items[i]->partition,
-            why & KF_RETAKE_FENCED ? "being fenced" : "a transaction of unknown outcome",
-            (long long)c->parts.items[i]->epoch, (long long)off);
-    rc = 0;
-out:
-    kf_partition_unref(np);
-    rd_kafka_topic_partition_list_destroy(l);
-    return rc;
-}
-
-/* Serves the dead partitions: pauses each the first time it is seen, takes
- * it anew once due. Keeps the `dead` gauge. */
-static void retake_dead(kf_consumer *c, int64_t now)
-{
-    int dead = 0;
-    for (size_t i = 0; c->eos.state && i < c->parts.count; i++) {
-        kf_partition *p = c->parts.items[i];
-        if (!atomic_load(&p->fenced)) continue;
-        if (!p->retake_at) {
-            if (!p->app_paused) {
-                rd_kafka_topic_partition_list_t *l = one_partition(p);
-                rd_kafka_pause_partitions(c->rk, l);
-                rd_kafka_topic_partition_list_destroy(l);
-                p->app_paused = true;
-            }
-            p->retake_at = now + (atomic_load(&p->retake) & KF_RETAKE_FENCED ? RETAKE_MS : 0);
-        }
-        if (now >= p->retake_at && retake(c, i) == 0) continue;
-        if (now >= p->retake_at) p->retake_at = now + RETAKE_MS;
-        dead++;
-    }
-    atomic_store(&c->metrics->dead, dead);
 }
 
 /* ------------------------------------------------------------ the watchdog */
@@ -669,7 +532,7 @@ static void recover(kf_consumer *c, kf_partition *p, kf_stall s)
     }
     if (s != KF_STALL_NOT_FETCHING) return;
     /* Resume first, then seek: the seek is the fetch start that counts. */
-    rd_kafka_topic_partition_list_t *l = one_partition(p);
+    rd_kafka_topic_partition_list_t *l = kf_consumer_one_partition(p);
     rd_kafka_resume_partitions(c->rk, l);
     p->app_paused = false;
     int64_t off = restart_offset(p);
@@ -776,7 +639,7 @@ void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
         /* Exactly-once commits also when the uncommitted window reaches the
          * in-flight limit ("every interval or N records"). */
         if (now >= c->next_commit || (c->eos.state && uncommitted(c) >= m->max_inflight)) {
-            retake_dead(c, now);
+            kf_consumer_retake_dead(c, now);
             /* The transaction is synchronous (its outputs and offsets go
              * together); offset commits are asynchronous. */
             if (c->eos.txn)
@@ -839,10 +702,12 @@ static int configure(kf_consumer *c, rd_kafka_conf_t *conf, char *err, size_t er
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
         {"enable.partition.eof", "false"},
-        /* librdkafka 2.0.2 stalls for a second whenever its prefetch queue
-         * reaches queued.min.messages; a high value avoids the stall. */
+        /* librdkafka 2.0.2: a prefetch queue at queued.min.messages stalls fetching a second.
+         * A high value avoids the stall. */
         {"queued.min.messages", "1000000"},
         {"queued.max.messages.kbytes", "65536"},
+        /* librdkafka 2.0.2: assignments get lost with cooperative-sticky and manual commits.
+         * Eager assignment is the default; cooperative-sticky is an opt-in. */
         {"partition.assignment.strategy", "range,roundrobin"},
         {"auto.offset.reset", m->starting_position == KF_START_LATEST ? "latest" : "earliest"},
         /* Exactly-once reads only committed input (an upstream transaction

@@ -6,12 +6,20 @@
  * It polls in batches (batch.max_records, max_bytes, window_ms), copies each
  * message into a kf_rec, registers its offset in the partition's tracker and
  * submits the batch to the dispatcher. It commits only tracker watermarks,
- * synchronously (every commit_interval_ms, on revoke, at shutdown), with
- * every partition's error checked: librdkafka 2.0.2 does not serve async
- * commit results to a consume_batch_queue poller. When the dispatcher holds
- * max_inflight_records it pauses its partitions, and resumes them when half
- * have drained. On revoke it stops dispatching those partitions, waits for
- * their in-flight records up to revoke_timeout_ms, commits, then lets go.
+ * with every partition's error checked. The commit every commit_interval_ms
+ * is asynchronous (the consumer keeps polling; the result comes back as an
+ * event on a queue of its own, at most one outstanding); the commits on
+ * revoke and at shutdown are synchronous. An exactly-once mapping also
+ * commits whenever its uncommitted window reaches max_inflight_records, and
+ * one with Kafka outputs commits through its transaction instead,
+ * synchronously.
+ *
+ * At max_inflight_records in flight (exactly-once: or half its uncommitted
+ * window) it stops taking records; when the limit holds for half a second it
+ * also pauses its partitions (except those assigned less than 2 s ago), and
+ * resumes them when half have drained. On revoke it stops dispatching those
+ * partitions, waits for their in-flight records up to revoke_timeout_ms,
+ * commits, then lets go.
  */
 #ifndef KF_CONSUMER_H
 #define KF_CONSUMER_H

@@ -52,18 +52,19 @@ int kf_consumer_eos_assign(const kf_consumer_eos *e, const kf_mapping_config *m,
     }
 }
 
-int kf_consumer_eos_commit_txn(const kf_consumer_eos *e, rd_kafka_t *rk, kf_partition **parts,
-                               size_t n, kf_metrics *metrics)
+/*
+ * For each partition of parts[0..n) that is ready, not fenced, and whose
+ * watermark moved: wm[i] is the watermark, added to `offsets`, and taken[i]
+ * what is staged below it. wm[i] is -1 for the others. Watermark first, then
+ * what is staged below it: a record is staged before it can be counted done,
+ * so nothing below the watermark is missing from the transaction. Returns how
+ * many staged outputs were taken.
+ */
+static size_t take_below_watermarks(kf_partition **parts, size_t n,
+                                    rd_kafka_topic_partition_list_t *offsets, kf_staged **taken,
+                                    int64_t *wm)
 {
-    rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new((int)n + 1);
-    kf_staged **taken = calloc(n + 1, sizeof *taken);
-    int64_t *wm = calloc(n + 1, sizeof *wm);
     size_t nmsgs = 0;
-    int rc = -1;
-    if (!taken || !wm) goto out;
-    /* Watermark first, then what is staged below it: a record is staged
-     * before it can be counted done, so nothing below the watermark is
-     * missing from the transaction. */
     for (size_t i = 0; i < n; i++) {
         kf_partition *p = parts[i];
         wm[i] = -1;
@@ -76,61 +77,101 @@ int kf_consumer_eos_commit_txn(const kf_consumer_eos *e, rd_kafka_t *rk, kf_part
         for (kf_staged *s = taken[i]; s; s = s->next)
             nmsgs++;
     }
-    if (offsets->cnt == 0) {
-        rc = 0;
-        goto out;
-    }
+    return nmsgs;
+}
+
+/* Runs the transaction of the taken outputs (in partition, then offset
+ * order) and `offsets`; its result in *trc. Returns -1 when out of memory
+ * before it began. */
+static int run_txn(const kf_consumer_eos *e, rd_kafka_t *rk, kf_staged **taken, size_t n,
+                   size_t nmsgs, const rd_kafka_topic_partition_list_t *offsets, kf_status *trc,
+                   char *err, size_t errlen)
+{
     kf_txn_msg *msgs = calloc(nmsgs + 1, sizeof *msgs);
-    if (!msgs) goto restage;
+    if (!msgs) return -1;
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         for (kf_staged *s = taken[i]; s; s = s->next)
             msgs[k++] = (kf_txn_msg){s->topic,     s->key,     s->key_len,     s->value,
                                      s->value_len, s->headers, s->header_count};
-    char err[512];
-    kf_status trc = kf_txn_run(e->txn, msgs, nmsgs, offsets, rk, err, sizeof err);
+    *trc = kf_txn_run(e->txn, msgs, nmsgs, offsets, rk, err, errlen);
     free(msgs);
-    if (trc == KF_STATUS_FENCED) {
-        /* The commit may or may not have happened: the staged outputs can be
-         * neither dropped as committed nor sent again. The producer has a
-         * new epoch; the partitions go back to their committed offsets
-         * (taken anew by the consumer), and the replay stages what is not
-         * committed. */
+    return 0;
+}
+
+/* The commit may or may not have happened: the staged outputs can be neither
+ * dropped as committed nor sent again. The producer has a new epoch; the
+ * partitions go back to their committed offsets (taken anew by the
+ * consumer), and the replay stages what is not committed. */
+static void rewind_unknown(kf_partition **parts, size_t n, kf_staged **taken, const int64_t *wm)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (wm[i] < 0) continue;
+        kf_partition_retake(parts[i], KF_RETAKE_REWIND);
+        kf_staged_free_list(taken[i]);
+        taken[i] = NULL;
+    }
+}
+
+/* The transaction committed: the watermarks are the committed offsets (the
+ * trim rides on the next completion), the outputs are gone. */
+static void mark_committed(kf_partition **parts, size_t n, kf_staged **taken, const int64_t *wm)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (wm[i] < 0) continue;
+        parts[i]->committed = wm[i];
+        atomic_store(&parts[i]->trim, wm[i]);
+        kf_staged_free_list(taken[i]);
+        taken[i] = NULL;
+    }
+}
+
+/* Nothing was committed: the taken outputs go back for the next commit. */
+static void restage(kf_partition **parts, size_t n, kf_staged **taken)
+{
+    for (size_t i = 0; i < n; i++) {
+        kf_partition_stage(parts[i], taken[i]);
+        taken[i] = NULL;
+    }
+}
+
+int kf_consumer_eos_commit_txn(const kf_consumer_eos *e, rd_kafka_t *rk, kf_partition **parts,
+                               size_t n, kf_metrics *metrics)
+{
+    rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new((int)n + 1);
+    kf_staged **taken = calloc(n + 1, sizeof *taken);
+    int64_t *wm = calloc(n + 1, sizeof *wm);
+    int rc = -1;
+    if (!taken || !wm) goto out;
+    size_t nmsgs = take_below_watermarks(parts, n, offsets, taken, wm);
+    if (offsets->cnt == 0) {
+        rc = 0;
+        goto out;
+    }
+    char err[512];
+    kf_status trc;
+    if (run_txn(e, rk, taken, n, nmsgs, offsets, &trc, err, sizeof err) != 0) {
+        restage(parts, n, taken);
+    } else if (trc == KF_STATUS_FENCED) {
         KF_METRIC_ADD(metrics, commit_errors, 1);
         KF_METRIC_ADD(metrics, rewinds, 1);
         kf_warn(C,
                 "transaction of %zu output(s) and %d offset(s): outcome unknown (%s); "
                 "rewinding those partitions to their committed offsets",
                 nmsgs, offsets->cnt, err);
-        for (size_t i = 0; i < n; i++) {
-            if (wm[i] < 0) continue;
-            kf_partition_retake(parts[i], KF_RETAKE_REWIND);
-            kf_staged_free_list(taken[i]);
-            taken[i] = NULL;
-        }
+        rewind_unknown(parts, n, taken, wm);
         rc = -2;
-        goto out;
-    }
-    if (trc == KF_STATUS_OK) {
-        for (size_t i = 0; i < n; i++) {
-            if (wm[i] < 0) continue;
-            parts[i]->committed = wm[i];
-            atomic_store(&parts[i]->trim, wm[i]);
-            kf_staged_free_list(taken[i]);
-            taken[i] = NULL;
-        }
+    } else if (trc == KF_STATUS_OK) {
+        mark_committed(parts, n, taken, wm);
         KF_METRIC_ADD(metrics, commits, 1);
         rc = 0;
-        goto out;
-    }
-    KF_METRIC_ADD(metrics, commit_errors, 1);
-    kf_warn(C,
-            "transaction of %zu output(s) and %d offset(s) not committed: %s; it will be retried",
-            nmsgs, offsets->cnt, err);
-restage:
-    for (size_t i = 0; i < n; i++) {
-        kf_partition_stage(parts[i], taken[i]);
-        taken[i] = NULL;
+    } else {
+        KF_METRIC_ADD(metrics, commit_errors, 1);
+        kf_warn(C,
+                "transaction of %zu output(s) and %d offset(s) not committed: %s; it will be "
+                "retried",
+                nmsgs, offsets->cnt, err);
+        restage(parts, n, taken);
     }
 out:
     rd_kafka_topic_partition_list_destroy(offsets);

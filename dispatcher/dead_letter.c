@@ -26,7 +26,8 @@ void kf_dead_letter_build(kf_dead_letter *dl, const kf_record *r, const char *wh
     snprintf(o, 24, "%lld", (long long)r->offset);
     size_t k = 0;
     for (size_t i = 0; i < r->header_count; i++) {
-        /* A record that failed before keeps its first kfleet.* story out of the way. */
+        /* An input that is itself a dead letter loses its kfleet.* headers:
+         * this failure's replace them. */
         if (strncmp(r->headers[i].name, "kfleet.", 7) == 0) continue;
         dl->headers[k++] = r->headers[i];
     }

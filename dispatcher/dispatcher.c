@@ -221,49 +221,46 @@ static void dedupe(worker *w, kf_rec **chunk, int *verdict, size_t n)
     }
 }
 
-/* Runs one chunk: records of one or more lanes, each lane's records contiguous
- * and in order. Returns with every record either written (acks pending),
- * requeued, or finished. Called without the dispatcher lock. */
-static void run_chunk(worker *w, kf_rec **chunk, size_t n)
+/* The batch handler's one call for the chunk: fills results[i] for every
+ * record i whose verdict is V_HANDLE. */
+static void call_batch_handler(kf_dispatcher *d, kf_rec **chunk, const int *verdict,
+                               kf_rec_emitter *ems, kf_result *results, size_t n)
+{
+    const kf_record *views[KF_MAX_CHUNK];
+    kf_emitter *embase[KF_MAX_CHUNK];
+    size_t idx[KF_MAX_CHUNK], k = 0;
+    kf_result br[KF_MAX_CHUNK];
+    for (size_t i = 0; i < n; i++) {
+        if (verdict[i] != V_HANDLE) continue;
+        idx[k] = i;
+        views[k] = &chunk[i]->view;
+        embase[k] = &ems[i].base;
+        k++;
+    }
+    if (k) kf_handler_call_batch(d->env.handler, views, embase, k, br);
+    for (size_t j = 0; j < k; j++)
+        results[idx[j]] = br[j];
+    KF_METRIC_ADD(d->env.metrics, handler_calls, k);
+}
+
+/*
+ * Acts on each record's verdict and handler result (the batch handler's in
+ * `results`, else the single-record handler is called here): a success's
+ * outputs go to the sinks, a failure is retried or goes to the on-failure
+ * topic. An ordered lane whose record must be retried is blocked for the rest
+ * of the chunk: its later records go back behind the failed one, in order.
+ * Fills `touched` with the records whose guard the caller still holds and
+ * returns how many.
+ */
+static size_t apply_results(worker *w, kf_rec **chunk, size_t n, const int *verdict,
+                            const kf_result *results, kf_rec_emitter *ems, kf_rec **touched)
 {
     kf_dispatcher *d = w->d;
-    const kf_mapping_config *m = d->env.mapping;
-    int ordered = m->ordering != KF_ORDER_UNORDERED;
-    int verdict[KF_MAX_CHUNK];
-    kf_result results[KF_MAX_CHUNK];
-    kf_rec_emitter ems[KF_MAX_CHUNK];
-
-    for (size_t i = 0; i < n; i++) {
-        verdict[i] = prepare(w, chunk[i]);
-        kf_rec_emitter_init(&ems[i], chunk[i], d->sink_names, d->env.sink_count);
-    }
-    if (w->state) dedupe(w, chunk, verdict, n);
-
-    if (kf_handler_has_batch(d->env.handler)) {
-        const kf_record *views[KF_MAX_CHUNK];
-        kf_emitter *embase[KF_MAX_CHUNK];
-        size_t idx[KF_MAX_CHUNK], k = 0;
-        kf_result br[KF_MAX_CHUNK];
-        for (size_t i = 0; i < n; i++) {
-            if (verdict[i] != V_HANDLE) continue;
-            idx[k] = i;
-            views[k] = &chunk[i]->view;
-            embase[k] = &ems[i].base;
-            k++;
-        }
-        if (k) kf_handler_call_batch(d->env.handler, views, embase, k, br);
-        for (size_t j = 0; j < k; j++)
-            results[idx[j]] = br[j];
-        KF_METRIC_ADD(d->env.metrics, handler_calls, k);
-    }
-
-    /* An ordered lane whose record must be retried is blocked for the rest of
-     * the chunk: its later records go back behind the failed one, in order. */
+    int ordered = d->env.mapping->ordering != KF_ORDER_UNORDERED;
     kf_rec *group[KF_MAX_CHUNK];
     size_t ngroup = 0;
     struct kf_lane *blocked = NULL;
     int64_t group_delay = 0;
-    kf_rec *touched[KF_MAX_CHUNK];
     size_t ntouched = 0;
 
     for (size_t i = 0; i < n; i++) {
@@ -309,16 +306,23 @@ static void run_chunk(worker *w, kf_rec **chunk, size_t n)
         }
     }
     if (ngroup) kf_completion_requeue(d, group, ngroup, group_delay);
+    return ntouched;
+}
 
-    for (size_t s = 0; s < d->env.sink_count; s++)
+static void flush_sinks(worker *w)
+{
+    for (size_t s = 0; s < w->d->env.sink_count; s++)
         kf_sink_flush(w->sws[s]);
     if (w->dlq_ws) kf_sink_flush(w->dlq_ws);
+}
 
-    /* Drop the guards: records whose acks all came back finish here, the
-     * plainly done ones together. */
+/* Drops the worker's guards: records whose acks all came back finish here,
+ * the plainly done ones together. */
+static void release_guards(kf_dispatcher *d, kf_rec **touched, size_t n)
+{
     kf_rec *done[KF_MAX_CHUNK];
     size_t ndone = 0;
-    for (size_t i = 0; i < ntouched; i++) {
+    for (size_t i = 0; i < n; i++) {
         kf_rec *r = touched[i];
         if (atomic_fetch_sub(&r->pending, 1) != 1) continue;
         if (kf_completion_is_done(r))
@@ -327,6 +331,29 @@ static void run_chunk(worker *w, kf_rec **chunk, size_t n)
             kf_completion_acked(d, r);
     }
     if (ndone) kf_completion_done_many(d, done, ndone);
+}
+
+/* Runs one chunk: records of one or more lanes, each lane's records contiguous
+ * and in order. Returns with every record either written (acks pending),
+ * requeued, or finished. Called without the dispatcher lock. */
+static void run_chunk(worker *w, kf_rec **chunk, size_t n)
+{
+    kf_dispatcher *d = w->d;
+    int verdict[KF_MAX_CHUNK];
+    kf_result results[KF_MAX_CHUNK];
+    kf_rec_emitter ems[KF_MAX_CHUNK];
+    kf_rec *touched[KF_MAX_CHUNK];
+
+    for (size_t i = 0; i < n; i++) {
+        verdict[i] = prepare(w, chunk[i]);
+        kf_rec_emitter_init(&ems[i], chunk[i], d->sink_names, d->env.sink_count);
+    }
+    if (w->state) dedupe(w, chunk, verdict, n);
+    if (kf_handler_has_batch(d->env.handler))
+        call_batch_handler(d, chunk, verdict, ems, results, n);
+    size_t ntouched = apply_results(w, chunk, n, verdict, results, ems, touched);
+    flush_sinks(w);
+    release_guards(d, touched, ntouched);
 }
 
 /*

@@ -4,12 +4,13 @@
  * to the sinks, and mark a record done in its partition's offset tracker once
  * every sink has acknowledged it (or it was filtered, or dead-lettered).
  *
- * Shape for exactly-once: the per-chunk step before handlers run is
- * run_chunk's preparation; the per-record completion after the sinks
- * acknowledge is finish(); offsets are committed only from the tracker, which
- * only completion advances.
+ * Shape for exactly-once: the step before handlers run is prepare() per
+ * record and the business-key dedupe per chunk (dispatcher.c); the
+ * completion after the sinks acknowledge is completion.c's; offsets are
+ * committed only from the tracker, which only completion advances.
  *
- * Threads: the consumer thread calls submit/drop/inflight; workers run inside;
+ * Threads: the consumer thread calls submit, drop_partition, inflight, pool
+ * and the waits; workers run inside;
  * sinks acknowledge from any thread. Lock order: dispatcher lock, then a
  * tracker's lock (never the reverse); no sink call is made under the
  * dispatcher lock.

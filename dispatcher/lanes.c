@@ -31,7 +31,7 @@ struct kf_lanes {
     size_t queued;
     /* Lanes come and go with keys (a key lane lives while it has records),
      * so emptied lanes are kept for reuse rather than freed: the consumer
-     * made them and a worker emptied them, and a free per lane there was a
+     * makes them and a worker empties them, so a free per lane would be a
      * cross-thread malloc/free pair for most records in key mode. */
     kf_lane *spare; /* linked through hnext */
     size_t nspare;
@@ -205,7 +205,7 @@ static void insert_sorted(kf_lane *l, kf_rec *r)
 int kf_lanes_requeue(kf_lanes *ls, kf_rec **recs, size_t n, int64_t ready_at_ms)
 {
     if (n == 0) return 0;
-    /* r->lane may be stale (the lane was released and freed since the record
+    /* r->lane may be stale (the lane was released and let go since the record
      * was taken): find the lane by identity. An unordered record gets a lane
      * of its own, so it waits alone. */
     kf_lane *l = lane_for(ls, recs[0], true);
@@ -357,7 +357,7 @@ size_t kf_lanes_drop_partition(kf_lanes *ls, const kf_partition *p,
         for (kf_lane *l = ls->buckets[i]; l; l = l->hnext)
             if (!p || l->part == p) n += drop_from(ls, l, p, drop, arg);
     /* Unordered retry lanes live only in the lists. Emptied lanes stay linked
-     * and are freed when a worker pops them. */
+     * and are let go (lane_free) when a worker pops them. */
     for (kf_lane *l = ls->delayed; l; l = l->list_next)
         if (!l->hashed && !l->shared) n += drop_from(ls, l, p, drop, arg);
     for (kf_lane *l = ls->runq_head; l; l = l->list_next)

@@ -10,8 +10,9 @@
  * A worker takes records from runnable lanes; an ordered lane it took from is
  * "running" (held) until the worker releases it, so no other worker can take
  * the next record of that lane meanwhile. A lane with a retry pending is
- * "delayed" until its ready time. Empty lanes are freed, so memory follows the
- * records in flight, not the number of keys ever seen.
+ * "delayed" until its ready time. Empty lanes are let go (a bounded number
+ * kept for reuse), so memory follows the records in flight, not the number of
+ * keys ever seen.
  *
  * Threads: none of these functions lock. The dispatcher calls every one of
  * them under its own mutex.

@@ -39,7 +39,7 @@ typedef struct kf_staged {
 typedef struct kf_partition {
     /* Read by workers for every record: kept apart from the counters below,
      * which the consumer and the workers write all the time (false sharing
-     * cost more than the counting itself). */
+     * costs more than the counting itself). */
     char *topic;
     int32_t partition;
     kf_tracker *tracker;

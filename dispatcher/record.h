@@ -34,7 +34,7 @@ typedef struct kf_rec {
     uint64_t key_hash;
     size_t bytes; /* key + value + headers, for batch.max_bytes */
 
-    struct kf_rec *next;         /* lane queue link; owned by the lane lock */
+    struct kf_rec *next;         /* lane queue link; under the dispatcher lock */
     struct kf_lane *lane;        /* the lane while queued or running */
     struct kf_dispatcher *owner; /* set by kf_dispatcher_submit: where acks go */
     struct kf_rec_pool *pool;    /* where the buffer goes back, NULL: malloc'd */

@@ -4,8 +4,8 @@
  *
  * Why: every record is allocated on the consumer thread and freed on another.
  * With glibc that free lands in the consumer's arena under its lock, so the
- * consumer's next malloc contends with every worker's free, and the profile
- * of a busy fleet was a third malloc/free. Finished buffers instead go back
+ * consumer's next malloc contends with every worker's free: in a busy fleet
+ * malloc/free would be a third of the profile. Finished buffers instead go back
  * on a lock-free list that the consumer takes whole and reuses: no malloc and
  * no cross-thread free per record in the steady state.
  *
@@ -14,9 +14,10 @@
  * one node at a time, so the push/take pair has no ABA problem.
  *
  * Bounds: buffers above KF_REC_POOL_MAX_BYTES are never kept (a 1 MiB record
- * is freed as before); the taker keeps at most KF_REC_POOL_KEEP spare buffers
- * (or what kf_rec_pool_set_keep says) and frees the rest. Buffers returned while the taker does not
- * take (a paused consumer) are bounded by the records that existed: the in-flight limit.
+ * is freed when it is done); the taker keeps at most KF_REC_POOL_KEEP spare
+ * buffers (or what kf_rec_pool_set_keep says) and frees the rest. Buffers
+ * returned while the taker does not take (a paused consumer) are bounded by
+ * the records that existed: the in-flight limit.
  */
 #ifndef KF_RECORD_POOL_H
 #define KF_RECORD_POOL_H

@@ -172,13 +172,16 @@ static kf_status failed_before_commit(kf_txn *t, rd_kafka_error_t *e, const char
 /* commit_transaction failed. When librdkafka asks for an abort, the commit
  * was refused before it was sent (a delivery failed), and a successful abort
  * proves nothing became visible. Any other failure (a timeout above all)
- * leaves the outcome unknown: never retried under this epoch. Takes e. */
+ * leaves the outcome unknown. Takes e. */
 static kf_status failed_commit(kf_txn *t, rd_kafka_error_t *e, char *err, size_t errlen)
 {
     snprintf(err, errlen, "commit_transaction: %s", rd_kafka_error_string(e));
     int abortable = rd_kafka_error_txn_requires_abort(e);
     rd_kafka_error_destroy(e);
     if (abortable) return failed_before_commit(t, NULL, "commit_transaction", err, errlen);
+    /* librdkafka 2.0.2: a timed-out EndTxn is retried under the same epoch (eos/txn.h).
+     * A late one could end a later transaction of that epoch, so the commit is
+     * never called again: a new producer (a new epoch) settles it instead. */
     replace(t, err);
     return KF_STATUS_FENCED;
 }

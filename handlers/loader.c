@@ -8,8 +8,8 @@
  * ABI rules (include/kfleet/handler.h): a descriptor whose abi_version differs
  * from KF_ABI_VERSION is refused; otherwise only the fields `struct_size`
  * covers are read, so a handler built against an older (shorter) header keeps
- * loading. The loader copies the function pointers it may use once, at load,
- * and never touches the descriptor again apart from its name.
+ * loading. The loader copies the function pointers it may use and the name
+ * once, at load, and never touches the descriptor again.
  *
  * Threads: kf_handler_load and kf_handler_unload run on one thread (start-up
  * and shutdown). kf_handler_call / kf_handler_call_batch only read the loaded
@@ -89,24 +89,15 @@ static const char *base_name(const char *path)
     return slash ? slash + 1 : path;
 }
 
-kf_loaded_handler *kf_handler_load(const char *path, const char *config_json, char *err,
-                                   size_t errlen)
+/*
+ * dlopens the handler file. dlopen treats a name without a slash as a library
+ * to search for in the system paths, not as a file in the working directory;
+ * a handler path in a config is always a file, so such names get an explicit
+ * "./". Returns the handle, or NULL with err filled.
+ */
+static void *open_library(const char *path, char *err, size_t errlen)
 {
-    kf_loaded_handler *h = NULL;
-    void *dl = NULL;
     char *dlpath = NULL;
-
-    if (!path || !*path) {
-        snprintf(err, errlen, "handler path is empty");
-        return NULL;
-    }
-    if (check_file(path, err, errlen) != 0) return NULL;
-
-    /*
-     * dlopen treats a name without a slash as a library to search for in the
-     * system paths, not as a file in the working directory. A handler path in
-     * a config is always a file, so give such names an explicit "./".
-     */
     if (!strchr(path, '/')) {
         if (asprintf(&dlpath, "./%s", path) < 0) {
             snprintf(err, errlen, "handler %s: out of memory", path);
@@ -116,7 +107,7 @@ kf_loaded_handler *kf_handler_load(const char *path, const char *config_json, ch
 
     const char *target = dlpath ? dlpath : path;
     dlerror(); /* clear any stale message */
-    dl = dlopen(target, RTLD_NOW | RTLD_LOCAL);
+    void *dl = dlopen(target, RTLD_NOW | RTLD_LOCAL);
     if (!dl) {
         /* dlerror usually starts with "<path>: "; the sentence names the file already. */
         const char *why = dlerror();
@@ -126,17 +117,24 @@ kf_loaded_handler *kf_handler_load(const char *path, const char *config_json, ch
         else if (strncmp(why, target, tlen) == 0 && strncmp(why + tlen, ": ", 2) == 0)
             why += tlen + 2;
         snprintf(err, errlen, "handler %s: cannot load: %s", path, why);
-        free(dlpath);
-        return NULL;
     }
     free(dlpath);
+    return dl;
+}
 
+/*
+ * Calls the library's entry point and checks the descriptor it returns: the
+ * ABI version, a struct_size covering at least `handle`, a handle function.
+ * Returns the descriptor, or NULL with err filled.
+ */
+static const kf_handler *read_descriptor(void *dl, const char *path, char *err, size_t errlen)
+{
     dlerror();
     void *sym = dlsym(dl, KF_HANDLER_ENTRY_SYMBOL);
     if (!sym) {
         snprintf(err, errlen, "handler %s does not export %s (is it a kfleet handler?)", path,
                  KF_HANDLER_ENTRY_SYMBOL);
-        goto fail;
+        return NULL;
     }
     /* ISO C has no void * to function pointer conversion; POSIX guarantees this copy works. */
     const kf_handler *(*entry)(void);
@@ -146,14 +144,14 @@ kf_loaded_handler *kf_handler_load(const char *path, const char *config_json, ch
     if (!d) {
         snprintf(err, errlen, "handler %s: %s() returned NULL instead of a descriptor", path,
                  KF_HANDLER_ENTRY_SYMBOL);
-        goto fail;
+        return NULL;
     }
     if (d->abi_version != KF_ABI_VERSION) {
         snprintf(err, errlen,
                  "handler %s was built for handler ABI %u, this kfleet speaks ABI %d: "
                  "rebuild it against include/kfleet/handler.h",
                  path, (unsigned)d->abi_version, KF_ABI_VERSION);
-        goto fail;
+        return NULL;
     }
     /*
      * From here on, read only what struct_size covers. A larger struct_size
@@ -167,57 +165,85 @@ kf_loaded_handler *kf_handler_load(const char *path, const char *config_json, ch
                  "requires (through handle): set struct_size = sizeof(kf_handler) and rebuild "
                  "it against include/kfleet/handler.h",
                  path, (unsigned)size, (size_t)KF_HANDLER_MIN_SIZE, KF_ABI_VERSION);
-        goto fail;
+        return NULL;
     }
     if (!d->handle) {
         snprintf(err, errlen, "handler %s has no handle function (its descriptor's handle is NULL)",
                  path);
-        goto fail;
+        return NULL;
     }
+    return d;
+}
 
-    h = calloc(1, sizeof *h);
+/*
+ * Copies from the checked descriptor `d` the function pointers its
+ * struct_size covers, and its name (or the file's basename); the result
+ * keeps `dl`. Returns NULL with err filled when out of memory, and then `dl`
+ * is still the caller's to close.
+ */
+static kf_loaded_handler *adopt_descriptor(void *dl, const kf_handler *d, const char *path,
+                                           char *err, size_t errlen)
+{
+    kf_loaded_handler *h = calloc(1, sizeof *h);
     if (!h) {
         snprintf(err, errlen, "handler %s: out of memory", path);
-        goto fail;
+        return NULL;
     }
     h->dl = dl;
     h->handle = d->handle;
-    if (COVERS(size, handle_batch)) h->handle_batch = d->handle_batch;
-    if (COVERS(size, fini)) h->fini = d->fini;
+    if (COVERS(d->struct_size, handle_batch)) h->handle_batch = d->handle_batch;
+    if (COVERS(d->struct_size, fini)) h->fini = d->fini;
     h->name = strdup(d->name && *d->name ? d->name : base_name(path));
     if (!h->name) {
         snprintf(err, errlen, "handler %s: out of memory", path);
-        goto fail;
-    }
-
-    /*
-     * The cold start. init gets its own zeroed buffer so that a handler which
-     * fails without writing a message, or without terminating it, still leads
-     * to a well-formed sentence.
-     */
-    if (d->init) {
-        char ierr[512] = {0};
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        int rc = d->init(config_json ? config_json : "{}", &h->state, ierr, sizeof ierr);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        h->init_us = elapsed_us(&t0, &t1);
-        if (rc != 0) {
-            ierr[sizeof ierr - 1] = '\0';
-            if (ierr[0])
-                snprintf(err, errlen, "handler %s init failed: %s", path, ierr);
-            else
-                snprintf(err, errlen, "handler %s init failed (returned %d, gave no reason)", path,
-                         rc);
-            goto fail; /* init failed: its state is not ours to fini */
-        }
+        free(h);
+        return NULL;
     }
     return h;
+}
 
-fail:
+/*
+ * The cold start: runs the descriptor's init (when it has one) and times it.
+ * init gets its own zeroed buffer so that a handler which fails without
+ * writing a message, or without terminating it, still leads to a well-formed
+ * sentence. Returns 0, or -1 with err filled; a failed init's state is not
+ * ours to fini.
+ */
+static int run_init(kf_loaded_handler *h, const kf_handler *d, const char *path,
+                    const char *config_json, char *err, size_t errlen)
+{
+    if (!d->init) return 0;
+    char ierr[512] = {0};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = d->init(config_json ? config_json : "{}", &h->state, ierr, sizeof ierr);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    h->init_us = elapsed_us(&t0, &t1);
+    if (rc == 0) return 0;
+    ierr[sizeof ierr - 1] = '\0';
+    if (ierr[0])
+        snprintf(err, errlen, "handler %s init failed: %s", path, ierr);
+    else
+        snprintf(err, errlen, "handler %s init failed (returned %d, gave no reason)", path, rc);
+    return -1;
+}
+
+kf_loaded_handler *kf_handler_load(const char *path, const char *config_json, char *err,
+                                   size_t errlen)
+{
+    if (!path || !*path) {
+        snprintf(err, errlen, "handler path is empty");
+        return NULL;
+    }
+    if (check_file(path, err, errlen) != 0) return NULL;
+    void *dl = open_library(path, err, errlen);
+    if (!dl) return NULL;
+    const kf_handler *d = read_descriptor(dl, path, err, errlen);
+    kf_loaded_handler *h = d ? adopt_descriptor(dl, d, path, err, errlen) : NULL;
+    if (h && run_init(h, d, path, config_json, err, errlen) == 0) return h;
     if (h) free(h->name);
     free(h);
-    if (dl) dlclose(dl);
+    dlclose(dl);
     return NULL;
 }
 

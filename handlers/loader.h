@@ -4,7 +4,7 @@
  *
  * Ownership: kf_handler_load returns a kf_loaded_handler the caller frees with
  * kf_handler_unload, which calls the handler's fini before dlclose.
- * The descriptor pointer lives as long as the loaded handler.
+ * Nothing of the descriptor is read after kf_handler_load returns.
  */
 #ifndef KF_HANDLER_LOADER_H
 #define KF_HANDLER_LOADER_H
@@ -36,7 +36,8 @@ int kf_handler_has_batch(const kf_loaded_handler *h);
 /* Calls handle; maps unknown return values to KF_FAIL. */
 kf_result kf_handler_call(const kf_loaded_handler *h, const kf_record *rec, kf_emitter *em);
 
-/* Calls handle_batch (must exist); maps unknown results to KF_FAIL. */
+/* Calls handle_batch, or handle once per record when the handler has none;
+ * maps unknown results (and results left unwritten) to KF_FAIL. */
 void kf_handler_call_batch(const kf_loaded_handler *h, const kf_record *const *recs,
                            kf_emitter *const *ems, size_t n, kf_result *results);
 

@@ -120,9 +120,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
                  ks->cfg->topic, rd_kafka_err2str(m->err));
         d->ack(d->opaque, status_of(m->err), why);
     } else if (m->offset < 0 && ks->offsets_expected) {
-        /* librdkafka 2.0.2 reports an idempotent retry answered
-         * DUPLICATE_SEQUENCE_NUMBER as delivered without an offset; right
-         * after a topic is created the broker was seen not to have such
+        /* librdkafka 2.0.2: a DUPLICATE_SEQUENCE_NUMBER retry is reported delivered, offset -1.
+         * Right after a topic is created the broker was seen not to have such
          * records. At-least-once prefers a possible duplicate to a loss. */
         char why[512];
         snprintf(why, sizeof why,
@@ -369,10 +368,10 @@ static void kafka_close(void *self)
     if (!ks) return;
     atomic_store(&ks->stop, true);
     if (ks->poller_started) {
-        /* Wake the poller: librdkafka 2.0.2 times its waits on CLOCK_REALTIME
-         * deadlines (cnd_timedwait), so after the wall clock stepped back by
-         * D an idle producer's rd_kafka_poll(rk, 100) sleeps D, and the join
-         * with it (librdkafka issue #2145). */
+        /* librdkafka 2.0.2: its waits end at CLOCK_REALTIME deadlines (issue #2145).
+         * After the wall clock stepped back by D an idle producer's
+         * rd_kafka_poll(rk, 100) sleeps D (cnd_timedwait), and so would the
+         * join with it: the poller is woken here. */
         pthread_rwlock_rdlock(&ks->lock);
         rd_kafka_queue_t *q = ks->rk ? rd_kafka_queue_get_main(ks->rk) : NULL;
         pthread_rwlock_unlock(&ks->lock);

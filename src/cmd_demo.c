@@ -107,43 +107,71 @@ static void create_topics(rd_kafka_mock_cluster_t *mc, const kf_config *cfg)
     }
 }
 
-int kf_cmd_demo(int argc, char **argv)
+/* Reads the command line into *config and d. Returns 0, or KF_EXIT_USAGE
+ * after saying what is wrong. */
+static int parse_args(int argc, char **argv, const char **config, demo *d)
 {
-    const char *config = "config/examples/demo.json";
-    demo d = {.records = 200000, .tty = isatty(STDOUT_FILENO)};
     for (int i = 0; i < argc; i++) {
         if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc)
-            config = argv[++i];
+            *config = argv[++i];
         else if (!strcmp(argv[i], "--records") && i + 1 < argc)
-            d.records = atol(argv[++i]);
+            d->records = atol(argv[++i]);
         else {
             fprintf(stderr, "kfleet demo: unknown or incomplete option \"%s\"\n", argv[i]);
             return KF_EXIT_USAGE;
         }
     }
-    if (d.records < 1) {
+    if (d->records < 1) {
         fprintf(stderr, "kfleet demo: --records must be at least 1\n");
         return KF_EXIT_USAGE;
     }
-    kf_fleet_block_signals();
+    return 0;
+}
 
-    /* The embedded broker first: the config reads its address from the env. */
+/* The embedded broker: a producer hosting librdkafka's mock cluster, whose
+ * address goes to KFLEET_BROKERS for the config to read (KFLEET_REDIS gets a
+ * local default). Returns the host, or NULL after saying why. */
+static rd_kafka_t *start_embedded_kafka(demo *d, rd_kafka_mock_cluster_t **mc)
+{
     char err[1024];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof err);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_log_cb(conf, quiet_log);
-    rd_kafka_conf_set_opaque(conf, &d);
+    rd_kafka_conf_set_opaque(conf, d);
     rd_kafka_t *host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     if (!host) {
         fprintf(stderr, "kfleet demo: %s\n", err);
-        return KF_EXIT_RUNTIME;
+        return NULL;
     }
-    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(host, 1);
-    const char *brokers = rd_kafka_mock_cluster_bootstraps(mc);
-    setenv("KFLEET_BROKERS", brokers, 1);
+    *mc = rd_kafka_mock_cluster_new(host, 1);
+    setenv("KFLEET_BROKERS", rd_kafka_mock_cluster_bootstraps(*mc), 1);
     if (!getenv("KFLEET_REDIS")) setenv("KFLEET_REDIS", "redis://127.0.0.1:6379/0", 0);
+    return host;
+}
 
+static void print_summary(const kf_totals *t, double secs)
+{
+    printf("\nsummary: records in %llu, done %llu, outputs %llu, failed (dead-lettered) %llu, "
+           "filtered %llu, retries %llu\n",
+           (unsigned long long)t->in, (unsigned long long)t->done, (unsigned long long)t->outputs,
+           (unsigned long long)t->failed, (unsigned long long)t->filtered,
+           (unsigned long long)t->retries);
+    printf("summary: %.2f s, %.0f records/s end to end\n", secs, secs > 0 ? t->done / secs : 0.0);
+}
+
+int kf_cmd_demo(int argc, char **argv)
+{
+    const char *config = "config/examples/demo.json";
+    demo d = {.records = 200000, .tty = isatty(STDOUT_FILENO)};
+    if (parse_args(argc, argv, &config, &d) != 0) return KF_EXIT_USAGE;
+    kf_fleet_block_signals();
+
+    /* The embedded broker first: the config reads its address from the env. */
+    rd_kafka_mock_cluster_t *mc = NULL;
+    rd_kafka_t *host = start_embedded_kafka(&d, &mc);
+    if (!host) return KF_EXIT_RUNTIME;
+    const char *brokers = rd_kafka_mock_cluster_bootstraps(mc);
     kf_config *cfg = kf_cli_load_config(config);
     if (!cfg) {
         rd_kafka_mock_cluster_destroy(mc);
@@ -158,6 +186,7 @@ int kf_cmd_demo(int argc, char **argv)
     fflush(stdout);
 
     int rc = KF_EXIT_OK;
+    char err[1024];
     kf_fleet *f = kf_fleet_start(cfg, err, sizeof err);
     if (!f) {
         fprintf(stderr, "kfleet demo: cannot start: %s\n", err);
@@ -174,12 +203,7 @@ int kf_cmd_demo(int argc, char **argv)
     double secs = (kf_now_ms() - d.started_ms) / 1000.0;
     kf_fleet_finish(f);
     if (d.tty) fputc('\n', stdout);
-    printf("\nsummary: records in %llu, done %llu, outputs %llu, failed (dead-lettered) %llu, "
-           "filtered %llu, retries %llu\n",
-           (unsigned long long)t.in, (unsigned long long)t.done, (unsigned long long)t.outputs,
-           (unsigned long long)t.failed, (unsigned long long)t.filtered,
-           (unsigned long long)t.retries);
-    printf("summary: %.2f s, %.0f records/s end to end\n", secs, secs > 0 ? t.done / secs : 0.0);
+    print_summary(&t, secs);
     if ((long)t.done < d.records || atomic_load(&d.failed)) rc = KF_EXIT_RUNTIME;
 out:
     kf_config_destroy(cfg);

@@ -102,67 +102,77 @@ static const kf_mapping_config *pick_mapping(const kf_config *cfg, const char *n
     return NULL;
 }
 
-int kf_cmd_invoke(int argc, char **argv)
+typedef struct invoke_args {
+    const char *config, *input, *mapping;
+} invoke_args;
+
+/* Reads the command line into `a`. Returns 0, or KF_EXIT_USAGE after saying
+ * what is wrong. */
+static int parse_args(int argc, char **argv, invoke_args *a)
 {
-    const char *config = NULL, *input = NULL, *mapping = NULL;
     for (int i = 0; i < argc; i++) {
         if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc)
-            config = argv[++i];
+            a->config = argv[++i];
         else if (!strcmp(argv[i], "--input") && i + 1 < argc)
-            input = argv[++i];
+            a->input = argv[++i];
         else if (!strcmp(argv[i], "--mapping") && i + 1 < argc)
-            mapping = argv[++i];
+            a->mapping = argv[++i];
         else {
             fprintf(stderr, "kfleet invoke: unknown or incomplete option \"%s\"\n", argv[i]);
             return KF_EXIT_USAGE;
         }
     }
-    if (!input) {
+    if (!a->input) {
         fprintf(stderr, "kfleet invoke: missing --input FILE.jsonl\n");
         return KF_EXIT_USAGE;
     }
-    kf_config *cfg = kf_cli_load_config(config);
-    if (!cfg) return KF_EXIT_USAGE;
-    int rc = KF_EXIT_USAGE;
-    invoke iv = {0};
-    FILE *in = NULL;
+    return 0;
+}
+
+/* Opens one stdout sink (and its worker) per sink of the mapping, named like
+ * it. Returns 0, or -1 after saying why (nothing said when out of memory);
+ * what was opened is closed by close_sinks. */
+static int open_sinks(invoke *iv)
+{
+    size_t ns = iv->m->sink_count;
     char err[1024];
-    iv.m = pick_mapping(cfg, mapping);
-    if (!iv.m) {
-        fprintf(stderr, "kfleet invoke: --mapping %s: no mapping has that name\n", mapping);
-        goto out;
-    }
-    in = strcmp(input, "-") ? fopen(input, "r") : stdin;
-    if (!in) {
-        fprintf(stderr, "kfleet invoke: %s: %s\n", input, strerror(errno));
-        goto out;
-    }
-    if (!(iv.h = kf_mapping_load_handler(cfg, iv.m, err, sizeof err))) {
-        fprintf(stderr, "kfleet invoke: %s\n", err);
-        goto out;
-    }
-    if (iv.m->filters_json &&
-        !(iv.filter = kf_filter_new(iv.m->filters_json, "filters", err, sizeof err))) {
-        fprintf(stderr, "kfleet invoke: %s\n", err);
-        goto out;
-    }
-    size_t ns = iv.m->sink_count;
-    iv.sinks = calloc(ns, sizeof *iv.sinks);
-    iv.ws = calloc(ns, sizeof *iv.ws);
-    iv.scfg = calloc(ns, sizeof *iv.scfg);
-    iv.names = calloc(ns, sizeof *iv.names);
-    if (!iv.sinks || !iv.ws || !iv.scfg || !iv.names) goto out;
-    kf_sink_env env = {.mapping = iv.m->name, .group_id = iv.m->group_id, .threads = 1};
+    iv->sinks = calloc(ns, sizeof *iv->sinks);
+    iv->ws = calloc(ns, sizeof *iv->ws);
+    iv->scfg = calloc(ns, sizeof *iv->scfg);
+    iv->names = calloc(ns, sizeof *iv->names);
+    if (!iv->sinks || !iv->ws || !iv->scfg || !iv->names) return -1;
+    kf_sink_env env = {.mapping = iv->m->name, .group_id = iv->m->group_id, .threads = 1};
     for (size_t s = 0; s < ns; s++) {
-        iv.scfg[s] = (kf_sink_config){.name = iv.m->sinks[s].name, .type = KF_SINK_STDOUT};
-        iv.names[s] = iv.m->sinks[s].name;
-        if (!(iv.sinks[s] = kf_sink_open(&iv.scfg[s], &env, err, sizeof err)) ||
-            !(iv.ws[s] = kf_sink_worker_open(iv.sinks[s], 0, err, sizeof err))) {
+        iv->scfg[s] = (kf_sink_config){.name = iv->m->sinks[s].name, .type = KF_SINK_STDOUT};
+        iv->names[s] = iv->m->sinks[s].name;
+        if (!(iv->sinks[s] = kf_sink_open(&iv->scfg[s], &env, err, sizeof err)) ||
+            !(iv->ws[s] = kf_sink_worker_open(iv->sinks[s], 0, err, sizeof err))) {
             fprintf(stderr, "kfleet invoke: %s\n", err);
-            goto out;
+            return -1;
         }
     }
-    rc = KF_EXIT_OK;
+    return 0;
+}
+
+static void close_sinks(invoke *iv)
+{
+    for (size_t s = 0; iv->sinks && s < iv->m->sink_count; s++) {
+        kf_sink_worker_close(iv->ws[s]);
+        kf_sink_close(iv->sinks[s]);
+    }
+    free(iv->sinks);
+    free(iv->ws);
+    free(iv->scfg);
+    free(iv->names);
+}
+
+/* Runs every record of `in` (named `input` in messages) and prints the
+ * counts. Returns KF_EXIT_OK, KF_EXIT_RUNTIME when a record failed, or
+ * KF_EXIT_USAGE at the first line that is not a record. */
+static int run_input(invoke *iv, FILE *in, const char *input)
+{
+    int rc = KF_EXIT_OK;
+    char err[1024];
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
@@ -178,23 +188,50 @@ int kf_cmd_invoke(int argc, char **argv)
             rc = KF_EXIT_USAGE;
             break;
         }
-        if (run_record(&iv, r, lineno) != 0) rc = KF_EXIT_RUNTIME;
+        if (run_record(iv, r, lineno) != 0) rc = KF_EXIT_RUNTIME;
         kf_rec_free(r);
     }
     free(line);
     kf_partition_unref(part);
-    fprintf(stderr, "kfleet invoke: %d ok, %d failed, %d filtered\n", iv.ok, iv.failed,
-            iv.filtered);
+    fprintf(stderr, "kfleet invoke: %d ok, %d failed, %d filtered\n", iv->ok, iv->failed,
+            iv->filtered);
+    return rc;
+}
+
+int kf_cmd_invoke(int argc, char **argv)
+{
+    invoke_args a = {0};
+    if (parse_args(argc, argv, &a) != 0) return KF_EXIT_USAGE;
+    kf_config *cfg = kf_cli_load_config(a.config);
+    if (!cfg) return KF_EXIT_USAGE;
+    int rc = KF_EXIT_USAGE;
+    invoke iv = {0};
+    FILE *in = NULL;
+    char err[1024];
+    iv.m = pick_mapping(cfg, a.mapping);
+    if (!iv.m) {
+        fprintf(stderr, "kfleet invoke: --mapping %s: no mapping has that name\n", a.mapping);
+        goto out;
+    }
+    in = strcmp(a.input, "-") ? fopen(a.input, "r") : stdin;
+    if (!in) {
+        fprintf(stderr, "kfleet invoke: %s: %s\n", a.input, strerror(errno));
+        goto out;
+    }
+    if (!(iv.h = kf_mapping_load_handler(cfg, iv.m, err, sizeof err))) {
+        fprintf(stderr, "kfleet invoke: %s\n", err);
+        goto out;
+    }
+    if (iv.m->filters_json &&
+        !(iv.filter = kf_filter_new(iv.m->filters_json, "filters", err, sizeof err))) {
+        fprintf(stderr, "kfleet invoke: %s\n", err);
+        goto out;
+    }
+    if (open_sinks(&iv) != 0) goto out;
+    rc = run_input(&iv, in, a.input);
 out:
     if (in && in != stdin) fclose(in);
-    for (size_t s = 0; iv.sinks && s < iv.m->sink_count; s++) {
-        kf_sink_worker_close(iv.ws[s]);
-        kf_sink_close(iv.sinks[s]);
-    }
-    free(iv.sinks);
-    free(iv.ws);
-    free(iv.scfg);
-    free(iv.names);
+    close_sinks(&iv);
     kf_filter_destroy(iv.filter);
     kf_handler_unload(iv.h);
     kf_config_destroy(cfg);

@@ -92,7 +92,9 @@ int kf_cmd_run(int argc, char **argv)
     return KF_EXIT_OK;
 }
 
-/* librdkafka refuses unknown or ill-typed properties when they are set. */
+/* Applies m's consumer and producer properties to a scratch conf: librdkafka
+ * refuses unknown or ill-typed properties when they are set. Returns 0, or -1
+ * with err naming the property. */
 static int check_props(const kf_config *cfg, const kf_mapping_config *m, char *err, size_t errlen)
 {
     char where[256];

@@ -113,6 +113,7 @@ if "/data" not in rvols:
     bad("services.redis.volumes: no volume on /data (the AOF would die with the container)")
 
 # --- kafka: 3.9.x KRaft -------------------------------------------------
+# librdkafka 2.0.2: its feature detection breaks on Kafka 4.x, so Kafka stays on 3.9.x.
 for svc_name, svc in (("kafka", kafka), ("topics", topics)):
     img = str(svc.get("image", ""))
     if not re.match(r"^(docker\.io/)?apache/kafka:3\.9\.\d+$", img):

@@ -440,6 +440,8 @@ static long long reproduce_lost(rd_kafka_t *rk, const opts *o, char *buf, size_t
         int64_t missing = acked[p] - hi[p];
         for (size_t i = 0; missing > 0 && i < g_nlanded; i++) {
             landed *l = &g_landed[i];
+            /* librdkafka 2.0.2: a DUPLICATE_SEQUENCE_NUMBER retry is reported delivered, offset -1.
+             * Such a record may not have landed, like one at or above hi[p]. */
             if (l->partition != p || (l->offset >= 0 && l->offset < hi[p])) continue;
             l->partition = -1; /* no longer counted: its new delivery lands anew */
             produce_id(rk, o, buf, cap, l->id);

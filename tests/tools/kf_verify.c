@@ -526,6 +526,7 @@ static int read_kafka(const opts *o, tally *t, const char *topic, kafka_msg_fn f
         tool_conf_set(conf, "enable.partition.eof", "true") ||
         tool_conf_set(conf, "isolation.level", "read_committed") ||
         tool_conf_set(conf, "auto.offset.reset", "earliest") ||
+        /* librdkafka 2.0.2: a prefetch queue at queued.min.messages stalls fetching a second. */
         tool_conf_set(conf, "queued.min.messages", "1000000") ||
         tool_conf_set(conf, "allow.auto.create.topics", "false"))
         return -1;

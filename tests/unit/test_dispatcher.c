@@ -19,8 +19,6 @@
  *
  * The tests at the bottom cover the dispatcher's smaller parts: records,
  * the emitter and dead-letter headers.
- *
- * Tests marked BUG fail today; each comment says where and why.
  */
 #include "config/config.h"
 #include "tests/unit/support/http_server.h"

@@ -1,0 +1,63 @@
+/*
+ * The consumer's state, shared by the files that make it up: consumer.c
+ * (polling, batching, commits, rebalances, backpressure, the stall watchdog)
+ * and retake.c (dead partitions taken anew). Not for use outside consumer/.
+ *
+ * Threads: everything here belongs to the consumer thread (consumer.h).
+ */
+#ifndef KF_CONSUMER_PRIV_H
+#define KF_CONSUMER_PRIV_H
+
+#include "consumer/consumer.h"
+#include "consumer/assignment.h"
+#include "consumer/eos.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct kf_consumer {
+    const kf_config *cfg;
+    const kf_mapping_config *m;
+    kf_dispatcher *d;
+    kf_metrics *metrics;
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *queue;
+    int cooperative;
+
+    kf_assignment parts; /* assigned partitions; consumer thread only */
+    int paused;          /* backpressure paused the partitions (set_paused) */
+
+    /* The batch being built. Its records enter their trackers when it is
+     * submitted (track_batch). */
+    kf_rec **batch;
+    size_t batch_n;
+    size_t batch_bytes;
+    int64_t batch_deadline;
+
+    rd_kafka_message_t **msgs;
+    int64_t next_commit;
+    /* The periodic commit runs asynchronously (the consumer keeps polling
+     * while the broker answers); its result arrives on commit_q, served by
+     * the consumer loop. At most one is outstanding. */
+    rd_kafka_queue_t *commit_q;
+    int commit_pending;
+    kf_consumer_eos eos; /* exactly-once parts; state NULL when at-least-once */
+    const atomic_int *stop;
+    int64_t pressure_since;   /* when in flight reached the limit; 0 when below */
+    bool throttled;           /* at the in-flight limit (last throttle() call) */
+    bool window_full;         /* ... and it is the exactly-once window that binds */
+    int64_t next_watch;       /* the stall watchdog's next check */
+    int64_t next_pause_sweep; /* while paused: when to pause late-comers */
+    int commit_failures;      /* commits failed in a row (the watchdog reports it) */
+};
+
+/* A partition list holding p alone (the caller destroys it). */
+rd_kafka_topic_partition_list_t *kf_consumer_one_partition(const kf_partition *p);
+
+/* Exactly-once: serves the dead partitions (retake.c): pauses each the first
+ * time it is seen, takes it anew once due. Keeps the `dead` gauge. */
+void kf_consumer_retake_dead(kf_consumer *c, int64_t now);
+
+#endif
