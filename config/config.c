@@ -384,11 +384,11 @@ static int parse_handler(kf_jpath *jp, const cJSON *m, kf_mapping_config *mc)
     size_t mark;
     if (enter(jp, m, "handler", HANDLER_KEYS, &h, &mark) < 0 ||
         kf_jpath_string(jp, h, "path", true, &path) < 0 ||
-        dup_into(jp, path, &mc->handler_path) < 0 ||
+        dup_into(jp, path, &mc->handler.path) < 0 ||
         kf_jpath_object(jp, h, "config", false, &conf) < 0)
         return -1;
-    if (conf ? print_into(jp, conf, &mc->handler_config_json) < 0
-             : dup_into(jp, "{}", &mc->handler_config_json) < 0)
+    if (conf ? print_into(jp, conf, &mc->handler.config_json) < 0
+             : dup_into(jp, "{}", &mc->handler.config_json) < 0)
         return -1;
     kf_jpath_pop(jp, mark);
     return 0;
@@ -399,20 +399,20 @@ static int parse_batch_and_concurrency(kf_jpath *jp, const cJSON *m, kf_mapping_
     const cJSON *o;
     size_t mark;
     if (enter(jp, m, "batch", BATCH_KEYS, &o, &mark) < 0 ||
-        kf_jpath_int(jp, o, "max_records", false, 1, 10000, &mc->batch_max_records) < 0 ||
-        kf_jpath_int64(jp, o, "max_bytes", false, 1, 67108864, &mc->batch_max_bytes) < 0 ||
-        kf_jpath_int(jp, o, "window_ms", false, 0, 300000, &mc->batch_window_ms) < 0)
+        kf_jpath_int(jp, o, "max_records", false, 1, 10000, &mc->batch.max_records) < 0 ||
+        kf_jpath_int64(jp, o, "max_bytes", false, 1, 67108864, &mc->batch.max_bytes) < 0 ||
+        kf_jpath_int(jp, o, "window_ms", false, 0, 300000, &mc->batch.window_ms) < 0)
         return -1;
     kf_jpath_pop(jp, mark);
     if (enter(jp, m, "concurrency", CONCURRENCY_KEYS, &o, &mark) < 0 ||
-        kf_jpath_int(jp, o, "threads", false, 1, 1024, &mc->threads) < 0 ||
-        kf_jpath_int(jp, o, "max_inflight_records", false, 1, 1000000, &mc->max_inflight) < 0)
+        kf_jpath_int(jp, o, "threads", false, 1, 1024, &mc->concurrency.threads) < 0 ||
+        kf_jpath_int(jp, o, "max_inflight_records", false, 1, 1000000, &mc->concurrency.max_inflight) < 0)
         return -1;
     /* A batch larger than the in-flight bound could never be dispatched. */
-    if (mc->max_inflight < mc->batch_max_records)
+    if (mc->concurrency.max_inflight < mc->batch.max_records)
         return kf_jpath_fail_key(jp, o, "max_inflight_records",
                                  "expected an integer >= batch.max_records (%d)",
-                                 mc->batch_max_records);
+                                 mc->batch.max_records);
     kf_jpath_pop(jp, mark);
     return 0;
 }
@@ -430,12 +430,12 @@ static int parse_idempotency(kf_jpath *jp, const cJSON *m, kf_mapping_config *mc
         return 0;
     }
     if (kf_jpath_string(jp, o, "key", true, &key) < 0 ||
-        kf_jpath_int64(jp, o, "window_ms", false, 1, INT64_C(604800000), &mc->idem_window_ms) < 0)
+        kf_jpath_int64(jp, o, "window_ms", false, 1, INT64_C(604800000), &mc->idempotency.window_ms) < 0)
         return -1;
     if (has_prefix(key, "header:") && key[7]) {
-        if (dup_into(jp, key + 7, &mc->idem_key_header) < 0) return -1;
+        if (dup_into(jp, key + 7, &mc->idempotency.key_header) < 0) return -1;
     } else if (has_prefix(key, "json:") && key[5]) {
-        if (dup_into(jp, key + 5, &mc->idem_key_json) < 0) return -1;
+        if (dup_into(jp, key + 5, &mc->idempotency.key_json) < 0) return -1;
     } else {
         return kf_jpath_fail_key(jp, o, "key", "expected \"header:<name>\" or \"json:<field>\"");
     }
@@ -453,14 +453,14 @@ static int parse_retry(kf_jpath *jp, const cJSON *m, kf_mapping_config *mc)
     size_t mark;
     bool max_set;
     if (enter(jp, m, "retry", RETRY_KEYS, &r, &mark) < 0 ||
-        kf_jpath_int(jp, r, "max_attempts", false, 1, 1000, &mc->retry_max_attempts) < 0 ||
-        kf_jpath_int(jp, r, "backoff_ms", false, 1, 3600000, &mc->retry_backoff_ms) < 0)
+        kf_jpath_int(jp, r, "max_attempts", false, 1, 1000, &mc->retry.max_attempts) < 0 ||
+        kf_jpath_int(jp, r, "backoff_ms", false, 1, 3600000, &mc->retry.backoff_ms) < 0)
         return -1;
     max_set = cJSON_GetObjectItemCaseSensitive(r, "max_backoff_ms") != NULL;
-    if (!max_set && mc->retry_max_backoff_ms < mc->retry_backoff_ms)
-        mc->retry_max_backoff_ms = mc->retry_backoff_ms;
-    if (kf_jpath_int(jp, r, "max_backoff_ms", false, mc->retry_backoff_ms, 3600000,
-                     &mc->retry_max_backoff_ms) < 0)
+    if (!max_set && mc->retry.max_backoff_ms < mc->retry.backoff_ms)
+        mc->retry.max_backoff_ms = mc->retry.backoff_ms;
+    if (kf_jpath_int(jp, r, "max_backoff_ms", false, mc->retry.backoff_ms, 3600000,
+                     &mc->retry.max_backoff_ms) < 0)
         return -1;
     age = cJSON_GetObjectItemCaseSensitive(r, "max_record_age_ms");
     if (age) {
@@ -468,7 +468,7 @@ static int parse_retry(kf_jpath *jp, const cJSON *m, kf_mapping_config *mc)
         if (!kf_jpath_is_integer(age, &v) || (v != -1 && v < 1))
             return kf_jpath_fail_key(jp, r, "max_record_age_ms",
                                      "expected -1 (no limit) or an integer >= 1");
-        mc->retry_max_record_age_ms = v;
+        mc->retry.max_record_age_ms = v;
     }
     kf_jpath_pop(jp, mark);
     return 0;
@@ -493,16 +493,16 @@ static int parse_filters(kf_jpath *jp, const cJSON *m, kf_mapping_config *mc)
 static void mapping_defaults(kf_mapping_config *mc)
 {
     mc->starting_position = KF_START_EARLIEST;
-    mc->batch_max_records = 500;
-    mc->batch_max_bytes = 6291456;
-    mc->batch_window_ms = 20;
+    mc->batch.max_records = 500;
+    mc->batch.max_bytes = 6291456;
+    mc->batch.window_ms = 20;
     mc->ordering = KF_ORDER_KEY;
-    mc->threads = 8;
-    mc->max_inflight = 10000;
-    mc->retry_max_attempts = 5;
-    mc->retry_backoff_ms = 100;
-    mc->retry_max_backoff_ms = 10000;
-    mc->retry_max_record_age_ms = -1;
+    mc->concurrency.threads = 8;
+    mc->concurrency.max_inflight = 10000;
+    mc->retry.max_attempts = 5;
+    mc->retry.backoff_ms = 100;
+    mc->retry.max_backoff_ms = 10000;
+    mc->retry.max_record_age_ms = -1;
     mc->commit_interval_ms = 1000;
     mc->revoke_timeout_ms = 10000;
     mc->stall_timeout_ms = 30000;
@@ -555,10 +555,10 @@ static int parse_mapping(kf_jpath *jp, const cJSON *m, kf_config *cfg, size_t id
     /* Exactly-once commits are Kafka transactions: short intervals keep the
      * outputs' latency (read_committed) low. */
     if (mc->exactly_once) mc->commit_interval_ms = 100;
-    mc->idem_window_ms = 3600000;
+    mc->idempotency.window_ms = 3600000;
     if (parse_idempotency(jp, m, mc) < 0) return -1;
     if (enter(jp, m, "on_failure", ON_FAILURE_KEYS, &of, &mark) < 0) return -1;
-    if (of && get_topic(jp, of, "topic", true, &mc->on_failure_topic) < 0) return -1;
+    if (of && get_topic(jp, of, "topic", true, &mc->on_failure.topic) < 0) return -1;
     kf_jpath_pop(jp, mark);
     snprintf(self, sizeof(self), "mappings[%zu].group_id", idx);
     if (parse_sinks(jp, m, mc) < 0 || parse_filters(jp, m, mc) < 0 ||
@@ -772,11 +772,11 @@ static void mapping_free(kf_mapping_config *m)
         free(m->topics[i]);
     free(m->topics);
     free(m->group_id);
-    free(m->handler_path);
-    free(m->handler_config_json);
-    free(m->on_failure_topic);
-    free(m->idem_key_header);
-    free(m->idem_key_json);
+    free(m->handler.path);
+    free(m->handler.config_json);
+    free(m->on_failure.topic);
+    free(m->idempotency.key_header);
+    free(m->idempotency.key_json);
     for (size_t i = 0; i < m->sink_count; i++)
         sink_free(&m->sinks[i]);
     free(m->sinks);

@@ -59,6 +59,42 @@ typedef struct kf_sink_config {
     kf_props headers; /* extra request headers, name -> value */
 } kf_sink_config;
 
+/* The mapping's JSON objects, one struct each, named as in the file. */
+typedef struct kf_handler_ref {
+    char *path;        /* handler.path, as written in the file */
+    char *config_json; /* handler.config serialised; "{}" when absent */
+} kf_handler_ref;
+
+typedef struct kf_batch_config {
+    int max_records;   /* 1..10000, default 500 */
+    int64_t max_bytes; /* 1..67108864, default 6291456 */
+    int window_ms;     /* 0..300000, default 20 */
+} kf_batch_config;
+
+typedef struct kf_concurrency_config {
+    int threads;      /* 1..1024, default 8 */
+    int max_inflight; /* max_inflight_records, default 10000 */
+} kf_concurrency_config;
+
+typedef struct kf_retry_config {
+    int max_attempts;          /* 1..1000, default 5 */
+    int backoff_ms;            /* default 100 */
+    int max_backoff_ms;        /* default 10000 */
+    int64_t max_record_age_ms; /* -1 = no limit (default) */
+} kf_retry_config;
+
+typedef struct kf_on_failure_config {
+    char *topic; /* NULL: retry forever, log loudly */
+} kf_on_failure_config;
+
+/* Business-key dedupe (exactly-once only). One of the two names the key: a
+ * header, or a JSON field (dotted path) of the value. */
+typedef struct kf_idempotency_config {
+    char *key_header;
+    char *key_json;
+    int64_t window_ms; /* default 3600000 */
+} kf_idempotency_config;
+
 typedef struct kf_mapping_config {
     char *name;
     char **topics;
@@ -68,25 +104,14 @@ typedef struct kf_mapping_config {
     kf_start starting_position; /* default earliest */
     int64_t start_timestamp_ms; /* for KF_START_TIMESTAMP */
 
-    char *handler_path;        /* as written in the file */
-    char *handler_config_json; /* handler.config serialised; "{}" when absent */
-
-    int batch_max_records;   /* 1..10000, default 500 */
-    int64_t batch_max_bytes; /* 1..67108864, default 6291456 */
-    int batch_window_ms;     /* 0..300000, default 20 */
-
+    kf_handler_ref handler;
+    kf_batch_config batch;
     kf_ordering ordering; /* default key */
-    int threads;          /* concurrency.threads 1..1024, default 8 */
-    int max_inflight;     /* concurrency.max_inflight_records, default 10000 */
-
+    kf_concurrency_config concurrency;
     bool exactly_once; /* default false */
-
-    int retry_max_attempts;          /* 1..1000, default 5 */
-    int retry_backoff_ms;            /* default 100 */
-    int retry_max_backoff_ms;        /* default 10000 */
-    int64_t retry_max_record_age_ms; /* -1 = no limit (default) */
-
-    char *on_failure_topic; /* NULL: retry forever, log loudly */
+    kf_retry_config retry;
+    kf_on_failure_config on_failure;
+    kf_idempotency_config idempotency;
 
     kf_sink_config *sinks;
     size_t sink_count;
@@ -96,12 +121,6 @@ typedef struct kf_mapping_config {
     int commit_interval_ms; /* default 1000, or 100 with exactly_once (transactions) */
     int revoke_timeout_ms;  /* default 10000: wait for in-flight on revoke */
     int stall_timeout_ms;   /* default 30000, 0 off: the stall watchdog's bound */
-
-    /* idempotency: business-key dedupe (exactly-once only). One of the two
-     * names the key: a header, or a JSON field (dotted path) of the value. */
-    char *idem_key_header;
-    char *idem_key_json;
-    int64_t idem_window_ms; /* default 3600000 */
 
     kf_props consumer; /* per-mapping librdkafka consumer properties */
     kf_props producer; /* per-mapping librdkafka producer properties */

@@ -103,7 +103,7 @@ static void create_topics(rd_kafka_mock_cluster_t *mc, const kf_config *cfg)
         for (size_t s = 0; s < m->sink_count; s++)
             if (m->sinks[s].type == KF_SINK_KAFKA)
                 rd_kafka_mock_topic_create(mc, m->sinks[s].topic, 8, 1);
-        if (m->on_failure_topic) rd_kafka_mock_topic_create(mc, m->on_failure_topic, 1, 1);
+        if (m->on_failure.topic) rd_kafka_mock_topic_create(mc, m->on_failure.topic, 1, 1);
     }
 }
 

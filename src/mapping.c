@@ -38,7 +38,7 @@ static const char *C = "mapping";
 void kf_mapping_handler_path(const kf_config *cfg, const kf_mapping_config *m, char *out,
                              size_t outlen)
 {
-    const char *p = m->handler_path;
+    const char *p = m->handler.path;
     if (p[0] != '/' && access(p, F_OK) != 0 && cfg->dir)
         snprintf(out, outlen, "%s/%s", cfg->dir, p);
     else
@@ -51,7 +51,7 @@ kf_loaded_handler *kf_mapping_load_handler(const kf_config *cfg, const kf_mappin
     char path[4096];
     kf_mapping_handler_path(cfg, m, path, sizeof path);
     char e[1024];
-    kf_loaded_handler *h = kf_handler_load(path, m->handler_config_json, e, sizeof e);
+    kf_loaded_handler *h = kf_handler_load(path, m->handler.config_json, e, sizeof e);
     if (!h) snprintf(err, errlen, "mapping %s: %s", m->name, e);
     return h;
 }
@@ -100,13 +100,13 @@ kf_mapping *kf_mapping_start(const kf_config *cfg, const kf_mapping_config *m, c
         .kafka = &cfg->kafka,
         .producer = &m->producer,
         .redis_url = cfg->redis_url,
-        .threads = m->threads,
+        .threads = m->concurrency.threads,
         .exactly_once = m->exactly_once,
         .redis_key_prefix = cfg->redis_key_prefix,
     };
     /* Exactly-once with any Kafka output: one transaction carries them all,
      * the dead letters included, with the offsets. */
-    int kafka_outputs = m->on_failure_topic != NULL;
+    int kafka_outputs = m->on_failure.topic != NULL;
     for (size_t i = 0; i < m->sink_count; i++)
         kafka_outputs |= m->sinks[i].type == KF_SINK_KAFKA;
     if (m->exactly_once) {
@@ -136,10 +136,10 @@ kf_mapping *kf_mapping_start(const kf_config *cfg, const kf_mapping_config *m, c
         }
         mp->sink_count++;
     }
-    if (m->on_failure_topic && !mp->eos.txn) {
+    if (m->on_failure.topic && !mp->eos.txn) {
         mp->dlq_cfg.name = "on_failure";
         mp->dlq_cfg.type = KF_SINK_KAFKA;
-        mp->dlq_cfg.topic = m->on_failure_topic;
+        mp->dlq_cfg.topic = m->on_failure.topic;
         mp->dlq = kf_sink_open(&mp->dlq_cfg, &env, e, sizeof e);
         if (!mp->dlq) {
             snprintf(err, errlen, "mapping %s: on_failure: %s", m->name, e);
@@ -162,7 +162,7 @@ kf_mapping *kf_mapping_start(const kf_config *cfg, const kf_mapping_config *m, c
         .metrics = &mp->metrics,
         .exactly_once = m->exactly_once,
         .staged_kafka = mp->eos.txn != NULL,
-        .dead_letter_topic = mp->eos.txn ? m->on_failure_topic : NULL,
+        .dead_letter_topic = mp->eos.txn ? m->on_failure.topic : NULL,
         .redis_url = cfg->redis_url,
         .redis_key_prefix = cfg->redis_key_prefix,
     };
@@ -180,7 +180,7 @@ kf_mapping *kf_mapping_start(const kf_config *cfg, const kf_mapping_config *m, c
     }
     mp->thread_started = 1;
     kf_info(C, "mapping %s: started (group %s, %d thread(s), ordering %s, handler %s)", m->name,
-            m->group_id, m->threads,
+            m->group_id, m->concurrency.threads,
             m->ordering == KF_ORDER_KEY         ? "key"
             : m->ordering == KF_ORDER_PARTITION ? "partition"
                                                 : "unordered",

@@ -59,7 +59,7 @@ static void check_error(int rc, const kf_config *cfg, const char *err)
 static void check_mapping(const kf_mapping_config *m)
 {
     CHECK(m->name && m->name[0] && m->group_id && m->group_id[0]);
-    CHECK(m->handler_path && m->handler_config_json);
+    CHECK(m->handler.path && m->handler.config_json);
     CHECK(m->topic_count > 0 && m->sink_count > 0);
     for (size_t i = 0; i < m->topic_count; i++)
         CHECK(m->topics[i] && m->topics[i][0]);
@@ -73,14 +73,14 @@ static void check_mapping(const kf_mapping_config *m)
         for (size_t h = 0; h < s->headers.count; h++)
             CHECK(s->headers.names[h][0] && !strpbrk(s->headers.values[h], "\r\n"));
     }
-    CHECK(m->batch_max_records >= 1 && m->batch_max_records <= 10000);
-    CHECK(m->batch_max_bytes >= 1 && m->batch_max_bytes <= 67108864);
-    CHECK(m->threads >= 1 && m->threads <= 1024);
-    CHECK(m->max_inflight >= m->batch_max_records);
-    CHECK(m->retry_max_attempts >= 1 && m->retry_backoff_ms <= m->retry_max_backoff_ms);
-    CHECK(m->retry_max_record_age_ms == -1 || m->retry_max_record_age_ms >= 1);
-    CHECK(!m->idem_key_header || !m->idem_key_json);
-    CHECK(!(m->idem_key_header || m->idem_key_json) || m->exactly_once);
+    CHECK(m->batch.max_records >= 1 && m->batch.max_records <= 10000);
+    CHECK(m->batch.max_bytes >= 1 && m->batch.max_bytes <= 67108864);
+    CHECK(m->concurrency.threads >= 1 && m->concurrency.threads <= 1024);
+    CHECK(m->concurrency.max_inflight >= m->batch.max_records);
+    CHECK(m->retry.max_attempts >= 1 && m->retry.backoff_ms <= m->retry.max_backoff_ms);
+    CHECK(m->retry.max_record_age_ms == -1 || m->retry.max_record_age_ms >= 1);
+    CHECK(!m->idempotency.key_header || !m->idempotency.key_json);
+    CHECK(!(m->idempotency.key_header || m->idempotency.key_json) || m->exactly_once);
     CHECK(m->starting_position != KF_START_TIMESTAMP || m->start_timestamp_ms >= 0);
 }
 

@@ -276,7 +276,7 @@ static void rig_start(const char *handler, const char *handler_config, const cha
              handler, handler_config, sinks, extra[0] ? "," : "", extra);
     ck_assert_msg(kf_config_load_string(json, "test", &R.cfg, err, sizeof err) == 0, "%s", err);
     R.m = &R.cfg->mappings[0];
-    R.h = kf_handler_load(handler, R.m->handler_config_json, err, sizeof err);
+    R.h = kf_handler_load(handler, R.m->handler.config_json, err, sizeof err);
     ck_assert_msg(R.h != NULL, "%s", err);
     if (strstr(handler, "/probe.so")) probe_bind();
 
@@ -287,7 +287,7 @@ static void rig_start(const char *handler, const char *handler_config, const cha
         .kafka = &R.cfg->kafka,
         .producer = &R.m->producer,
         .redis_url = R.cfg->redis_url,
-        .threads = R.m->threads,
+        .threads = R.m->concurrency.threads,
     };
     for (size_t i = 0; i < R.m->sink_count; i++) {
         R.sinks[i] = kf_sink_open(&R.m->sinks[i], &env, err, sizeof err);
