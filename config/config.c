@@ -406,7 +406,8 @@ static int parse_batch_and_concurrency(kf_jpath *jp, const cJSON *m, kf_mapping_
     kf_jpath_pop(jp, mark);
     if (enter(jp, m, "concurrency", CONCURRENCY_KEYS, &o, &mark) < 0 ||
         kf_jpath_int(jp, o, "threads", false, 1, 1024, &mc->concurrency.threads) < 0 ||
-        kf_jpath_int(jp, o, "max_inflight_records", false, 1, 1000000, &mc->concurrency.max_inflight) < 0)
+        kf_jpath_int(jp, o, "max_inflight_records", false, 1, 1000000,
+                     &mc->concurrency.max_inflight) < 0)
         return -1;
     /* A batch larger than the in-flight bound could never be dispatched. */
     if (mc->concurrency.max_inflight < mc->batch.max_records)
@@ -430,7 +431,8 @@ static int parse_idempotency(kf_jpath *jp, const cJSON *m, kf_mapping_config *mc
         return 0;
     }
     if (kf_jpath_string(jp, o, "key", true, &key) < 0 ||
-        kf_jpath_int64(jp, o, "window_ms", false, 1, INT64_C(604800000), &mc->idempotency.window_ms) < 0)
+        kf_jpath_int64(jp, o, "window_ms", false, 1, INT64_C(604800000),
+                       &mc->idempotency.window_ms) < 0)
         return -1;
     if (has_prefix(key, "header:") && key[7]) {
         if (dup_into(jp, key + 7, &mc->idempotency.key_header) < 0) return -1;

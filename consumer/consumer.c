@@ -775,7 +775,8 @@ void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
         int64_t now = kf_now_ms();
         /* Exactly-once commits also when the uncommitted window reaches the
          * in-flight limit ("every interval or N records"). */
-        if (now >= c->next_commit || (c->eos.state && uncommitted(c) >= m->concurrency.max_inflight)) {
+        if (now >= c->next_commit ||
+            (c->eos.state && uncommitted(c) >= m->concurrency.max_inflight)) {
             retake_dead(c, now);
             /* The transaction is synchronous (its outputs and offsets go
              * together); offset commits are asynchronous. */

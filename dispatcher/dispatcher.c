@@ -194,8 +194,8 @@ static void dedupe(worker *w, kf_rec **chunk, int *verdict, size_t n)
         char err[512];
         int fenced_now = 0;
         int rc = kf_eos_state_claim(w->state, p->topic, p->partition, p->epoch,
-                                    (const char *const *)keys, lens, offs, k, m->idempotency.window_ms,
-                                    dup, &fenced_now, err, sizeof err);
+                                    (const char *const *)keys, lens, offs, k,
+                                    m->idempotency.window_ms, dup, &fenced_now, err, sizeof err);
         for (size_t q = 0; q < k; q++) {
             kf_rec *r = chunk[idx[q]];
             free(keys[q]);
@@ -476,7 +476,8 @@ kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t
             w->sws[s] = kf_sink_worker_open(env->sinks[s], i, err, errlen);
             if (!w->sws[s]) goto fail;
         }
-        if (env->exactly_once && (env->mapping->idempotency.key_header || env->mapping->idempotency.key_json)) {
+        if (env->exactly_once &&
+            (env->mapping->idempotency.key_header || env->mapping->idempotency.key_json)) {
             w->state = kf_eos_state_new(env->redis_url, env->redis_key_prefix,
                                         env->mapping->group_id, err, errlen);
             if (!w->state) goto fail;
