@@ -30,33 +30,25 @@ typedef enum kf_start {
     KF_START_TIMESTAMP, /* start_timestamp_ms */
 } kf_start;
 
-typedef enum kf_sink_type {
-    KF_SINK_KAFKA = 0,
-    KF_SINK_REDIS,
-    KF_SINK_HTTP,
-    KF_SINK_STDOUT,
-    KF_SINK_NULL,
-} kf_sink_type;
+/* A sink type's id: the one config/sink_types.h gave the type when it
+ * registered (sinks/sink.h names the built-in ones). */
+typedef int kf_sink_type;
 
-typedef enum kf_redis_command {
-    KF_REDIS_RPUSH = 0, /* RPUSH key value */
-    KF_REDIS_XADD,      /* XADD key * key <k> value <v> */
-    KF_REDIS_SET,       /* SET <key prefix><record key> value */
-    KF_REDIS_HSET,      /* HSET key <record key> value */
-} kf_redis_command;
-
+/*
+ * One entry of a mapping's "sinks". `name` and `type` are every sink's; the
+ * other fields are slots the sink types' own keys land in (each type's table,
+ * registered through config/sink_types.h, says which it fills). A type leaves
+ * the slots it does not name zero.
+ */
 typedef struct kf_sink_config {
     char *name;
     kf_sink_type type;
-    /* kafka */
-    char *topic;
-    /* redis: url NULL means the top-level redis.url */
-    kf_redis_command command;
-    char *key;
-    char *url; /* redis (optional) and http (required) */
-    /* http */
-    int timeout_ms;   /* default 5000 */
-    kf_props headers; /* extra request headers, name -> value */
+    char *topic;      /* a Kafka topic */
+    char *key;        /* a Redis key or key prefix */
+    char *url;        /* an endpoint; NULL: the sink's default */
+    int command;      /* an index into the type's own list of commands */
+    int timeout_ms;   /* 0: the sink's default */
+    kf_props headers; /* name -> value */
 } kf_sink_config;
 
 /* The mapping's JSON objects, one struct each, named as in the file. */
@@ -157,6 +149,7 @@ void kf_config_destroy(kf_config *cfg);
 /* The sink of a mapping with that name, or NULL. */
 const kf_sink_config *kf_config_find_sink(const kf_mapping_config *m, const char *name);
 
+/* The registered name of a sink type ("kafka"), or "unknown". */
 const char *kf_sink_type_name(kf_sink_type t);
 
 #endif /* KF_CONFIG_H */

@@ -5,6 +5,7 @@
 #include "consumer/watchdog.h"
 #include "common/kafka_conf.h"
 #include "common/log.h"
+#include "sinks/sink.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -766,7 +767,8 @@ void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
         const char *topics[33];
         size_t n = 0;
         for (size_t i = 0; i < m->sink_count && n < 32; i++)
-            if (m->sinks[i].type == KF_SINK_KAFKA) topics[n++] = m->sinks[i].topic;
+            if (kf_sink_type_caps(m->sinks[i].type) & KF_SINK_CAP_TRANSACTIONAL)
+                topics[n++] = m->sinks[i].topic;
         if (m->on_failure.topic) topics[n++] = m->on_failure.topic;
         kf_txn_warmup(c->eos.txn, topics, n);
     }

@@ -39,7 +39,8 @@ static void write_outputs(worker *w, kf_rec *r)
             unsigned n = s < KF_METRICS_MAX_SINKS ? seq[s]++ : 0;
             if (s < 32 && (done & (1u << s))) continue;
             const kf_sink_config *sc = kf_sink_config_of(d->env.sinks[s]);
-            if (d->env.staged_kafka && sc->type == KF_SINK_KAFKA) {
+            if (d->env.staged_kafka &&
+                (kf_sink_caps(d->env.sinks[s]) & KF_SINK_CAP_TRANSACTIONAL)) {
                 kf_staged *st =
                     kf_staged_new(r->view.offset, staged_seq++, sc->topic, o->key, o->key_len,
                                   o->value, o->value_len, o->headers, o->header_count);
@@ -449,7 +450,7 @@ kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t
     for (size_t s = 0; s < env->sink_count; s++) {
         const kf_sink_config *sc = kf_sink_config_of(env->sinks[s]);
         d->sink_names[s] = sc->name;
-        if (s < 32 && (sc->type == KF_SINK_REDIS || sc->type == KF_SINK_HTTP))
+        if (s < 32 && (kf_sink_caps(env->sinks[s]) & KF_SINK_CAP_MARKS))
             marked |= 1u << s;
         else
             unmarked = 1;

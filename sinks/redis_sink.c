@@ -55,6 +55,7 @@
 #include "common/redis.h"
 #include "sinks/sink.h"
 #include "common/log.h"
+#include "config/validate.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -493,8 +494,42 @@ static void redis_write(void *self, void *ws, const kf_sink_msg *msg)
     w->n++;
 }
 
+/* Indexes match kf_redis_command. */
+static const char *const COMMANDS[] = {"RPUSH", "XADD", "SET", "HSET", NULL};
+
+static const kf_cfg_key CONFIG_KEYS[] = {
+    {.name = "key",
+     .kind = KF_CFG_STRING,
+     .flags = KF_CFG_REQUIRED,
+     .at = offsetof(kf_sink_config, key),
+     .doc = "the list, stream or hash written to; the key prefix for `SET`"},
+    {.name = "command",
+     .kind = KF_CFG_ENUM,
+     .at = offsetof(kf_sink_config, command),
+     .names = COMMANDS,
+     .def = KF_REDIS_RPUSH,
+     .doc = "`RPUSH`, `XADD`, `SET` (key = `key` + record key) or `HSET` (field = record key)"},
+    {.name = "url",
+     .kind = KF_CFG_STRING,
+     .at = offsetof(kf_sink_config, url),
+     .valid = kf_cfg_valid_redis_url,
+     .expected = KF_CFG_REDIS_URL_EXPECTED,
+     .default_doc = "`redis.url`",
+     .range_doc = "`redis://[:password@]host:port/db`",
+     .doc = "another Redis; exactly-once only on the Redis of the state (`redis.url`)"},
+};
+
+static const kf_cfg_table CONFIG = {
+    .doc = "writes to Redis; with `exactly_once` each write and its mark commit in one script "
+           "on the state Redis",
+    .keys = CONFIG_KEYS,
+    .count = KF_CFG_COUNT(CONFIG_KEYS),
+};
+
 const kf_sink_ops kf_sink_redis_ops = {
     .type = "redis",
+    .caps = KF_SINK_CAP_MARKS,
+    .config = &CONFIG,
     .open = redis_open,
     .worker_open = redis_worker_open,
     .worker_close = redis_worker_close,

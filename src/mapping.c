@@ -21,7 +21,6 @@ struct kf_mapping {
     kf_loaded_handler *handler;
     kf_sink **sinks;
     size_t sink_count;
-    kf_sink_config dlq_cfg;
     kf_sink *dlq;
     kf_filter *filter;
     kf_dispatcher *d;
@@ -108,7 +107,7 @@ kf_mapping *kf_mapping_start(const kf_config *cfg, const kf_mapping_config *m, c
      * the dead letters included, with the offsets. */
     int kafka_outputs = m->on_failure.topic != NULL;
     for (size_t i = 0; i < m->sink_count; i++)
-        kafka_outputs |= m->sinks[i].type == KF_SINK_KAFKA;
+        kafka_outputs |= (kf_sink_type_caps(m->sinks[i].type) & KF_SINK_CAP_TRANSACTIONAL) != 0;
     if (m->exactly_once) {
         mp->eos.state =
             kf_eos_state_new(cfg->redis_url, cfg->redis_key_prefix, m->group_id, e, sizeof e);
@@ -137,10 +136,7 @@ kf_mapping *kf_mapping_start(const kf_config *cfg, const kf_mapping_config *m, c
         mp->sink_count++;
     }
     if (m->on_failure.topic && !mp->eos.txn) {
-        mp->dlq_cfg.name = "on_failure";
-        mp->dlq_cfg.type = KF_SINK_KAFKA;
-        mp->dlq_cfg.topic = m->on_failure.topic;
-        mp->dlq = kf_sink_open(&mp->dlq_cfg, &env, e, sizeof e);
+        mp->dlq = kf_sink_open_dead_letter(m->on_failure.topic, &env, e, sizeof e);
         if (!mp->dlq) {
             snprintf(err, errlen, "mapping %s: on_failure: %s", m->name, e);
             goto fail;

@@ -15,6 +15,7 @@
  * reach both the set and the unset case.
  */
 #include "config/config.h"
+#include "sinks/registry.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +38,7 @@ static char memfd_path[64];
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
+    kf_sinks_init();
     setenv("KF_FUZZ_BROKERS", "127.0.0.1:9092", 1);
     setenv("KF_FUZZ_EMPTY", "", 1);
     setenv("KF_FUZZ_DOLLAR", "${KF_FUZZ_BROKERS}", 1); /* never expanded twice */

@@ -6,6 +6,7 @@
  * parsing) so the cases stay readable.
  */
 #include "config/config.h"
+#include "sinks/registry.h"
 
 #include <check.h>
 #include <errno.h>
@@ -619,6 +620,7 @@ static Suite *config_suite(void)
 
 int main(void)
 {
+    kf_sinks_init();
     SRunner *sr = srunner_create(config_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -31,6 +31,7 @@
 #include "dispatcher/record.h"
 #include "dispatcher/record_pool.h"
 #include "handlers/loader.h"
+#include "sinks/registry.h"
 #include "sinks/sink.h"
 #include "common/log.h"
 
@@ -1634,6 +1635,7 @@ static Suite *dispatcher_suite(void)
 
 int main(void)
 {
+    kf_sinks_init();
     SRunner *sr = srunner_create(dispatcher_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
