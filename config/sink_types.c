@@ -146,7 +146,9 @@ static int read_sink(kf_jpath *jp, const cJSON *s, size_t i, void *ctx)
     sink_ctx c = {.mc = mc, .idx = i};
     if (!cJSON_IsObject(s)) return kf_jpath_fail_got(jp, s, "expected an object");
     if (kf_cfg_read_rows(jp, &kf_cfg_sink_common, s, sc, &c) < 0) return -1;
+    static const kf_cfg_table no_keys = {.doc = NULL};
     const kf_cfg_table *own = kf_cfg_sink_type_keys(sc->type);
+    if (!own) own = &no_keys; /* registered without keys of its own */
     const kf_cfg_table *both[] = {&kf_cfg_sink_common, own};
     char what[64];
     snprintf(what, sizeof what, "for a %s sink", kf_cfg_sink_type_name(sc->type));

@@ -47,12 +47,17 @@ typedef enum kf_cfg_kind {
     KF_CFG_CUSTOM, /* read by `read` (and freed by `free`) */
 } kf_cfg_kind;
 
-/* Row flags. */
-#define KF_CFG_REQUIRED 1u /* an absent key is an error */
-#define KF_CFG_OPTIONAL                                                                            \
-    2u                      /* OBJECT: absent turns the feature off, so its required keys          \
-                             * apply only when it is present (its defaults still apply) */
-#define KF_CFG_ENUM_NAME 4u /* ENUM: stores a copy of the name (char *) instead of the index */
+/*
+ * Row flags.
+ * KF_CFG_REQUIRED: an absent key is an error.
+ * KF_CFG_OPTIONAL (OBJECT): absent turns the feature off, so its required
+ * keys apply only when it is present; when absent, its rows of the plain
+ * kinds still take their defaults and its custom rows are not called.
+ * KF_CFG_ENUM_NAME (ENUM): stores a copy of the name (char *), not the index.
+ */
+#define KF_CFG_REQUIRED  1u
+#define KF_CFG_OPTIONAL  2u
+#define KF_CFG_ENUM_NAME 4u
 
 typedef struct kf_cfg_key kf_cfg_key;
 typedef struct kf_cfg_table kf_cfg_table;

@@ -1,6 +1,7 @@
 /*
- * Fuzz target: the config loader (config/config.c, config/json_path.c,
- * config/config_props.c).
+ * Fuzz target: the config loader (config/config.c, the tables it reads with
+ * and their readers, config/json_path.c, config/config_props.c) with the
+ * built-in sink types registered.
  *
  * The input is a config file, loaded both ways a user can: from a file
  * (kf_config_load_file, through a memfd) and, when it holds no NUL byte,

@@ -1,6 +1,6 @@
 /*
- * Unit tests for config/config.c: every bad config must name its JSON path and
- * what was expected; good configs must come back with the documented defaults.
+ * Unit tests for config/ (config.c and the tables it reads with): every bad config must name its
+ * JSON path and what was expected; good configs must come back with the documented defaults.
  *
  * Test JSON is written with single quotes (turned into double quotes before
  * parsing) so the cases stay readable.
