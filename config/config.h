@@ -30,34 +30,62 @@ typedef enum kf_start {
     KF_START_TIMESTAMP, /* start_timestamp_ms */
 } kf_start;
 
-typedef enum kf_sink_type {
-    KF_SINK_KAFKA = 0,
-    KF_SINK_REDIS,
-    KF_SINK_HTTP,
-    KF_SINK_STDOUT,
-    KF_SINK_NULL,
-} kf_sink_type;
+/* A sink type's id: the one config/sink_types.h gave the type when it
+ * registered (sinks/sink.h names the built-in ones). */
+typedef int kf_sink_type;
 
-typedef enum kf_redis_command {
-    KF_REDIS_RPUSH = 0, /* RPUSH key value */
-    KF_REDIS_XADD,      /* XADD key * key <k> value <v> */
-    KF_REDIS_SET,       /* SET <key prefix><record key> value */
-    KF_REDIS_HSET,      /* HSET key <record key> value */
-} kf_redis_command;
-
+/*
+ * One entry of a mapping's "sinks". `name` and `type` are every sink's; the
+ * other fields are slots the sink types' own keys land in (each type's table,
+ * registered through config/sink_types.h, says which it fills). A type leaves
+ * the slots it does not name zero.
+ */
 typedef struct kf_sink_config {
     char *name;
     kf_sink_type type;
-    /* kafka */
-    char *topic;
-    /* redis: url NULL means the top-level redis.url */
-    kf_redis_command command;
-    char *key;
-    char *url; /* redis (optional) and http (required) */
-    /* http */
-    int timeout_ms;   /* default 5000 */
-    kf_props headers; /* extra request headers, name -> value */
+    char *topic;      /* a Kafka topic */
+    char *key;        /* a Redis key or key prefix */
+    char *url;        /* an endpoint; NULL: the sink's default */
+    int command;      /* an index into the type's own list of commands */
+    int timeout_ms;   /* 0: the sink's default */
+    kf_props headers; /* name -> value */
 } kf_sink_config;
+
+/* The mapping's JSON objects, one struct each, named as in the file. */
+typedef struct kf_handler_ref {
+    char *path;        /* handler.path, as written in the file */
+    char *config_json; /* handler.config serialised; "{}" when absent */
+} kf_handler_ref;
+
+typedef struct kf_batch_config {
+    int max_records;   /* 1..10000, default 500 */
+    int64_t max_bytes; /* 1..67108864, default 6291456 */
+    int window_ms;     /* 0..300000, default 20 */
+} kf_batch_config;
+
+typedef struct kf_concurrency_config {
+    int threads;      /* 1..1024, default 8 */
+    int max_inflight; /* max_inflight_records, default 10000 */
+} kf_concurrency_config;
+
+typedef struct kf_retry_config {
+    int max_attempts;          /* 1..1000, default 5 */
+    int backoff_ms;            /* default 100 */
+    int max_backoff_ms;        /* default 10000 */
+    int64_t max_record_age_ms; /* -1 = no limit (default) */
+} kf_retry_config;
+
+typedef struct kf_on_failure_config {
+    char *topic; /* NULL: retry forever, log loudly */
+} kf_on_failure_config;
+
+/* Business-key dedupe (exactly-once only). One of the two names the key: a
+ * header, or a JSON field (dotted path) of the value. */
+typedef struct kf_idempotency_config {
+    char *key_header;
+    char *key_json;
+    int64_t window_ms; /* default 3600000 */
+} kf_idempotency_config;
 
 typedef struct kf_mapping_config {
     char *name;
@@ -68,25 +96,14 @@ typedef struct kf_mapping_config {
     kf_start starting_position; /* default earliest */
     int64_t start_timestamp_ms; /* for KF_START_TIMESTAMP */
 
-    char *handler_path;        /* as written in the file */
-    char *handler_config_json; /* handler.config serialised; "{}" when absent */
-
-    int batch_max_records;   /* 1..10000, default 500 */
-    int64_t batch_max_bytes; /* 1..67108864, default 6291456 */
-    int batch_window_ms;     /* 0..300000, default 20 */
-
+    kf_handler_ref handler;
+    kf_batch_config batch;
     kf_ordering ordering; /* default key */
-    int threads;          /* concurrency.threads 1..1024, default 8 */
-    int max_inflight;     /* concurrency.max_inflight_records, default 10000 */
-
+    kf_concurrency_config concurrency;
     bool exactly_once; /* default false */
-
-    int retry_max_attempts;          /* 1..1000, default 5 */
-    int retry_backoff_ms;            /* default 100 */
-    int retry_max_backoff_ms;        /* default 10000 */
-    int64_t retry_max_record_age_ms; /* -1 = no limit (default) */
-
-    char *on_failure_topic; /* NULL: retry forever, log loudly */
+    kf_retry_config retry;
+    kf_on_failure_config on_failure;
+    kf_idempotency_config idempotency;
 
     kf_sink_config *sinks;
     size_t sink_count;
@@ -96,12 +113,6 @@ typedef struct kf_mapping_config {
     int commit_interval_ms; /* default 1000, or 100 with exactly_once (transactions) */
     int revoke_timeout_ms;  /* default 10000: wait for in-flight on revoke */
     int stall_timeout_ms;   /* default 30000, 0 off: the stall watchdog's bound */
-
-    /* idempotency: business-key dedupe (exactly-once only). One of the two
-     * names the key: a header, or a JSON field (dotted path) of the value. */
-    char *idem_key_header;
-    char *idem_key_json;
-    int64_t idem_window_ms; /* default 3600000 */
 
     kf_props consumer; /* per-mapping librdkafka consumer properties */
     kf_props producer; /* per-mapping librdkafka producer properties */
@@ -138,6 +149,7 @@ void kf_config_destroy(kf_config *cfg);
 /* The sink of a mapping with that name, or NULL. */
 const kf_sink_config *kf_config_find_sink(const kf_mapping_config *m, const char *name);
 
+/* The registered name of a sink type ("kafka"), or "unknown". */
 const char *kf_sink_type_name(kf_sink_type t);
 
 #endif /* KF_CONFIG_H */

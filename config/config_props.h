@@ -9,15 +9,8 @@
 #ifndef KF_CONFIG_PROPS_H
 #define KF_CONFIG_PROPS_H
 
-#include "config/config.h"
 #include "config/json_path.h"
-
-typedef enum kf_props_kind {
-    KF_PROPS_ANY,      /* values may be strings, numbers or booleans (stringified) */
-    KF_PROPS_CONSUMER, /* as ANY, and refuses enable.auto.commit / enable.auto.offset.store
-                        * true and group.id: kfleet owns commits and group ids */
-    KF_PROPS_STRINGS,  /* values must be strings (HTTP headers) */
-} kf_props_kind;
+#include "config/table.h"
 
 /*
  * Reads the optional object `key` of `parent` into *p (left empty when

@@ -3,6 +3,7 @@
 #include "consumer/watchdog.h"
 #include "common/kafka_conf.h"
 #include "common/log.h"
+#include "sinks/sink.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -404,11 +405,11 @@ static int throttle(kf_consumer *c, int64_t now)
             window_bound = 1;
         }
     }
-    c->throttled = inflight >= m->max_inflight;
+    c->throttled = inflight >= m->concurrency.max_inflight;
     c->window_full = c->throttled && window_bound;
-    if (inflight < m->max_inflight) {
+    if (inflight < m->concurrency.max_inflight) {
         c->pressure_since = 0;
-        if (c->paused && inflight <= m->max_inflight / 2) set_paused(c, 0);
+        if (c->paused && inflight <= m->concurrency.max_inflight / 2) set_paused(c, 0);
         return 0;
     }
     if (c->paused) {
@@ -437,7 +438,7 @@ static int throttle(kf_consumer *c, int64_t now)
             kf_dispatcher_wait_below(c->d, dispatched > 1 ? dispatched : 1, 10);
         return 1;
     }
-    int64_t room = m->max_inflight - m->batch_max_records;
+    int64_t room = m->concurrency.max_inflight - m->batch.max_records;
     kf_dispatcher_wait_below(c->d, room > 0 ? room : 1, 50);
     return 1;
 }
@@ -485,7 +486,7 @@ static int take_message(kf_consumer *c, rd_kafka_message_t *msg)
     if (hp != hs) free(hp);
     if (!r) out_of_memory(c);
     if (p->first_offset < 0) p->first_offset = msg->offset;
-    if (c->batch_n == 0) c->batch_deadline = kf_now_ms() + c->m->batch_window_ms;
+    if (c->batch_n == 0) c->batch_deadline = kf_now_ms() + c->m->batch.window_ms;
     c->batch[c->batch_n++] = r;
     c->batch_bytes += r->bytes;
     return 0;
@@ -629,8 +630,9 @@ void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
         const char *topics[33];
         size_t n = 0;
         for (size_t i = 0; i < m->sink_count && n < 32; i++)
-            if (m->sinks[i].type == KF_SINK_KAFKA) topics[n++] = m->sinks[i].topic;
-        if (m->on_failure_topic) topics[n++] = m->on_failure_topic;
+            if (kf_sink_type_caps(m->sinks[i].type) & KF_SINK_CAP_TRANSACTIONAL)
+                topics[n++] = m->sinks[i].topic;
+        if (m->on_failure.topic) topics[n++] = m->on_failure.topic;
         kf_txn_warmup(c->eos.txn, topics, n);
     }
     c->next_commit = kf_now_ms() + m->commit_interval_ms;
@@ -638,7 +640,8 @@ void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
         int64_t now = kf_now_ms();
         /* Exactly-once commits also when the uncommitted window reaches the
          * in-flight limit ("every interval or N records"). */
-        if (now >= c->next_commit || (c->eos.state && uncommitted(c) >= m->max_inflight)) {
+        if (now >= c->next_commit ||
+            (c->eos.state && uncommitted(c) >= m->concurrency.max_inflight)) {
             kf_consumer_retake_dead(c, now);
             /* The transaction is synchronous (its outputs and offsets go
              * together); offset commits are asynchronous. */
@@ -654,7 +657,7 @@ void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
 
         /* While paused, what was fetched already is still taken and
          * submitted: never holding a record back keeps offsets in order. */
-        size_t room = (size_t)m->batch_max_records - c->batch_n;
+        size_t room = (size_t)m->batch.max_records - c->batch_n;
         int timeout = 100;
         if (c->batch_n) {
             int64_t left = c->batch_deadline - now;
@@ -678,10 +681,10 @@ void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
         for (ssize_t i = 0; i < n; i++) {
             take_message(c, c->msgs[i]);
             rd_kafka_message_destroy(c->msgs[i]);
-            if (c->batch_bytes >= (size_t)m->batch_max_bytes) submit(c);
+            if (c->batch_bytes >= (size_t)m->batch.max_bytes) submit(c);
         }
         if (c->batch_n &&
-            (c->batch_n >= (size_t)m->batch_max_records || kf_now_ms() >= c->batch_deadline))
+            (c->batch_n >= (size_t)m->batch.max_records || kf_now_ms() >= c->batch_deadline))
             submit(c);
     }
     forget_batch(c, NULL);
@@ -760,8 +763,8 @@ kf_consumer *kf_consumer_new(const kf_config *cfg, const kf_mapping_config *m, k
     c->d = d;
     if (eos) c->eos = *eos;
     c->metrics = metrics;
-    c->batch = calloc((size_t)m->batch_max_records + 1, sizeof *c->batch);
-    c->msgs = calloc((size_t)m->batch_max_records + 1, sizeof *c->msgs);
+    c->batch = calloc((size_t)m->batch.max_records + 1, sizeof *c->batch);
+    c->msgs = calloc((size_t)m->batch.max_records + 1, sizeof *c->msgs);
     if (!c->batch || !c->msgs) {
         snprintf(err, errlen, "out of memory");
         goto fail;

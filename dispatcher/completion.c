@@ -111,7 +111,7 @@ int64_t kf_completion_next_attempt(kf_dispatcher *d, kf_rec *r, int exhausted, c
     r->view.attempt = attempt + 1;
     KF_METRIC_ADD(d->env.metrics, retries, 1);
     kf_rec_clear_outputs(r);
-    return kf_backoff_ms(attempt, m->retry_backoff_ms, m->retry_max_backoff_ms,
+    return kf_backoff_ms(attempt, m->retry.backoff_ms, m->retry.max_backoff_ms,
                          kf_backoff_random());
 }
 
@@ -131,14 +131,14 @@ static int64_t dependency_wait(kf_dispatcher *d, kf_rec *r, const char *why)
              r->view.partition, (long long)r->view.offset, r->waits, why ? why : "");
     KF_METRIC_ADD(d->env.metrics, retries, 1);
     kf_rec_clear_outputs(r);
-    return kf_backoff_ms(r->waits, m->retry_backoff_ms, m->retry_max_backoff_ms,
+    return kf_backoff_ms(r->waits, m->retry.backoff_ms, m->retry.max_backoff_ms,
                          kf_backoff_random());
 }
 
 /* True when a failure ends the record's attempts. */
 int kf_completion_exhausted(const kf_dispatcher *d, const kf_rec *r, int permanent)
 {
-    return permanent || r->view.attempt >= d->env.mapping->retry_max_attempts;
+    return permanent || r->view.attempt >= d->env.mapping->retry.max_attempts;
 }
 
 int kf_completion_has_dead_letter(const kf_dispatcher *d)
@@ -204,8 +204,8 @@ void kf_completion_acked(kf_dispatcher *d, kf_rec *r)
                     r->view.partition, (long long)r->view.offset, why ? why : "?");
             r->to_dead_letter = true;
             kf_completion_requeue(d, &r, 1,
-                                  kf_backoff_ms(2, d->env.mapping->retry_backoff_ms,
-                                                d->env.mapping->retry_max_backoff_ms,
+                                  kf_backoff_ms(2, d->env.mapping->retry.backoff_ms,
+                                                d->env.mapping->retry.max_backoff_ms,
                                                 kf_backoff_random()));
         }
     } else if (worst == KF_STATUS_OK) {

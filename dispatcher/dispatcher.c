@@ -39,7 +39,8 @@ static void write_outputs(worker *w, kf_rec *r)
             unsigned n = s < KF_METRICS_MAX_SINKS ? seq[s]++ : 0;
             if (s < 32 && (done & (1u << s))) continue;
             const kf_sink_config *sc = kf_sink_config_of(d->env.sinks[s]);
-            if (d->env.staged_kafka && sc->type == KF_SINK_KAFKA) {
+            if (d->env.staged_kafka &&
+                (kf_sink_caps(d->env.sinks[s]) & KF_SINK_CAP_TRANSACTIONAL)) {
                 kf_staged *st =
                     kf_staged_new(r->view.offset, staged_seq++, sc->topic, o->key, o->key_len,
                                   o->value, o->value_len, o->headers, o->header_count);
@@ -116,9 +117,9 @@ static void write_dead_letter(worker *w, kf_rec *r)
 static int too_old(const kf_dispatcher *d, const kf_rec *r)
 {
     const kf_mapping_config *m = d->env.mapping;
-    return kf_completion_has_dead_letter(d) && m->retry_max_record_age_ms >= 0 &&
+    return kf_completion_has_dead_letter(d) && m->retry.max_record_age_ms >= 0 &&
            r->view.timestamp_ms > 0 &&
-           kf_wall_ms() - r->view.timestamp_ms > m->retry_max_record_age_ms;
+           kf_wall_ms() - r->view.timestamp_ms > m->retry.max_record_age_ms;
 }
 
 enum verdict { V_SKIP = 0, V_HANDLE, V_GONE };
@@ -154,7 +155,7 @@ static enum verdict prepare(worker *w, kf_rec *r)
     if (too_old(d, r)) {
         char why[96];
         snprintf(why, sizeof why, "record older than retry.max_record_age_ms (%lld ms)",
-                 (long long)d->env.mapping->retry_max_record_age_ms);
+                 (long long)d->env.mapping->retry.max_record_age_ms);
         atomic_store(&r->pending, 0);
         kf_completion_failed(d, r, 1, why);
         return V_GONE; /* already handed on */
@@ -194,8 +195,8 @@ static void dedupe(worker *w, kf_rec **chunk, int *verdict, size_t n)
         char err[512];
         int fenced_now = 0;
         int rc = kf_eos_state_claim(w->state, p->topic, p->partition, p->epoch,
-                                    (const char *const *)keys, lens, offs, k, m->idem_window_ms,
-                                    dup, &fenced_now, err, sizeof err);
+                                    (const char *const *)keys, lens, offs, k,
+                                    m->idempotency.window_ms, dup, &fenced_now, err, sizeof err);
         for (size_t q = 0; q < k; q++) {
             kf_rec *r = chunk[idx[q]];
             free(keys[q]);
@@ -207,8 +208,8 @@ static void dedupe(worker *w, kf_rec **chunk, int *verdict, size_t n)
                 /* The state Redis is unavailable: wait for it, attempts intact. */
                 atomic_store(&r->pending, 0);
                 kf_completion_requeue(d, &r, 1,
-                                      kf_backoff_ms(r->view.attempt, m->retry_backoff_ms,
-                                                    m->retry_max_backoff_ms, kf_backoff_random()));
+                                      kf_backoff_ms(r->view.attempt, m->retry.backoff_ms,
+                                                    m->retry.max_backoff_ms, kf_backoff_random()));
                 verdict[idx[q]] = V_GONE;
             } else if (dup[q]) {
                 KF_METRIC_ADD(d->env.metrics, records_duplicate, 1);
@@ -457,14 +458,14 @@ kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t
         return NULL;
     }
     d->env = *env;
-    d->nworkers = env->mapping->threads;
+    d->nworkers = env->mapping->concurrency.threads;
     d->lanes = kf_lanes_new(env->mapping->ordering);
     d->pool = kf_rec_pool_new();
     /* Records alive at once: in flight, or (exactly-once) the uncommitted
      * window of twice that, plus a batch being built. */
     if (d->pool)
-        kf_rec_pool_set_keep(d->pool, (size_t)env->mapping->max_inflight * 2 +
-                                          (size_t)env->mapping->batch_max_records);
+        kf_rec_pool_set_keep(d->pool, (size_t)env->mapping->concurrency.max_inflight * 2 +
+                                          (size_t)env->mapping->batch.max_records);
     d->sink_names = calloc(env->sink_count + 1, sizeof *d->sink_names);
     d->workers = calloc((size_t)d->nworkers, sizeof *d->workers);
     if (!d->lanes || !d->pool || !d->sink_names || !d->workers) {
@@ -476,7 +477,7 @@ kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t
     for (size_t s = 0; s < env->sink_count; s++) {
         const kf_sink_config *sc = kf_sink_config_of(env->sinks[s]);
         d->sink_names[s] = sc->name;
-        if (s < 32 && (sc->type == KF_SINK_REDIS || sc->type == KF_SINK_HTTP))
+        if (s < 32 && (kf_sink_caps(env->sinks[s]) & KF_SINK_CAP_MARKS))
             marked |= 1u << s;
         else
             unmarked = 1;
@@ -503,7 +504,8 @@ kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t
             w->sws[s] = kf_sink_worker_open(env->sinks[s], i, err, errlen);
             if (!w->sws[s]) goto fail;
         }
-        if (env->exactly_once && (env->mapping->idem_key_header || env->mapping->idem_key_json)) {
+        if (env->exactly_once &&
+            (env->mapping->idempotency.key_header || env->mapping->idempotency.key_json)) {
             w->state = kf_eos_state_new(env->redis_url, env->redis_key_prefix,
                                         env->mapping->group_id, err, errlen);
             if (!w->state) goto fail;
@@ -608,7 +610,7 @@ void kf_dispatcher_destroy(kf_dispatcher *d)
     for (int i = 0; i < d->nworkers; i++)
         if (d->workers[i].thread) pthread_join(d->workers[i].thread, NULL);
     if (d->workers) {
-        for (int i = 0; i < d->env.mapping->threads; i++) {
+        for (int i = 0; i < d->env.mapping->concurrency.threads; i++) {
             worker *w = &d->workers[i];
             for (size_t s = 0; w->sws && s < d->env.sink_count; s++)
                 kf_sink_worker_close(w->sws[s]);

@@ -47,7 +47,7 @@ typedef struct kf_dispatcher_env {
     const char *redis_key_prefix;
 } kf_dispatcher_env;
 
-/* Starts mapping->threads workers. The env and everything it points to must
+/* Starts mapping->concurrency.threads workers. The env and everything it points to must
  * outlive the dispatcher. NULL with err on failure. */
 kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t errlen);
 

@@ -47,6 +47,7 @@
 #include "sinks/http_headers.h"
 #include "sinks/sink.h"
 #include "common/log.h"
+#include "config/validate.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -440,8 +441,70 @@ static void http_worker_close(void *self, void *ws)
     free(w);
 }
 
+/* The configured headers go out as they are: refusing here what the sink
+ * would refuse at open makes `check` catch it. */
+static int read_headers(kf_jpath *jp, const cJSON *s, const kf_cfg_key *k, void *base, void *ctx)
+{
+    const kf_props *h = KF_CFG_FIELD(base, k, kf_props);
+    if (kf_cfg_read_props(jp, s, k, base, ctx) < 0) return -1;
+    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(s, k->name);
+    size_t mark = kf_jpath_push_key(jp, k->name);
+    for (size_t i = 0; i < h->count; i++) {
+        if (!kf_http_header_name_ok(h->names[i])) {
+            kf_jpath_push_key(jp, h->names[i]);
+            return kf_jpath_fail(
+                jp, "expected an HTTP header name (letters, digits, -_.!#$%%&'*+^`|~)");
+        }
+        if (!kf_http_header_value_ok(h->values[i], strlen(h->values[i])))
+            return kf_jpath_fail_key(jp, obj, h->names[i],
+                                     "expected a header value without control characters "
+                                     "(TAB is allowed)");
+    }
+    kf_jpath_pop(jp, mark);
+    return 0;
+}
+
+static const kf_cfg_props_arg HEADER_PROPS = {.kind = KF_PROPS_STRINGS};
+
+static const kf_cfg_key CONFIG_KEYS[] = {
+    {.name = "url",
+     .kind = KF_CFG_STRING,
+     .flags = KF_CFG_REQUIRED,
+     .at = offsetof(kf_sink_config, url),
+     .valid = kf_cfg_valid_http_url,
+     .expected = KF_CFG_HTTP_URL_EXPECTED,
+     .range_doc = "`http://` or `https://` URL",
+     .doc = "each output is one POST of its value to this URL"},
+    {.name = "timeout_ms",
+     .kind = KF_CFG_INT,
+     .at = offsetof(kf_sink_config, timeout_ms),
+     .min = 1,
+     .max = 600000,
+     .def = 5000,
+     .doc = "per request"},
+    {.name = "headers",
+     .kind = KF_CFG_CUSTOM,
+     .read = read_headers,
+     .free = kf_cfg_free_props,
+     .arg = &HEADER_PROPS,
+     .at = offsetof(kf_sink_config, headers),
+     .type_doc = "object",
+     .default_doc = "`{}`",
+     .range_doc = "header name -> string",
+     .doc = "extra request headers"},
+};
+
+static const kf_cfg_table CONFIG = {
+    .doc = "POSTs each output with an `Idempotency-Key`; with `exactly_once` a record is "
+           "marked done in the state Redis after its 2xx",
+    .keys = CONFIG_KEYS,
+    .count = KF_CFG_COUNT(CONFIG_KEYS),
+};
+
 const kf_sink_ops kf_sink_http_ops = {
     .type = "http",
+    .caps = KF_SINK_CAP_MARKS,
+    .config = &CONFIG,
     .open = http_open,
     .worker_open = http_worker_open,
     .worker_close = http_worker_close,

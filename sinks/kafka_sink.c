@@ -35,6 +35,7 @@
 #include "common/kafka_conf.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "config/validate.h"
 
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
@@ -403,8 +404,28 @@ int kf_sink_kafka_test_fatal(kf_sink *s, const char *reason)
     return 0;
 }
 
+static const kf_cfg_key CONFIG_KEYS[] = {
+    {.name = "topic",
+     .kind = KF_CFG_STRING,
+     .flags = KF_CFG_REQUIRED,
+     .at = offsetof(kf_sink_config, topic),
+     .valid = kf_cfg_valid_topic,
+     .expected = KF_CFG_TOPIC_EXPECTED,
+     .range_doc = "topic name",
+     .doc = "the topic each output is produced to (record key and value as emitted)"},
+};
+
+static const kf_cfg_table CONFIG = {
+    .doc = "produces to a Kafka topic; with `exactly_once` the outputs go through the "
+           "mapping's Kafka transaction, with the input offsets",
+    .keys = CONFIG_KEYS,
+    .count = KF_CFG_COUNT(CONFIG_KEYS),
+};
+
 const kf_sink_ops kf_sink_kafka_ops = {
     .type = "kafka",
+    .caps = KF_SINK_CAP_TRANSACTIONAL,
+    .config = &CONFIG,
     .open = kafka_open,
     .write = kafka_write,
     .drain = kafka_drain,

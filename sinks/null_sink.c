@@ -23,8 +23,13 @@ static void null_close(void *self)
     (void)self;
 }
 
+static const kf_cfg_table CONFIG = {
+    .doc = "discards every output (for benchmarks and handlers with side effects only)",
+};
+
 const kf_sink_ops kf_sink_null_ops = {
     .type = "null",
+    .config = &CONFIG,
     .open = null_open,
     .write = null_write,
     .close = null_close,

@@ -55,6 +55,7 @@
 #include "common/redis.h"
 #include "sinks/sink.h"
 #include "common/log.h"
+#include "config/validate.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -407,94 +408,155 @@ static void refuse(redis_worker *w, const kf_sink_msg *msg, kf_status st, const 
     if ((p->topic = strdup(msg->src_topic ? msg->src_topic : ""))) w->n++;
 }
 
-static void redis_write(void *self, void *ws, const kf_sink_msg *msg)
+/* Whether the worker can take msg now; acks it when not. */
+static bool admit(redis_sink *rs, redis_worker *w, const kf_sink_msg *msg)
 {
-    redis_sink *rs = self;
-    redis_worker *w = ws;
     const kf_sink_config *cfg = rs->cfg;
-    const char *argv[MAX_ARGS];
-    size_t len[MAX_ARGS];
-    int argc = 0;
-    char *joined = NULL;
-#define ARG(p, n) (argv[argc] = (const char *)(p), len[argc++] = (n))
-
     if (!msg->key && (cfg->command == KF_REDIS_SET || cfg->command == KF_REDIS_HSET)) {
         char why[256];
         snprintf(why, sizeof why,
                  "redis sink %s: %s needs a record key, and this output has a null key", cfg->name,
                  cfg->command == KF_REDIS_SET ? "SET" : "HSET");
         refuse(w, msg, KF_STATUS_FAIL, why);
-        return;
+        return false;
     }
     if (!reserve(w)) {
         msg->ack(msg->ack_opaque, KF_STATUS_RETRY, "redis sink: out of memory");
-        return;
+        return false;
     }
     if (rs->eos != EOS_LOCAL && !ensure_conn(w)) {
         refuse(w, msg, KF_STATUS_RETRY, w->down_why);
-        return;
+        return false;
     }
+    return true;
+}
+
+/* One command's arguments; `joined` owns SET's key when there is one. */
+typedef struct command {
+    const char *argv[MAX_ARGS];
+    size_t len[MAX_ARGS];
+    int argc;
+    char *joined;
+} command;
+
+static void arg(command *c, const void *p, size_t n)
+{
+    c->argv[c->argc] = p;
+    c->len[c->argc++] = n;
+}
+
+/* The command that writes msg, as cfg->command says (see the top of the
+ * file); false when out of memory. */
+static bool build_command(const kf_sink_config *cfg, const kf_sink_msg *msg, command *c)
+{
     const void *value = msg->value ? msg->value : "";
     switch (cfg->command) {
     case KF_REDIS_RPUSH:
-        ARG("RPUSH", 5), ARG(cfg->key, strlen(cfg->key)), ARG(value, msg->value_len);
+        arg(c, "RPUSH", 5), arg(c, cfg->key, strlen(cfg->key)), arg(c, value, msg->value_len);
         break;
     case KF_REDIS_XADD:
-        ARG("XADD", 4), ARG(cfg->key, strlen(cfg->key)), ARG("*", 1);
-        if (msg->key) ARG("key", 3), ARG(msg->key, msg->key_len);
-        ARG("value", 5), ARG(value, msg->value_len);
+        arg(c, "XADD", 4), arg(c, cfg->key, strlen(cfg->key)), arg(c, "*", 1);
+        if (msg->key) arg(c, "key", 3), arg(c, msg->key, msg->key_len);
+        arg(c, "value", 5), arg(c, value, msg->value_len);
         break;
     case KF_REDIS_SET: {
         size_t plen = cfg->key ? strlen(cfg->key) : 0;
-        joined = malloc(plen + msg->key_len + 1);
-        if (!joined) {
-            refuse(w, msg, KF_STATUS_RETRY, "redis sink: out of memory");
-            return;
-        }
-        if (plen) memcpy(joined, cfg->key, plen);
-        if (msg->key_len) memcpy(joined + plen, msg->key, msg->key_len);
+        if (!(c->joined = malloc(plen + msg->key_len + 1))) return false;
+        if (plen) memcpy(c->joined, cfg->key, plen);
+        if (msg->key_len) memcpy(c->joined + plen, msg->key, msg->key_len);
         if (msg->value)
-            ARG("SET", 3), ARG(joined, plen + msg->key_len), ARG(value, msg->value_len);
+            arg(c, "SET", 3), arg(c, c->joined, plen + msg->key_len), arg(c, value, msg->value_len);
         else
-            ARG("DEL", 3), ARG(joined, plen + msg->key_len);
+            arg(c, "DEL", 3), arg(c, c->joined, plen + msg->key_len);
         break;
     }
     case KF_REDIS_HSET:
-        ARG(msg->value ? "HSET" : "HDEL", 4), ARG(cfg->key, strlen(cfg->key));
-        ARG(msg->key, msg->key_len);
-        if (msg->value) ARG(value, msg->value_len);
+        arg(c, msg->value ? "HSET" : "HDEL", 4), arg(c, cfg->key, strlen(cfg->key));
+        arg(c, msg->key, msg->key_len);
+        if (msg->value) arg(c, value, msg->value_len);
         break;
     }
-#undef ARG
+    return true;
+}
+
+/* Takes the worker's next pending slot for msg (its ack and, exactly-once,
+ * its record) and buffers the command: on the connection, or kept for the
+ * completion script (EOS_LOCAL). NULL, or why it could not; the slot is
+ * free again then. */
+static const char *queue_command(redis_sink *rs, redis_worker *w, const kf_sink_msg *msg,
+                                 command *c)
+{
     pending *p = &w->p[w->n];
     *p = (pending){.ack = msg->ack, .opaque = msg->ack_opaque};
-    bool ok = true;
+    const char *fail = NULL;
     if (rs->eos != EOS_OFF) {
         p->topic = strdup(msg->src_topic ? msg->src_topic : "");
         p->partition = msg->src_partition;
         p->offset = msg->src_offset;
         p->epoch = msg->eos_epoch;
         p->trim = msg->eos_trim;
-        ok = p->topic != NULL;
+        if (!p->topic) fail = "redis sink: out of memory";
     }
-    const char *fail = "redis sink: out of memory";
-    if (ok && rs->eos == EOS_LOCAL) {
-        ok = keep_command(p, argc, argv, len);
-    } else if (ok && redisAppendCommandArgv(w->c, argc, argv, len) != REDIS_OK) {
-        ok = false;
+    if (!fail && rs->eos == EOS_LOCAL) {
+        if (!keep_command(p, c->argc, c->argv, c->len)) fail = "redis sink: out of memory";
+    } else if (!fail && redisAppendCommandArgv(w->c, c->argc, c->argv, c->len) != REDIS_OK) {
         fail = "redis sink: cannot buffer the command";
     }
-    free(joined);
-    if (!ok) {
-        pending_free(p);
-        refuse(w, msg, KF_STATUS_RETRY, fail);
-        return;
-    }
-    w->n++;
+    if (fail) pending_free(p);
+    return fail;
 }
+
+static void redis_write(void *self, void *ws, const kf_sink_msg *msg)
+{
+    redis_sink *rs = self;
+    redis_worker *w = ws;
+    if (!admit(rs, w, msg)) return;
+    command c = {.argc = 0};
+    const char *fail = build_command(rs->cfg, msg, &c) ? queue_command(rs, w, msg, &c)
+                                                       : "redis sink: out of memory";
+    free(c.joined);
+    if (fail)
+        refuse(w, msg, KF_STATUS_RETRY, fail);
+    else
+        w->n++;
+}
+
+/* Indexes match kf_redis_command. */
+static const char *const COMMANDS[] = {"RPUSH", "XADD", "SET", "HSET", NULL};
+
+static const kf_cfg_key CONFIG_KEYS[] = {
+    {.name = "key",
+     .kind = KF_CFG_STRING,
+     .flags = KF_CFG_REQUIRED,
+     .at = offsetof(kf_sink_config, key),
+     .doc = "the list, stream or hash written to; the key prefix for `SET`"},
+    {.name = "command",
+     .kind = KF_CFG_ENUM,
+     .at = offsetof(kf_sink_config, command),
+     .names = COMMANDS,
+     .def = KF_REDIS_RPUSH,
+     .doc = "`RPUSH`, `XADD`, `SET` (key = `key` + record key) or `HSET` (field = record key)"},
+    {.name = "url",
+     .kind = KF_CFG_STRING,
+     .at = offsetof(kf_sink_config, url),
+     .valid = kf_cfg_valid_redis_url,
+     .expected = KF_CFG_REDIS_URL_EXPECTED,
+     .default_doc = "`redis.url`",
+     .range_doc = "`redis://[:password@]host:port/db`",
+     .doc = "another Redis; exactly-once only on the Redis of the state (`redis.url`)"},
+};
+
+static const kf_cfg_table CONFIG = {
+    .doc = "writes to Redis; with `exactly_once` each write and its mark commit in one script "
+           "on the state Redis",
+    .keys = CONFIG_KEYS,
+    .count = KF_CFG_COUNT(CONFIG_KEYS),
+};
 
 const kf_sink_ops kf_sink_redis_ops = {
     .type = "redis",
+    .caps = KF_SINK_CAP_MARKS,
+    .config = &CONFIG,
     .open = redis_open,
     .worker_open = redis_worker_open,
     .worker_close = redis_worker_close,

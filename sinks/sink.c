@@ -1,5 +1,5 @@
 /*
- * Generic sink dispatch: picks the ops by type, keeps a private copy of the
+ * Generic sink dispatch: picks the ops by type (registry.h), keeps a private copy of the
  * sink's config (so callers may free theirs after open), and forwards calls,
  * filling in the optional ops.
  *
@@ -13,6 +13,7 @@
  * sink.
  */
 #include "sinks/sink.h"
+#include "sinks/registry.h"
 #include "sinks/sink_priv.h"
 
 #include <stdio.h>
@@ -29,23 +30,6 @@ struct kf_sink_worker {
     kf_sink *s;
     void *ws;
 };
-
-static const kf_sink_ops *ops_for(kf_sink_type t)
-{
-    switch (t) {
-    case KF_SINK_KAFKA:
-        return &kf_sink_kafka_ops;
-    case KF_SINK_REDIS:
-        return &kf_sink_redis_ops;
-    case KF_SINK_HTTP:
-        return &kf_sink_http_ops;
-    case KF_SINK_STDOUT:
-        return &kf_sink_stdout_ops;
-    case KF_SINK_NULL:
-        return &kf_sink_null_ops;
-    }
-    return NULL;
-}
 
 static void props_free(kf_props *p)
 {
@@ -107,7 +91,7 @@ static int config_copy(kf_sink_config *dst, const kf_sink_config *src)
 
 kf_sink *kf_sink_open(const kf_sink_config *cfg, const kf_sink_env *env, char *err, size_t errlen)
 {
-    const kf_sink_ops *ops = ops_for(cfg->type);
+    const kf_sink_ops *ops = kf_sink_ops_by_id(cfg->type);
     if (!ops) {
         snprintf(err, errlen, "sink %s: unknown sink type %d", cfg->name ? cfg->name : "?",
                  (int)cfg->type);
@@ -185,6 +169,24 @@ void kf_sink_close(kf_sink *s)
 const kf_sink_config *kf_sink_config_of(const kf_sink *s)
 {
     return &s->cfg;
+}
+
+unsigned kf_sink_caps(const kf_sink *s)
+{
+    return s->ops->caps;
+}
+
+unsigned kf_sink_type_caps(kf_sink_type t)
+{
+    const kf_sink_ops *ops = kf_sink_ops_by_id(t);
+    return ops ? ops->caps : 0;
+}
+
+kf_sink *kf_sink_open_dead_letter(const char *topic, const kf_sink_env *env, char *err,
+                                  size_t errlen)
+{
+    kf_sink_config c = {.name = "on_failure", .type = KF_SINK_KAFKA, .topic = (char *)topic};
+    return kf_sink_open(&c, env, err, errlen);
 }
 
 void *kf_sink_self(const kf_sink *s)

@@ -21,10 +21,44 @@
 
 #include "common/status.h"
 #include "config/config.h"
+#include "config/table.h"
 #include "kfleet/handler.h"
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* The ids kf_sinks_init (sinks/registry.h) gives the built-in sink types, in
+ * kf_sink_config.type. Types registered later get the ids after these. */
+enum {
+    KF_SINK_KAFKA = 0,
+    KF_SINK_REDIS,
+    KF_SINK_HTTP,
+    KF_SINK_STDOUT,
+    KF_SINK_NULL,
+    KF_SINK_BUILTIN_COUNT,
+};
+
+/* The Redis sink's `command` (kf_sink_config.command). */
+typedef enum kf_redis_command {
+    KF_REDIS_RPUSH = 0, /* RPUSH key value */
+    KF_REDIS_XADD,      /* XADD key * key <k> value <v> */
+    KF_REDIS_SET,       /* SET <key prefix><record key> value */
+    KF_REDIS_HSET,      /* HSET key <record key> value */
+} kf_redis_command;
+
+/*
+ * Capability flags: what the rest of kfleet knows of a sink type, instead of
+ * its name.
+ *
+ * KF_SINK_CAP_MARKS: with exactly-once, the sink marks each record done for
+ * itself in the state Redis (eos/marks.h) when its effect is complete, so a
+ * replay skips it there.
+ * KF_SINK_CAP_TRANSACTIONAL: the sink's outputs are Kafka records for the
+ * topic in its config's `topic`; with exactly-once the mapping's Kafka
+ * transaction carries them (with the offsets) instead of the sink.
+ */
+#define KF_SINK_CAP_MARKS         1u
+#define KF_SINK_CAP_TRANSACTIONAL 2u
 
 /* Called once per message; `why` is a sentence for logs (NULL when ok). */
 typedef void(kf_ack_fn)(void *opaque, kf_status status, const char *why);
@@ -92,10 +126,25 @@ void kf_sink_close(kf_sink *s);
 
 const kf_sink_config *kf_sink_config_of(const kf_sink *s);
 
+/* The capability flags of an open sink, and of a registered type (0 for an
+ * unknown one). */
+unsigned kf_sink_caps(const kf_sink *s);
+unsigned kf_sink_type_caps(kf_sink_type t);
+
+/* Opens the sink a mapping's dead letters go to without a transaction: a
+ * Kafka producer to `topic`, named "on_failure". NULL with err on failure. */
+kf_sink *kf_sink_open_dead_letter(const char *topic, const kf_sink_env *env, char *err,
+                                  size_t errlen);
+
 /* -------- for sink implementations -------- */
 
 typedef struct kf_sink_ops {
-    const char *type;
+    const char *type; /* the config's "type" */
+    unsigned caps;    /* KF_SINK_CAP_* */
+    /* The type's own config keys beside name and type, landing in
+     * kf_sink_config's slots (config/table.h); its doc says what the sink
+     * does, for `kfleet config reference`. */
+    const kf_cfg_table *config;
     int (*open)(kf_sink *s, const kf_sink_config *cfg, const kf_sink_env *env, void **self,
                 char *err, size_t errlen);
     /* May be NULL when the sink needs no per-thread state. */

@@ -233,8 +233,13 @@ static void stdout_close(void *self)
     free(st);
 }
 
+static const kf_cfg_table CONFIG = {
+    .doc = "prints each output as one JSON line on stdout (at-least-once)",
+};
+
 const kf_sink_ops kf_sink_stdout_ops = {
     .type = "stdout",
+    .config = &CONFIG,
     .open = stdout_open,
     .write = stdout_write,
     .flush = stdout_flush,

@@ -2,6 +2,7 @@
 
 #include "kfleet/handler.h"
 #include "common/log.h"
+#include "sinks/registry.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +17,8 @@ static const char usage[] =
     "                                  run records through a mapping's handler locally,\n"
     "                                  without Kafka; print each output per sink as JSON\n"
     "  demo [-c FILE] [--records N]    the main job on an embedded Kafka (see scripts/demo.sh)\n"
+    "  config reference                print the Markdown reference of every config key\n"
+    "  config check -c FILE            the same as check\n"
     "  version                         print the version and the handler ABI\n"
     "\n"
     "exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config\n";
@@ -43,6 +46,8 @@ int kf_cli_main(int argc, char **argv)
         fputs(usage, stderr);
         return KF_EXIT_USAGE;
     }
+    /* Before any config is read: `type` accepts the registered sink types. */
+    kf_sinks_init();
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         fputs(usage, stdout);
@@ -56,6 +61,7 @@ int kf_cli_main(int argc, char **argv)
     if (!strcmp(cmd, "check")) return kf_cmd_check(argc - 2, argv + 2);
     if (!strcmp(cmd, "invoke")) return kf_cmd_invoke(argc - 2, argv + 2);
     if (!strcmp(cmd, "demo")) return kf_cmd_demo(argc - 2, argv + 2);
+    if (!strcmp(cmd, "config")) return kf_cmd_config(argc - 2, argv + 2);
     fprintf(stderr, "kfleet: unknown command \"%s\"\n%s", cmd, usage);
     return KF_EXIT_USAGE;
 }

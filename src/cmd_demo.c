@@ -11,6 +11,7 @@
 #include "src/fleet.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "sinks/sink.h"
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -101,9 +102,9 @@ static void create_topics(rd_kafka_mock_cluster_t *mc, const kf_config *cfg)
         for (size_t t = 0; t < m->topic_count; t++)
             rd_kafka_mock_topic_create(mc, m->topics[t], 8, 1);
         for (size_t s = 0; s < m->sink_count; s++)
-            if (m->sinks[s].type == KF_SINK_KAFKA)
+            if (kf_sink_type_caps(m->sinks[s].type) & KF_SINK_CAP_TRANSACTIONAL)
                 rd_kafka_mock_topic_create(mc, m->sinks[s].topic, 8, 1);
-        if (m->on_failure_topic) rd_kafka_mock_topic_create(mc, m->on_failure_topic, 1, 1);
+        if (m->on_failure.topic) rd_kafka_mock_topic_create(mc, m->on_failure.topic, 1, 1);
     }
 }
 

@@ -48,7 +48,7 @@ static int run_record(invoke *iv, kf_rec *r, int lineno)
         return 0;
     }
     kf_result res = KF_FAIL;
-    for (int attempt = 1; attempt <= iv->m->retry_max_attempts; attempt++) {
+    for (int attempt = 1; attempt <= iv->m->retry.max_attempts; attempt++) {
         r->view.attempt = attempt;
         kf_rec_clear_outputs(r);
         kf_rec_emitter em;
@@ -65,7 +65,7 @@ static int run_record(invoke *iv, kf_rec *r, int lineno)
     if (res != KF_OK) {
         fprintf(stderr, "line %d: handler returned %s%s\n", lineno,
                 res == KF_RETRY ? "KF_RETRY on every attempt" : "KF_FAIL",
-                iv->m->on_failure_topic ? " (it would go to the on_failure topic)" : "");
+                iv->m->on_failure.topic ? " (it would go to the on_failure topic)" : "");
         iv->failed++;
         return -1;
     }

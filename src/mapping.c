@@ -21,7 +21,6 @@ struct kf_mapping {
     kf_loaded_handler *handler;
     kf_sink **sinks;
     size_t sink_count;
-    kf_sink_config dlq_cfg;
     kf_sink *dlq;
     kf_filter *filter;
     kf_dispatcher *d;
@@ -38,7 +37,7 @@ static const char *C = "mapping";
 void kf_mapping_handler_path(const kf_config *cfg, const kf_mapping_config *m, char *out,
                              size_t outlen)
 {
-    const char *p = m->handler_path;
+    const char *p = m->handler.path;
     if (p[0] != '/' && access(p, F_OK) != 0 && cfg->dir)
         snprintf(out, outlen, "%s/%s", cfg->dir, p);
     else
@@ -51,7 +50,7 @@ kf_loaded_handler *kf_mapping_load_handler(const kf_config *cfg, const kf_mappin
     char path[4096];
     kf_mapping_handler_path(cfg, m, path, sizeof path);
     char e[1024];
-    kf_loaded_handler *h = kf_handler_load(path, m->handler_config_json, e, sizeof e);
+    kf_loaded_handler *h = kf_handler_load(path, m->handler.config_json, e, sizeof e);
     if (!h) snprintf(err, errlen, "mapping %s: %s", m->name, e);
     return h;
 }
@@ -79,79 +78,93 @@ static void teardown(kf_mapping *mp)
     free(mp);
 }
 
-kf_mapping *kf_mapping_start(const kf_config *cfg, const kf_mapping_config *m, char *err,
-                             size_t errlen)
+static kf_sink_env sink_env(const kf_config *cfg, const kf_mapping_config *m)
 {
-    kf_mapping *mp = calloc(1, sizeof *mp);
-    if (!mp) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    mp->cfg = cfg;
-    mp->m = m;
-    char e[1024];
-    mp->handler = kf_mapping_load_handler(cfg, m, err, errlen);
-    if (!mp->handler) goto fail;
-
-    kf_sink_env env = {
+    return (kf_sink_env){
         .mapping = m->name,
         .group_id = m->group_id,
         .brokers = cfg->brokers,
         .kafka = &cfg->kafka,
         .producer = &m->producer,
         .redis_url = cfg->redis_url,
-        .threads = m->threads,
+        .threads = m->concurrency.threads,
         .exactly_once = m->exactly_once,
         .redis_key_prefix = cfg->redis_key_prefix,
     };
-    /* Exactly-once with any Kafka output: one transaction carries them all,
-     * the dead letters included, with the offsets. */
-    int kafka_outputs = m->on_failure_topic != NULL;
+}
+
+/* Exactly-once: the partitions' Redis state and, with any Kafka output, the
+ * transactional producer that carries them all (the dead letters included)
+ * with the offsets. */
+static int open_eos(kf_mapping *mp, const kf_sink_env *env, char *err, size_t errlen)
+{
+    const kf_config *cfg = mp->cfg;
+    const kf_mapping_config *m = mp->m;
+    char e[1024];
+    int kafka_outputs = m->on_failure.topic != NULL;
     for (size_t i = 0; i < m->sink_count; i++)
-        kafka_outputs |= m->sinks[i].type == KF_SINK_KAFKA;
-    if (m->exactly_once) {
-        mp->eos.state =
-            kf_eos_state_new(cfg->redis_url, cfg->redis_key_prefix, m->group_id, e, sizeof e);
-        if (!mp->eos.state) {
-            snprintf(err, errlen, "mapping %s: redis: %s", m->name, e);
-            goto fail;
-        }
-        kf_txn_env tenv = {.mapping = env.mapping,
-                           .group_id = env.group_id,
-                           .brokers = env.brokers,
-                           .kafka = env.kafka,
-                           .producer = env.producer};
-        if (kafka_outputs && !(mp->eos.txn = kf_txn_new(&tenv, e, sizeof e))) {
-            snprintf(err, errlen, "mapping %s: %s", m->name, e);
-            goto fail;
-        }
+        kafka_outputs |= (kf_sink_type_caps(m->sinks[i].type) & KF_SINK_CAP_TRANSACTIONAL) != 0;
+    mp->eos.state =
+        kf_eos_state_new(cfg->redis_url, cfg->redis_key_prefix, m->group_id, e, sizeof e);
+    if (!mp->eos.state) {
+        snprintf(err, errlen, "mapping %s: redis: %s", m->name, e);
+        return -1;
     }
+    kf_txn_env tenv = {.mapping = env->mapping,
+                       .group_id = env->group_id,
+                       .brokers = env->brokers,
+                       .kafka = env->kafka,
+                       .producer = env->producer};
+    if (kafka_outputs && !(mp->eos.txn = kf_txn_new(&tenv, e, sizeof e))) {
+        snprintf(err, errlen, "mapping %s: %s", m->name, e);
+        return -1;
+    }
+    return 0;
+}
+
+/* The mapping's sinks, and the dead-letter sink when no transaction carries
+ * the dead letters. */
+static int open_sinks(kf_mapping *mp, const kf_sink_env *env, char *err, size_t errlen)
+{
+    const kf_mapping_config *m = mp->m;
+    char e[1024];
     mp->sinks = calloc(m->sink_count, sizeof *mp->sinks);
-    if (!mp->sinks) goto oom;
+    if (!mp->sinks) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     for (size_t i = 0; i < m->sink_count; i++) {
-        mp->sinks[i] = kf_sink_open(&m->sinks[i], &env, e, sizeof e);
+        mp->sinks[i] = kf_sink_open(&m->sinks[i], env, e, sizeof e);
         if (!mp->sinks[i]) {
             snprintf(err, errlen, "mapping %s: %s", m->name, e); /* e names the sink */
-            goto fail;
+            return -1;
         }
         mp->sink_count++;
     }
-    if (m->on_failure_topic && !mp->eos.txn) {
-        mp->dlq_cfg.name = "on_failure";
-        mp->dlq_cfg.type = KF_SINK_KAFKA;
-        mp->dlq_cfg.topic = m->on_failure_topic;
-        mp->dlq = kf_sink_open(&mp->dlq_cfg, &env, e, sizeof e);
+    if (m->on_failure.topic && !mp->eos.txn) {
+        mp->dlq = kf_sink_open_dead_letter(m->on_failure.topic, env, e, sizeof e);
         if (!mp->dlq) {
             snprintf(err, errlen, "mapping %s: on_failure: %s", m->name, e);
-            goto fail;
+            return -1;
         }
     }
-    if (m->filters_json) {
-        char where[256];
-        snprintf(where, sizeof where, "mapping %s: filters", m->name);
-        mp->filter = kf_filter_new(m->filters_json, where, err, errlen);
-        if (!mp->filter) goto fail;
-    }
+    return 0;
+}
+
+static int open_filter(kf_mapping *mp, char *err, size_t errlen)
+{
+    const kf_mapping_config *m = mp->m;
+    if (!m->filters_json) return 0;
+    char where[256];
+    snprintf(where, sizeof where, "mapping %s: filters", m->name);
+    mp->filter = kf_filter_new(m->filters_json, where, err, errlen);
+    return mp->filter ? 0 : -1;
+}
+
+static int start_dispatcher(kf_mapping *mp, char *err, size_t errlen)
+{
+    const kf_mapping_config *m = mp->m;
+    char e[1024];
     kf_dispatcher_env denv = {
         .mapping = m,
         .handler = mp->handler,
@@ -162,35 +175,60 @@ kf_mapping *kf_mapping_start(const kf_config *cfg, const kf_mapping_config *m, c
         .metrics = &mp->metrics,
         .exactly_once = m->exactly_once,
         .staged_kafka = mp->eos.txn != NULL,
-        .dead_letter_topic = mp->eos.txn ? m->on_failure_topic : NULL,
-        .redis_url = cfg->redis_url,
-        .redis_key_prefix = cfg->redis_key_prefix,
+        .dead_letter_topic = mp->eos.txn ? m->on_failure.topic : NULL,
+        .redis_url = mp->cfg->redis_url,
+        .redis_key_prefix = mp->cfg->redis_key_prefix,
     };
     mp->d = kf_dispatcher_new(&denv, e, sizeof e);
     if (!mp->d) {
         snprintf(err, errlen, "mapping %s: %s", m->name, e);
-        goto fail;
+        return -1;
     }
-    mp->consumer = kf_consumer_new(cfg, m, mp->d, &mp->metrics, m->exactly_once ? &mp->eos : NULL,
-                                   err, errlen);
-    if (!mp->consumer) goto fail;
+    return 0;
+}
+
+/* The consumer and the thread that owns it. */
+static int start_consumer(kf_mapping *mp, char *err, size_t errlen)
+{
+    const kf_mapping_config *m = mp->m;
+    mp->consumer = kf_consumer_new(mp->cfg, m, mp->d, &mp->metrics,
+                                   m->exactly_once ? &mp->eos : NULL, err, errlen);
+    if (!mp->consumer) return -1;
     if (pthread_create(&mp->thread, NULL, consumer_main, mp) != 0) {
         snprintf(err, errlen, "mapping %s: cannot start the consumer thread", m->name);
-        goto fail;
+        return -1;
     }
     mp->thread_started = 1;
+    return 0;
+}
+
+static const char *ordering_name(kf_ordering o)
+{
+    return o == KF_ORDER_KEY ? "key" : o == KF_ORDER_PARTITION ? "partition" : "unordered";
+}
+
+kf_mapping *kf_mapping_start(const kf_config *cfg, const kf_mapping_config *m, char *err,
+                             size_t errlen)
+{
+    kf_mapping *mp = calloc(1, sizeof *mp);
+    if (!mp) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    mp->cfg = cfg;
+    mp->m = m;
+    kf_sink_env env = sink_env(cfg, m);
+    if (!(mp->handler = kf_mapping_load_handler(cfg, m, err, errlen)) ||
+        (m->exactly_once && open_eos(mp, &env, err, errlen) != 0) ||
+        open_sinks(mp, &env, err, errlen) != 0 || open_filter(mp, err, errlen) != 0 ||
+        start_dispatcher(mp, err, errlen) != 0 || start_consumer(mp, err, errlen) != 0) {
+        teardown(mp);
+        return NULL;
+    }
     kf_info(C, "mapping %s: started (group %s, %d thread(s), ordering %s, handler %s)", m->name,
-            m->group_id, m->threads,
-            m->ordering == KF_ORDER_KEY         ? "key"
-            : m->ordering == KF_ORDER_PARTITION ? "partition"
-                                                : "unordered",
+            m->group_id, m->concurrency.threads, ordering_name(m->ordering),
             kf_handler_name(mp->handler));
     return mp;
-oom:
-    snprintf(err, errlen, "out of memory");
-fail:
-    teardown(mp);
-    return NULL;
 }
 
 void kf_mapping_stop(kf_mapping *mp)

@@ -1,6 +1,7 @@
 /*
- * Fuzz target: the config loader (config/config.c, config/json_path.c,
- * config/config_props.c).
+ * Fuzz target: the config loader (config/config.c, the tables it reads with
+ * and their readers, config/json_path.c, config/config_props.c) with the
+ * built-in sink types registered.
  *
  * The input is a config file, loaded both ways a user can: from a file
  * (kf_config_load_file, through a memfd) and, when it holds no NUL byte,
@@ -15,6 +16,7 @@
  * reach both the set and the unset case.
  */
 #include "config/config.h"
+#include "sinks/registry.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +39,7 @@ static char memfd_path[64];
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
+    kf_sinks_init();
     setenv("KF_FUZZ_BROKERS", "127.0.0.1:9092", 1);
     setenv("KF_FUZZ_EMPTY", "", 1);
     setenv("KF_FUZZ_DOLLAR", "${KF_FUZZ_BROKERS}", 1); /* never expanded twice */
@@ -59,7 +62,7 @@ static void check_error(int rc, const kf_config *cfg, const char *err)
 static void check_mapping(const kf_mapping_config *m)
 {
     CHECK(m->name && m->name[0] && m->group_id && m->group_id[0]);
-    CHECK(m->handler_path && m->handler_config_json);
+    CHECK(m->handler.path && m->handler.config_json);
     CHECK(m->topic_count > 0 && m->sink_count > 0);
     for (size_t i = 0; i < m->topic_count; i++)
         CHECK(m->topics[i] && m->topics[i][0]);
@@ -73,14 +76,14 @@ static void check_mapping(const kf_mapping_config *m)
         for (size_t h = 0; h < s->headers.count; h++)
             CHECK(s->headers.names[h][0] && !strpbrk(s->headers.values[h], "\r\n"));
     }
-    CHECK(m->batch_max_records >= 1 && m->batch_max_records <= 10000);
-    CHECK(m->batch_max_bytes >= 1 && m->batch_max_bytes <= 67108864);
-    CHECK(m->threads >= 1 && m->threads <= 1024);
-    CHECK(m->max_inflight >= m->batch_max_records);
-    CHECK(m->retry_max_attempts >= 1 && m->retry_backoff_ms <= m->retry_max_backoff_ms);
-    CHECK(m->retry_max_record_age_ms == -1 || m->retry_max_record_age_ms >= 1);
-    CHECK(!m->idem_key_header || !m->idem_key_json);
-    CHECK(!(m->idem_key_header || m->idem_key_json) || m->exactly_once);
+    CHECK(m->batch.max_records >= 1 && m->batch.max_records <= 10000);
+    CHECK(m->batch.max_bytes >= 1 && m->batch.max_bytes <= 67108864);
+    CHECK(m->concurrency.threads >= 1 && m->concurrency.threads <= 1024);
+    CHECK(m->concurrency.max_inflight >= m->batch.max_records);
+    CHECK(m->retry.max_attempts >= 1 && m->retry.backoff_ms <= m->retry.max_backoff_ms);
+    CHECK(m->retry.max_record_age_ms == -1 || m->retry.max_record_age_ms >= 1);
+    CHECK(!m->idempotency.key_header || !m->idempotency.key_json);
+    CHECK(!(m->idempotency.key_header || m->idempotency.key_json) || m->exactly_once);
     CHECK(m->starting_position != KF_START_TIMESTAMP || m->start_timestamp_ms >= 0);
 }
 

@@ -33,6 +33,7 @@
 #include "dispatcher/record.h"
 #include "fuzz_input.h"
 #include "sinks/http_headers.h"
+#include "sinks/registry.h"
 #include "sinks/sink.h"
 #include "sinks/sink_priv.h"
 
@@ -185,6 +186,7 @@ static void check_dead_letter(const kf_record *v)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 65536) return 0;
+    kf_sinks_init();
     fuzz_in in = fuzz_in_make(data, size);
     char *group = fuzz_strdup(fuzz_next(&in));
     char *headers_json = fuzz_strdup(fuzz_next(&in));

@@ -1,11 +1,12 @@
 /*
- * Unit tests for config/config.c: every bad config must name its JSON path and
- * what was expected; good configs must come back with the documented defaults.
+ * Unit tests for config/ (config.c and the tables it reads with): every bad config must name its
+ * JSON path and what was expected; good configs must come back with the documented defaults.
  *
  * Test JSON is written with single quotes (turned into double quotes before
  * parsing) so the cases stay readable.
  */
 #include "config/config.h"
+#include "sinks/registry.h"
 
 #include <check.h>
 #include <errno.h>
@@ -293,7 +294,7 @@ START_TEST(test_env_expansion)
     ck_assert_str_eq(cfg->brokers, "k1:9092,k2:9092");
     ck_assert_str_eq(cfg->mappings[0].topics[0], "orders.in");
     ck_assert_str_eq(cfg->mappings[0].sinks[0].topic, "orders.out");
-    ck_assert_str_eq(cfg->mappings[0].handler_config_json, q("{'s':'${HOME} $ $$ a$b'}"));
+    ck_assert_str_eq(cfg->mappings[0].handler.config_json, q("{'s':'${HOME} $ $$ a$b'}"));
     kf_config_destroy(cfg);
 }
 END_TEST
@@ -317,20 +318,20 @@ START_TEST(test_defaults)
     ck_assert_str_eq(m->topics[0], "t");
     ck_assert_str_eq(m->group_id, "kfleet-m");
     ck_assert_int_eq(m->starting_position, KF_START_EARLIEST);
-    ck_assert_str_eq(m->handler_path, "h.so");
-    ck_assert_str_eq(m->handler_config_json, "{}");
-    ck_assert_int_eq(m->batch_max_records, 500);
-    ck_assert_int_eq(m->batch_max_bytes, 6291456);
-    ck_assert_int_eq(m->batch_window_ms, 20);
+    ck_assert_str_eq(m->handler.path, "h.so");
+    ck_assert_str_eq(m->handler.config_json, "{}");
+    ck_assert_int_eq(m->batch.max_records, 500);
+    ck_assert_int_eq(m->batch.max_bytes, 6291456);
+    ck_assert_int_eq(m->batch.window_ms, 20);
     ck_assert_int_eq(m->ordering, KF_ORDER_KEY);
-    ck_assert_int_eq(m->threads, 8);
-    ck_assert_int_eq(m->max_inflight, 10000);
+    ck_assert_int_eq(m->concurrency.threads, 8);
+    ck_assert_int_eq(m->concurrency.max_inflight, 10000);
     ck_assert(!m->exactly_once);
-    ck_assert_int_eq(m->retry_max_attempts, 5);
-    ck_assert_int_eq(m->retry_backoff_ms, 100);
-    ck_assert_int_eq(m->retry_max_backoff_ms, 10000);
-    ck_assert_int_eq(m->retry_max_record_age_ms, -1);
-    ck_assert_ptr_null(m->on_failure_topic);
+    ck_assert_int_eq(m->retry.max_attempts, 5);
+    ck_assert_int_eq(m->retry.backoff_ms, 100);
+    ck_assert_int_eq(m->retry.max_backoff_ms, 10000);
+    ck_assert_int_eq(m->retry.max_record_age_ms, -1);
+    ck_assert_ptr_null(m->on_failure.topic);
     ck_assert_uint_eq(m->sink_count, 1);
     ck_assert_str_eq(m->sinks[0].name, "s");
     ck_assert_int_eq(m->sinks[0].type, KF_SINK_STDOUT);
@@ -343,7 +344,7 @@ START_TEST(test_defaults)
 
     /* A backoff above the default cap raises the cap rather than failing. */
     cfg = load_ok(CFG_M(",'retry':{'backoff_ms':20000}"));
-    ck_assert_int_eq(cfg->mappings[0].retry_max_backoff_ms, 20000);
+    ck_assert_int_eq(cfg->mappings[0].retry.max_backoff_ms, 20000);
     kf_config_destroy(cfg);
 }
 END_TEST
@@ -394,18 +395,18 @@ START_TEST(test_full_values)
     ck_assert_str_eq(m->topics[1], "^re.*");
     ck_assert_str_eq(m->group_id, "g");
     ck_assert_int_eq(m->starting_position, KF_START_LATEST);
-    ck_assert_str_eq(m->handler_path, "/x/u.so");
-    ck_assert_str_eq(m->handler_config_json, q("{'field':'name','n':[1,2.5,null]}"));
-    ck_assert_int_eq(m->batch_max_records, 10000);
-    ck_assert_int_eq(m->batch_max_bytes, 1);
-    ck_assert_int_eq(m->batch_window_ms, 0);
+    ck_assert_str_eq(m->handler.path, "/x/u.so");
+    ck_assert_str_eq(m->handler.config_json, q("{'field':'name','n':[1,2.5,null]}"));
+    ck_assert_int_eq(m->batch.max_records, 10000);
+    ck_assert_int_eq(m->batch.max_bytes, 1);
+    ck_assert_int_eq(m->batch.window_ms, 0);
     ck_assert_int_eq(m->ordering, KF_ORDER_UNORDERED);
-    ck_assert_int_eq(m->threads, 1024);
+    ck_assert_int_eq(m->concurrency.threads, 1024);
     ck_assert(m->exactly_once);
-    ck_assert_int_eq(m->retry_max_attempts, 1);
-    ck_assert_int_eq(m->retry_max_backoff_ms, 1);
-    ck_assert_int_eq(m->retry_max_record_age_ms, 60000);
-    ck_assert_str_eq(m->on_failure_topic, "d.dlq");
+    ck_assert_int_eq(m->retry.max_attempts, 1);
+    ck_assert_int_eq(m->retry.max_backoff_ms, 1);
+    ck_assert_int_eq(m->retry.max_record_age_ms, 60000);
+    ck_assert_str_eq(m->on_failure.topic, "d.dlq");
     ck_assert_uint_eq(m->sink_count, 6);
     ck_assert_int_eq(m->sinks[0].type, KF_SINK_KAFKA);
     ck_assert_str_eq(m->sinks[0].topic, "o");
@@ -568,8 +569,8 @@ START_TEST(test_examples_load)
                                       sizeof(err)) == 0,
                   "%s", err);
     const kf_mapping_config *m = &cfg->mappings[0];
-    ck_assert_str_eq(m->handler_path, "build/handlers/uppercase.so");
-    ck_assert_str_eq(m->handler_config_json, q("{'field':'name'}"));
+    ck_assert_str_eq(m->handler.path, "build/handlers/uppercase.so");
+    ck_assert_str_eq(m->handler.config_json, q("{'field':'name'}"));
     ck_assert_uint_eq(m->sink_count, 4);
     ck_assert_str_eq(kf_config_find_sink(m, "hook")->url, "http://127.0.0.1:8080/orders");
     ck_assert_str_eq(cfg->redis_url, "redis://127.0.0.1:6379/0");
@@ -619,6 +620,7 @@ static Suite *config_suite(void)
 
 int main(void)
 {
+    kf_sinks_init();
     SRunner *sr = srunner_create(config_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -29,6 +29,7 @@
 #include "dispatcher/record.h"
 #include "dispatcher/record_pool.h"
 #include "handlers/loader.h"
+#include "sinks/registry.h"
 #include "sinks/sink.h"
 #include "common/log.h"
 
@@ -274,7 +275,7 @@ static void rig_start(const char *handler, const char *handler_config, const cha
              handler, handler_config, sinks, extra[0] ? "," : "", extra);
     ck_assert_msg(kf_config_load_string(json, "test", &R.cfg, err, sizeof err) == 0, "%s", err);
     R.m = &R.cfg->mappings[0];
-    R.h = kf_handler_load(handler, R.m->handler_config_json, err, sizeof err);
+    R.h = kf_handler_load(handler, R.m->handler.config_json, err, sizeof err);
     ck_assert_msg(R.h != NULL, "%s", err);
     if (strstr(handler, "/probe.so")) probe_bind();
 
@@ -285,7 +286,7 @@ static void rig_start(const char *handler, const char *handler_config, const cha
         .kafka = &R.cfg->kafka,
         .producer = &R.m->producer,
         .redis_url = R.cfg->redis_url,
-        .threads = R.m->threads,
+        .threads = R.m->concurrency.threads,
     };
     for (size_t i = 0; i < R.m->sink_count; i++) {
         R.sinks[i] = kf_sink_open(&R.m->sinks[i], &env, err, sizeof err);
@@ -1632,6 +1633,7 @@ static Suite *dispatcher_suite(void)
 
 int main(void)
 {
+    kf_sinks_init();
     SRunner *sr = srunner_create(dispatcher_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

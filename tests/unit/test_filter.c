@@ -407,8 +407,8 @@ START_TEST(test_nested_header_pattern_refused)
 END_TEST
 
 /*
- * Regression (fixed; dispatcher/filter.c:88, kf_filter_new accepts an empty array; config.c's
- * parse_filters lets `"filters": []` through): a filter with no pattern lets
+ * Regression (fixed; dispatcher/filter.c:88, kf_filter_new accepts an empty array;
+ * config/mapping_keys.c's read_filters lets `"filters": []` through): a filter with no pattern lets
  * nothing pass, so `"filters": []` silently commits every record without
  * running the handler. It must be refused, or mean "no filtering".
  */
