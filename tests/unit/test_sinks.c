@@ -7,14 +7,15 @@
  *   - HTTP against an in-process libmicrohttpd server (status mapping,
  *     request shape, timeouts, refused connections);
  *   - Redis URL parsing, and the Redis sink against fake servers that drop
- *     or stall the connection; against a real Redis only when KFLEET_REDIS
- *     is set (e.g. redis://127.0.0.1:6379/0);
+ *     or stall the connection, and against a real redis-server the test
+ *     starts (support/redis_server.h);
  *   - Kafka against librdkafka's in-process mock cluster (delivery, headers,
  *     timeouts, size limits, bad properties, fatal-error recovery).
  *
  * Every wait is on a condition with a deadline.
  */
 #include "tests/unit/support/http_server.h"
+#include "tests/unit/support/redis_server.h"
 #include "sinks/http_headers.h"
 #include "common/redis.h"
 #include "sinks/sink.h"
@@ -143,16 +144,12 @@ static kf_sink_worker *open_worker(kf_sink *s, int id)
     return w;
 }
 
-/* A loopback port nothing listens on (bound, then closed). */
+/* A loopback port nothing listens on. */
 static int closed_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    socklen_t len = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &len);
-    close(fd);
-    return ntohs(sa.sin_port);
+    int port = kf_test_free_port();
+    ck_assert_int_gt(port, 0);
+    return port;
 }
 
 /* -------------------------------------------------------------- dispatch */
@@ -912,18 +909,7 @@ START_TEST(test_redis_null_key)
 }
 END_TEST
 
-/* -------------------------------------------- redis (only with KFLEET_REDIS) */
-
-static redisContext *redis_admin(void)
-{
-    kf_redis_url u;
-    char err[256];
-    ck_assert_msg(kf_redis_url_parse(getenv("KFLEET_REDIS"), &u, err, sizeof err) == 0, "%s", err);
-    redisContext *c = kf_redis_connect(&u, 2000, 5000, err, sizeof err);
-    kf_redis_url_free(&u);
-    ck_assert_msg(c != NULL, "%s", err);
-    return c;
-}
+/* ------------------------------------------- redis against a real server */
 
 static redisReply *cmd(redisContext *c, const char *fmt, const char *a)
 {
@@ -935,10 +921,11 @@ static redisReply *cmd(redisContext *c, const char *fmt, const char *a)
 START_TEST(test_redis_commands)
 {
     acks_reset();
-    const char *url = getenv("KFLEET_REDIS");
-    redisContext *admin = redis_admin();
-    char p[64];
-    snprintf(p, sizeof p, "kfleet-test:%d:", (int)getpid());
+    kf_test_redis server;
+    ck_assert_msg(kf_test_redis_start(&server), "%s", server.why);
+    const char *url = server.url;
+    redisContext *admin = kf_test_redis_connect(&server);
+    const char p[] = "kfleet-test:";
     char list[96], stream[96], hash[96];
     snprintf(list, sizeof list, "%slist", p);
     snprintf(stream, sizeof stream, "%sstream", p);
@@ -1025,12 +1012,8 @@ START_TEST(test_redis_commands)
 
     for (int k = 0; k < 4; k++)
         kf_sink_close(sinks[k]);
-    const char *keys[] = {list, stream, hash};
-    for (int k = 0; k < 3; k++)
-        freeReplyObject(cmd(admin, "DEL %s", keys[k]));
-    snprintf(key, sizeof key, "%sk1", p);
-    freeReplyObject(cmd(admin, "DEL %s", key));
     redisFree(admin);
+    kf_test_redis_stop(&server);
 }
 END_TEST
 
@@ -1375,7 +1358,7 @@ static Suite *sinks_suite(void)
     tcase_add_test(tc, test_redis_connection_dropped);
     tcase_add_test(tc, test_redis_timeout);
     tcase_add_test(tc, test_redis_null_key);
-    if (getenv("KFLEET_REDIS") && *getenv("KFLEET_REDIS")) tcase_add_test(tc, test_redis_commands);
+    tcase_add_test(tc, test_redis_commands);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("kafka");
