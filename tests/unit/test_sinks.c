@@ -633,10 +633,10 @@ START_TEST(test_http_refused)
 }
 END_TEST
 
-/* The Idempotency-Key and X-Kfleet-Source were cut at 1023 and 511 bytes:
- * with a long group id (no limit in the config) or topic, every record of a
- * partition got the same key, and a receiver that honours it applied only
- * the first (found by tests/fuzz/headers.c). */
+/* The Idempotency-Key and X-Kfleet-Source go out whole, however long the
+ * group id (the config sets no limit) or the topic: cut to a fixed length,
+ * every record of a partition could get the same key, and a receiver that
+ * honours it would apply only the first. */
 START_TEST(test_http_idempotency_key_whole)
 {
     char group[1200], topic[600];
@@ -721,8 +721,8 @@ START_TEST(test_redis_url)
 END_TEST
 
 /* The userinfo ends at the LAST '@' of the authority (a password may hold an
- * '@'), so the mask must end there too: masking up to the first '@' showed
- * the rest of the password (found by tests/fuzz/redis_url.c). */
+ * '@'), so the mask ends there too: a mask that ended at the first '@' would
+ * show the rest of the password. */
 START_TEST(test_redis_url_password_with_at_masked)
 {
     kf_redis_url u;
@@ -747,7 +747,7 @@ START_TEST(test_redis_url_password_with_at_masked)
 END_TEST
 
 /* A "%00" decodes to a NUL that would cut the password short where AUTH
- * sends it as a C string; it is refused (found by tests/fuzz/redis_url.c). */
+ * sends it as a C string; it is refused. */
 START_TEST(test_redis_url_nul_escape_refused)
 {
     kf_redis_url u;
