@@ -12,6 +12,7 @@
 #include "tests/unit/support/eos_fixture.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
