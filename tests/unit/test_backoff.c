@@ -137,11 +137,11 @@ START_TEST(test_huge_and_odd_attempts)
 END_TEST
 
 /*
- * Regression (fixed; dispatcher/backoff.c:13, the doubling loop): with a max near
- * INT64_MAX, `ceiling *= 2` overflows a signed int64 (undefined behaviour:
- * UBSan aborts; otherwise the ceiling wraps negative and so does the delay).
- * Not reachable from a validated config (max_backoff_ms <= 3600000), but the
- * function takes int64_t bounds and promises a delay in [ceiling/2, ceiling].
+ * With a max near INT64_MAX the doubling ceiling must not overflow (signed
+ * overflow is undefined behaviour: UBSan aborts; otherwise the ceiling, and
+ * the delay with it, wraps negative). A validated config keeps
+ * max_backoff_ms <= 3600000, but the function takes int64_t bounds and
+ * promises a delay in [ceiling/2, ceiling] for all of them.
  */
 START_TEST(test_no_overflow_with_huge_max)
 {

@@ -1146,12 +1146,11 @@ START_TEST(test_traceparent_carried_to_outputs)
 END_TEST
 
 /*
- * Regression (fixed; dispatcher/dispatcher.c:409-411, run_chunk's final loop "Drop the guards"):
- * when a sink answers RETRY for several records of one lane in the same chunk
- * (an HTTP endpoint returning 503, or the whole batch after a transport
- * error), record_acked -> record_failed -> requeue puts each record back at
- * the HEAD of its lane one at a time, in chunk order, so the lane ends up
- * reversed: 3, 2, 1. The retry then writes a key's outputs backwards.
+ * A sink that answers RETRY for several records of one lane in the same
+ * chunk (an HTTP endpoint returning 503, or the whole batch after a
+ * transport error): the records go back to the head of their lane in their
+ * own order, so the retry writes the key's outputs in order. Put back one
+ * at a time, each at the head, they would come back reversed (3, 2, 1).
  */
 START_TEST(test_sink_retry_keeps_key_order_all_retried)
 {
@@ -1194,15 +1193,13 @@ START_TEST(test_sink_retry_status_keeps_key_order)
 END_TEST
 
 /*
- * Regression (fixed; dispatcher/lanes.c:163 kf_lanes_requeue, reached from dispatcher.c:88
- * requeue <- record_failed <- record_acked <- on_ack): a sink that acks after flush
- * returns (the Kafka sink acks from its poll thread, which the sink contract
- * allows) acks after the worker released the lane; the lane, now empty, was
- * freed, and the requeue dereferences r->lane. ASan: heap-use-after-free in
- * kf_lanes_requeue. Without ASan: memory corruption, typically a crash or a
- * hang later. Here the Kafka sink points at 127.0.0.1:1 (connection refused)
- * with message.timeout.ms=200, so every delivery fails with a retriable
- * error; nothing listens there.
+ * A sink may ack after flush returns (the Kafka sink acks from its poll
+ * thread, which the sink contract allows), so a record can be retried after
+ * the worker released its lane and the lane, empty, was freed: the requeue
+ * must not touch the freed lane (under ASan a heap-use-after-free; without,
+ * memory corruption, then typically a crash or a hang). Here the Kafka sink
+ * points at 127.0.0.1:1, where nothing listens, with message.timeout.ms=200,
+ * so every delivery fails with a retriable error.
  */
 START_TEST(test_async_sink_retry_after_release)
 {
@@ -1525,7 +1522,7 @@ START_TEST(test_dead_letter_headers)
     int errors = 0;
     for (size_t i = 0; i < dl.count; i++)
         errors += !strcmp(dl.headers[i].name, "kfleet.error");
-    ck_assert_int_eq(errors, 1); /* the old story is not repeated */
+    ck_assert_int_eq(errors, 1); /* the record's own kfleet.error is replaced */
     kf_dead_letter_free(&dl);
     ck_assert_ptr_null(dl.headers);
 

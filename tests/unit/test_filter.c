@@ -394,11 +394,10 @@ START_TEST(test_invalid_patterns_name_the_path)
 END_TEST
 
 /*
- * Regression (fixed; dispatcher/filter.c:108-109 validates "headers" with check_object, which
- * allows nested objects): headers are flat strings, and headers_match
- * (filter.c:276) returns 0 for any object member, so a nested header pattern can never match, yet
- * it is accepted. Every record is then filtered out and committed without a word: the kind of
- * run-time surprise config checking exists to prevent.
+ * Headers are flat strings, so a nested header pattern could never match:
+ * accepted, it would filter out (and commit) every record without a word,
+ * the kind of run-time surprise config checking exists to prevent. It is
+ * refused, naming the field.
  */
 START_TEST(test_nested_header_pattern_refused)
 {
@@ -407,12 +406,11 @@ START_TEST(test_nested_header_pattern_refused)
 END_TEST
 
 /*
- * Regression (fixed; dispatcher/filter.c:88, kf_filter_new accepts an empty array;
- * config/mapping_keys.c's read_filters lets `"filters": []` through): a filter with no pattern lets
- * nothing pass, so `"filters": []` silently commits every record without
- * running the handler. It must be refused, or mean "no filtering".
+ * `"filters": []` must not drop every record, committing them without
+ * running the handler (as a filter whose patterns, none, match nothing
+ * would): it is either refused, naming the field, or means "no filtering".
  */
-START_TEST(test_empty_pattern_list)
+START_TEST(test_empty_pattern_list_never_drops_all)
 {
     char err[256] = "";
     kf_filter *f = kf_filter_new("[]", "mappings[0].filters", err, sizeof err);
@@ -489,7 +487,7 @@ static Suite *filter_suite(void)
     TCase *tv = tcase_create("validate");
     tcase_add_test(tv, test_invalid_patterns_name_the_path);
     tcase_add_test(tv, test_nested_header_pattern_refused);
-    tcase_add_test(tv, test_empty_pattern_list);
+    tcase_add_test(tv, test_empty_pattern_list_never_drops_all);
     suite_add_tcase(s, tv);
     return s;
 }

@@ -125,10 +125,9 @@ START_TEST(test_at_most_64_headers)
 }
 END_TEST
 
-/* Numbers out of the range of the record's fields were converted anyway
- * (undefined behaviour: 1e20 into an int64_t); fractions were cut and other
- * types ignored. They are refused, naming the field (found by
- * tests/fuzz/invoke_line.c). */
+/* Numbers out of the range of the record's fields (converting 1e20 into an
+ * int64_t is undefined behaviour), fractions and values of other types are
+ * refused, naming the field, not converted, cut or ignored. */
 START_TEST(test_number_fields_checked)
 {
     bad_line("{\"timestamp\":1.7e20}", "timestamp: expected an integer");

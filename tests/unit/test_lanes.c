@@ -423,15 +423,13 @@ START_TEST(test_requeue_unordered_waits_alone)
 END_TEST
 
 /*
- * Regression (fixed; dispatcher/lanes.c:163, kf_lanes_requeue): the comment says a record
- * "whose lane was freed since it was taken gets its lane anew", but the code
- * cannot tell: r->lane still points at the freed lane (release freed it at
- * lanes.c:246 via maybe_free, nothing clears r->lane), and requeue reads and
- * writes it. ASan: heap-use-after-free; without ASan the lane is reused after
- * free and later freed twice. The dispatcher does exactly this when a sink
- * acks after the worker released the lane (the Kafka sink acks from its poll
- * thread: dispatcher.c record_acked -> record_failed -> requeue); see
- * test_dispatcher.c test_async_sink_retry_after_release.
+ * A record whose lane was released, and freed because it was empty, after
+ * the record was taken gets a lane anew when it is requeued: it must not
+ * use the freed one (ASan: heap-use-after-free; without ASan the lane would
+ * be reused after free and freed twice). The dispatcher requeues so when a
+ * sink acks after the worker released the lane (the Kafka sink acks from
+ * its poll thread); see test_dispatcher.c's
+ * test_async_sink_retry_after_release.
  */
 START_TEST(test_requeue_after_lane_released_and_freed)
 {
@@ -579,12 +577,12 @@ START_TEST(test_drop_partition_unordered_keeps_others_in_order)
 END_TEST
 
 /*
- * Regression (fixed; dispatcher/lanes.c:297-310, kf_lanes_drop_partition): in unordered
- * mode a record being retried from its own retry lane is requeued into that
- * lane while the worker still holds it (dispatcher.c requeue from run_chunk).
- * A held retry lane is in no list and not hashed, so drop_partition does not
- * see it: the record survives the revoke, and once released it runs again
- * although its partition belongs to another consumer now.
+ * In unordered mode a record retried from its own retry lane is requeued
+ * into that lane while the worker still holds it (the dispatcher requeues
+ * from the chunk it runs). A held retry lane is in no list and not hashed,
+ * yet kf_lanes_drop_partition must drop its record too: one that survived
+ * the revoke would run again once released, although its partition
+ * belongs to another consumer now.
  */
 START_TEST(test_drop_partition_sees_held_retry_lane)
 {

@@ -7,14 +7,15 @@
  *   - HTTP against an in-process libmicrohttpd server (status mapping,
  *     request shape, timeouts, refused connections);
  *   - Redis URL parsing, and the Redis sink against fake servers that drop
- *     or stall the connection; against a real Redis only when KFLEET_REDIS
- *     is set (e.g. redis://127.0.0.1:6379/0);
+ *     or stall the connection, and against a real redis-server the test
+ *     starts (support/redis_server.h);
  *   - Kafka against librdkafka's in-process mock cluster (delivery, headers,
  *     timeouts, size limits, bad properties, fatal-error recovery).
  *
  * Every wait is on a condition with a deadline.
  */
 #include "tests/unit/support/http_server.h"
+#include "tests/unit/support/redis_server.h"
 #include "sinks/http_headers.h"
 #include "common/redis.h"
 #include "sinks/sink.h"
@@ -143,16 +144,12 @@ static kf_sink_worker *open_worker(kf_sink *s, int id)
     return w;
 }
 
-/* A loopback port nothing listens on (bound, then closed). */
+/* A loopback port nothing listens on. */
 static int closed_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    socklen_t len = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &len);
-    close(fd);
-    return ntohs(sa.sin_port);
+    int port = kf_test_free_port();
+    ck_assert_int_gt(port, 0);
+    return port;
 }
 
 /* -------------------------------------------------------------- dispatch */
@@ -636,10 +633,10 @@ START_TEST(test_http_refused)
 }
 END_TEST
 
-/* The Idempotency-Key and X-Kfleet-Source were cut at 1023 and 511 bytes:
- * with a long group id (no limit in the config) or topic, every record of a
- * partition got the same key, and a receiver that honours it applied only
- * the first (found by tests/fuzz/headers.c). */
+/* The Idempotency-Key and X-Kfleet-Source go out whole, however long the
+ * group id (the config sets no limit) or the topic: cut to a fixed length,
+ * every record of a partition could get the same key, and a receiver that
+ * honours it would apply only the first. */
 START_TEST(test_http_idempotency_key_whole)
 {
     char group[1200], topic[600];
@@ -724,8 +721,8 @@ START_TEST(test_redis_url)
 END_TEST
 
 /* The userinfo ends at the LAST '@' of the authority (a password may hold an
- * '@'), so the mask must end there too: masking up to the first '@' showed
- * the rest of the password (found by tests/fuzz/redis_url.c). */
+ * '@'), so the mask ends there too: a mask that ended at the first '@' would
+ * show the rest of the password. */
 START_TEST(test_redis_url_password_with_at_masked)
 {
     kf_redis_url u;
@@ -750,7 +747,7 @@ START_TEST(test_redis_url_password_with_at_masked)
 END_TEST
 
 /* A "%00" decodes to a NUL that would cut the password short where AUTH
- * sends it as a C string; it is refused (found by tests/fuzz/redis_url.c). */
+ * sends it as a C string; it is refused. */
 START_TEST(test_redis_url_nul_escape_refused)
 {
     kf_redis_url u;
@@ -912,18 +909,7 @@ START_TEST(test_redis_null_key)
 }
 END_TEST
 
-/* -------------------------------------------- redis (only with KFLEET_REDIS) */
-
-static redisContext *redis_admin(void)
-{
-    kf_redis_url u;
-    char err[256];
-    ck_assert_msg(kf_redis_url_parse(getenv("KFLEET_REDIS"), &u, err, sizeof err) == 0, "%s", err);
-    redisContext *c = kf_redis_connect(&u, 2000, 5000, err, sizeof err);
-    kf_redis_url_free(&u);
-    ck_assert_msg(c != NULL, "%s", err);
-    return c;
-}
+/* ------------------------------------------- redis against a real server */
 
 static redisReply *cmd(redisContext *c, const char *fmt, const char *a)
 {
@@ -935,10 +921,11 @@ static redisReply *cmd(redisContext *c, const char *fmt, const char *a)
 START_TEST(test_redis_commands)
 {
     acks_reset();
-    const char *url = getenv("KFLEET_REDIS");
-    redisContext *admin = redis_admin();
-    char p[64];
-    snprintf(p, sizeof p, "kfleet-test:%d:", (int)getpid());
+    kf_test_redis server;
+    ck_assert_msg(kf_test_redis_start(&server), "%s", server.why);
+    const char *url = server.url;
+    redisContext *admin = kf_test_redis_connect(&server);
+    const char p[] = "kfleet-test:";
     char list[96], stream[96], hash[96];
     snprintf(list, sizeof list, "%slist", p);
     snprintf(stream, sizeof stream, "%sstream", p);
@@ -1025,12 +1012,8 @@ START_TEST(test_redis_commands)
 
     for (int k = 0; k < 4; k++)
         kf_sink_close(sinks[k]);
-    const char *keys[] = {list, stream, hash};
-    for (int k = 0; k < 3; k++)
-        freeReplyObject(cmd(admin, "DEL %s", keys[k]));
-    snprintf(key, sizeof key, "%sk1", p);
-    freeReplyObject(cmd(admin, "DEL %s", key));
     redisFree(admin);
+    kf_test_redis_stop(&server);
 }
 END_TEST
 
@@ -1375,7 +1358,7 @@ static Suite *sinks_suite(void)
     tcase_add_test(tc, test_redis_connection_dropped);
     tcase_add_test(tc, test_redis_timeout);
     tcase_add_test(tc, test_redis_null_key);
-    if (getenv("KFLEET_REDIS") && *getenv("KFLEET_REDIS")) tcase_add_test(tc, test_redis_commands);
+    tcase_add_test(tc, test_redis_commands);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("kafka");

@@ -8,24 +8,22 @@
  *   - Redis sink on another Redis: value there, mark in the state Redis;
  *   - HTTP sink: marks after the 2xx, none after a 500 or when one of a
  *     record's requests failed; FENCED after a newer owner;
- *   - Redis down: RETRY, nothing marked.
+ *   - Redis down: RETRY, nothing marked; the state Redis restarted: RETRY
+ *     while it is down, applied once it is back.
  *
- * The servers start once per test case (unchecked fixture) and are emptied
- * before each test. Every wait is on a condition with a deadline.
+ * The servers (support/redis_server.h) start once per test case, in an
+ * unchecked fixture, and are emptied before each test; the restart test
+ * runs a server of its own. Every wait is on a condition with a deadline.
  */
 #include "eos/state.h"
-#include "common/redis.h"
 #include "eos/marks.h"
 #include "tests/unit/support/http_server.h"
+#include "tests/unit/support/redis_server.h"
 #include "sinks/sink.h"
 
-#include <arpa/inet.h>
 #include <check.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -34,169 +32,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #define PREFIX "kt"
 #define GROUP  "g"
 #define TOPIC  "orders"
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* A loopback port nothing listens on right now (bound, then closed). */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        if (fd >= 0) close(fd);
-        return -1;
-    }
-    socklen_t len = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &len);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 /* ---------------------------------------------------------- redis-server */
 
-typedef struct redis_proc {
-    pid_t pid;
-    int port;
-    char dir[64];
-    char url[64];
-} redis_proc;
+static kf_test_redis R1, R2; /* R1 holds the state; R2 is an external sink */
 
-static redis_proc R1, R2; /* R1 holds the state; R2 is an external sink */
-
-static redisContext *connect_to(int port)
-{
-    struct timeval tv = {1, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (c && c->err) {
-        redisFree(c);
-        return NULL;
-    }
-    if (c) redisSetTimeout(c, (struct timeval){5, 0});
-    return c;
-}
-
-/* True once the server answers PING, false when it exited or the deadline
- * passed. */
-static bool wait_ping(redis_proc *r, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    while (now_ms() < deadline) {
-        int st;
-        if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
-            r->pid = 0;
-            return false;
-        }
-        redisContext *c = connect_to(r->port);
-        if (c) {
-            redisReply *rep = redisCommand(c, "PING");
-            bool ok = rep && rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "PONG") == 0;
-            if (rep) freeReplyObject(rep);
-            redisFree(c);
-            if (ok) return true;
-        }
-        struct timespec pause = {0, 20 * 1000000L}; /* between polls of a condition */
-        nanosleep(&pause, NULL);
-    }
-    return false;
-}
-
-static void redis_stop(redis_proc *r)
-{
-    if (r->pid > 0) {
-        kill(r->pid, SIGTERM);
-        int64_t deadline = now_ms() + 5000;
-        int st;
-        while (waitpid(r->pid, &st, WNOHANG) == 0) {
-            if (now_ms() > deadline) {
-                kill(r->pid, SIGKILL);
-                waitpid(r->pid, &st, 0);
-                break;
-            }
-            struct timespec pause = {0, 10 * 1000000L};
-            nanosleep(&pause, NULL);
-        }
-        r->pid = 0;
-    }
-    if (r->dir[0]) {
-        char path[128];
-        snprintf(path, sizeof path, "%s/dump.rdb", r->dir);
-        unlink(path);
-        rmdir(r->dir);
-        r->dir[0] = '\0';
-    }
-}
-
-/* Forks a redis-server without persistence on r->port, in r->dir; true once
- * it answers. The server dies with the thread that started it
- * (PR_SET_PDEATHSIG), so a failed test leaks no process. */
-static bool redis_spawn(redis_proc *r)
-{
-    char port[16];
-    snprintf(port, sizeof port, "%d", r->port);
-    pid_t parent = getpid();
-    r->pid = fork();
-    ck_assert_int_ge(r->pid, 0);
-    if (r->pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) _exit(1);
-        int null = open("/dev/null", O_WRONLY);
-        if (null >= 0) dup2(null, 1), dup2(null, 2);
-        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--dir", r->dir, (char *)NULL);
-        _exit(127);
-    }
-    snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d/0", r->port);
-    return wait_ping(r, 5000);
-}
-
-/* Starts one on a free port (a few tries: another process may take the port
- * between our probe and its bind). */
-static void redis_start(redis_proc *r)
-{
-    memset(r, 0, sizeof *r);
-    for (int attempt = 0; attempt < 5; attempt++) {
-        snprintf(r->dir, sizeof r->dir, "/tmp/kf-eos-redis-XXXXXX");
-        ck_assert_ptr_nonnull(mkdtemp(r->dir));
-        r->port = free_port();
-        ck_assert_int_gt(r->port, 0);
-        if (redis_spawn(r)) return;
-        redis_stop(r);
-    }
-    ck_abort_msg("could not start redis-server");
-}
-
+/* Once per test case, in the runner (support/redis_server.h). */
 static void servers_up(void)
 {
-    signal(SIGPIPE, SIG_IGN);
-    redis_start(&R1);
-    redis_start(&R2);
+    kf_test_redis_start(&R1);
+    kf_test_redis_start(&R2);
 }
 
 static void servers_down(void)
 {
-    redis_stop(&R1);
-    redis_stop(&R2);
+    kf_test_redis_stop(&R1);
+    kf_test_redis_stop(&R2);
 }
 
 /* One command on a fresh connection; the reply is the caller's. */
-static redisReply *cmd(const redis_proc *r, const char *fmt, ...)
+static redisReply *cmd(const kf_test_redis *r, const char *fmt, ...)
 {
-    redisContext *c = connect_to(r->port);
-    ck_assert_msg(c != NULL, "cannot connect to redis on port %d", r->port);
+    redisContext *c = kf_test_redis_connect(r);
     va_list ap;
     va_start(ap, fmt);
     redisReply *rep = redisvCommand(c, fmt, ap);
@@ -216,18 +77,20 @@ static long long int_of(redisReply *rep)
     return v;
 }
 
-/* Empties both servers and their command statistics. */
-static void reset_servers(void)
+/* Before each test of a case with servers: both empty, their command
+ * statistics reset. */
+static void servers_reset(void)
 {
-    const redis_proc *all[] = {&R1, &R2};
+    const kf_test_redis *all[] = {&R1, &R2};
     for (int i = 0; i < 2; i++) {
+        ck_assert_msg(all[i]->pid > 0, "no redis-server for the test: %s", all[i]->why);
         freeReplyObject(cmd(all[i], "FLUSHALL"));
         freeReplyObject(cmd(all[i], "CONFIG RESETSTAT"));
     }
 }
 
 /* The list at key, joined with ',' (e.g. "a,c,b"). */
-static void list_of(const redis_proc *r, const char *key, char *out, size_t outlen)
+static void list_of(const kf_test_redis *r, const char *key, char *out, size_t outlen)
 {
     redisReply *rep = cmd(r, "LRANGE %s 0 -1", key);
     ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
@@ -259,7 +122,7 @@ static long long done_count(int32_t partition)
 }
 
 /* Calls of the completion script since the last reset (EVALSHA or EVAL). */
-static long long script_calls(const redis_proc *r)
+static long long script_calls(const kf_test_redis *r)
 {
     redisReply *rep = cmd(r, "INFO commandstats");
     long long n = 0;
@@ -388,7 +251,6 @@ static void write_msg(kf_sink_worker *w, int idx, int32_t partition, int64_t off
 
 START_TEST(test_redis_applies_and_marks)
 {
-    reset_servers();
     acks_reset();
     int64_t e0 = assign(0), e1 = assign(1);
     kf_sink *s = open_list_sink("cache", NULL, R1.url);
@@ -423,14 +285,13 @@ START_TEST(test_redis_applies_and_marks)
 END_TEST
 
 /*
- * Many outputs before one flush: the worker's pending array grows (64, 128,
- * 256...) while kept commands point into it. Regression: the kept writes
- * pointed into the old array after a realloc, and the completion script got
- * garbage lengths (hiredis "Out of memory", every record retried).
+ * More outputs before one flush than the worker's pending array first holds
+ * (it grows 64, 128, 256...): each reaches the completion script intact and
+ * is applied and marked, in order. The kept commands point into that array,
+ * so they must follow it when a realloc moves it.
  */
 START_TEST(test_redis_many_writes_one_flush)
 {
-    reset_servers();
     acks_reset();
     int64_t e0 = assign(0);
     kf_sink *s = open_list_sink("cache", NULL, R1.url);
@@ -456,7 +317,6 @@ END_TEST
 
 START_TEST(test_redis_replay_not_written_twice)
 {
-    reset_servers();
     acks_reset();
     int64_t e = assign(0);
     kf_sink *s = open_list_sink("cache", NULL, R1.url);
@@ -491,7 +351,6 @@ END_TEST
 
 START_TEST(test_redis_stale_epoch_fenced)
 {
-    reset_servers();
     acks_reset();
     int64_t old = assign(0);
     int64_t now = assign(0); /* a newer owner took partition 0 */
@@ -523,7 +382,6 @@ END_TEST
 
 START_TEST(test_redis_outputs_of_one_record_are_one_item)
 {
-    reset_servers();
     acks_reset();
     int64_t e = assign(0);
     kf_sink *s = open_list_sink("cache", NULL, R1.url);
@@ -558,7 +416,6 @@ END_TEST
 
 START_TEST(test_redis_failed_write_not_marked)
 {
-    reset_servers();
     acks_reset();
     int64_t e = assign(0);
     freeReplyObject(cmd(&R1, "SET %s %s", "list", "a string, not a list"));
@@ -597,7 +454,6 @@ END_TEST
 
 START_TEST(test_redis_at_least_once_unchanged)
 {
-    reset_servers();
     acks_reset();
     kf_sink_config c = {
         .name = "cache", .type = KF_SINK_REDIS, .command = KF_REDIS_RPUSH, .key = "list"};
@@ -621,7 +477,6 @@ END_TEST
 
 START_TEST(test_redis_external)
 {
-    reset_servers();
     acks_reset();
     int64_t e = assign(0);
     kf_sink *s = open_list_sink("ext", R2.url, R1.url);
@@ -671,7 +526,6 @@ START_TEST(test_redis_same_server_other_spelling)
     /* The state's server named differently (no db, LOCALHOST-style case) is
      * still the same Redis: effect and mark in one script, nothing pipelined
      * on the side. */
-    reset_servers();
     acks_reset();
     int64_t e = assign(0);
     char url[64];
@@ -692,10 +546,9 @@ END_TEST
 
 START_TEST(test_redis_down_retry)
 {
-    reset_servers();
     acks_reset();
     char down[64];
-    snprintf(down, sizeof down, "redis://127.0.0.1:%d/0", free_port());
+    snprintf(down, sizeof down, "redis://127.0.0.1:%d/0", kf_test_free_port());
 
     /* same Redis as the state, which is down */
     kf_sink *s = open_list_sink("cache", NULL, down);
@@ -738,12 +591,12 @@ START_TEST(test_redis_state_restart)
      * included): RETRY while down, then the next flush applies. This test
      * runs its own server, to restart it. */
     acks_reset();
-    redis_proc r3;
-    redis_start(&r3);
-    kf_sink *s = open_list_sink("cache", NULL, r3.url);
+    kf_test_redis own;
+    ck_assert_msg(kf_test_redis_start(&own), "%s", own.why);
+    kf_sink *s = open_list_sink("cache", NULL, own.url);
     kf_sink_worker *w = open_worker(s);
     char err[256];
-    kf_eos_state *c = kf_eos_state_new(r3.url, PREFIX, GROUP, err, sizeof err);
+    kf_eos_state *c = kf_eos_state_new(own.url, PREFIX, GROUP, err, sizeof err);
     ck_assert_ptr_nonnull(c);
     kf_eos_assigned a;
     ck_assert_int_eq(kf_eos_state_assign(c, TOPIC, 0, &a, err, sizeof err), KF_STATUS_OK);
@@ -754,14 +607,13 @@ START_TEST(test_redis_state_restart)
     kf_sink_flush(w);
     expect_ack(0, KF_STATUS_OK);
 
-    kill(r3.pid, SIGKILL);
-    waitpid(r3.pid, NULL, 0);
+    kf_test_redis_kill(&own);
     write_msg(w, 1, 0, 2, 0, "b", e);
     kf_sink_flush(w);
     expect_ack(1, KF_STATUS_RETRY);
 
     /* back on the same port, empty: the owner assigns again */
-    ck_assert_msg(redis_spawn(&r3), "redis did not come back on port %d", r3.port);
+    ck_assert_msg(kf_test_redis_restart(&own), "%s", own.why);
     /* c's connection died with the server: its next call says RETRY and
      * reconnects on the one after */
     int rc = kf_eos_state_assign(c, TOPIC, 0, &a, err, sizeof err);
@@ -773,10 +625,10 @@ START_TEST(test_redis_state_restart)
     write_msg(w, 2, 0, 2, 0, "b", e);
     kf_sink_flush(w);
     expect_ack(2, KF_STATUS_OK);
-    ck_assert_int_eq(int_of(cmd(&r3, "LLEN %s", "list")), 1);
+    ck_assert_int_eq(int_of(cmd(&own, "LLEN %s", "list")), 1);
     kf_sink_worker_close(w);
     kf_sink_close(s);
-    redis_stop(&r3);
+    kf_test_redis_stop(&own);
 }
 END_TEST
 
@@ -830,7 +682,6 @@ static kf_sink *open_hook(int port, const char *state_url)
 
 START_TEST(test_http_marks_after_2xx)
 {
-    reset_servers();
     acks_reset();
     int port;
     struct MHD_Daemon *d = http_start(&port);
@@ -896,12 +747,11 @@ END_TEST
 
 START_TEST(test_http_state_down_retry)
 {
-    reset_servers();
     acks_reset();
     int port;
     struct MHD_Daemon *d = http_start(&port);
     char down[64];
-    snprintf(down, sizeof down, "redis://127.0.0.1:%d/0", free_port());
+    snprintf(down, sizeof down, "redis://127.0.0.1:%d/0", kf_test_free_port());
     kf_sink *s = open_hook(port, down);
     kf_sink_worker *w = open_worker(s);
     write_msg(w, 0, 0, 10, 0, "ok", 1);
@@ -918,7 +768,6 @@ END_TEST
 
 START_TEST(test_http_at_least_once_unchanged)
 {
-    reset_servers();
     acks_reset();
     int port;
     struct MHD_Daemon *d = http_start(&port);
@@ -940,50 +789,13 @@ END_TEST
 
 /* ----------------------------------------------------------------- suite */
 
-/* Error replies that go away by themselves make a record wait (KF_STATUS_RETRY)
- * instead of failing it: a full disk (MISCONF: Redis refuses writes it cannot
- * persist) ends when space is freed. */
-START_TEST(test_transient_error_replies)
-{
-    bool reconnect = false;
-    ck_assert_int_eq(
-        kf_redis_classify("MISCONF Errors writing to the AOF file: No space left on device",
-                          &reconnect),
-        KF_STATUS_RETRY);
-    ck_assert(!reconnect);
-    ck_assert_int_eq(kf_redis_classify("LOADING Redis is loading the dataset in memory", NULL),
-                     KF_STATUS_RETRY);
-    ck_assert_int_eq(
-        kf_redis_classify("OOM command not allowed when used memory > 'maxmemory'.", NULL),
-        KF_STATUS_RETRY);
-    ck_assert_int_eq(
-        kf_redis_classify("READONLY You can't write against a read only replica.", &reconnect),
-        KF_STATUS_RETRY);
-    ck_assert(reconnect);
-    /* A failover: only a new connection finds the new primary. */
-    const char *failover[] = {"CLUSTERDOWN The cluster is down",
-                              "MASTERDOWN Link with MASTER is down"};
-    for (size_t i = 0; i < 2; i++) {
-        reconnect = false;
-        ck_assert_int_eq(kf_redis_classify(failover[i], &reconnect), KF_STATUS_RETRY);
-        ck_assert(reconnect);
-    }
-    ck_assert_int_eq(kf_redis_classify(
-                         "WRONGTYPE Operation against a key holding the wrong kind of value", NULL),
-                     KF_STATUS_FAIL);
-    ck_assert_int_eq(kf_redis_classify("ERR unknown command", NULL), KF_STATUS_FAIL);
-    /* A prefix must be the whole first word. */
-    ck_assert_int_eq(kf_redis_classify("BUSYKEY Target key name already exists.", NULL),
-                     KF_STATUS_FAIL);
-}
-END_TEST
-
 static Suite *sinks_eos_suite(void)
 {
     Suite *s = suite_create("sinks_eos");
     TCase *tc = tcase_create("redis");
     tcase_set_timeout(tc, 60);
     tcase_add_unchecked_fixture(tc, servers_up, servers_down);
+    tcase_add_checked_fixture(tc, servers_reset, NULL);
     tcase_add_test(tc, test_redis_applies_and_marks);
     tcase_add_test(tc, test_redis_many_writes_one_flush);
     tcase_add_test(tc, test_redis_replay_not_written_twice);
@@ -1001,13 +813,10 @@ static Suite *sinks_eos_suite(void)
     tcase_add_test(tc, test_redis_state_restart);
     suite_add_tcase(s, tc);
 
-    tc = tcase_create("errors");
-    tcase_add_test(tc, test_transient_error_replies);
-    suite_add_tcase(s, tc);
-
     tc = tcase_create("http");
     tcase_set_timeout(tc, 60);
     tcase_add_unchecked_fixture(tc, servers_up, servers_down);
+    tcase_add_checked_fixture(tc, servers_reset, NULL);
     tcase_add_test(tc, test_http_marks_after_2xx);
     tcase_add_test(tc, test_http_state_down_retry);
     tcase_add_test(tc, test_http_at_least_once_unchanged);
