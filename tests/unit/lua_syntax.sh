@@ -9,7 +9,7 @@
 #
 # `luac5.1 -p` parses without running anything: a syntax error fails the
 # test, a name that is not defined does not (Redis reports that when the
-# script runs; tests/unit/test_idempotency.c runs them). Every script must
+# script runs; tests/unit/test_eos_*.c run them). Every script must
 # have its loaded copy, so an embedding that did not run fails too.
 # Without luac5.1 the test is skipped (exit 77, ctest's SKIP_RETURN_CODE),
 # except under CI=true, where it fails: scripts/setup.sh installs lua5.1.
