@@ -38,9 +38,8 @@ static void write_outputs(worker *w, kf_rec *r)
         for (size_t s = from; s < to; s++) {
             unsigned n = s < KF_METRICS_MAX_SINKS ? seq[s]++ : 0;
             if (s < 32 && (done & (1u << s))) continue;
-            const kf_sink_config *sc = kf_sink_config_of(d->env.sinks[s]);
-            if (d->env.staged_kafka &&
-                (kf_sink_caps(d->env.sinks[s]) & KF_SINK_CAP_TRANSACTIONAL)) {
+            if (d->staged[s]) {
+                const kf_sink_config *sc = kf_sink_config_of(d->env.sinks[s]);
                 kf_staged *st =
                     kf_staged_new(r->view.offset, staged_seq++, sc->topic, o->key, o->key_len,
                                   o->value, o->value_len, o->headers, o->header_count);
@@ -467,8 +466,9 @@ kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t
         kf_rec_pool_set_keep(d->pool, (size_t)env->mapping->concurrency.max_inflight * 2 +
                                           (size_t)env->mapping->batch.max_records);
     d->sink_names = calloc(env->sink_count + 1, sizeof *d->sink_names);
+    d->staged = calloc(env->sink_count + 1, sizeof *d->staged);
     d->workers = calloc((size_t)d->nworkers, sizeof *d->workers);
-    if (!d->lanes || !d->pool || !d->sink_names || !d->workers) {
+    if (!d->lanes || !d->pool || !d->sink_names || !d->staged || !d->workers) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -477,6 +477,8 @@ kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t
     for (size_t s = 0; s < env->sink_count; s++) {
         const kf_sink_config *sc = kf_sink_config_of(env->sinks[s]);
         d->sink_names[s] = sc->name;
+        d->staged[s] =
+            env->staged_kafka && (kf_sink_caps(env->sinks[s]) & KF_SINK_CAP_TRANSACTIONAL);
         if (s < 32 && (kf_sink_caps(env->sinks[s]) & KF_SINK_CAP_MARKS))
             marked |= 1u << s;
         else
@@ -628,6 +630,7 @@ void kf_dispatcher_destroy(kf_dispatcher *d)
     kf_rec_pool_destroy(d->pool); /* after the lanes: dropped records came back */
     free(d->workers);
     free(d->sink_names);
+    free(d->staged);
     free(d);
 }
 

@@ -33,6 +33,9 @@ typedef struct worker {
 struct kf_dispatcher {
     kf_dispatcher_env env;
     const char **sink_names;
+    /* Per sink: its outputs are staged for the mapping's Kafka transaction
+     * (staged_kafka and a transactional sink), decided once at start. */
+    unsigned char *staged;
 
     pthread_mutex_t lock; /* guards lanes, idle, stop, cost_ns */
     pthread_cond_t work;  /* signalled when lanes become runnable */
