@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/unit/check_layers.sh — the layering check (scripts/check_layers.sh)
+# tests/unit/test_layers.sh — the layering check (scripts/check_layers.sh)
 # passes on the tree and refuses each kind of include it exists to refuse,
 # on a scratch tree built here.
 set -euo pipefail

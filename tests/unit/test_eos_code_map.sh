@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/unit/eos_code_map.sh — every `file:function` that eos/README.md's code
+# tests/unit/test_eos_code_map.sh — every `file:function` that eos/README.md's code
 # map names exists: the file is there and defines (or, for a .lua file,
 # declares) that function. A rename or a move that forgets the map fails here.
 set -euo pipefail
