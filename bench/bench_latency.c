@@ -11,7 +11,10 @@
  *   --redis-list KEY   BLPOP (wakes on the first push) then LPOP KEY 1000 until
  *                      empty; the list is drained as it is read
  *   --kafka TOPIC      every partition assigned from the beginning,
- *                      isolation.level=read_committed, fetch.wait.max.ms=10
+ *                      isolation.level=read_committed, fetch.wait.max.ms=10;
+ *                      production starts once every partition was fetched to
+ *                      its end (at most 10 s), so the fetcher's start-up is
+ *                      not measured
  *   --floor            the probe's own floor: the --kafka reader above reads
  *                      the input topic itself, so nothing but produce ->
  *                      broker -> consume is measured (no pipeline runs; the
@@ -178,7 +181,8 @@ static void *kafka_reader(void *arg)
         !tool_conf_set(conf, "group.id", group) &&
         !tool_conf_set(conf, "enable.auto.commit", "false") &&
         !tool_conf_set(conf, "isolation.level", "read_committed") &&
-        !tool_conf_set(conf, "fetch.wait.max.ms", "10")) {
+        !tool_conf_set(conf, "fetch.wait.max.ms", "10") &&
+        !tool_conf_set(conf, "enable.partition.eof", "true")) {
         rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
         if (!rk) fprintf(stderr, "bench_latency: %s\n", err);
     } else {
@@ -194,8 +198,25 @@ static void *kafka_reader(void *arg)
         if (rk) rd_kafka_destroy(rk);
         return NULL;
     }
+    int parts = l->cnt;
     rd_kafka_topic_partition_list_destroy(l);
     rd_kafka_poll_set_consumer(rk);
+    /* Ready once every partition was fetched to its end (or after 10 s):
+     * a fetcher that is still starting (offset lookup, a first fetch error
+     * and its 500 ms backoff) would otherwise be measured as latency. */
+    uint8_t *eof = calloc((size_t)parts, 1);
+    int at_end = 0;
+    for (double until = tool_now_s() + 10; eof && at_end < parts && tool_now_s() < until;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 10);
+        if (!m) continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && m->partition >= 0 &&
+            m->partition < parts && !eof[m->partition]) {
+            eof[m->partition] = 1;
+            at_end++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    free(eof);
     atomic_store(&g_reader_ready, 1);
     while (reading()) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 10);

@@ -12,7 +12,7 @@
 #                           timing; what scripts/test.sh runs
 #   --only LIST             comma list of what to run: raw_consumer, kcat,
 #                           kfleet_alo, kfleet_eos_redis, kfleet_eos_kafka,
-#                           kstreams_eos, slow_handler, footprint
+#                           kstreams_eos, scale_out, slow_handler, footprint
 #   --keep-work             keep the logs and configs of a successful run
 #
 # Output: a Markdown table on stdout; bench/results/latest.json and

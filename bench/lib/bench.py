@@ -42,6 +42,10 @@ THROUGHPUT = ["raw_consumer", "kcat", "kfleet_alo", "kfleet_eos_redis", "kfleet_
               "kstreams_eos"]
 LATENCY = ["kfleet_eos_redis", "kfleet_eos_kafka", "kstreams_eos"]
 ORDERINGS = ["partition", "key", "unordered"]
+# Scale-out: 1, 2, 3 kfleet processes in one group on one topic with enough
+# partitions for 3 members to get the same share.
+SCALE_MEMBERS = [1, 2, 3]
+SCALE_PARTITIONS = 6
 PARTITIONS = 8
 VALUE_SIZE = 100
 KEYS = 100
@@ -234,6 +238,56 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def proc_ticks(pid):
+    """utime + stime of a process in clock ticks (/proc/PID/stat), or None."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def machine_ticks():
+    """(busy, total) clock ticks of every CPU together (/proc/stat), or None."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    total = sum(v[:8])  # guest time is already counted in user
+    return total - v[3] - v[4], total
+
+
+def broker_pid(brokers):
+    """The pid of the Kafka broker at `brokers` (KF_BENCH_BROKER_PID, or the
+    kafka.Kafka process whose server.properties listens on that port), or
+    None: the broker's CPU figures are then missing, nothing else."""
+    if os.environ.get("KF_BENCH_BROKER_PID"):
+        return int(os.environ["KF_BENCH_BROKER_PID"])
+    port = brokers.split(",")[0].rsplit(":", 1)[-1]
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"kafka.Kafka" not in argv:
+            continue
+        props = [a.decode() for a in argv if a.endswith(b".properties")]
+        try:
+            with open(props[-1]) as f:
+                if re.search(rf":{port}\b", f.read()):
+                    return int(d)
+        except (OSError, IndexError):
+            continue
+    return None
 
 
 def http_get(port, path, timeout=2.0):
@@ -802,8 +856,48 @@ class Bench:
         self.redis_cleanup(out_list)
         return res
 
+    def latency_floor_run(self):
+        """The probe's own floor: bench_latency --floor produces at the same
+        rate and reads the same topic back with the Kafka reader the sinks
+        use (same clock, same percentiles): produce -> broker -> consume,
+        no kfleet, no handler, no sink."""
+        p_ = self.p
+        topic = self.name("lat.floor.in")
+        self.create_topic(topic)
+        probe = Proc("lat.floor.probe",
+                     [f"{self.tools}/bench_latency", "-b", self.brokers, "-t", topic, "--floor",
+                      "--rate", str(p_["lat_rate"]), "--seconds", str(p_["lat_seconds"]),
+                      "--warmup-seconds", str(p_["lat_warmup"]), "--value-size", str(VALUE_SIZE),
+                      "--drain-timeout", "30"], self.work)
+        res = {"ok": False}
+        if probe.reap(p_["lat_seconds"] + p_["lat_warmup"] + 120) is None:
+            probe.stop(5, signal.SIGKILL)
+        _, m = probe.first_line(r"^\{.*\}$")
+        if m is None:
+            res["error"] = f"floor probe exited {probe.rc}: " + " | ".join(probe.tail(3))
+        else:
+            res.update(json.loads(m.group(0)))
+            res["ok"] = probe.rc == 0
+            if not res["ok"]:
+                res["error"] = (f"floor probe saw missing={res['missing']} "
+                                f"duplicates={res['duplicates']} (status {probe.rc})")
+        probe.close()
+        self.delete_topics(topic)
+        return res
+
     def latency(self):
         out = {}
+        if any(self.wanted(w) for w in LATENCY):
+            # First, in the same run: what the probe measures with no kfleet.
+            waited = self.redis.settle_aof()
+            log(f"latency floor: Redis AOF rewritten first ({waited:.1f}s)")
+            r = self.latency_floor_run()
+            if r["ok"]:
+                log(f"latency floor (Kafka alone): p50 {r['p50_ms']:.1f} ms, "
+                    f"p99 {r['p99_ms']:.1f} ms, p99.9 {r['p999_ms']:.1f} ms")
+            else:
+                self.fail("latency floor", r.get("error"))
+            out["floor"] = r
         for w in LATENCY:
             if not self.wanted(w):
                 continue
@@ -816,6 +910,144 @@ class Bench:
             else:
                 self.fail(f"latency {w}", r.get("error"))
             out[w] = r
+        return out
+
+    # -- scale-out --
+
+    def scale_run(self, topic, n_members, rep):
+        """n_members kfleet_alo processes (echo, null sink) in one fresh group,
+        started together on the pre-produced topic. Timed from the first exec
+        to the moment the members' records_done_total add up to N (group
+        join and rebalances included, like every figure here); then stopped
+        and the group's committed offsets must add up to N. CPU over that
+        window from /proc/<pid>/stat: each member, the broker, the machine."""
+        n = self.p["records"]
+        group = self.name(f"scale{n_members}")
+        procs, ports = [], []
+        r = {"ok": False, "members": n_members}
+        broker = broker_pid(self.brokers)
+        m0, b0 = machine_ticks(), proc_ticks(broker)
+        for i in range(n_members):
+            port = free_port()
+            tag = f"scale{rep}.{n_members}.{i}"
+            cfg = self.kfleet_config(tag, topic, group, port, False,
+                                     [{"name": "out", "type": "null"}])
+            procs.append(self.start_kfleet(tag, cfg))
+            ports.append(port)
+        t0 = procs[0].t0
+        deadline = t0 + self.run_timeout
+        t_joined = t_done = None
+        done_at_join = None
+        last, last_change = -1, now()
+        err = None
+        while err is None:
+            t = now()
+            dead = [p for p in procs if p.poll() is not None]
+            if dead:
+                err = f"{dead[0].name} exited with status {dead[0].rc}: " + " | ".join(dead[0].tail(4))
+                break
+            bodies = [http_get(port, "/metrics")[1] or "" for port in ports]
+            done = sum(metric(b, "kfleet_records_done_total") or 0 for b in bodies)
+            assigned = [metric(b, "kfleet_assigned_partitions") or 0 for b in bodies]
+            if t_joined is None and all(a > 0 for a in assigned) and \
+                    sum(assigned) == SCALE_PARTITIONS:
+                t_joined, done_at_join = now(), done
+            if done >= n:
+                t_done = now()
+                break
+            if done != last:
+                last, last_change = done, t
+            elif t - last_change > self.stall_s:
+                err = f"stalled: {int(done)} of {n} done, partitions per member {assigned}"
+            if t > deadline:
+                err = f"not done after {self.run_timeout:.0f}s: {int(done)} of {n} done"
+            time.sleep(0.01)
+        m1, b1 = machine_ticks(), proc_ticks(broker)
+        member_ticks = [proc_ticks(p.pid) for p in procs]
+        t_win = now()
+        bodies = [http_get(port, "/metrics")[1] or "" for port in ports]
+        done_final = sum(metric(b, "kfleet_records_done_total") or 0 for b in bodies)
+        stopped = [p.stop(60) for p in procs]
+        if err is None and not all(stopped):
+            err = "a member did not exit within 60s of SIGTERM"
+        if err is None:
+            # Every record processed: the members commit on their way out, so
+            # the group's committed offsets must now cover the whole topic.
+            w = Proc(f"scale{rep}.{n_members}.watch",
+                     [f"{self.tools}/bench_kafka", "watch", "-b", self.brokers, "-t", topic,
+                      "-g", group, "-n", str(n), "--interval-ms", "50", "--timeout", "30"],
+                     self.work)
+            w.reap(45)
+            if w.rc != 0:
+                err = "committed offsets do not cover every record: " + " | ".join(w.tail(2))
+            w.close()
+        tick = os.sysconf("SC_CLK_TCK")
+        win = t_win - t0
+        if err is None:
+            r.update(ok=True, seconds=t_done - t0, records_per_s=n / (t_done - t0),
+                     join_ms=(t_joined - t0) * 1000 if t_joined else None,
+                     redelivered=int(done_final - n))
+            # The rate once every member holds its share, when records were left.
+            if t_joined and done_at_join is not None and done_at_join < n and t_done > t_joined:
+                r["after_join_records_per_s"] = (n - done_at_join) / (t_done - t_joined)
+        else:
+            r["error"] = err + f" (logs {self.work}/scale{rep}.{n_members}.*.log)"
+        cpu = [p.cpu_s() for p in procs]
+        r["cpu_s_per_million"] = sum(cpu) / n * 1e6 if all(c is not None for c in cpu) else None
+        r["member_cpu_pct"] = [None if t is None else 100.0 * t / tick / win for t in member_ticks]
+        if b0 is not None and b1 is not None:
+            r["broker_cpu_s_per_million"] = (b1 - b0) / tick / n * 1e6
+            r["broker_cpu_pct"] = 100.0 * (b1 - b0) / tick / win
+        if m0 and m1:
+            busy, total = m1[0] - m0[0], m1[1] - m0[1]
+            r["machine_busy_pct"] = 100.0 * busy / total if total else None
+        r["peak_rss_mb"] = max((p.peak_rss_mb() or 0) for p in procs)
+        for p in procs:
+            p.close()
+        return r
+
+    def scale_out(self):
+        if not self.wanted("scale_out"):
+            return None
+        n = self.p["records"]
+        topic = self.name("scale.in")
+        self.produce(topic, n, partitions=SCALE_PARTITIONS)
+        runs = {k: [] for k in SCALE_MEMBERS}
+        for rep in range(self.p["reps"]):
+            for k in SCALE_MEMBERS:
+                r = self.scale_run(topic, k, rep)
+                runs[k].append(r)
+                if r["ok"]:
+                    log(f"scale-out {k} process(es) run {rep + 1}: {r['records_per_s']:,.0f} "
+                        f"records/s ({r['seconds']:.2f}s, joined {r['join_ms'] or 0:.0f} ms, "
+                        f"cpu {r['cpu_s_per_million'] or 0:.2f}s/M, machine busy "
+                        f"{r.get('machine_busy_pct') or 0:.0f}%, broker "
+                        f"{r.get('broker_cpu_pct') or 0:.0f}%, members "
+                        f"{[round(x or 0) for x in r['member_cpu_pct']]}%)")
+                else:
+                    self.fail(f"scale-out {k} process(es) run {rep + 1}", r.get("error"))
+        self.delete_topics(topic)
+        out = {"records": n, "partitions": SCALE_PARTITIONS, "members": {}}
+        for k, rs in runs.items():
+            ok = [r for r in rs if r["ok"]]
+            m = {"records_per_s": median([r["records_per_s"] for r in ok]),
+                 "runs_records_per_s": [round(r["records_per_s"]) if r["ok"] else None for r in rs]}
+            for f in ("after_join_records_per_s", "join_ms", "cpu_s_per_million",
+                      "broker_cpu_s_per_million", "broker_cpu_pct", "machine_busy_pct",
+                      "peak_rss_mb", "redelivered"):
+                m[f] = median([r.get(f) for r in ok])
+            # Per member, the median over the runs of each member's CPU %.
+            per = [r["member_cpu_pct"] for r in ok]
+            m["member_cpu_pct"] = [median([x[i] for x in per]) for i in range(k)] if per else None
+            if m["records_per_s"] is not None:
+                m["records_per_s"] = round(m["records_per_s"])
+            errs = [r["error"] for r in rs if not r["ok"]]
+            if errs:
+                m["errors"] = errs
+            out["members"][str(k)] = m
+        one = out["members"]["1"].get("records_per_s")
+        for k in SCALE_MEMBERS:
+            out["members"][str(k)]["vs_one"] = ratio(out["members"][str(k)].get("records_per_s"), one)
         return out
 
     # -- slow handler --
@@ -912,7 +1144,7 @@ def ratio(a, b):
     return a / b if a and b else None
 
 
-def build_results(b, tp, lat, slow, idle):
+def build_results(b, tp, lat, slow, idle, scale=None):
     res = {}
     raw = tp.get("raw_consumer", {}).get("records_per_s")
     ks = tp.get("kstreams_eos", {}).get("records_per_s")
@@ -933,6 +1165,28 @@ def build_results(b, tp, lat, slow, idle):
             if not l.get("ok"):
                 r.setdefault("errors", []).append("latency: " + str(l.get("error")))
         res[w] = r
+    if "floor" in lat:
+        # The probe's own floor next to each contender's p99, in one place.
+        fl = lat["floor"]
+        floor = {k: fl.get(k) for k in ("p50_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms",
+                                         "missing", "duplicates")}
+        if not fl.get("ok"):
+            floor["errors"] = ["floor: " + str(fl.get("error"))]
+        res["latency"] = {"floor": floor}
+        fp99 = fl.get("p99_ms") if fl.get("ok") else None
+        for w in LATENCY:
+            if w not in lat:
+                continue
+            l = lat[w]
+            p99 = l.get("p99_ms") if l.get("ok") else None
+            over = p99 - fp99 if p99 is not None and fp99 is not None else None
+            res["latency"][w] = {"p50_ms": l.get("p50_ms"), "p99_ms": l.get("p99_ms"),
+                                 "p999_ms": l.get("p999_ms"), "max_ms": l.get("max_ms"),
+                                 "floor_p99_ms": fp99, "p99_over_floor_ms": over}
+            if w in res:
+                res[w]["p99_over_floor_ms"] = over
+    if scale is not None:
+        res["scale_out"] = scale
     if slow is not None:
         res["slow_handler"] = slow
     fp = {}
@@ -968,6 +1222,9 @@ def goals(res):
     for w in ("kfleet_eos_redis", "kfleet_eos_kafka"):
         v = get(w, "p99_ms")
         out.append(g(f"{w} p99 <= 10 ms at 10k records/s", v and f"{v:.1f} ms", v is not None and v <= 10))
+    v = get("kfleet_eos_redis", "p99_over_floor_ms")
+    out.append(g("exactly-once Redis p99 <= floor p99 + 5 ms at 10k records/s",
+                 None if v is None else f"{v:+.1f} ms", v is not None and v <= 5))
     s = res.get("slow_handler") or {}
     v = ratio(s.get("partition_s"), s.get("key_s"))
     out.append(g("key mode >= 8x faster than partition mode", v and f"{v:.1f}x", v and v >= 8))
@@ -1006,14 +1263,23 @@ def markdown(b, res, gl):
                  f"{p['lat_seconds']} s (after {p['lat_warmup']} s warm-up; kfleet mapping "
                  f"{json.dumps(b.lat_mapping)}; Kafka sinks read with read_committed):")
         L.append("")
-        L.append("| contender | p50 ms | p99 ms | p99.9 ms | max ms | missing | duplicates |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|")
+        L.append("| contender | p50 ms | p99 ms | p99.9 ms | max ms | p99 - floor p99 ms | "
+                 "missing | duplicates |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        fl = (res.get("latency") or {}).get("floor")
+        if fl:
+            L.append(f"| floor (Kafka alone: probe -> broker -> probe) | {fmt(fl.get('p50_ms'), 1)} | "
+                     f"{fmt(fl.get('p99_ms'), 1)} | {fmt(fl.get('p999_ms'), 1)} | "
+                     f"{fmt(fl.get('max_ms'), 1)} | 0 | {fmt(fl.get('missing'))} | "
+                     f"{fmt(fl.get('duplicates'))} |")
         for w in LATENCY:
             r = res.get(w) or {}
             if "p50_ms" not in r:
                 continue
+            over = r.get("p99_over_floor_ms")
             L.append(f"| {w} | {fmt(r.get('p50_ms'), 1)} | {fmt(r.get('p99_ms'), 1)} | "
                      f"{fmt(r.get('p999_ms'), 1)} | {fmt(r.get('max_ms'), 1)} | "
+                     f"{'n/a' if over is None else f'{over:+.1f}'} | "
                      f"{fmt(r.get('latency_missing'))} | {fmt(r.get('latency_duplicates'))} |")
     eos = [w for w in ("kfleet_eos_redis", "kfleet_eos_kafka") if "redis_calls_per_record" in (res.get(w) or {})]
     if eos:
@@ -1024,6 +1290,27 @@ def markdown(b, res, gl):
             r = res[w]
             L.append(f"| {w} | {fmt(r.get('redis_calls_per_record'), 4)} | "
                      f"{fmt(r.get('redis_commands_per_record'), 3)} |")
+    so = res.get("scale_out")
+    if so:
+        L.append("")
+        L.append(f"Scale-out: N kfleet processes (at-least-once, echo, null sink) in one consumer "
+                 f"group, {so['records']:,} records, {so['partitions']} partitions; exec of the "
+                 f"first to the last record done (join included); CPU % over that window "
+                 f"(100 % = one core of {len(os.sched_getaffinity(0))}):")
+        L.append("")
+        L.append("| processes | records/s (median) | vs 1 | after join records/s | join ms | "
+                 "kfleet CPU s / M | CPU % per process | broker CPU s / M | broker CPU % | "
+                 "machine busy % | redelivered | runs (records/s) |")
+        L.append("|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|")
+        for k in SCALE_MEMBERS:
+            m = so["members"].get(str(k)) or {}
+            runs = ", ".join("FAILED" if x is None else f"{x:,}" for x in m.get("runs_records_per_s", []))
+            per = " / ".join(fmt(x, 0) for x in (m.get("member_cpu_pct") or []))
+            L.append(f"| {k} | {fmt(m.get('records_per_s'))} | {fmt(m.get('vs_one'), 2, 'x')} | "
+                     f"{fmt(m.get('after_join_records_per_s'))} | {fmt(m.get('join_ms'), 0)} | "
+                     f"{fmt(m.get('cpu_s_per_million'), 2)} | {per or 'n/a'} | "
+                     f"{fmt(m.get('broker_cpu_s_per_million'), 2)} | {fmt(m.get('broker_cpu_pct'), 0)} | "
+                     f"{fmt(m.get('machine_busy_pct'), 0)} | {fmt(m.get('redelivered'))} | {runs} |")
     s = res.get("slow_handler")
     if s:
         L.append("")
@@ -1070,6 +1357,9 @@ def chart(b, res, png):
             if v:
                 f.write(f'"{w}" {v / 1000:.1f}\n')
     with open(lt, "w") as f:
+        fl = (res.get("latency") or {}).get("floor") or {}
+        if fl.get("p50_ms") is not None and fl["p50_ms"] >= 0:
+            f.write(f'"floor" {fl["p50_ms"]:.2f} {fl["p99_ms"]:.2f} {fl["p999_ms"]:.2f}\n')
         for w in LATENCY:
             r = res.get(w) or {}
             if r.get("p50_ms") is not None and r.get("p50_ms") >= 0:
@@ -1104,17 +1394,18 @@ def main():
     ap.add_argument("--json", required=True, help="where the results JSON goes")
     ap.add_argument("--png", help="where the chart goes (none if omitted)")
     ap.add_argument("--work-dir", help="logs and configs (default: a new temp dir)")
-    ap.add_argument("--only", help="comma list: contenders, slow_handler, footprint")
+    ap.add_argument("--only", help="comma list: contenders, scale_out, slow_handler, footprint")
     a = ap.parse_args()
 
     b = Bench(a)
     b.machine = machine()
     t0 = now()
     log(f"{a.mode}: {b.p} work dir {b.work}")
-    tp, lat, slow, idle = {}, {}, None, None
+    tp, lat, slow, idle, scale = {}, {}, None, None, None
     try:
         idle = b.idle()
         tp = b.throughput()
+        scale = b.scale_out()
         lat = b.latency()
         slow = b.slow()
     except KeyboardInterrupt:
@@ -1127,12 +1418,13 @@ def main():
         except Exception as e:  # cleanup must not hide the real failure
             log(f"redis cleanup: {e}")
 
-    res = build_results(b, tp, lat, slow, idle)
+    res = build_results(b, tp, lat, slow, idle, scale)
     gl = goals(res)
     doc = {
         "machine": b.machine,
         "results": res,
         "params": dict(b.p, mode=a.mode, partitions=PARTITIONS, value_bytes=VALUE_SIZE,
+                       scale_out_partitions=SCALE_PARTITIONS,
                        kfleet_mapping=b.mapping,
                        latency_kfleet_mapping=b.lat_mapping,
                        kstreams_threads=b.ks_threads,
