@@ -915,65 +915,112 @@ class Bench:
     # -- scale-out --
 
     def scale_run(self, topic, n_members, rep):
-        """n_members kfleet_alo processes (echo, null sink) in one fresh group,
-        started together on the pre-produced topic. Timed from the first exec
-        to the moment the members' records_done_total add up to N (group
-        join and rebalances included, like every figure here); then stopped
-        and the group's committed offsets must add up to N. CPU over that
-        window from /proc/<pid>/stat: each member, the broker, the machine."""
+        """n_members kfleet_alo processes (echo, null sink) in one fresh group
+        on a fresh topic, whose N records wait in ONE open transaction
+        (kf_produce --commit-on-usr1) while the members start and the group
+        forms: the members read with isolation.level=read_committed, so they
+        see nothing until the commit, then everything at once and together.
+        Timed from the commit signal to the members' records_done_total
+        adding up to N; then stopped, and the group's committed offsets must
+        add up to N. CPU over that window from /proc/<pid>/stat: each member,
+        the broker, the machine."""
         n = self.p["records"]
         group = self.name(f"scale{n_members}")
-        procs, ports = [], []
+        tag = f"scale{rep}.{n_members}"
         r = {"ok": False, "members": n_members}
         broker = broker_pid(self.brokers)
-        m0, b0 = machine_ticks(), proc_ticks(broker)
+        gate = Proc(f"{tag}.produce",
+                    [f"{self.tools}/kf_produce", "-b", self.brokers, "-t", topic, "-n", str(n),
+                     "-p", str(SCALE_PARTITIONS), "-k", str(KEYS), "--value-size", str(VALUE_SIZE),
+                     "-q", "--commit-on-usr1", "-X", f"transactional.id={topic}",
+                     "-X", "transaction.timeout.ms=300000"], self.work)
+        procs, ports = [], []
         for i in range(n_members):
             port = free_port()
-            tag = f"scale{rep}.{n_members}.{i}"
-            cfg = self.kfleet_config(tag, topic, group, port, False,
-                                     [{"name": "out", "type": "null"}])
-            procs.append(self.start_kfleet(tag, cfg))
+            cfg = self.kfleet_config(f"{tag}.{i}", topic, group, port, False,
+                                     [{"name": "out", "type": "null"}],
+                                     extra={"consumer": {"isolation.level": "read_committed"}})
+            procs.append(self.start_kfleet(f"{tag}.{i}", cfg))
             ports.append(port)
-        t0 = procs[0].t0
-        deadline = t0 + self.run_timeout
-        t_joined = t_done = None
-        done_at_join = None
-        last, last_change = -1, now()
+        t_exec = procs[0].t0
         err = None
-        while err is None:
-            t = now()
-            dead = [p for p in procs if p.poll() is not None]
-            if dead:
-                err = f"{dead[0].name} exited with status {dead[0].rc}: " + " | ".join(dead[0].tail(4))
-                break
+
+        def scrape():
             bodies = [http_get(port, "/metrics")[1] or "" for port in ports]
             done = sum(metric(b, "kfleet_records_done_total") or 0 for b in bodies)
-            assigned = [metric(b, "kfleet_assigned_partitions") or 0 for b in bodies]
+            return done, [metric(b, "kfleet_assigned_partitions") or 0 for b in bodies]
+
+        def dead():
+            d = [p for p in procs if p.poll() is not None]
+            return f"{d[0].name} exited with status {d[0].rc}: " + " | ".join(d[0].tail(4)) if d else None
+
+        # 1. the group formed (every member holds partitions, all of them
+        # assigned) and the records wait in the transaction.
+        t_joined = None
+        deadline = now() + self.run_timeout
+        while err is None:
+            err = dead()
+            if err:
+                break
+            if gate.poll() is not None:
+                err = f"kf_produce exited {gate.rc} before the commit: " + " | ".join(gate.tail(3))
+                break
+            done, assigned = scrape()
             if t_joined is None and all(a > 0 for a in assigned) and \
                     sum(assigned) == SCALE_PARTITIONS:
-                t_joined, done_at_join = now(), done
-            if done >= n:
-                t_done = now()
+                t_joined = now()
+            if done:
+                err = f"{int(done)} records done before the commit (read_uncommitted?)"
+            elif t_joined is not None and gate.first_line(r"^holding a transaction")[0]:
                 break
-            if done != last:
-                last, last_change = done, t
-            elif t - last_change > self.stall_s:
-                err = f"stalled: {int(done)} of {n} done, partitions per member {assigned}"
-            if t > deadline:
-                err = f"not done after {self.run_timeout:.0f}s: {int(done)} of {n} done"
-            time.sleep(0.01)
-        m1, b1 = machine_ticks(), proc_ticks(broker)
-        member_ticks = [proc_ticks(p.pid) for p in procs]
-        t_win = now()
-        bodies = [http_get(port, "/metrics")[1] or "" for port in ports]
-        done_final = sum(metric(b, "kfleet_records_done_total") or 0 for b in bodies)
+            if now() > deadline:
+                err = f"group not formed or records not produced in {self.run_timeout:.0f}s " \
+                      f"(partitions per member {assigned})"
+            time.sleep(0.02)
+        # 2. commit: every record becomes visible to every member at once.
+        t_done = None
+        if err is None:
+            r["join_ms"] = (t_joined - t_exec) * 1000
+            m0, b0 = machine_ticks(), proc_ticks(broker)
+            member0 = [proc_ticks(p.pid) for p in procs]
+            t0 = now()
+            os.kill(gate.pid, signal.SIGUSR1)
+            deadline = t0 + self.run_timeout
+            last, last_change = -1, t0
+            while err is None:
+                t = now()
+                err = dead()
+                if err:
+                    break
+                done, assigned = scrape()
+                if done >= n:
+                    t_done = now()
+                    break
+                if done != last:
+                    last, last_change = done, t
+                elif t - last_change > self.stall_s:
+                    err = f"stalled: {int(done)} of {n} done, partitions per member {assigned}"
+                if t > deadline:
+                    err = f"not done after {self.run_timeout:.0f}s: {int(done)} of {n} done"
+                time.sleep(0.01)
+            t_win = now()
+            m1, b1 = machine_ticks(), proc_ticks(broker)
+            member1 = [proc_ticks(p.pid) for p in procs]
+            done_final, _ = scrape()
+        if t_done is None and gate.poll() is None:
+            gate.stop(5)  # never committed: SIGTERM aborts it
+        elif gate.reap(60) is None:
+            gate.stop(5, signal.SIGKILL)
+        if err is None and (gate.rc != 0 or not gate.first_line(r"^committed:")[0]):
+            err = f"kf_produce did not commit (status {gate.rc}): " + " | ".join(gate.tail(3))
+        gate.close()
         stopped = [p.stop(60) for p in procs]
         if err is None and not all(stopped):
             err = "a member did not exit within 60s of SIGTERM"
         if err is None:
             # Every record processed: the members commit on their way out, so
             # the group's committed offsets must now cover the whole topic.
-            w = Proc(f"scale{rep}.{n_members}.watch",
+            w = Proc(f"{tag}.watch",
                      [f"{self.tools}/bench_kafka", "watch", "-b", self.brokers, "-t", topic,
                       "-g", group, "-n", str(n), "--interval-ms", "50", "--timeout", "30"],
                      self.work)
@@ -981,60 +1028,62 @@ class Bench:
             if w.rc != 0:
                 err = "committed offsets do not cover every record: " + " | ".join(w.tail(2))
             w.close()
-        tick = os.sysconf("SC_CLK_TCK")
-        win = t_win - t0
         if err is None:
+            tick = os.sysconf("SC_CLK_TCK")
+            win = t_win - t0
             r.update(ok=True, seconds=t_done - t0, records_per_s=n / (t_done - t0),
-                     join_ms=(t_joined - t0) * 1000 if t_joined else None,
                      redelivered=int(done_final - n))
-            # The rate once every member holds its share, when records were left.
-            if t_joined and done_at_join is not None and done_at_join < n and t_done > t_joined:
-                r["after_join_records_per_s"] = (n - done_at_join) / (t_done - t_joined)
+            mt = [None if a is None or b is None else b - a for a, b in zip(member0, member1)]
+            r["member_cpu_pct"] = [None if t is None else 100.0 * t / tick / win for t in mt]
+            if all(t is not None for t in mt):
+                r["cpu_s_per_million"] = sum(mt) / tick / n * 1e6
+            if b0 is not None and b1 is not None:
+                r["broker_cpu_s_per_million"] = (b1 - b0) / tick / n * 1e6
+                r["broker_cpu_pct"] = 100.0 * (b1 - b0) / tick / win
+            if m0 and m1:
+                busy, total = m1[0] - m0[0], m1[1] - m0[1]
+                r["machine_busy_pct"] = 100.0 * busy / total if total else None
         else:
-            r["error"] = err + f" (logs {self.work}/scale{rep}.{n_members}.*.log)"
-        cpu = [p.cpu_s() for p in procs]
-        r["cpu_s_per_million"] = sum(cpu) / n * 1e6 if all(c is not None for c in cpu) else None
-        r["member_cpu_pct"] = [None if t is None else 100.0 * t / tick / win for t in member_ticks]
-        if b0 is not None and b1 is not None:
-            r["broker_cpu_s_per_million"] = (b1 - b0) / tick / n * 1e6
-            r["broker_cpu_pct"] = 100.0 * (b1 - b0) / tick / win
-        if m0 and m1:
-            busy, total = m1[0] - m0[0], m1[1] - m0[1]
-            r["machine_busy_pct"] = 100.0 * busy / total if total else None
+            r["error"] = err + f" (logs {self.work}/{tag}.*.log)"
         r["peak_rss_mb"] = max((p.peak_rss_mb() or 0) for p in procs)
         for p in procs:
             p.close()
+        self.delete_topics(topic)
         return r
 
     def scale_out(self):
         if not self.wanted("scale_out"):
             return None
         n = self.p["records"]
-        topic = self.name("scale.in")
-        self.produce(topic, n, partitions=SCALE_PARTITIONS)
+        # One fresh topic per run (its records become visible at the commit),
+        # all created first so none is used the moment it was created.
+        topics = {}
+        for rep in range(self.p["reps"]):
+            for k in SCALE_MEMBERS:
+                topics[rep, k] = self.name(f"scale.{rep}.{k}.in")
+                self.create_topic(topics[rep, k], SCALE_PARTITIONS)
         runs = {k: [] for k in SCALE_MEMBERS}
         for rep in range(self.p["reps"]):
             for k in SCALE_MEMBERS:
-                r = self.scale_run(topic, k, rep)
+                r = self.scale_run(topics[rep, k], k, rep)
                 runs[k].append(r)
                 if r["ok"]:
                     log(f"scale-out {k} process(es) run {rep + 1}: {r['records_per_s']:,.0f} "
-                        f"records/s ({r['seconds']:.2f}s, joined {r['join_ms'] or 0:.0f} ms, "
-                        f"cpu {r['cpu_s_per_million'] or 0:.2f}s/M, machine busy "
-                        f"{r.get('machine_busy_pct') or 0:.0f}%, broker "
-                        f"{r.get('broker_cpu_pct') or 0:.0f}%, members "
-                        f"{[round(x or 0) for x in r['member_cpu_pct']]}%)")
+                        f"records/s ({r['seconds']:.2f}s; group formed {r['join_ms']:.0f} ms after "
+                        f"exec; kfleet cpu {r.get('cpu_s_per_million') or 0:.2f}s/M, members "
+                        f"{[round(x or 0) for x in r['member_cpu_pct']]}%, broker "
+                        f"{r.get('broker_cpu_pct') or 0:.0f}% "
+                        f"({r.get('broker_cpu_s_per_million') or 0:.2f}s/M), machine busy "
+                        f"{r.get('machine_busy_pct') or 0:.0f}%)")
                 else:
                     self.fail(f"scale-out {k} process(es) run {rep + 1}", r.get("error"))
-        self.delete_topics(topic)
         out = {"records": n, "partitions": SCALE_PARTITIONS, "members": {}}
         for k, rs in runs.items():
             ok = [r for r in rs if r["ok"]]
             m = {"records_per_s": median([r["records_per_s"] for r in ok]),
                  "runs_records_per_s": [round(r["records_per_s"]) if r["ok"] else None for r in rs]}
-            for f in ("after_join_records_per_s", "join_ms", "cpu_s_per_million",
-                      "broker_cpu_s_per_million", "broker_cpu_pct", "machine_busy_pct",
-                      "peak_rss_mb", "redelivered"):
+            for f in ("join_ms", "cpu_s_per_million", "broker_cpu_s_per_million",
+                      "broker_cpu_pct", "machine_busy_pct", "peak_rss_mb", "redelivered"):
                 m[f] = median([r.get(f) for r in ok])
             # Per member, the median over the runs of each member's CPU %.
             per = [r["member_cpu_pct"] for r in ok]
@@ -1293,21 +1342,23 @@ def markdown(b, res, gl):
     so = res.get("scale_out")
     if so:
         L.append("")
-        L.append(f"Scale-out: N kfleet processes (at-least-once, echo, null sink) in one consumer "
-                 f"group, {so['records']:,} records, {so['partitions']} partitions; exec of the "
-                 f"first to the last record done (join included); CPU % over that window "
-                 f"(100 % = one core of {len(os.sched_getaffinity(0))}):")
+        L.append(f"Scale-out: N kfleet processes (at-least-once, echo, null sink; consumer "
+                 f"read_committed) in one consumer group, {so['records']:,} records in "
+                 f"{so['partitions']} partitions, made visible in one transaction once the group "
+                 f"formed; records/s from the commit to the last record done; CPU over that "
+                 f"window from /proc (100 % = one core; the machine has "
+                 f"{len(os.sched_getaffinity(0))}):")
         L.append("")
-        L.append("| processes | records/s (median) | vs 1 | after join records/s | join ms | "
+        L.append("| processes | records/s (median) | vs 1 | group formed ms | "
                  "kfleet CPU s / M | CPU % per process | broker CPU s / M | broker CPU % | "
                  "machine busy % | redelivered | runs (records/s) |")
-        L.append("|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|")
+        L.append("|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|")
         for k in SCALE_MEMBERS:
             m = so["members"].get(str(k)) or {}
             runs = ", ".join("FAILED" if x is None else f"{x:,}" for x in m.get("runs_records_per_s", []))
             per = " / ".join(fmt(x, 0) for x in (m.get("member_cpu_pct") or []))
             L.append(f"| {k} | {fmt(m.get('records_per_s'))} | {fmt(m.get('vs_one'), 2, 'x')} | "
-                     f"{fmt(m.get('after_join_records_per_s'))} | {fmt(m.get('join_ms'), 0)} | "
+                     f"{fmt(m.get('join_ms'), 0)} | "
                      f"{fmt(m.get('cpu_s_per_million'), 2)} | {per or 'n/a'} | "
                      f"{fmt(m.get('broker_cpu_s_per_million'), 2)} | {fmt(m.get('broker_cpu_pct'), 0)} | "
                      f"{fmt(m.get('machine_busy_pct'), 0)} | {fmt(m.get('redelivered'))} | {runs} |")
