@@ -15,6 +15,10 @@
 #                           kstreams_eos, scale_out, slow_handler, footprint
 #   --keep-work             keep the logs and configs of a successful run
 #
+# Every latency run also measures the probe's own floor (Kafka alone, no
+# kfleet) and reports each p99 over it; scale_out runs 1, 2 and 3 kfleet
+# processes in one consumer group (bench/README.md).
+#
 # Output: a Markdown table on stdout; bench/results/latest.json and
 # bench/results/latest.png (full and --quick only: a smoke run writes to a
 # temporary directory and leaves bench/results/ alone).
