@@ -29,7 +29,8 @@
 # the Kafka Streams peer (bench/peers/kstreams, Maven) when it is stale.
 # Tunables (env): KF_BENCH_RECORDS, KF_BENCH_REPS, KF_BENCH_LAT_RATE,
 # KF_BENCH_LAT_SECONDS, KF_BENCH_LAT_WARMUP, KF_BENCH_SLOW_RECORDS,
-# KF_BENCH_SLOW_KEYS, KF_BENCH_IDLE_SECONDS (override the mode's counts),
+# KF_BENCH_SLOW_KEYS, KF_BENCH_IDLE_SECONDS, KF_BENCH_SCALE_RECORDS (override
+# the mode's counts),
 # KF_BENCH_LAT_WINDOW_MS (kfleet batch.window_ms in the latency runs, 1),
 # KF_BENCH_KSTREAMS_THREADS (num.stream.threads, default nproc),
 # KF_BENCH_WORK (logs directory).

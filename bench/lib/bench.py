@@ -31,11 +31,11 @@ import urllib.request
 # Counts per mode. Env KF_BENCH_<KEY> (upper case) overrides any of them.
 MODES = {
     "full": dict(records=1_000_000, reps=3, lat_rate=10_000, lat_seconds=30, lat_warmup=2,
-                 slow_records=10_000, slow_keys=1000, idle_seconds=2),
+                 slow_records=10_000, slow_keys=1000, idle_seconds=2, scale_records=2_000_000),
     "quick": dict(records=200_000, reps=3, lat_rate=10_000, lat_seconds=10, lat_warmup=2,
-                  slow_records=2_000, slow_keys=1000, idle_seconds=2),
+                  slow_records=2_000, slow_keys=1000, idle_seconds=2, scale_records=1_000_000),
     "smoke": dict(records=20_000, reps=1, lat_rate=10_000, lat_seconds=2, lat_warmup=0.5,
-                  slow_records=200, slow_keys=100, idle_seconds=1),
+                  slow_records=200, slow_keys=100, idle_seconds=1, scale_records=20_000),
 }
 
 THROUGHPUT = ["raw_consumer", "kcat", "kfleet_alo", "kfleet_eos_redis", "kfleet_eos_kafka",
@@ -924,7 +924,7 @@ class Bench:
         adding up to N; then stopped, and the group's committed offsets must
         add up to N. CPU over that window from /proc/<pid>/stat: each member,
         the broker, the machine."""
-        n = self.p["records"]
+        n = self.p["scale_records"]
         group = self.name(f"scale{n_members}")
         tag = f"scale{rep}.{n_members}"
         r = {"ok": False, "members": n_members}
@@ -957,7 +957,8 @@ class Bench:
         # 1. the group formed (every member holds partitions, all of them
         # assigned) and the records wait in the transaction.
         t_joined = None
-        deadline = now() + self.run_timeout
+        timeout = max(self.run_timeout, n / 2000.0)
+        deadline = now() + timeout
         while err is None:
             err = dead()
             if err:
@@ -974,7 +975,7 @@ class Bench:
             elif t_joined is not None and gate.first_line(r"^holding a transaction")[0]:
                 break
             if now() > deadline:
-                err = f"group not formed or records not produced in {self.run_timeout:.0f}s " \
+                err = f"group not formed or records not produced in {timeout:.0f}s " \
                       f"(partitions per member {assigned})"
             time.sleep(0.02)
         # 2. commit: every record becomes visible to every member at once.
@@ -985,7 +986,7 @@ class Bench:
             member0 = [proc_ticks(p.pid) for p in procs]
             t0 = now()
             os.kill(gate.pid, signal.SIGUSR1)
-            deadline = t0 + self.run_timeout
+            deadline = t0 + timeout
             last, last_change = -1, t0
             while err is None:
                 t = now()
@@ -1001,7 +1002,7 @@ class Bench:
                 elif t - last_change > self.stall_s:
                     err = f"stalled: {int(done)} of {n} done, partitions per member {assigned}"
                 if t > deadline:
-                    err = f"not done after {self.run_timeout:.0f}s: {int(done)} of {n} done"
+                    err = f"not done after {timeout:.0f}s: {int(done)} of {n} done"
                 time.sleep(0.01)
             t_win = now()
             m1, b1 = machine_ticks(), proc_ticks(broker)
@@ -1054,7 +1055,7 @@ class Bench:
     def scale_out(self):
         if not self.wanted("scale_out"):
             return None
-        n = self.p["records"]
+        n = self.p["scale_records"]
         # One fresh topic per run (its records become visible at the commit),
         # all created first so none is used the moment it was created.
         topics = {}
