@@ -575,7 +575,7 @@ class Bench:
                 return None, f"kfleet exited with status {proc.rc} (log {proc.log_path}): " + \
                     " | ".join(proc.tail(5))
             if watch is not None and watch.poll() is not None:
-                t_line, _ = watch.first_line(r"^watch: committed=")
+                t_line, _ = watch.wait_line(r"^watch: committed=", 2)  # joins its readers
                 if watch.rc == 0 and t_line is not None:
                     return t_line, None
                 return None, "offset watcher failed: " + " | ".join(watch.tail(3))
@@ -733,7 +733,7 @@ class Bench:
         r = {"ok": False}
         while True:
             if watch.poll() is not None:
-                t_line, _ = watch.first_line(r"^watch: committed=")
+                t_line, _ = watch.wait_line(r"^watch: committed=", 2)  # joins its readers
                 if watch.rc == 0 and t_line is not None:
                     r.update(ok=True, seconds=t_line - p.t0)
                 else:
