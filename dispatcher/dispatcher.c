@@ -444,8 +444,25 @@ static void worker_close(const kf_dispatcher *d, worker *w)
     w->state = NULL;
 }
 
-/* Counts a worker added (+1) or retired (-1). Lock held. Fills `line` (else
- * leaves it empty) when the change is to be logged, after the unlock. */
+/* Fills `line` with the pool's size and its changes since the last line,
+ * for the caller to log after the unlock, when some change is unlogged and
+ * either `force` or the last line is POOL_LOG_MS old; else leaves it as it
+ * is. Lock held. */
+static void pool_log(kf_dispatcher *d, bool force, char *line, size_t n)
+{
+    int64_t now = kf_now_ms();
+    if (!(d->log_added || d->log_retired) || (!force && now < d->log_next)) return;
+    d->log_next = now + POOL_LOG_MS;
+    snprintf(line, n, "mapping %s: %d worker thread(s) (min %d, max %d): %d added, %d retired",
+             d->env.mapping->name, d->live, d->min_workers, d->nworkers, d->log_added,
+             d->log_retired);
+    d->log_added = d->log_retired = 0;
+}
+
+/* Counts a worker added (+1) or retired (-1, its state closed). Lock held.
+ * Reaching a bound is always logged, so the last line tells the size the
+ * pool settled at; changes in between at most once per POOL_LOG_MS (the
+ * next take logs what was held back). */
 static void pool_changed(kf_dispatcher *d, int delta, char *line, size_t n)
 {
     if (delta > 0) {
@@ -453,16 +470,11 @@ static void pool_changed(kf_dispatcher *d, int delta, char *line, size_t n)
         KF_METRIC_ADD(d->env.metrics, workers_added, 1);
     } else {
         d->log_retired++;
+        d->closing--;
         KF_METRIC_ADD(d->env.metrics, workers_retired, 1);
     }
     atomic_store(&d->env.metrics->worker_threads, d->live);
-    int64_t now = kf_now_ms();
-    if (now < d->log_next) return;
-    d->log_next = now + POOL_LOG_MS;
-    snprintf(line, n, "mapping %s: %d worker thread(s) (min %d, max %d): %d added, %d retired",
-             d->env.mapping->name, d->live, d->min_workers, d->nworkers, d->log_added,
-             d->log_retired);
-    d->log_added = d->log_retired = 0;
+    pool_log(d, d->live == d->nworkers || (d->live == d->min_workers && d->closing == 0), line, n);
 }
 
 /* Records wait and every worker is busy. Lock held. */
@@ -473,33 +485,43 @@ static bool worth_growing(kf_dispatcher *d, int64_t now)
            kf_lanes_queued(d->lanes) >= min_chunk(d);
 }
 
-/* Takes a free slot for a new worker, with the thread it last ran (*old,
- * when *join_old) for the caller to join. NULL when every slot is taken
- * (a retired worker may still be closing). Lock held. */
-static worker *grow_reserve(kf_dispatcher *d, pthread_t *old, bool *join_old)
+/* A slot taken for a new worker, with the thread that last ran in it for
+ * grow_start to join. */
+typedef struct growth {
+    worker *w; /* NULL: none */
+    pthread_t old;
+    bool join_old;
+} growth;
+
+/* Takes a free slot for a new worker; none when every slot is taken (a
+ * retired worker may still be closing). Lock held. */
+static growth grow_reserve(kf_dispatcher *d)
 {
+    growth g = {0};
     for (int i = 0; i < d->nworkers; i++) {
         worker *w = &d->workers[i];
         if (w->active) continue;
         w->active = true;
         w->fresh = true;
-        *old = w->thread;
-        *join_old = w->joinable;
+        g.w = w;
+        g.old = w->thread;
+        g.join_old = w->joinable;
         w->joinable = false;
         d->live++;
         d->starting++;
-        return w;
+        break;
     }
-    return NULL;
+    return g;
 }
 
-/* Starts the reserved slot w. Without the lock: joining the slot's last
+/* Starts the reserved slot g.w. Without the lock: joining the slot's last
  * thread and opening the sinks' worker states (connections) take time. A
  * failure gives the slot back and holds growth for GROW_HOLD_MS. */
-static void grow_start(kf_dispatcher *d, worker *w, pthread_t old, bool join_old)
+static void grow_start(kf_dispatcher *d, growth g)
 {
+    worker *w = g.w;
     char err[512] = "", line[256] = "";
-    if (join_old) pthread_join(old, NULL);
+    if (g.join_old) pthread_join(g.old, NULL);
     int rc = worker_open(d, w, err, sizeof err);
     pthread_mutex_lock(&d->lock);
     if (rc == 0 && d->stop) {
@@ -547,6 +569,7 @@ static bool retire_now(kf_dispatcher *d, int64_t now)
     if (go) {
         d->retire--;
         d->live--;
+        d->closing++;
     }
     /* The new window starts with the workers idle now: the waiters, and
      * this one unless it leaves. */
@@ -609,12 +632,12 @@ static void *worker_main(void *arg)
         /* More work than this worker took: wake one more (who wakes the
          * next, and so on: the wake-ups chain as long as work is left). */
         if (worth_waking(d)) pthread_cond_signal(&d->work);
-        worker *grow = NULL;
-        pthread_t old;
-        bool join_old = false;
+        growth grow = {0};
+        char line[256] = "";
         if (d->autoscale) {
             if (d->idle < d->idle_low) d->idle_low = d->idle;
-            if (worth_growing(d, now)) grow = grow_reserve(d, &old, &join_old);
+            if (worth_growing(d, now)) grow = grow_reserve(d);
+            pool_log(d, false, line, sizeof line);
         }
 
         /* Remember the distinct lanes now, before records leave the chunk. */
@@ -623,7 +646,8 @@ static void *worker_main(void *arg)
             if (nheld == 0 || held[nheld - 1] != chunk[i]->lane) held[nheld++] = chunk[i]->lane;
         pthread_mutex_unlock(&d->lock);
 
-        if (grow) grow_start(d, grow, old, join_old);
+        if (line[0]) kf_info(C, "%s", line);
+        if (grow.w) grow_start(d, grow);
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         run_chunk(w, chunk, n);
@@ -753,15 +777,13 @@ void kf_dispatcher_submit(kf_dispatcher *d, kf_rec **recs, size_t n)
     /* One wake-up: the worker that takes a chunk wakes the next when more
      * is left (worker_main), so only as many threads run as there is work
      * for. With none idle, an autoscaled pool may add one. */
-    worker *grow = NULL;
-    pthread_t old;
-    bool join_old = false;
+    growth grow = {0};
     if (d->idle)
         pthread_cond_signal(&d->work);
     else if (d->autoscale && worth_growing(d, kf_now_ms()))
-        grow = grow_reserve(d, &old, &join_old);
+        grow = grow_reserve(d);
     pthread_mutex_unlock(&d->lock);
-    if (grow) grow_start(d, grow, old, join_old);
+    if (grow.w) grow_start(d, grow);
 }
 
 int64_t kf_dispatcher_inflight(const kf_dispatcher *d)

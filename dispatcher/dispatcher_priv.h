@@ -80,6 +80,7 @@ struct kf_dispatcher {
     int64_t window_end;      /* kf_now_ms when the surplus of the window is judged */
     int idle_low;            /* fewest idle workers at a take in this window */
     int retire;              /* workers that may still retire on the last judgement */
+    int closing;             /* retiring, their state not yet closed */
     int64_t retire_ms;       /* the window */
     int64_t grow_hold_until; /* after a failed start, no other attempt before this */
     int64_t log_next;        /* pool changes are logged at most once a second */
