@@ -33,6 +33,11 @@ const kf_metric_family kf_metric_families[] = {
     ROW("stalls_total",
         "Times the stall watchdog found an assigned partition with lag and no progress.",
         KF_METRIC_COUNTER, stalls),
+    ROW("workers_added_total",
+        "Worker threads added because records waited while every worker was busy.",
+        KF_METRIC_COUNTER, workers_added),
+    ROW("workers_retired_total", "Worker threads retired after the pool had idle workers.",
+        KF_METRIC_COUNTER, workers_retired),
     ROW("sink_outputs_total", "Outputs acknowledged by a sink.", KF_METRIC_SINK_COUNTER, outputs),
     ROW("sink_errors_total", "Sink writes that failed.", KF_METRIC_SINK_COUNTER, sink_errors),
     ROW("inflight_records", "Records dispatched and not yet done.", KF_METRIC_GAUGE64, inflight),
@@ -44,6 +49,9 @@ const kf_metric_family kf_metric_families[] = {
         KF_METRIC_GAUGE, stalled),
     ROW("dead_partitions", "Exactly-once partitions fenced or rewinding, to be taken anew.",
         KF_METRIC_GAUGE, dead),
+    ROW("worker_threads",
+        "Worker threads running (concurrency.threads, or between its min and max).",
+        KF_METRIC_GAUGE, worker_threads),
 };
 
 const size_t kf_metric_family_count = sizeof kf_metric_families / sizeof kf_metric_families[0];

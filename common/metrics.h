@@ -30,11 +30,14 @@ typedef struct kf_metrics {
     atomic_uint_fast64_t rewinds; /* exactly-once: transactions of unknown outcome rewound */
     atomic_uint_fast64_t retakes; /* exactly-once: partitions taken anew after a fence or rewind */
     atomic_uint_fast64_t stalls;  /* partitions the stall watchdog found stuck */
-    atomic_int_fast64_t inflight; /* gauge */
-    atomic_int paused;            /* gauge: partitions paused by backpressure */
-    atomic_int assigned;          /* gauge: partitions assigned */
-    atomic_int stalled;           /* gauge: partitions the watchdog finds stuck now */
-    atomic_int dead;              /* gauge: fenced or rewinding, waiting to be taken anew */
+    atomic_uint_fast64_t workers_added;   /* autoscaled pool: workers started above min */
+    atomic_uint_fast64_t workers_retired; /* autoscaled pool: idle workers stopped */
+    atomic_int_fast64_t inflight;         /* gauge */
+    atomic_int paused;                    /* gauge: partitions paused by backpressure */
+    atomic_int assigned;                  /* gauge: partitions assigned */
+    atomic_int stalled;                   /* gauge: partitions the watchdog finds stuck now */
+    atomic_int dead;                      /* gauge: fenced or rewinding, waiting to be taken anew */
+    atomic_int worker_threads;            /* gauge: worker threads running now */
 } kf_metrics;
 
 typedef enum kf_metric_kind {

@@ -64,7 +64,12 @@ typedef struct kf_batch_config {
 } kf_batch_config;
 
 typedef struct kf_concurrency_config {
+    /* Worker threads: `threads` is the most the pool runs (what sinks are
+     * told at open), `threads_min` the fewest. Equal for a fixed pool (an
+     * integer in the config); threads.min and threads.max otherwise, where
+     * the dispatcher adds and retires workers between them. */
     int threads;      /* 1..1024, default 8 */
+    int threads_min;  /* 1..threads */
     int max_inflight; /* max_inflight_records, default 10000 */
 } kf_concurrency_config;
 

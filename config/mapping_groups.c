@@ -94,14 +94,76 @@ static int check_concurrency(kf_jpath *jp, const cJSON *o, void *base, void *ctx
     return 0;
 }
 
-static const kf_cfg_key CONCURRENCY_KEYS[] = {
-    {.name = "threads",
+/* concurrency.threads as an object: the bounds of a pool that follows the
+ * load. max lands in `threads`, so every reader of the pool's size (the
+ * sinks' env, the logs) sees its upper bound. */
+static int check_threads(kf_jpath *jp, const cJSON *o, void *base, void *ctx)
+{
+    (void)ctx;
+    const kf_concurrency_config *cc = &((const kf_mapping_config *)base)->concurrency;
+    if (cc->threads_min > cc->threads)
+        return kf_jpath_fail_key(jp, o, "min", "expected an integer 1..max (%d)", cc->threads);
+    return 0;
+}
+
+static const kf_cfg_key THREADS_KEYS[] = {
+    {.name = "min",
      .kind = KF_CFG_INT,
+     .flags = KF_CFG_REQUIRED,
+     .at = AT(concurrency.threads_min),
+     .min = 1,
+     .max = 1024,
+     .range_doc = "1..`max`",
+     .doc = "workers kept when there is nothing to do"},
+    {.name = "max",
+     .kind = KF_CFG_INT,
+     .flags = KF_CFG_REQUIRED,
      .at = AT(concurrency.threads),
      .min = 1,
      .max = 1024,
+     .doc = "workers at most, added while records wait and every worker is busy"},
+};
+
+static const kf_cfg_table THREADS = {
+    .doc = "bounds of a pool that follows the load",
+    .keys = THREADS_KEYS,
+    .count = KF_CFG_COUNT(THREADS_KEYS),
+    .check = check_threads,
+};
+
+/* An integer (a fixed pool) or {"min": a, "max": b}. */
+static int read_threads(kf_jpath *jp, const cJSON *o, const kf_cfg_key *k, void *base, void *ctx)
+{
+    kf_concurrency_config *cc = &((kf_mapping_config *)base)->concurrency;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k->name);
+    int64_t n = k->def;
+    if (cJSON_IsObject(v)) {
+        size_t mark = kf_jpath_push_key(jp, k->name);
+        if (kf_cfg_read(jp, &THREADS, v, base, ctx) < 0) return -1;
+        kf_jpath_pop(jp, mark);
+        return 0;
+    }
+    if (v && (!kf_jpath_is_integer(v, &n) || n < k->min || n > k->max))
+        return kf_jpath_fail_key(jp, o, k->name,
+                                 "expected an integer %lld..%lld or {\"min\": a, \"max\": b}",
+                                 (long long)k->min, (long long)k->max);
+    cc->threads = cc->threads_min = (int)n;
+    return 0;
+}
+
+static const kf_cfg_key CONCURRENCY_KEYS[] = {
+    {.name = "threads",
+     .kind = KF_CFG_CUSTOM,
+     .read = read_threads,
+     .sub = &THREADS,
+     .min = 1,
+     .max = 1024,
      .def = 8,
-     .doc = "worker threads"},
+     .type_doc = "integer or object",
+     .default_doc = "8",
+     .range_doc = "1..1024, or `{\"min\": a, \"max\": b}`",
+     .doc = "worker threads: a fixed number, or bounds between which the pool follows the load "
+            "(see Semantics)"},
     {.name = "max_inflight_records",
      .kind = KF_CFG_INT,
      .at = AT(concurrency.max_inflight),

@@ -381,14 +381,217 @@ static bool worth_waking(kf_dispatcher *d)
     return d->idle && kf_lanes_runnable(d->lanes) && kf_lanes_queued(d->lanes) >= min_chunk(d);
 }
 
+/* ------------------------------------------------------------- autoscaling */
+
+/*
+ * With concurrency.threads.min < max the pool follows the load:
+ *   grow:   a worker that takes a chunk (or the consumer that submits) adds a
+ *           worker when no worker is idle or starting and a runnable lane
+ *           still has a minimum chunk queued: records wait and every worker
+ *           is busy. One start at a time, each new worker checking again
+ *           when it takes its first chunk, so the pool grows as fast as
+ *           threads start and stops when a chunk is left for nobody.
+ *   retire: the idle workers counted at each take of a window of retire_ms
+ *           (the fewest of them, `idle_low`) were more than the load needed
+ *           through the whole window; when the window ends that many, down
+ *           to min, retire as they find nothing to do. A pool left without
+ *           load is back at min within two windows.
+ * A retiring worker holds no record (it found nothing to take) and flushed
+ * its sinks after its last chunk, so closing its sink states loses no output
+ * and acknowledges none twice. A fixed pool never runs any of this.
+ */
+
+#define GROW_HOLD_MS 1000 /* after a worker failed to start */
+#define POOL_LOG_MS  1000 /* the pool's size is logged at most this often */
+
+static void *worker_main(void *arg);
+
+static int worker_open(kf_dispatcher *d, worker *w, char *err, size_t errlen)
+{
+    const kf_dispatcher_env *env = &d->env;
+    if (!w->sws) w->sws = calloc(env->sink_count + 1, sizeof *w->sws);
+    if (!w->sws) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t s = 0; s < env->sink_count; s++) {
+        w->sws[s] = kf_sink_worker_open(env->sinks[s], w->id, err, errlen);
+        if (!w->sws[s]) return -1;
+    }
+    if (env->exactly_once &&
+        (env->mapping->idempotency.key_header || env->mapping->idempotency.key_json)) {
+        w->state = kf_eos_state_new(env->redis_url, env->redis_key_prefix, env->mapping->group_id,
+                                    err, errlen);
+        if (!w->state) return -1;
+    }
+    if (env->dead_letter && !env->dead_letter_topic) {
+        w->dlq_ws = kf_sink_worker_open(env->dead_letter, w->id, err, errlen);
+        if (!w->dlq_ws) return -1;
+    }
+    return 0;
+}
+
+/* Closes what worker_open opened (any part of it); the slot can open again. */
+static void worker_close(const kf_dispatcher *d, worker *w)
+{
+    for (size_t s = 0; w->sws && s < d->env.sink_count; s++) {
+        kf_sink_worker_close(w->sws[s]);
+        w->sws[s] = NULL;
+    }
+    kf_sink_worker_close(w->dlq_ws);
+    w->dlq_ws = NULL;
+    kf_eos_state_destroy(w->state);
+    w->state = NULL;
+}
+
+/* Fills `line` with the pool's size and its changes since the last line,
+ * for the caller to log after the unlock, when some change is unlogged and
+ * either `force` or the last line is POOL_LOG_MS old; else leaves it as it
+ * is. Lock held. */
+static void pool_log(kf_dispatcher *d, bool force, char *line, size_t n)
+{
+    int64_t now = kf_now_ms();
+    if (!(d->log_added || d->log_retired) || (!force && now < d->log_next)) return;
+    d->log_next = now + POOL_LOG_MS;
+    snprintf(line, n, "mapping %s: %d worker thread(s) (min %d, max %d): %d added, %d retired",
+             d->env.mapping->name, d->live, d->min_workers, d->nworkers, d->log_added,
+             d->log_retired);
+    d->log_added = d->log_retired = 0;
+}
+
+/* Counts a worker added (+1) or retired (-1, its state closed). Lock held.
+ * Reaching a bound is always logged, so the last line tells the size the
+ * pool settled at; changes in between at most once per POOL_LOG_MS (the
+ * next take logs what was held back). */
+static void pool_changed(kf_dispatcher *d, int delta, char *line, size_t n)
+{
+    if (delta > 0) {
+        d->log_added++;
+        KF_METRIC_ADD(d->env.metrics, workers_added, 1);
+    } else {
+        d->log_retired++;
+        d->closing--;
+        KF_METRIC_ADD(d->env.metrics, workers_retired, 1);
+    }
+    atomic_store(&d->env.metrics->worker_threads, d->live);
+    pool_log(d, d->live == d->nworkers || (d->live == d->min_workers && d->closing == 0), line, n);
+}
+
+/* Records wait and every worker is busy. Lock held. */
+static bool worth_growing(kf_dispatcher *d, int64_t now)
+{
+    return !d->stop && d->idle == 0 && d->starting == 0 && d->live < d->nworkers &&
+           now >= d->grow_hold_until && kf_lanes_runnable(d->lanes) &&
+           kf_lanes_queued(d->lanes) >= min_chunk(d);
+}
+
+/* A slot taken for a new worker, with the thread that last ran in it for
+ * grow_start to join. */
+typedef struct growth {
+    worker *w; /* NULL: none */
+    pthread_t old;
+    bool join_old;
+} growth;
+
+/* Takes a free slot for a new worker; none when every slot is taken (a
+ * retired worker may still be closing). Lock held. */
+static growth grow_reserve(kf_dispatcher *d)
+{
+    growth g = {0};
+    for (int i = 0; i < d->nworkers; i++) {
+        worker *w = &d->workers[i];
+        if (w->active) continue;
+        w->active = true;
+        w->fresh = true;
+        g.w = w;
+        g.old = w->thread;
+        g.join_old = w->joinable;
+        w->joinable = false;
+        d->live++;
+        d->starting++;
+        break;
+    }
+    return g;
+}
+
+/* Starts the reserved slot g.w. Without the lock: joining the slot's last
+ * thread and opening the sinks' worker states (connections) take time. A
+ * failure gives the slot back and holds growth for GROW_HOLD_MS. */
+static void grow_start(kf_dispatcher *d, growth g)
+{
+    worker *w = g.w;
+    char err[512] = "", line[256] = "";
+    if (g.join_old) pthread_join(g.old, NULL);
+    int rc = worker_open(d, w, err, sizeof err);
+    pthread_mutex_lock(&d->lock);
+    if (rc == 0 && d->stop) {
+        rc = -1; /* shutting down: kf_dispatcher_destroy joins only what it saw */
+    } else if (rc == 0) {
+        int e = pthread_create(&w->thread, NULL, worker_main, w);
+        if (e == 0) {
+            w->joinable = true;
+            pool_changed(d, +1, line, sizeof line);
+        } else {
+            snprintf(err, sizeof err, "cannot start worker thread: %s", strerror(e));
+            rc = -1;
+        }
+    }
+    if (rc != 0) {
+        d->live--;
+        d->starting--;
+        w->fresh = false;
+        d->grow_hold_until = kf_now_ms() + GROW_HOLD_MS;
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (line[0]) kf_info(C, "%s", line);
+    if (rc == 0) return;
+    worker_close(d, w);
+    pthread_mutex_lock(&d->lock);
+    w->active = false;
+    pthread_mutex_unlock(&d->lock);
+    if (err[0])
+        kf_warn(C, "mapping %s: cannot add a worker (%s); trying again in %d ms",
+                d->env.mapping->name, err, GROW_HOLD_MS);
+}
+
+/* Called by a worker that found nothing to take, lock held: judges the
+ * window once it is over, and says whether this worker retires. */
+static bool retire_now(kf_dispatcher *d, int64_t now)
+{
+    if (d->live <= d->min_workers) return false;
+    bool judged = now >= d->window_end;
+    if (judged) {
+        int surplus = d->live - d->min_workers;
+        d->retire = d->idle_low < surplus ? d->idle_low : surplus;
+        d->window_end = now + d->retire_ms;
+    }
+    bool go = d->retire > 0;
+    if (go) {
+        d->retire--;
+        d->live--;
+        d->closing++;
+    }
+    /* The new window starts with the workers idle now: the waiters, and
+     * this one unless it leaves. */
+    if (judged) d->idle_low = d->idle + (go ? 0 : 1);
+    return go;
+}
+
+/* -------------------------------------------------------------- the workers */
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
     kf_dispatcher *d = w->d;
     kf_rec *chunk[KF_MAX_CHUNK];
     struct kf_lane *held[KF_MAX_CHUNK];
+    bool retiring = false;
 
     pthread_mutex_lock(&d->lock);
+    if (w->fresh) {
+        w->fresh = false;
+        d->starting--;
+    }
     while (!d->stop) {
         int64_t now = kf_now_ms();
         size_t queued = kf_lanes_queued(d->lanes);
@@ -399,13 +602,22 @@ static void *worker_main(void *arg)
         size_t n = kf_lanes_take(d->lanes, now, budget, chunk);
         if (n == 0) {
             int64_t due = kf_lanes_next_due(d->lanes);
+            if (d->autoscale) {
+                if (retire_now(d, now)) {
+                    retiring = true;
+                    break;
+                }
+                /* Wake for the window's judgement too. */
+                if (d->live > d->min_workers && (due < 0 || d->window_end < due))
+                    due = d->window_end;
+            }
             d->idle++;
             if (due < 0) {
                 pthread_cond_wait(&d->work, &d->lock);
             } else {
                 struct timespec ts;
                 clock_gettime(CLOCK_MONOTONIC, &ts);
-                int64_t wait = due - now;
+                int64_t wait = due > now ? due - now : 0;
                 ts.tv_sec += wait / 1000;
                 ts.tv_nsec += (wait % 1000) * 1000000;
                 if (ts.tv_nsec >= 1000000000) {
@@ -420,6 +632,13 @@ static void *worker_main(void *arg)
         /* More work than this worker took: wake one more (who wakes the
          * next, and so on: the wake-ups chain as long as work is left). */
         if (worth_waking(d)) pthread_cond_signal(&d->work);
+        growth grow = {0};
+        char line[256] = "";
+        if (d->autoscale) {
+            if (d->idle < d->idle_low) d->idle_low = d->idle;
+            if (worth_growing(d, now)) grow = grow_reserve(d);
+            pool_log(d, false, line, sizeof line);
+        }
 
         /* Remember the distinct lanes now, before records leave the chunk. */
         size_t nheld = 0;
@@ -427,6 +646,8 @@ static void *worker_main(void *arg)
             if (nheld == 0 || held[nheld - 1] != chunk[i]->lane) held[nheld++] = chunk[i]->lane;
         pthread_mutex_unlock(&d->lock);
 
+        if (line[0]) kf_info(C, "%s", line);
+        if (grow.w) grow_start(d, grow);
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         run_chunk(w, chunk, n);
@@ -444,6 +665,15 @@ static void *worker_main(void *arg)
         if (worth_waking(d)) pthread_cond_signal(&d->work);
     }
     pthread_mutex_unlock(&d->lock);
+    if (retiring) {
+        char line[256] = "";
+        worker_close(d, w);
+        pthread_mutex_lock(&d->lock);
+        w->active = false; /* joined by the next start in this slot, or by destroy */
+        pool_changed(d, -1, line, sizeof line);
+        pthread_mutex_unlock(&d->lock);
+        if (line[0]) kf_info(C, "%s", line);
+    }
     return NULL;
 }
 
@@ -458,6 +688,10 @@ kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t
     }
     d->env = *env;
     d->nworkers = env->mapping->concurrency.threads;
+    d->min_workers = env->mapping->concurrency.threads_min;
+    if (d->min_workers < 1 || d->min_workers > d->nworkers) d->min_workers = d->nworkers;
+    d->autoscale = d->min_workers < d->nworkers;
+    d->retire_ms = env->retire_ms > 0 ? env->retire_ms : KF_DISPATCHER_RETIRE_MS;
     d->lanes = kf_lanes_new(env->mapping->ordering);
     d->pool = kf_rec_pool_new();
     /* Records alive at once: in flight, or (exactly-once) the uncommitted
@@ -494,36 +728,26 @@ kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t
     pthread_condattr_destroy(&ca);
 
     for (int i = 0; i < d->nworkers; i++) {
+        d->workers[i].d = d;
+        d->workers[i].id = i;
+    }
+    for (int i = 0; i < d->min_workers; i++)
+        if (worker_open(d, &d->workers[i], err, errlen) != 0) goto fail;
+    /* The lock orders the slots' fields for the threads (and destroy). */
+    pthread_mutex_lock(&d->lock);
+    for (int i = 0; i < d->min_workers; i++) {
         worker *w = &d->workers[i];
-        w->d = d;
-        w->id = i;
-        w->sws = calloc(env->sink_count + 1, sizeof *w->sws);
-        if (!w->sws) {
-            snprintf(err, errlen, "out of memory");
+        int e = pthread_create(&w->thread, NULL, worker_main, w);
+        if (e != 0) {
+            pthread_mutex_unlock(&d->lock);
+            snprintf(err, errlen, "cannot start worker thread: %s", strerror(e));
             goto fail;
         }
-        for (size_t s = 0; s < env->sink_count; s++) {
-            w->sws[s] = kf_sink_worker_open(env->sinks[s], i, err, errlen);
-            if (!w->sws[s]) goto fail;
-        }
-        if (env->exactly_once &&
-            (env->mapping->idempotency.key_header || env->mapping->idempotency.key_json)) {
-            w->state = kf_eos_state_new(env->redis_url, env->redis_key_prefix,
-                                        env->mapping->group_id, err, errlen);
-            if (!w->state) goto fail;
-        }
-        if (env->dead_letter && !env->dead_letter_topic) {
-            w->dlq_ws = kf_sink_worker_open(env->dead_letter, i, err, errlen);
-            if (!w->dlq_ws) goto fail;
-        }
+        w->joinable = w->active = true;
+        d->live++;
     }
-    for (int i = 0; i < d->nworkers; i++) {
-        if (pthread_create(&d->workers[i].thread, NULL, worker_main, &d->workers[i]) != 0) {
-            snprintf(err, errlen, "cannot start worker thread: %s", strerror(errno));
-            d->nworkers = i; /* join those started */
-            goto fail;
-        }
-    }
+    atomic_store(&env->metrics->worker_threads, d->live);
+    pthread_mutex_unlock(&d->lock);
     return d;
 fail:
     kf_dispatcher_destroy(d);
@@ -552,9 +776,14 @@ void kf_dispatcher_submit(kf_dispatcher *d, kf_rec **recs, size_t n)
     }
     /* One wake-up: the worker that takes a chunk wakes the next when more
      * is left (worker_main), so only as many threads run as there is work
-     * for. */
-    if (d->idle) pthread_cond_signal(&d->work);
+     * for. With none idle, an autoscaled pool may add one. */
+    growth grow = {0};
+    if (d->idle)
+        pthread_cond_signal(&d->work);
+    else if (d->autoscale && worth_growing(d, kf_now_ms()))
+        grow = grow_reserve(d);
     pthread_mutex_unlock(&d->lock);
+    if (grow.w) grow_start(d, grow);
 }
 
 int64_t kf_dispatcher_inflight(const kf_dispatcher *d)
@@ -604,20 +833,23 @@ void kf_dispatcher_destroy(kf_dispatcher *d)
 {
     if (!d) return;
     if (d->lanes) {
+        /* Once stop is set no worker starts (grow_start checks it under the
+         * lock), so the threads seen here are all there are; a slot's older
+         * thread is joined by whoever took the slot, itself a worker seen
+         * here or a submit that returned. */
         pthread_mutex_lock(&d->lock);
         d->stop = 1;
         pthread_cond_broadcast(&d->work);
+        for (int i = 0; d->workers && i < d->nworkers; i++)
+            d->workers[i].to_join = d->workers[i].joinable;
         pthread_mutex_unlock(&d->lock);
     }
-    for (int i = 0; i < d->nworkers; i++)
-        if (d->workers[i].thread) pthread_join(d->workers[i].thread, NULL);
+    for (int i = 0; d->workers && i < d->nworkers; i++)
+        if (d->workers[i].to_join) pthread_join(d->workers[i].thread, NULL);
     if (d->workers) {
-        for (int i = 0; i < d->env.mapping->concurrency.threads; i++) {
+        for (int i = 0; i < d->nworkers; i++) {
             worker *w = &d->workers[i];
-            for (size_t s = 0; w->sws && s < d->env.sink_count; s++)
-                kf_sink_worker_close(w->sws[s]);
-            kf_sink_worker_close(w->dlq_ws);
-            kf_eos_state_destroy(w->state);
+            worker_close(d, w);
             free(w->sws);
         }
     }

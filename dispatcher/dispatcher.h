@@ -45,10 +45,19 @@ typedef struct kf_dispatcher_env {
     const char *dead_letter_topic; /* staged on-failure topic, NULL when none */
     const char *redis_url;         /* the state Redis (business-key dedupe) */
     const char *redis_key_prefix;
+    /* Autoscaled pool: how long the pool must have had an idle worker before
+     * one retires; 0 means KF_DISPATCHER_RETIRE_MS. */
+    int retire_ms;
 } kf_dispatcher_env;
 
-/* Starts mapping->concurrency.threads workers. The env and everything it points to must
- * outlive the dispatcher. NULL with err on failure. */
+/* The default of kf_dispatcher_env.retire_ms. */
+#define KF_DISPATCHER_RETIRE_MS 5000
+
+/* Starts mapping->concurrency.threads_min workers; with threads_min below
+ * threads, adds workers up to threads while records wait and every worker is
+ * busy, and retires idle ones down to threads_min (dispatcher.c). The env and
+ * everything it points to must outlive the dispatcher. NULL with err on
+ * failure. */
 kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t errlen);
 
 /* Takes ownership of recs[0..n). Each record's offset must already be added to

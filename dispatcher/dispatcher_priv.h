@@ -3,7 +3,9 @@
  * scheduling, the handler call) and completion.c (acks, retries, dead
  * letters, done). Not for use outside dispatcher/.
  *
- * Locks: `lock` guards lanes, idle, stop and cost_ns. Completion functions are never
+ * Locks: `lock` guards lanes, idle, stop, cost_ns and the pool's size and
+ * slots (live, starting, the autoscale window, worker.active and
+ * worker.joinable). Completion functions are never
  * called with it held, except kf_completion_drop (which takes no lock and is
  * safe either way). Lock order: dispatcher lock, then a tracker's lock.
  */
@@ -21,10 +23,20 @@
  * threads; larger ones amortise the lock and the sinks' round trips. */
 #define KF_MAX_CHUNK 256
 
+/*
+ * A worker slot. Its sink worker states and state connection are opened
+ * before its thread starts and closed after it stopped using them (by the
+ * thread itself when it retires, else by kf_dispatcher_destroy); `id`, the
+ * slot's index, is the worker_id the sinks see.
+ */
 typedef struct worker {
     struct kf_dispatcher *d;
     int id;
     pthread_t thread;
+    bool joinable;        /* `thread` ran and nobody joined it yet */
+    bool active;          /* taken: from a start until a retired worker closed its state */
+    bool fresh;           /* added by the autoscaler and not yet counted out of `starting` */
+    bool to_join;         /* kf_dispatcher_destroy's: joinable when it stopped the pool */
     kf_sink_worker **sws; /* one per sink */
     kf_sink_worker *dlq_ws;
     kf_eos_state *state; /* business-key dedupe: this worker's state connection */
@@ -56,8 +68,23 @@ struct kf_dispatcher {
     /* Exactly-once: the sinks that keep marks, when they are ALL the sinks
      * (then a record done in every one of them needs no handler call). */
     uint32_t all_marked;
+    /* concurrency.threads slots; a fixed pool runs every one of them. */
     worker *workers;
     int nworkers;
+    /* Autoscaled pool (concurrency.threads.min < max), see dispatcher.c's
+     * "autoscaling". Untouched when the pool is fixed. Guarded by lock. */
+    bool autoscale;
+    int min_workers;
+    int live;                /* workers started and not retired (starting included) */
+    int starting;            /* added, not yet in their loop */
+    int64_t window_end;      /* kf_now_ms when the surplus of the window is judged */
+    int idle_low;            /* fewest idle workers at a take in this window */
+    int retire;              /* workers that may still retire on the last judgement */
+    int closing;             /* retiring, their state not yet closed */
+    int64_t retire_ms;       /* the window */
+    int64_t grow_hold_until; /* after a failed start, no other attempt before this */
+    int64_t log_next;        /* pool changes are logged at most once a second */
+    int log_added, log_retired;
     /* Record buffers: taken by the consumer (kf_dispatcher_pool), given
      * back by kf_rec_free from any thread; destroyed last. */
     struct kf_rec_pool *pool;

@@ -225,9 +225,14 @@ kf_mapping *kf_mapping_start(const kf_config *cfg, const kf_mapping_config *m, c
         teardown(mp);
         return NULL;
     }
-    kf_info(C, "mapping %s: started (group %s, %d thread(s), ordering %s, handler %s)", m->name,
-            m->group_id, m->concurrency.threads, ordering_name(m->ordering),
-            kf_handler_name(mp->handler));
+    char threads[32];
+    if (m->concurrency.threads_min < m->concurrency.threads)
+        snprintf(threads, sizeof threads, "%d..%d", m->concurrency.threads_min,
+                 m->concurrency.threads);
+    else
+        snprintf(threads, sizeof threads, "%d", m->concurrency.threads);
+    kf_info(C, "mapping %s: started (group %s, %s thread(s), ordering %s, handler %s)", m->name,
+            m->group_id, threads, ordering_name(m->ordering), kf_handler_name(mp->handler));
     return mp;
 }
 

@@ -6,7 +6,10 @@
 #
 # One kfleet process, two mappings (configs/eos_dedupe.json), each with a
 # Redis sink:
-#   json    idempotency {"key": "json:order_id", "window_ms": 60000}.
+#   json    idempotency {"key": "json:order_id", "window_ms": 60000}; a
+#           handler of 1 ms per record on threads {"min": 1, "max": 4}, so
+#           workers added under load claim through state connections of
+#           their own.
 #           N=5,000 orders (value {"id","key","seq","order_id":"o-<id>"});
 #           after every 10th order a copy with the same order_id and the same
 #           Kafka key (same partition, next offset): 500 adjacent
@@ -125,7 +128,7 @@ it_wait_until 60 "header: $total_h records done" metric_is records_done_total he
 
 # --- checks ------------------------------------------------------------------
 metrics >"$KF_TMP/metrics.txt" || it_fail "GET /metrics failed"
-grep -E '^kfleet_(records|handler)' "$KF_TMP/metrics.txt" | sed 's/^/  /' >&2
+grep -E '^kfleet_(records|handler|worker)' "$KF_TMP/metrics.txt" | sed 's/^/  /' >&2
 
 expect "json: redis sink: not each order once" \
 	it_verify --redis-list "$IT_LIST" --expect $((N + NOKEY)) --check-key-order

@@ -71,6 +71,23 @@ static const bad_case BAD[] = {
     {CFG_M(",'batch':{'max_bytes':67108865}"), "mappings[0].batch.max_bytes", "1..67108864"},
     {CFG_M(",'batch':{'window_ms':-1}"), "mappings[0].batch.window_ms", "0..300000, got -1"},
     {CFG_M(",'concurrency':{'threads':0}"), "mappings[0].concurrency.threads", "1..1024"},
+    /* threads as {min, max}: an autoscaled pool */
+    {CFG_M(",'concurrency':{'threads':{'min':8,'max':4}}"), "mappings[0].concurrency.threads.min",
+     "expected an integer 1..max (4), got 8"},
+    {CFG_M(",'concurrency':{'threads':{'min':0,'max':4}}"), "mappings[0].concurrency.threads.min",
+     "1..1024, got 0"},
+    {CFG_M(",'concurrency':{'threads':{'min':1,'max':1025}}"),
+     "mappings[0].concurrency.threads.max", "1..1024, got 1025"},
+    {CFG_M(",'concurrency':{'threads':{'min':1,'max':4,'step':2}}"),
+     "mappings[0].concurrency.threads.step", "unknown key (expected one of min, max)"},
+    {CFG_M(",'concurrency':{'threads':{'min':1}}"), "mappings[0].concurrency.threads.max",
+     "required key is missing"},
+    {CFG_M(",'concurrency':{'threads':{'min':'1','max':4}}"), "mappings[0].concurrency.threads.min",
+     "got \"1\""},
+    {CFG_M(",'concurrency':{'threads':'many'}"), "mappings[0].concurrency.threads",
+     "expected an integer 1..1024 or {\"min\": a, \"max\": b}, got \"many\""},
+    {CFG_M(",'concurrency':{'threads':[1,4]}"), "mappings[0].concurrency.threads", "got an array"},
+    {CFG_M(",'concurrency':{'threads':2.5}"), "mappings[0].concurrency.threads", "got 2.5"},
     {CFG_M(",'concurrency':{'max_inflight_records':100}"),
      "mappings[0].concurrency.max_inflight_records", ">= batch.max_records (500), got 100"},
     {CFG_M(",'exactly_once':'yes'"), "mappings[0].exactly_once",
@@ -325,6 +342,7 @@ START_TEST(test_defaults)
     ck_assert_int_eq(m->batch.window_ms, 20);
     ck_assert_int_eq(m->ordering, KF_ORDER_KEY);
     ck_assert_int_eq(m->concurrency.threads, 8);
+    ck_assert_int_eq(m->concurrency.threads_min, 8); /* fixed */
     ck_assert_int_eq(m->concurrency.max_inflight, 10000);
     ck_assert(!m->exactly_once);
     ck_assert_int_eq(m->retry.max_attempts, 5);
@@ -442,6 +460,25 @@ START_TEST(test_full_values)
     ck_assert_str_eq(kf_sink_type_name(KF_SINK_STDOUT), "stdout");
     ck_assert_str_eq(kf_sink_type_name(KF_SINK_NULL), "null");
     ck_assert_str_eq(kf_sink_type_name((kf_sink_type)42), "unknown");
+    kf_config_destroy(cfg);
+}
+END_TEST
+
+/* threads: an integer is a fixed pool (min == max); an object gives the
+ * bounds of an autoscaled one, max landing in `threads`. */
+START_TEST(test_threads_shapes)
+{
+    kf_config *cfg = load_ok(CFG_M(",'concurrency':{'threads':3}"));
+    ck_assert_int_eq(cfg->mappings[0].concurrency.threads, 3);
+    ck_assert_int_eq(cfg->mappings[0].concurrency.threads_min, 3);
+    kf_config_destroy(cfg);
+    cfg = load_ok(CFG_M(",'concurrency':{'threads':{'min':2,'max':64}}"));
+    ck_assert_int_eq(cfg->mappings[0].concurrency.threads, 64);
+    ck_assert_int_eq(cfg->mappings[0].concurrency.threads_min, 2);
+    kf_config_destroy(cfg);
+    cfg = load_ok(CFG_M(",'concurrency':{'threads':{'max':1024,'min':1024}}"));
+    ck_assert_int_eq(cfg->mappings[0].concurrency.threads, 1024);
+    ck_assert_int_eq(cfg->mappings[0].concurrency.threads_min, 1024);
     kf_config_destroy(cfg);
 }
 END_TEST
@@ -609,6 +646,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_env_expansion);
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_full_values);
+    tcase_add_test(tc, test_threads_shapes);
     tcase_add_test(tc, test_timestamps);
     tcase_add_test(tc, test_syntax_error);
     tcase_add_test(tc, test_file_errors);

@@ -246,6 +246,7 @@ static struct {
     kf_partition *parts[NPARTS];
     int64_t next_off[NPARTS];
     int exactly_once; /* set before rig_start: sinks marked done are skipped */
+    int retire_ms;    /* set before rig_start: an autoscaled pool's idle window */
 } R;
 
 #define SINK_NULL "[{\"name\":\"out\",\"type\":\"null\"}]"
@@ -318,6 +319,7 @@ static void rig_start(const char *handler, const char *handler_config, const cha
         .filter = R.filter,
         .metrics = &R.met,
         .exactly_once = R.exactly_once,
+        .retire_ms = R.retire_ms,
     };
     R.d = kf_dispatcher_new(&denv, err, sizeof err);
     ck_assert_msg(R.d != NULL, "%s", err);
@@ -1554,6 +1556,147 @@ START_TEST(test_new_without_sinks)
 }
 END_TEST
 
+/* ---- autoscaling (concurrency.threads {min, max}) ------------------------------- */
+
+static int workers_now(void)
+{
+    return atomic_load(&R.met.worker_threads);
+}
+
+/* Submits n slow records (values "v<first>".."v<first+n-1>", 40 keys over the
+ * partitions) in batches of 25, then waits for them all, noting the most
+ * workers seen meanwhile. */
+static int slow_wave(int first, int n)
+{
+    int peak = workers_now();
+    char key[16], value[32];
+    for (int i = 0; i < n;) {
+        kf_rec *recs[25];
+        size_t k = 0;
+        for (; k < 25 && i < n; k++, i++) {
+            snprintf(key, sizeof key, "k%d", (first + i) % 40);
+            snprintf(value, sizeof value, "v%d", first + i);
+            recs[k] = rec((first + i) % NPARTS, key, value);
+        }
+        kf_dispatcher_submit(R.d, recs, k);
+        int w = workers_now();
+        if (w > peak) peak = w;
+    }
+    ck_assert_msg(WAIT_UNTIL(({
+                                 int w_ = workers_now();
+                                 if (w_ > peak) peak = w_;
+                                 kf_dispatcher_inflight(R.d) == 0 &&
+                                     atomic_load(&R.met.inflight) == 0;
+                             }),
+                             60000),
+                  "still in flight: %lld", (long long)kf_dispatcher_inflight(R.d));
+    return peak;
+}
+
+/* Every value v0..v<n-1> reached the HTTP sink exactly once, with a 200. */
+static void assert_each_output_once(int n)
+{
+    size_t total = server_requests("/out", 0, NULL, 0);
+    ck_assert_uint_eq(total, (size_t)n);
+    hreq *got = calloc(total, sizeof *got);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_uint_eq(server_requests("/out", 200, got, total), (size_t)n);
+    unsigned char *seen = calloc((size_t)n, 1);
+    ck_assert_ptr_nonnull(seen);
+    for (size_t i = 0; i < total; i++) {
+        int v = -1;
+        ck_assert_int_eq(sscanf(got[i].body, "v%d", &v), 1);
+        ck_assert_msg(v >= 0 && v < n && !seen[v], "output %s twice or unknown", got[i].body);
+        seen[v] = 1;
+    }
+    free(seen);
+    free(got);
+}
+
+/* A slow handler with {"min":1,"max":8}: the pool grows above 1 while
+ * records wait, every record is done exactly once (through per-worker HTTP
+ * sink states opened by the workers added and closed by those retired),
+ * the pool returns to min after the load, and grows again on a second
+ * wave, reusing the retired workers' slots. */
+START_TEST(test_autoscale_grows_and_returns_to_min)
+{
+    R.retire_ms = 100;
+    rig_start(HANDLER("flaky"), "{\"sleep_ms\":20}",
+              "\"ordering\":\"key\",\"concurrency\":{\"threads\":{\"min\":1,\"max\":8}}",
+              sink_http(), DLQ_NONE);
+    ck_assert_int_eq(workers_now(), 1);
+    int peak = slow_wave(0, 200);
+    ck_assert_msg(peak > 1, "the pool never grew (peak %d)", peak);
+    ck_assert_int_le(peak, 8);
+    ck_assert_uint_ge(M(&R.met.workers_added), 1);
+    assert_all_done();
+    ck_assert_uint_eq(M(&R.met.records_done), 200);
+    ck_assert_uint_eq(M(&R.met.handler_calls), 200);
+    ck_assert_uint_eq(M(&R.met.retries), 0);
+    assert_each_output_once(200);
+
+    ck_assert_msg(WAIT_UNTIL(workers_now() == 1, 20000), "still %d workers", workers_now());
+    ck_assert_msg(WAIT_UNTIL(M(&R.met.workers_retired) == M(&R.met.workers_added), 20000),
+                  "added %llu, retired %llu", (unsigned long long)M(&R.met.workers_added),
+                  (unsigned long long)M(&R.met.workers_retired));
+    uint64_t added = M(&R.met.workers_added);
+
+    peak = slow_wave(200, 200);
+    ck_assert_msg(peak > 1, "the pool never grew again (peak %d)", peak);
+    ck_assert_uint_gt(M(&R.met.workers_added), added);
+    assert_all_done();
+    ck_assert_uint_eq(M(&R.met.records_done), 400);
+    ck_assert_uint_eq(M(&R.met.handler_calls), 400);
+    assert_each_output_once(400);
+    ck_assert_msg(WAIT_UNTIL(workers_now() == 1, 20000), "still %d workers", workers_now());
+}
+END_TEST
+
+/* A fixed pool (an integer, or min == max) never adds or retires a worker,
+ * under load or idle well past an autoscaled pool's idle window. */
+START_TEST(test_fixed_pool_never_changes)
+{
+    static const char *pools[] = {"3", "{\"min\":3,\"max\":3}"};
+    char extra[128];
+    snprintf(extra, sizeof extra, "\"ordering\":\"key\",\"concurrency\":{\"threads\":%s}",
+             pools[_i]);
+    R.retire_ms = 50;
+    rig_start(HANDLER("flaky"), "{\"sleep_ms\":5}", extra, SINK_NULL, DLQ_NONE);
+    ck_assert_int_eq(workers_now(), 3);
+    int peak = slow_wave(0, 100);
+    ck_assert_int_eq(peak, 3);
+    assert_all_done();
+    ck_assert_uint_eq(M(&R.met.records_done), 100);
+    /* Idle for ten windows: the condition never holds, the gauge is checked
+     * at every poll. */
+    ck_assert(!WAIT_UNTIL(({
+                              ck_assert_int_eq(workers_now(), 3);
+                              false;
+                          }),
+                          500));
+    ck_assert_uint_eq(M(&R.met.workers_added), 0);
+    ck_assert_uint_eq(M(&R.met.workers_retired), 0);
+}
+END_TEST
+
+/* Destroying an autoscaled dispatcher while it grows, with slow records in
+ * flight, joins every worker and lets go of every record (teardown checks
+ * the partitions' counts; ASan the threads' and sinks' memory). */
+START_TEST(test_autoscale_destroy_while_growing)
+{
+    rig_start(HANDLER("flaky"), "{\"sleep_ms\":10}",
+              "\"ordering\":\"unordered\",\"concurrency\":{\"threads\":{\"min\":1,\"max\":16}}",
+              sink_http(), DLQ_NONE);
+    char value[32];
+    for (int i = 0; i < 400; i++) {
+        snprintf(value, sizeof value, "v%d", i);
+        submit(rec(i % NPARTS, NULL, value));
+    }
+    ck_assert_msg(WAIT_UNTIL(workers_now() > 2, 20000), "the pool never grew");
+    rig_stop_dispatcher();
+}
+END_TEST
+
 static Suite *dispatcher_suite(void)
 {
     Suite *s = suite_create("dispatcher");
@@ -1611,6 +1754,14 @@ static Suite *dispatcher_suite(void)
     tcase_add_test(ts, test_outputs_counted_per_sink);
     tcase_add_loop_test(ts, test_outputs_per_sink_distinct_counts, 0, 3);
     suite_add_tcase(s, ts);
+
+    TCase *tauto = tcase_create("autoscale");
+    tcase_set_timeout(tauto, 120);
+    tcase_add_checked_fixture(tauto, setup, teardown);
+    tcase_add_test(tauto, test_autoscale_grows_and_returns_to_min);
+    tcase_add_loop_test(tauto, test_fixed_pool_never_changes, 0, 2);
+    tcase_add_test(tauto, test_autoscale_destroy_while_growing);
+    suite_add_tcase(s, tauto);
 
     TCase *tpool = tcase_create("pool");
     tcase_set_timeout(tpool, 90);
