@@ -18,7 +18,9 @@ REQUIRED = {
     "kfleet_eos_redis": ["records_per_s", "p50_ms", "p99_ms", "redis_calls_per_record"],
     "kfleet_eos_kafka": ["records_per_s", "p50_ms", "p99_ms", "redis_calls_per_record"],
     "kstreams_eos": ["records_per_s", "p50_ms", "p99_ms"],
+    "parallel_consumer": ["records_per_s", "cpu_s_per_million", "peak_rss_mb"],
     "slow_handler": ["partition_s", "key_s", "unordered_s"],
+    "pc_slow_key": ["wall_s", "records_per_s"],
     "footprint": ["rss_idle_mb", "rss_load_mb", "cold_start_ms", "handler_init_ms"],
 }
 # What each --only name brings into the results.
@@ -26,6 +28,12 @@ BRINGS = {
     "footprint": {"footprint": ["rss_idle_mb", "cold_start_ms", "handler_init_ms"]},
     "kfleet_alo": {"kfleet_alo": REQUIRED["kfleet_alo"], "footprint": ["rss_load_mb"]},
 }
+# Ratios that exist when both sides of them ran (in a full run, always).
+PAIRS = [
+    ({"kfleet_alo", "parallel_consumer"}, "kfleet_alo", "vs_parallel_consumer"),
+    ({"slow_handler", "pc_slow_key"}, "pc_slow_key", "kfleet_key_vs_pc_wall"),
+    ({"slow_handler", "pc_slow_key"}, "pc_slow_key", "kfleet_key_vs_pc_records_per_s"),
+]
 
 
 def main():
@@ -53,6 +61,10 @@ def main():
                 want.setdefault(sect, set()).update(keys)
     else:
         want = {k: set(v) for k, v in REQUIRED.items()}
+    ran = set(a.only.split(",")) if a.only else set(REQUIRED)
+    for both, sect, key in PAIRS:
+        if both <= ran:
+            want.setdefault(sect, set()).add(key)
     for sect, keys in sorted(want.items()):
         obj = res.get(sect)
         if not isinstance(obj, dict):
