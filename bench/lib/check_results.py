@@ -4,7 +4,8 @@
 Checks the shape of bench/run.sh's results, never its timings: the file
 parses, "machine" is a description, and every contender that was run has a
 number for each field issue 4 names (a contender that did not process every
-record has none). Prints one line per problem; exit 0 when there is none.
+record has none), and the ratios to the Parallel Consumer when both sides of
+one ran. Prints one line per problem; exit 0 when there is none.
 """
 
 import argparse
