@@ -11,7 +11,15 @@
  *   --redis-list KEY   BLPOP (wakes on the first push) then LPOP KEY 1000 until
  *                      empty; the list is drained as it is read
  *   --kafka TOPIC      every partition assigned from the beginning,
- *                      isolation.level=read_committed, fetch.wait.max.ms=10
+ *                      isolation.level=read_committed, fetch.wait.max.ms=10;
+ *                      production starts once every partition was fetched to
+ *                      its end (at most 10 s), so the fetcher's start-up is
+ *                      not measured
+ *   --floor            the probe's own floor: the --kafka reader above reads
+ *                      the input topic itself, so nothing but produce ->
+ *                      broker -> consume is measured (no pipeline runs; the
+ *                      producer is not transactional, so read_committed adds
+ *                      nothing)
  * and takes, for each output, now - ts_us. Producer and reader are one
  * process, so both stamps come from the same monotonic clock.
  *
@@ -173,7 +181,8 @@ static void *kafka_reader(void *arg)
         !tool_conf_set(conf, "group.id", group) &&
         !tool_conf_set(conf, "enable.auto.commit", "false") &&
         !tool_conf_set(conf, "isolation.level", "read_committed") &&
-        !tool_conf_set(conf, "fetch.wait.max.ms", "10")) {
+        !tool_conf_set(conf, "fetch.wait.max.ms", "10") &&
+        !tool_conf_set(conf, "enable.partition.eof", "true")) {
         rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
         if (!rk) fprintf(stderr, "bench_latency: %s\n", err);
     } else {
@@ -189,8 +198,25 @@ static void *kafka_reader(void *arg)
         if (rk) rd_kafka_destroy(rk);
         return NULL;
     }
+    int parts = l->cnt;
     rd_kafka_topic_partition_list_destroy(l);
     rd_kafka_poll_set_consumer(rk);
+    /* Ready once every partition was fetched to its end (or after 10 s):
+     * a fetcher that is still starting (offset lookup, a first fetch error
+     * and its 500 ms backoff) would otherwise be measured as latency. */
+    uint8_t *eof = calloc((size_t)parts, 1);
+    int at_end = 0;
+    for (double until = tool_now_s() + 10; eof && at_end < parts && tool_now_s() < until;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 10);
+        if (!m) continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && m->partition >= 0 &&
+            m->partition < parts && !eof[m->partition]) {
+            eof[m->partition] = 1;
+            at_end++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    free(eof);
     atomic_store(&g_reader_ready, 1);
     while (reading()) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 10);
@@ -234,30 +260,43 @@ static double pct_ms(const int64_t *sorted, long long n, double p)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: bench_latency -t TOPIC (--redis-list KEY | --kafka OUT) [options]\n"
-                 "\n"
-                 "  -b, --brokers LIST        bootstrap servers (default $KFLEET_BROKERS)\n"
-                 "  -t, --topic T             input topic of the pipeline (must exist)\n"
-                 "      --redis-list KEY      sink: a Redis list (drained while read)\n"
-                 "      --redis URL           its Redis (default $KFLEET_REDIS)\n"
-                 "      --kafka OUT           sink: a Kafka topic, read_committed\n"
-                 "      --rate R              records/s (default 10000)\n"
-                 "      --seconds S           measured seconds (default 30)\n"
-                 "      --warmup-seconds W    unmeasured seconds first (default 2)\n"
-                 "      --drain-timeout S     wait for stragglers (default 30)\n"
-                 "      --value-size B        value bytes (default 100)\n"
-                 "      --keys K              key \"k<id %% K>\" (default 100)\n");
+    fprintf(out,
+            "usage: bench_latency -t TOPIC (--redis-list KEY | --kafka OUT | --floor) [options]\n"
+            "\n"
+            "  -b, --brokers LIST        bootstrap servers (default $KFLEET_BROKERS)\n"
+            "  -t, --topic T             input topic of the pipeline (must exist)\n"
+            "      --redis-list KEY      sink: a Redis list (drained while read)\n"
+            "      --redis URL           its Redis (default $KFLEET_REDIS)\n"
+            "      --kafka OUT           sink: a Kafka topic, read_committed\n"
+            "      --floor               no pipeline: read the input topic back (the floor)\n"
+            "      --rate R              records/s (default 10000)\n"
+            "      --seconds S           measured seconds (default 30)\n"
+            "      --warmup-seconds W    unmeasured seconds first (default 2)\n"
+            "      --drain-timeout S     wait for stragglers (default 30)\n"
+            "      --value-size B        value bytes (default 100)\n"
+            "      --keys K              key \"k<id %% K>\" (default 100)\n");
 }
 
 int main(int argc, char **argv)
 {
-    enum { O_REDIS_LIST = 256, O_REDIS, O_KAFKA, O_RATE, O_SECONDS, O_WARMUP, O_DRAIN, O_VSIZE };
+    enum {
+        O_REDIS_LIST = 256,
+        O_REDIS,
+        O_KAFKA,
+        O_RATE,
+        O_SECONDS,
+        O_WARMUP,
+        O_DRAIN,
+        O_VSIZE,
+        O_FLOOR
+    };
     static const struct option longopts[] = {
         {"brokers", required_argument, NULL, 'b'},
         {"topic", required_argument, NULL, 't'},
         {"redis-list", required_argument, NULL, O_REDIS_LIST},
         {"redis", required_argument, NULL, O_REDIS},
         {"kafka", required_argument, NULL, O_KAFKA},
+        {"floor", no_argument, NULL, O_FLOOR},
         {"rate", required_argument, NULL, O_RATE},
         {"seconds", required_argument, NULL, O_SECONDS},
         {"warmup-seconds", required_argument, NULL, O_WARMUP},
@@ -275,7 +314,7 @@ int main(int argc, char **argv)
                .drain_timeout_s = 30,
                .value_size = 100,
                .keys = 100};
-    int c;
+    int c, floor_run = 0;
     while ((c = getopt_long(argc, argv, "b:t:k:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'b':
@@ -292,6 +331,9 @@ int main(int argc, char **argv)
             break;
         case O_KAFKA:
             O.kafka_out = optarg;
+            break;
+        case O_FLOOR:
+            floor_run = 1;
             break;
         case O_RATE:
             O.rate = strtod(optarg, NULL);
@@ -318,6 +360,13 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
+    }
+    if (floor_run) {
+        if (O.redis_list || O.kafka_out) {
+            usage(stderr);
+            return 2;
+        }
+        O.kafka_out = O.topic;
     }
     if (!O.brokers || !O.topic || !!O.redis_list == !!O.kafka_out ||
         (O.redis_list && !O.redis_url) || O.rate <= 0 || O.seconds <= 0 || O.warmup_s < 0 ||

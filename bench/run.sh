@@ -12,9 +12,13 @@
 #                           timing; what scripts/test.sh runs
 #   --only LIST             comma list of what to run: raw_consumer, kcat,
 #                           kfleet_alo, kfleet_eos_redis, kfleet_eos_kafka,
-#                           kstreams_eos, parallel_consumer, slow_handler,
-#                           pc_slow_key, footprint
+#                           kstreams_eos, parallel_consumer, scale_out,
+#                           slow_handler, pc_slow_key, footprint
 #   --keep-work             keep the logs and configs of a successful run
+#
+# Every latency run also measures the probe's own floor (Kafka alone, no
+# kfleet) and reports each p99 over it; scale_out runs 1, 2 and 3 kfleet
+# processes in one consumer group (bench/README.md).
 #
 # Output: a Markdown table on stdout; bench/results/latest.json and
 # bench/results/latest.png (full and --quick only: a smoke run writes to a
@@ -27,7 +31,8 @@
 # bench/peers/parallel-consumer, Maven) when they are stale.
 # Tunables (env): KF_BENCH_RECORDS, KF_BENCH_REPS, KF_BENCH_LAT_RATE,
 # KF_BENCH_LAT_SECONDS, KF_BENCH_LAT_WARMUP, KF_BENCH_SLOW_RECORDS,
-# KF_BENCH_SLOW_KEYS, KF_BENCH_IDLE_SECONDS (override the mode's counts),
+# KF_BENCH_SLOW_KEYS, KF_BENCH_IDLE_SECONDS, KF_BENCH_SCALE_RECORDS (override
+# the mode's counts),
 # KF_BENCH_LAT_WINDOW_MS (kfleet batch.window_ms in the latency runs, 1),
 # KF_BENCH_KSTREAMS_THREADS (num.stream.threads, default nproc),
 # KF_BENCH_WORK (logs directory).

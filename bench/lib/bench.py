@@ -31,17 +31,21 @@ import urllib.request
 # Counts per mode. Env KF_BENCH_<KEY> (upper case) overrides any of them.
 MODES = {
     "full": dict(records=1_000_000, reps=3, lat_rate=10_000, lat_seconds=30, lat_warmup=2,
-                 slow_records=10_000, slow_keys=1000, idle_seconds=2),
+                 slow_records=10_000, slow_keys=1000, idle_seconds=2, scale_records=2_000_000),
     "quick": dict(records=200_000, reps=3, lat_rate=10_000, lat_seconds=10, lat_warmup=2,
-                  slow_records=2_000, slow_keys=1000, idle_seconds=2),
+                  slow_records=2_000, slow_keys=1000, idle_seconds=2, scale_records=1_000_000),
     "smoke": dict(records=20_000, reps=1, lat_rate=10_000, lat_seconds=2, lat_warmup=0.5,
-                  slow_records=200, slow_keys=100, idle_seconds=1),
+                  slow_records=200, slow_keys=100, idle_seconds=1, scale_records=20_000),
 }
 
 THROUGHPUT = ["raw_consumer", "kcat", "kfleet_alo", "kfleet_eos_redis", "kfleet_eos_kafka",
               "kstreams_eos", "parallel_consumer"]
 LATENCY = ["kfleet_eos_redis", "kfleet_eos_kafka", "kstreams_eos"]
 ORDERINGS = ["partition", "key", "unordered"]
+# Scale-out: 1, 2, 3 kfleet processes in one group on one topic with enough
+# partitions for 3 members to get the same share.
+SCALE_MEMBERS = [1, 2, 3]
+SCALE_PARTITIONS = 6
 PARTITIONS = 8
 # kfleet's default concurrency.threads: the Parallel Consumer throughput peer
 # gets as many workers as kfleet_alo (KF_BENCH_MAPPING's threads if it sets some).
@@ -237,6 +241,56 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def proc_ticks(pid):
+    """utime + stime of a process in clock ticks (/proc/PID/stat), or None."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def machine_ticks():
+    """(busy, total) clock ticks of every CPU together (/proc/stat), or None."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    total = sum(v[:8])  # guest time is already counted in user
+    return total - v[3] - v[4], total
+
+
+def broker_pid(brokers):
+    """The pid of the Kafka broker at `brokers` (KF_BENCH_BROKER_PID, or the
+    kafka.Kafka process whose server.properties listens on that port), or
+    None: the broker's CPU figures are then missing, nothing else."""
+    if os.environ.get("KF_BENCH_BROKER_PID"):
+        return int(os.environ["KF_BENCH_BROKER_PID"])
+    port = brokers.split(",")[0].rsplit(":", 1)[-1]
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"kafka.Kafka" not in argv:
+            continue
+        props = [a.decode() for a in argv if a.endswith(b".properties")]
+        try:
+            with open(props[-1]) as f:
+                if re.search(rf":{port}\b", f.read()):
+                    return int(d)
+        except (OSError, IndexError):
+            continue
+    return None
 
 
 def http_get(port, path, timeout=2.0):
@@ -526,7 +580,7 @@ class Bench:
                 return None, f"kfleet exited with status {proc.rc} (log {proc.log_path}): " + \
                     " | ".join(proc.tail(5))
             if watch is not None and watch.poll() is not None:
-                t_line, _ = watch.first_line(r"^watch: committed=")
+                t_line, _ = watch.wait_line(r"^watch: committed=", 2)  # joins its readers
                 if watch.rc == 0 and t_line is not None:
                     return t_line, None
                 return None, "offset watcher failed: " + " | ".join(watch.tail(3))
@@ -686,7 +740,7 @@ class Bench:
         r = {"ok": False}
         while True:
             if watch.poll() is not None:
-                t_line, _ = watch.first_line(r"^watch: committed=")
+                t_line, _ = watch.wait_line(r"^watch: committed=", 2)  # joins its readers
                 if watch.rc == 0 and t_line is not None:
                     r.update(ok=True, seconds=t_line - p.t0)
                 else:
@@ -887,8 +941,48 @@ class Bench:
         self.redis_cleanup(out_list)
         return res
 
+    def latency_floor_run(self):
+        """The probe's own floor: bench_latency --floor produces at the same
+        rate and reads the same topic back with the Kafka reader the sinks
+        use (same clock, same percentiles): produce -> broker -> consume,
+        no kfleet, no handler, no sink."""
+        p_ = self.p
+        topic = self.name("lat.floor.in")
+        self.create_topic(topic)
+        probe = Proc("lat.floor.probe",
+                     [f"{self.tools}/bench_latency", "-b", self.brokers, "-t", topic, "--floor",
+                      "--rate", str(p_["lat_rate"]), "--seconds", str(p_["lat_seconds"]),
+                      "--warmup-seconds", str(p_["lat_warmup"]), "--value-size", str(VALUE_SIZE),
+                      "--drain-timeout", "30"], self.work)
+        res = {"ok": False}
+        if probe.reap(p_["lat_seconds"] + p_["lat_warmup"] + 120) is None:
+            probe.stop(5, signal.SIGKILL)
+        _, m = probe.first_line(r"^\{.*\}$")
+        if m is None:
+            res["error"] = f"floor probe exited {probe.rc}: " + " | ".join(probe.tail(3))
+        else:
+            res.update(json.loads(m.group(0)))
+            res["ok"] = probe.rc == 0
+            if not res["ok"]:
+                res["error"] = (f"floor probe saw missing={res['missing']} "
+                                f"duplicates={res['duplicates']} (status {probe.rc})")
+        probe.close()
+        self.delete_topics(topic)
+        return res
+
     def latency(self):
         out = {}
+        if any(self.wanted(w) for w in LATENCY):
+            # First, in the same run: what the probe measures with no kfleet.
+            waited = self.redis.settle_aof()
+            log(f"latency floor: Redis AOF rewritten first ({waited:.1f}s)")
+            r = self.latency_floor_run()
+            if r["ok"]:
+                log(f"latency floor (Kafka alone): p50 {r['p50_ms']:.1f} ms, "
+                    f"p99 {r['p99_ms']:.1f} ms, p99.9 {r['p999_ms']:.1f} ms")
+            else:
+                self.fail("latency floor", r.get("error"))
+            out["floor"] = r
         for w in LATENCY:
             if not self.wanted(w):
                 continue
@@ -901,6 +995,194 @@ class Bench:
             else:
                 self.fail(f"latency {w}", r.get("error"))
             out[w] = r
+        return out
+
+    # -- scale-out --
+
+    def scale_run(self, topic, n_members, rep):
+        """n_members kfleet_alo processes (echo, null sink) in one fresh group
+        on a fresh topic, whose N records wait in ONE open transaction
+        (kf_produce --commit-on-usr1) while the members start and the group
+        forms: the members read with isolation.level=read_committed, so they
+        see nothing until the commit, then everything at once and together.
+        Timed from the commit signal to the members' records_done_total
+        adding up to N; then stopped, and the group's committed offsets must
+        add up to N. CPU over that window from /proc/<pid>/stat: each member,
+        the broker, the machine."""
+        n = self.p["scale_records"]
+        group = self.name(f"scale{n_members}")
+        tag = f"scale{rep}.{n_members}"
+        r = {"ok": False, "members": n_members}
+        broker = broker_pid(self.brokers)
+        gate = Proc(f"{tag}.produce",
+                    [f"{self.tools}/kf_produce", "-b", self.brokers, "-t", topic, "-n", str(n),
+                     "-p", str(SCALE_PARTITIONS), "-k", str(KEYS), "--value-size", str(VALUE_SIZE),
+                     "-q", "--commit-on-usr1", "-X", f"transactional.id={topic}",
+                     "-X", "transaction.timeout.ms=300000"], self.work)
+        procs, ports = [], []
+        for i in range(n_members):
+            port = free_port()
+            cfg = self.kfleet_config(f"{tag}.{i}", topic, group, port, False,
+                                     [{"name": "out", "type": "null"}],
+                                     extra={"consumer": {"isolation.level": "read_committed"}})
+            procs.append(self.start_kfleet(f"{tag}.{i}", cfg))
+            ports.append(port)
+        t_exec = procs[0].t0
+        err = None
+
+        def scrape():
+            bodies = [http_get(port, "/metrics")[1] or "" for port in ports]
+            done = sum(metric(b, "kfleet_records_done_total") or 0 for b in bodies)
+            return done, [metric(b, "kfleet_assigned_partitions") or 0 for b in bodies]
+
+        def dead():
+            d = [p for p in procs if p.poll() is not None]
+            return f"{d[0].name} exited with status {d[0].rc}: " + " | ".join(d[0].tail(4)) if d else None
+
+        # 1. the group formed (every member holds partitions, all of them
+        # assigned) and the records wait in the transaction.
+        t_joined = None
+        timeout = max(self.run_timeout, n / 2000.0)
+        deadline = now() + timeout
+        while err is None:
+            err = dead()
+            if err:
+                break
+            if gate.poll() is not None:
+                err = f"kf_produce exited {gate.rc} before the commit: " + " | ".join(gate.tail(3))
+                break
+            done, assigned = scrape()
+            if t_joined is None and all(a > 0 for a in assigned) and \
+                    sum(assigned) == SCALE_PARTITIONS:
+                t_joined = now()
+            if done:
+                err = f"{int(done)} records done before the commit (read_uncommitted?)"
+            elif t_joined is not None and gate.first_line(r"^holding a transaction")[0]:
+                break
+            if now() > deadline:
+                err = f"group not formed or records not produced in {timeout:.0f}s " \
+                      f"(partitions per member {assigned})"
+            time.sleep(0.02)
+        # 2. commit: every record becomes visible to every member at once.
+        t_done = None
+        if err is None:
+            r["join_ms"] = (t_joined - t_exec) * 1000
+            m0, b0 = machine_ticks(), proc_ticks(broker)
+            member0 = [proc_ticks(p.pid) for p in procs]
+            t0 = now()
+            os.kill(gate.pid, signal.SIGUSR1)
+            deadline = t0 + timeout
+            last, last_change = -1, t0
+            while err is None:
+                t = now()
+                err = dead()
+                if err:
+                    break
+                done, assigned = scrape()
+                if done >= n:
+                    t_done = now()
+                    break
+                if done != last:
+                    last, last_change = done, t
+                elif t - last_change > self.stall_s:
+                    err = f"stalled: {int(done)} of {n} done, partitions per member {assigned}"
+                if t > deadline:
+                    err = f"not done after {timeout:.0f}s: {int(done)} of {n} done"
+                time.sleep(0.01)
+            t_win = now()
+            m1, b1 = machine_ticks(), proc_ticks(broker)
+            member1 = [proc_ticks(p.pid) for p in procs]
+            done_final, _ = scrape()
+        if t_done is None and gate.poll() is None:
+            gate.stop(5)  # never committed: SIGTERM aborts it
+        elif gate.reap(60) is None:
+            gate.stop(5, signal.SIGKILL)
+        if err is None and (gate.rc != 0 or not gate.first_line(r"^committed:")[0]):
+            err = f"kf_produce did not commit (status {gate.rc}): " + " | ".join(gate.tail(3))
+        gate.close()
+        stopped = [p.stop(60) for p in procs]
+        if err is None and not all(stopped):
+            err = "a member did not exit within 60s of SIGTERM"
+        if err is None:
+            # Every record processed: the members commit on their way out, so
+            # the group's committed offsets must now cover the whole topic.
+            w = Proc(f"{tag}.watch",
+                     [f"{self.tools}/bench_kafka", "watch", "-b", self.brokers, "-t", topic,
+                      "-g", group, "-n", str(n), "--interval-ms", "50", "--timeout", "30"],
+                     self.work)
+            w.reap(45)
+            if w.rc != 0:
+                err = "committed offsets do not cover every record: " + " | ".join(w.tail(2))
+            w.close()
+        if err is None:
+            tick = os.sysconf("SC_CLK_TCK")
+            win = t_win - t0
+            r.update(ok=True, seconds=t_done - t0, records_per_s=n / (t_done - t0),
+                     redelivered=int(done_final - n))
+            mt = [None if a is None or b is None else b - a for a, b in zip(member0, member1)]
+            r["member_cpu_pct"] = [None if t is None else 100.0 * t / tick / win for t in mt]
+            if all(t is not None for t in mt):
+                r["cpu_s_per_million"] = sum(mt) / tick / n * 1e6
+            if b0 is not None and b1 is not None:
+                r["broker_cpu_s_per_million"] = (b1 - b0) / tick / n * 1e6
+                r["broker_cpu_pct"] = 100.0 * (b1 - b0) / tick / win
+            if m0 and m1:
+                busy, total = m1[0] - m0[0], m1[1] - m0[1]
+                r["machine_busy_pct"] = 100.0 * busy / total if total else None
+        else:
+            r["error"] = err + f" (logs {self.work}/{tag}.*.log)"
+        r["peak_rss_mb"] = max((p.peak_rss_mb() or 0) for p in procs)
+        for p in procs:
+            p.close()
+        self.delete_topics(topic)
+        return r
+
+    def scale_out(self):
+        if not self.wanted("scale_out"):
+            return None
+        n = self.p["scale_records"]
+        # One fresh topic per run (its records become visible at the commit),
+        # all created first so none is used the moment it was created.
+        topics = {}
+        for rep in range(self.p["reps"]):
+            for k in SCALE_MEMBERS:
+                topics[rep, k] = self.name(f"scale.{rep}.{k}.in")
+                self.create_topic(topics[rep, k], SCALE_PARTITIONS)
+        runs = {k: [] for k in SCALE_MEMBERS}
+        for rep in range(self.p["reps"]):
+            for k in SCALE_MEMBERS:
+                r = self.scale_run(topics[rep, k], k, rep)
+                runs[k].append(r)
+                if r["ok"]:
+                    log(f"scale-out {k} process(es) run {rep + 1}: {r['records_per_s']:,.0f} "
+                        f"records/s ({r['seconds']:.2f}s; group formed {r['join_ms']:.0f} ms after "
+                        f"exec; kfleet cpu {r.get('cpu_s_per_million') or 0:.2f}s/M, members "
+                        f"{[round(x or 0) for x in r['member_cpu_pct']]}%, broker "
+                        f"{r.get('broker_cpu_pct') or 0:.0f}% "
+                        f"({r.get('broker_cpu_s_per_million') or 0:.2f}s/M), machine busy "
+                        f"{r.get('machine_busy_pct') or 0:.0f}%)")
+                else:
+                    self.fail(f"scale-out {k} process(es) run {rep + 1}", r.get("error"))
+        out = {"records": n, "partitions": SCALE_PARTITIONS, "members": {}}
+        for k, rs in runs.items():
+            ok = [r for r in rs if r["ok"]]
+            m = {"records_per_s": median([r["records_per_s"] for r in ok]),
+                 "runs_records_per_s": [round(r["records_per_s"]) if r["ok"] else None for r in rs]}
+            for f in ("join_ms", "cpu_s_per_million", "broker_cpu_s_per_million",
+                      "broker_cpu_pct", "machine_busy_pct", "peak_rss_mb", "redelivered"):
+                m[f] = median([r.get(f) for r in ok])
+            # Per member, the median over the runs of each member's CPU %.
+            per = [r["member_cpu_pct"] for r in ok]
+            m["member_cpu_pct"] = [median([x[i] for x in per]) for i in range(k)] if per else None
+            if m["records_per_s"] is not None:
+                m["records_per_s"] = round(m["records_per_s"])
+            errs = [r["error"] for r in rs if not r["ok"]]
+            if errs:
+                m["errors"] = errs
+            out["members"][str(k)] = m
+        one = out["members"]["1"].get("records_per_s")
+        for k in SCALE_MEMBERS:
+            out["members"][str(k)]["vs_one"] = ratio(out["members"][str(k)].get("records_per_s"), one)
         return out
 
     # -- slow handler --
@@ -1001,7 +1283,7 @@ def ratio(a, b):
     return a / b if a and b else None
 
 
-def build_results(b, tp, lat, slow, idle):
+def build_results(b, tp, lat, slow, idle, scale=None):
     res = {}
     raw = tp.get("raw_consumer", {}).get("records_per_s")
     ks = tp.get("kstreams_eos", {}).get("records_per_s")
@@ -1022,6 +1304,28 @@ def build_results(b, tp, lat, slow, idle):
             if not l.get("ok"):
                 r.setdefault("errors", []).append("latency: " + str(l.get("error")))
         res[w] = r
+    if "floor" in lat:
+        # The probe's own floor next to each contender's p99, in one place.
+        fl = lat["floor"]
+        floor = {k: fl.get(k) for k in ("p50_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms",
+                                         "missing", "duplicates")}
+        if not fl.get("ok"):
+            floor["errors"] = ["floor: " + str(fl.get("error"))]
+        res["latency"] = {"floor": floor}
+        fp99 = fl.get("p99_ms") if fl.get("ok") else None
+        for w in LATENCY:
+            if w not in lat:
+                continue
+            l = lat[w]
+            p99 = l.get("p99_ms") if l.get("ok") else None
+            over = p99 - fp99 if p99 is not None and fp99 is not None else None
+            res["latency"][w] = {"p50_ms": l.get("p50_ms"), "p99_ms": l.get("p99_ms"),
+                                 "p999_ms": l.get("p999_ms"), "max_ms": l.get("max_ms"),
+                                 "floor_p99_ms": fp99, "p99_over_floor_ms": over}
+            if w in res:
+                res[w]["p99_over_floor_ms"] = over
+    if scale is not None:
+        res["scale_out"] = scale
     if slow is not None:
         slow = dict(slow)
         pcs = slow.pop("pc_slow_key", None)
@@ -1080,6 +1384,9 @@ def goals(res):
     for w in ("kfleet_eos_redis", "kfleet_eos_kafka"):
         v = get(w, "p99_ms")
         out.append(g(f"{w} p99 <= 10 ms at 10k records/s", v and f"{v:.1f} ms", v is not None and v <= 10))
+    v = get("kfleet_eos_redis", "p99_over_floor_ms")
+    out.append(g("exactly-once Redis p99 <= floor p99 + 5 ms at 10k records/s",
+                 None if v is None else f"{v:+.1f} ms", v is not None and v <= 5))
     s = res.get("slow_handler") or {}
     v = ratio(s.get("partition_s"), s.get("key_s"))
     out.append(g("key mode >= 8x faster than partition mode", v and f"{v:.1f}x", v and v >= 8))
@@ -1125,14 +1432,23 @@ def markdown(b, res, gl):
                  f"{p['lat_seconds']} s (after {p['lat_warmup']} s warm-up; kfleet mapping "
                  f"{json.dumps(b.lat_mapping)}; Kafka sinks read with read_committed):")
         L.append("")
-        L.append("| contender | p50 ms | p99 ms | p99.9 ms | max ms | missing | duplicates |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|")
+        L.append("| contender | p50 ms | p99 ms | p99.9 ms | max ms | p99 - floor p99 ms | "
+                 "missing | duplicates |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        fl = (res.get("latency") or {}).get("floor")
+        if fl:
+            L.append(f"| floor (Kafka alone: probe -> broker -> probe) | {fmt(fl.get('p50_ms'), 1)} | "
+                     f"{fmt(fl.get('p99_ms'), 1)} | {fmt(fl.get('p999_ms'), 1)} | "
+                     f"{fmt(fl.get('max_ms'), 1)} | 0 | {fmt(fl.get('missing'))} | "
+                     f"{fmt(fl.get('duplicates'))} |")
         for w in LATENCY:
             r = res.get(w) or {}
             if "p50_ms" not in r:
                 continue
+            over = r.get("p99_over_floor_ms")
             L.append(f"| {w} | {fmt(r.get('p50_ms'), 1)} | {fmt(r.get('p99_ms'), 1)} | "
                      f"{fmt(r.get('p999_ms'), 1)} | {fmt(r.get('max_ms'), 1)} | "
+                     f"{'n/a' if over is None else f'{over:+.1f}'} | "
                      f"{fmt(r.get('latency_missing'))} | {fmt(r.get('latency_duplicates'))} |")
     eos = [w for w in ("kfleet_eos_redis", "kfleet_eos_kafka") if "redis_calls_per_record" in (res.get(w) or {})]
     if eos:
@@ -1143,6 +1459,29 @@ def markdown(b, res, gl):
             r = res[w]
             L.append(f"| {w} | {fmt(r.get('redis_calls_per_record'), 4)} | "
                      f"{fmt(r.get('redis_commands_per_record'), 3)} |")
+    so = res.get("scale_out")
+    if so:
+        L.append("")
+        L.append(f"Scale-out: N kfleet processes (at-least-once, echo, null sink; consumer "
+                 f"read_committed) in one consumer group, {so['records']:,} records in "
+                 f"{so['partitions']} partitions, made visible in one transaction once the group "
+                 f"formed; records/s from the commit to the last record done; CPU over that "
+                 f"window from /proc (100 % = one core; the machine has "
+                 f"{len(os.sched_getaffinity(0))}):")
+        L.append("")
+        L.append("| processes | records/s (median) | vs 1 | group formed ms | "
+                 "kfleet CPU s / M | CPU % per process | broker CPU s / M | broker CPU % | "
+                 "machine busy % | redelivered | runs (records/s) |")
+        L.append("|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|")
+        for k in SCALE_MEMBERS:
+            m = so["members"].get(str(k)) or {}
+            runs = ", ".join("FAILED" if x is None else f"{x:,}" for x in m.get("runs_records_per_s", []))
+            per = " / ".join(fmt(x, 0) for x in (m.get("member_cpu_pct") or []))
+            L.append(f"| {k} | {fmt(m.get('records_per_s'))} | {fmt(m.get('vs_one'), 2, 'x')} | "
+                     f"{fmt(m.get('join_ms'), 0)} | "
+                     f"{fmt(m.get('cpu_s_per_million'), 2)} | {per or 'n/a'} | "
+                     f"{fmt(m.get('broker_cpu_s_per_million'), 2)} | {fmt(m.get('broker_cpu_pct'), 0)} | "
+                     f"{fmt(m.get('machine_busy_pct'), 0)} | {fmt(m.get('redelivered'))} | {runs} |")
     s = res.get("slow_handler")
     if s:
         L.append("")
@@ -1207,6 +1546,9 @@ def chart(b, res, png):
             if v:
                 f.write(f'"{w}" {v / 1000:.1f}\n')
     with open(lt, "w") as f:
+        fl = (res.get("latency") or {}).get("floor") or {}
+        if fl.get("p50_ms") is not None and fl["p50_ms"] >= 0:
+            f.write(f'"floor" {fl["p50_ms"]:.2f} {fl["p99_ms"]:.2f} {fl["p999_ms"]:.2f}\n')
         for w in LATENCY:
             r = res.get(w) or {}
             if r.get("p50_ms") is not None and r.get("p50_ms") >= 0:
@@ -1241,17 +1583,19 @@ def main():
     ap.add_argument("--json", required=True, help="where the results JSON goes")
     ap.add_argument("--png", help="where the chart goes (none if omitted)")
     ap.add_argument("--work-dir", help="logs and configs (default: a new temp dir)")
-    ap.add_argument("--only", help="comma list: contenders, slow_handler, pc_slow_key, footprint")
+    ap.add_argument("--only", help="comma list: contenders, scale_out, slow_handler, pc_slow_key, "
+                    "footprint")
     a = ap.parse_args()
 
     b = Bench(a)
     b.machine = machine()
     t0 = now()
     log(f"{a.mode}: {b.p} work dir {b.work}")
-    tp, lat, slow, idle = {}, {}, None, None
+    tp, lat, slow, idle, scale = {}, {}, None, None, None
     try:
         idle = b.idle()
         tp = b.throughput()
+        scale = b.scale_out()
         lat = b.latency()
         slow = b.slow()
     except KeyboardInterrupt:
@@ -1264,12 +1608,13 @@ def main():
         except Exception as e:  # cleanup must not hide the real failure
             log(f"redis cleanup: {e}")
 
-    res = build_results(b, tp, lat, slow, idle)
+    res = build_results(b, tp, lat, slow, idle, scale)
     gl = goals(res)
     doc = {
         "machine": b.machine,
         "results": res,
         "params": dict(b.p, mode=a.mode, partitions=PARTITIONS, value_bytes=VALUE_SIZE,
+                       scale_out_partitions=SCALE_PARTITIONS,
                        kfleet_mapping=b.mapping,
                        latency_kfleet_mapping=b.lat_mapping,
                        kstreams_threads=b.ks_threads,

@@ -56,6 +56,7 @@ typedef struct opts {
     double rate; /* records/s; 0 = as fast as possible */
     int create_only;
     int hold_txn;
+    int commit_on_usr1;
     int quiet;
     const char *prop_names[MAX_PROPS];
     const char *prop_values[MAX_PROPS];
@@ -66,6 +67,13 @@ typedef struct opts {
 } opts;
 
 static long long g_delivered;
+static volatile sig_atomic_t g_usr1;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    g_usr1 = 1;
+}
 static long long g_failed;
 static char g_first_error[512];
 
@@ -93,6 +101,9 @@ static void usage(FILE *out)
                  "                          transactional.id=..), print \"holding\" and\n"
                  "                          never commit: wait until killed (an open\n"
                  "                          transaction upstream, for tests)\n"
+                 "      --commit-on-usr1    like --hold-transaction, but commit on SIGUSR1,\n"
+                 "                          print \"committed\" and exit (records that\n"
+                 "                          become visible at once, for bench/)\n"
                  "  -X  NAME=VALUE          extra librdkafka producer property (repeatable)\n"
                  "      --topic-config N=V  topic config when creating (repeatable)\n"
                  "  -q, --quiet             print only the final count line\n"
@@ -270,7 +281,8 @@ static int parse_args(int argc, char **argv, opts *o)
         O_RATE,
         O_CREATE_ONLY,
         O_TOPIC_CONFIG,
-        O_HOLD_TXN
+        O_HOLD_TXN,
+        O_COMMIT_USR1
     };
     static const struct option longopts[] = {
         {"brokers", required_argument, NULL, 'b'},
@@ -287,6 +299,7 @@ static int parse_args(int argc, char **argv, opts *o)
         {"rate", required_argument, NULL, O_RATE},
         {"create-only", no_argument, NULL, O_CREATE_ONLY},
         {"hold-transaction", no_argument, NULL, O_HOLD_TXN},
+        {"commit-on-usr1", no_argument, NULL, O_COMMIT_USR1},
         {"topic-config", required_argument, NULL, O_TOPIC_CONFIG},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -345,6 +358,9 @@ static int parse_args(int argc, char **argv, opts *o)
             break;
         case O_HOLD_TXN:
             o->hold_txn = 1;
+            break;
+        case O_COMMIT_USR1:
+            o->hold_txn = o->commit_on_usr1 = 1;
             break;
         case 'X':
             if (split_prop(optarg, o->prop_names, o->prop_values, &o->prop_count)) goto bad;
@@ -496,6 +512,7 @@ int main(int argc, char **argv)
     char *buf = malloc(cap);
     if (!buf) return 1;
 
+    if (o.commit_on_usr1) signal(SIGUSR1, on_usr1);
     if (o.hold_txn) {
         rd_kafka_error_t *te = rd_kafka_init_transactions(rk, 30000);
         if (!te) te = rd_kafka_begin_transaction(rk);
@@ -520,8 +537,22 @@ int main(int argc, char **argv)
         printf("holding a transaction: produced=%lld failed=%lld topic=%s\n", g_delivered, g_failed,
                o.topic);
         fflush(stdout);
-        for (;;)
-            pause();
+        while (!o.commit_on_usr1 || !g_usr1)
+            usleep(1000);
+        rd_kafka_error_t *te = fe ? NULL : rd_kafka_commit_transaction(rk, 60000);
+        if (fe || te) {
+            fprintf(stderr, "kf_produce: commit: %s\n",
+                    te ? rd_kafka_error_string(te) : rd_kafka_err2str(fe));
+            if (te) rd_kafka_error_destroy(te);
+            free(buf);
+            rd_kafka_destroy(rk);
+            return 1;
+        }
+        printf("committed: produced=%lld failed=%lld topic=%s\n", g_delivered, g_failed, o.topic);
+        fflush(stdout);
+        free(buf);
+        rd_kafka_destroy(rk);
+        return g_failed ? 1 : 0;
     }
     /* A broker may acknowledge records to a partition created a moment ago
      * and lose them within the next second (seen with Kafka 3.9 KRaft, one
