@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# bench/run.sh — kfleet side by side with a raw librdkafka consumer, kcat and
-# Kafka Streams, in ONE run on the broker and Redis of scripts/infra.sh, so
+# bench/run.sh — kfleet side by side with a raw librdkafka consumer, kcat,
+# Kafka Streams and the Confluent Parallel Consumer, in ONE run on the broker and Redis of scripts/infra.sh, so
 # every figure is also a ratio that holds on a noisy machine (bench/README.md).
 #
 #   bench/run.sh            full: 1,000,000 records x 3 runs, 30 s latency runs,
@@ -12,7 +12,8 @@
 #                           timing; what scripts/test.sh runs
 #   --only LIST             comma list of what to run: raw_consumer, kcat,
 #                           kfleet_alo, kfleet_eos_redis, kfleet_eos_kafka,
-#                           kstreams_eos, scale_out, slow_handler, footprint
+#                           kstreams_eos, parallel_consumer, scale_out,
+#                           slow_handler, pc_slow_key, footprint
 #   --keep-work             keep the logs and configs of a successful run
 #
 # Every latency run also measures the probe's own floor (Kafka alone, no
@@ -26,7 +27,8 @@
 # Needs: scripts/infra.sh up (or KFLEET_BROKERS and KFLEET_REDIS set). The
 # build goes through scripts/setup.sh into $KF_BUILD_DIR (default build/);
 # KF_NO_SETUP=1 skips it. Installs gnuplot-nox when it is missing and builds
-# the Kafka Streams peer (bench/peers/kstreams, Maven) when it is stale.
+# the Kafka Streams and Parallel Consumer peers (bench/peers/kstreams,
+# bench/peers/parallel-consumer, Maven) when they are stale.
 # Tunables (env): KF_BENCH_RECORDS, KF_BENCH_REPS, KF_BENCH_LAT_RATE,
 # KF_BENCH_LAT_SECONDS, KF_BENCH_LAT_WARMUP, KF_BENCH_SLOW_RECORDS,
 # KF_BENCH_SLOW_KEYS, KF_BENCH_IDLE_SECONDS, KF_BENCH_SCALE_RECORDS (override
@@ -42,6 +44,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${KF_BUILD_DIR:-$ROOT/build}
 KSTREAMS=$ROOT/bench/peers/kstreams
+PCPEER=$ROOT/bench/peers/parallel-consumer
 MODE=full
 ONLY=""
 KEEP=()
@@ -102,30 +105,32 @@ if ! dpkg-query -W -f='${Status}' gnuplot-nox 2>/dev/null | grep -q 'ok installe
 	fi
 fi
 
-# The Kafka Streams peer: compiled classes and its jars under target/
-# (git-ignored), rebuilt only when pom.xml or a source changed.
-kstreams_build() {
-	local want have=""
+# The JVM peers (Kafka Streams, Confluent Parallel Consumer): compiled
+# classes and their jars under target/ (git-ignored), rebuilt only when
+# pom.xml or a source changed.  peer_build DIR WHAT JAR-PREFIX
+peer_build() {
+	local dir=$1 what=$2 jar=$3 want have=""
 	want=$({
-		cat "$KSTREAMS/pom.xml"
-		find "$KSTREAMS/src" -type f -print0 | sort -z | xargs -0 cat
+		cat "$dir/pom.xml"
+		find "$dir/src" -type f -print0 | sort -z | xargs -0 cat
 	} | sha256sum | cut -d' ' -f1)
-	[[ -f $KSTREAMS/target/.bench-stamp ]] && have=$(cat "$KSTREAMS/target/.bench-stamp")
-	if [[ $want == "$have" ]] && compgen -G "$KSTREAMS/target/lib/kafka-streams-*.jar" >/dev/null; then
+	[[ -f $dir/target/.bench-stamp ]] && have=$(cat "$dir/target/.bench-stamp")
+	if [[ $want == "$have" ]] && compgen -G "$dir/target/lib/$jar-*.jar" >/dev/null; then
 		return 0
 	fi
 	command -v mvn >/dev/null || die "mvn not found: run scripts/setup.sh"
 	command -v java >/dev/null || die "java not found: run scripts/setup.sh"
-	log "building the Kafka Streams peer (Maven)..."
-	mkdir -p "$KSTREAMS/target"
-	if ! mvn -B -q -Dstyle.color=never -f "$KSTREAMS/pom.xml" compile \
-		dependency:copy-dependencies >"$KSTREAMS/target/maven.log" 2>&1; then
-		tail -n 30 "$KSTREAMS/target/maven.log" >&2
-		die "maven could not build bench/peers/kstreams (log: $KSTREAMS/target/maven.log)"
+	log "building the $what peer (Maven)..."
+	mkdir -p "$dir/target"
+	if ! mvn -B -q -Dstyle.color=never -f "$dir/pom.xml" compile \
+		dependency:copy-dependencies >"$dir/target/maven.log" 2>&1; then
+		tail -n 30 "$dir/target/maven.log" >&2
+		die "maven could not build ${dir#"$ROOT"/} (log: $dir/target/maven.log)"
 	fi
-	echo "$want" >"$KSTREAMS/target/.bench-stamp"
+	echo "$want" >"$dir/target/.bench-stamp"
 }
-kstreams_build
+peer_build "$KSTREAMS" "Kafka Streams" kafka-streams
+peer_build "$PCPEER" "Confluent Parallel Consumer" parallel-consumer-core
 
 command -v kcat >/dev/null || die "kcat not found: run scripts/setup.sh"
 

@@ -39,7 +39,7 @@ MODES = {
 }
 
 THROUGHPUT = ["raw_consumer", "kcat", "kfleet_alo", "kfleet_eos_redis", "kfleet_eos_kafka",
-              "kstreams_eos"]
+              "kstreams_eos", "parallel_consumer"]
 LATENCY = ["kfleet_eos_redis", "kfleet_eos_kafka", "kstreams_eos"]
 ORDERINGS = ["partition", "key", "unordered"]
 # Scale-out: 1, 2, 3 kfleet processes in one group on one topic with enough
@@ -47,6 +47,9 @@ ORDERINGS = ["partition", "key", "unordered"]
 SCALE_MEMBERS = [1, 2, 3]
 SCALE_PARTITIONS = 6
 PARTITIONS = 8
+# kfleet's default concurrency.threads: the Parallel Consumer throughput peer
+# gets as many workers as kfleet_alo (KF_BENCH_MAPPING's threads if it sets some).
+KFLEET_DEFAULT_THREADS = 8
 VALUE_SIZE = 100
 KEYS = 100
 
@@ -450,6 +453,8 @@ class Bench:
         self.only = set(a.only.split(",")) if a.only else None
         self.ks_cp = os.path.join(self.root, "bench/peers/kstreams/target/classes") + ":" + \
             os.path.join(self.root, "bench/peers/kstreams/target/lib/*")
+        self.pc_cp = os.path.join(self.root, "bench/peers/parallel-consumer/target/classes") + ":" + \
+            os.path.join(self.root, "bench/peers/parallel-consumer/target/lib/*")
         self.run_timeout = max(120.0, self.p["records"] / 2000.0)
         self.stall_s = 30.0 if a.mode == "smoke" else 60.0
 
@@ -647,6 +652,8 @@ class Bench:
             return self.kfleet_throughput(who, topic, tag)
         elif who == "kstreams_eos":
             return self.kstreams_throughput(topic, tag)
+        elif who == "parallel_consumer":
+            return self.pc_run(tag, topic, n, "KEY", self.pc_threads())
         self.finish_run(r, p, n)
         p.close()
         return r
@@ -757,6 +764,81 @@ class Bench:
         p.close()
         return r
 
+    # -- Confluent Parallel Consumer (bench/peers/parallel-consumer) --
+
+    def pc_threads(self):
+        return int((self.mapping.get("concurrency") or {}).get("threads", KFLEET_DEFAULT_THREADS))
+
+    def pc_run(self, tag, topic, n, ordering, concurrency, sleep_ms=0):
+        """Runs the Parallel Consumer peer over the n records of topic in a
+        fresh group: timed from exec to its "pc: done records=n" line (its
+        handler returned for the n-th record), like raw_consume. Then it
+        drains and closes, which commits, and the group's committed offsets
+        must add up to n: PC saw every record done, not n calls by chance."""
+        group = self.name("pc")
+        p = Proc(tag, ["java", "-cp", self.pc_cp, "dev.kfleet.bench.ParallelConsumerPeer",
+                       "--brokers", self.brokers, "--topic", topic, "--group", group,
+                       "--records", str(n), "--ordering", ordering,
+                       "--concurrency", str(concurrency), "--sleep-ms", str(sleep_ms)],
+                 self.work)
+        r = {"ok": False}
+        t_done, m = p.wait_line(r"^pc: (done records=\d+|error.*)$", self.run_timeout)
+        t_asg, _ = p.first_line(r"^pc: assigned")
+        if t_asg is not None:
+            r["ready_ms"] = (t_asg - p.t0) * 1000
+        if t_done is None or not m.group(1).startswith("done"):
+            r["error"] = (f"parallel consumer did not finish in {self.run_timeout:.0f}s "
+                          f"(status {p.poll()}; log {p.log_path}): " + " | ".join(p.tail(4)))
+            p.stop(30)
+        else:
+            r["seconds"] = t_done - p.t0
+            if p.reap(90) is None:
+                p.stop(10)
+                r["error"] = "parallel consumer did not close within 90s of its last record"
+            elif p.rc != 0:
+                r["error"] = f"parallel consumer exited {p.rc}: " + " | ".join(p.tail(4))
+            else:
+                _, mc = p.first_line(r"^pc: closed handled=(\d+)")
+                handled = int(mc.group(1)) if mc else None
+                r["handled"] = handled
+                watch = self.watcher(tag + ".watch", topic, group, n)
+                watch.reap(self.run_timeout + 10)
+                _, mw = watch.first_line(r"^watch: committed=(\d+)")
+                committed = int(mw.group(1)) if mw else None
+                watch.close()
+                if committed != n:
+                    r["error"] = (f"after close the group committed {committed} of {n} records: "
+                                  + " | ".join(watch.tail(2)))
+                elif handled is None or handled < n:
+                    r["error"] = f"the handler ran {handled} times for {n} records"
+                else:
+                    r["ok"] = True
+                    # At-least-once may redeliver; a fresh group that never
+                    # rebalances should not, so any is reported.
+                    r["duplicates"] = handled - n
+        self.finish_run(r, p, n)
+        p.close()
+        return r
+
+    def pc_slow(self, topic, n, threads):
+        """The slow-handler run of the Parallel Consumer: KEY ordering, 5 ms
+        sleep per record, maxConcurrency = kfleet's threads."""
+        r = self.pc_run("slow.pc_key", topic, n, "KEY", threads, sleep_ms=5)
+        out = {"ordering": "KEY", "concurrency": threads, "sleep_ms": 5,
+               "wall_s": r.get("seconds") if r["ok"] else None,
+               "records_per_s": r.get("records_per_s"),
+               # Wall minus exec-to-assigned (JVM start, group join): the
+               # processing alone, for reading small counts.
+               "after_ready_s": (r["seconds"] - r["ready_ms"] / 1000
+                                 if r["ok"] and r.get("ready_ms") is not None else None),
+               "cpu_s_per_million": r.get("cpu_s_per_million"),
+               "peak_rss_mb": r.get("peak_rss_mb"), "ready_ms": r.get("ready_ms")}
+        if r["ok"]:
+            log(f"slow handler pc_slow_key: {r['seconds']:.2f}s ({r['records_per_s']:,.0f} records/s)")
+        else:
+            out["errors"] = [self.fail("slow handler pc_slow_key", r.get("error"))]
+        return out
+
     def throughput(self):
         who = [w for w in THROUGHPUT if self.wanted(w)]
         if not who:
@@ -790,6 +872,9 @@ class Bench:
                     [r.get("redis_commands_per_record") for r in rs])
             if w == "kstreams_eos":
                 res["ready_ms"] = median([r.get("ready_ms") for r in rs])
+            if w == "parallel_consumer":
+                res.update(ordering="KEY", concurrency=self.pc_threads(),
+                           ready_ms=median([r.get("ready_ms") for r in rs]))
             errs = [r["error"] for r in rs if not r["ok"]] + \
                 [r["stop_error"] for r in rs if r.get("stop_error")]
             if errs:
@@ -1103,13 +1188,14 @@ class Bench:
     # -- slow handler --
 
     def slow(self):
-        if not self.wanted("slow_handler"):
+        kf, pc = self.wanted("slow_handler"), self.wanted("pc_slow_key")
+        if not (kf or pc):
             return None
         n, keys = self.p["slow_records"], self.p["slow_keys"]
         topic = self.name("slow.in")
         self.produce(topic, n, partitions=1, keys=keys)
         out = {"records": n, "keys": keys, "sleep_ms": 5, "threads": 64}
-        for order in ORDERINGS:
+        for order in ORDERINGS if kf else []:
             port = free_port()
             tag = f"slow.{order}"
             cfg = self.kfleet_config(tag, topic, self.name(f"slow.{order}"), port, False,
@@ -1120,6 +1206,7 @@ class Bench:
             if not self.kfleet_started(p, port):
                 err = "not ready: " + " | ".join(p.tail(3))
             else:
+                out[f"{order}_ready_s"] = self.ready[-1] / 1000
                 t_done, err = self.wait_done(p, port, n)
             if err:
                 out[f"{order}_s"] = None
@@ -1129,6 +1216,8 @@ class Bench:
                 log(f"slow handler {order}: {out[f'{order}_s']:.2f}s")
             p.stop(60)
             p.close()
+        if pc:
+            out["pc_slow_key"] = self.pc_slow(topic, n, out["threads"])
         self.delete_topics(topic)
         return out
 
@@ -1238,7 +1327,15 @@ def build_results(b, tp, lat, slow, idle, scale=None):
     if scale is not None:
         res["scale_out"] = scale
     if slow is not None:
-        res["slow_handler"] = slow
+        slow = dict(slow)
+        pcs = slow.pop("pc_slow_key", None)
+        if any(f"{o}_s" in slow for o in ORDERINGS):
+            res["slow_handler"] = slow
+        if pcs is not None:
+            res["pc_slow_key"] = pc_slow_results(slow, pcs)
+    if "kfleet_alo" in res and "parallel_consumer" in res:
+        res["kfleet_alo"]["vs_parallel_consumer"] = ratio(
+            res["kfleet_alo"].get("records_per_s"), res["parallel_consumer"].get("records_per_s"))
     fp = {}
     if idle:
         fp.update({k: idle.get(k) for k in ("rss_idle_mb",)})
@@ -1253,6 +1350,21 @@ def build_results(b, tp, lat, slow, idle, scale=None):
     fp["handler_init_ms_by_handler"] = {h: median(v) for h, v in b.init_ms.items()}
     res["footprint"] = fp
     return res
+
+
+def pc_slow_results(slow, pcs):
+    """results.pc_slow_key: the Parallel Consumer's slow-handler figures and
+    kfleet's key mode against them (when it ran too)."""
+    r = dict(pcs, records=slow["records"], keys=slow["keys"])
+    key_s = slow.get("key_s")
+    r["kfleet_key_s"] = key_s
+    kr = slow.get("key_ready_s")
+    r["kfleet_key_after_ready_s"] = key_s - kr if key_s and kr is not None else None
+    r["kfleet_key_records_per_s"] = slow["records"] / key_s if key_s else None
+    # > 1: kfleet's key mode is faster (shorter wall, more records/s).
+    r["kfleet_key_vs_pc_wall"] = ratio(r.get("wall_s"), key_s)
+    r["kfleet_key_vs_pc_records_per_s"] = ratio(r["kfleet_key_records_per_s"], r.get("records_per_s"))
+    return r
 
 
 def goals(res):
@@ -1307,6 +1419,13 @@ def markdown(b, res, gl):
         L.append(f"| {w} | {fmt(r.get('records_per_s'))} | {fmt(r.get('vs_raw_consumer'), 2, 'x')} | "
                  f"{fmt(r.get('vs_kstreams_eos'), 2, 'x')} | {fmt(r.get('cpu_s_per_million'), 2)} | "
                  f"{fmt(r.get('peak_rss_mb'), 0)} | {runs} |")
+    v = (res.get("kfleet_alo") or {}).get("vs_parallel_consumer")
+    if "parallel_consumer" in res and "kfleet_alo" in res:
+        pcr = res["parallel_consumer"]
+        L.append("")
+        L.append(f"kfleet_alo vs parallel_consumer (Confluent Parallel Consumer, ordering "
+                 f"{pcr.get('ordering')}, maxConcurrency {pcr.get('concurrency')}): "
+                 f"{fmt(v, 2, 'x')} records/s")
     if any("p50_ms" in (res.get(w) or {}) for w in LATENCY):
         L.append("")
         L.append(f"Latency, produce to visible in the sink, {p['lat_rate']:,} records/s for "
@@ -1374,6 +1493,24 @@ def markdown(b, res, gl):
         for o in ORDERINGS:
             v = s.get(f"{o}_s")
             L.append(f"| {o} | {fmt(v, 2)} | {fmt(ratio(s.get('partition_s'), v), 1, 'x')} |")
+    pcs = res.get("pc_slow_key")
+    if pcs:
+        L.append("")
+        L.append(f"Key ordering, 5 ms handler, {pcs['records']:,} records, 1 partition, "
+                 f"{pcs['keys']:,} keys, {pcs['concurrency']} threads: kfleet key mode vs "
+                 f"Confluent Parallel Consumer (KEY, maxConcurrency {pcs['concurrency']}):")
+        L.append("")
+        L.append("| contender | wall s | records/s | kfleet key vs it (wall) | kfleet key vs it (records/s) "
+                 "| s after assigned |")
+        L.append("|---|---:|---:|---:|---:|---:|")
+        if pcs.get("kfleet_key_s") is not None:
+            L.append(f"| kfleet key | {fmt(pcs['kfleet_key_s'], 2)} | "
+                     f"{fmt(pcs.get('kfleet_key_records_per_s'))} | | | "
+                     f"{fmt(pcs.get('kfleet_key_after_ready_s'), 2)} |")
+        L.append(f"| pc_slow_key | {fmt(pcs.get('wall_s'), 2)} | {fmt(pcs.get('records_per_s'))} | "
+                 f"{fmt(pcs.get('kfleet_key_vs_pc_wall'), 2, 'x')} | "
+                 f"{fmt(pcs.get('kfleet_key_vs_pc_records_per_s'), 2, 'x')} | "
+                 f"{fmt(pcs.get('after_ready_s'), 2)} |")
     fp = res.get("footprint", {})
     L.append("")
     L.append("| RSS idle MB | RSS under load MB | CPU s / M records (alo) | cold start ms | "
@@ -1446,7 +1583,8 @@ def main():
     ap.add_argument("--json", required=True, help="where the results JSON goes")
     ap.add_argument("--png", help="where the chart goes (none if omitted)")
     ap.add_argument("--work-dir", help="logs and configs (default: a new temp dir)")
-    ap.add_argument("--only", help="comma list: contenders, scale_out, slow_handler, footprint")
+    ap.add_argument("--only", help="comma list: contenders, scale_out, slow_handler, pc_slow_key, "
+                    "footprint")
     a = ap.parse_args()
 
     b = Bench(a)
@@ -1480,6 +1618,7 @@ def main():
                        kfleet_mapping=b.mapping,
                        latency_kfleet_mapping=b.lat_mapping,
                        kstreams_threads=b.ks_threads,
+                       parallel_consumer_threads=b.pc_threads(),
                        date=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                        seconds=round(now() - t0, 1)),
         "goals": gl,

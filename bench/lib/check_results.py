@@ -4,7 +4,8 @@
 Checks the shape of bench/run.sh's results, never its timings: the file
 parses, "machine" is a description, and every contender that was run has a
 number for each field issue 4 names (a contender that did not process every
-record has none); a latency run has the probe's floor from the same run
+record has none), and the ratios to the Parallel Consumer when both sides of
+one ran; a latency run has the probe's floor from the same run
 (results.latency.floor) and its p99 over it; scale_out has records/s for 1,
 2 and 3 processes. Prints one line per problem; exit 0 when there is none.
 """
@@ -20,7 +21,9 @@ REQUIRED = {
     "kfleet_eos_redis": ["records_per_s", "p50_ms", "p99_ms", "redis_calls_per_record"],
     "kfleet_eos_kafka": ["records_per_s", "p50_ms", "p99_ms", "redis_calls_per_record"],
     "kstreams_eos": ["records_per_s", "p50_ms", "p99_ms"],
+    "parallel_consumer": ["records_per_s", "cpu_s_per_million", "peak_rss_mb"],
     "slow_handler": ["partition_s", "key_s", "unordered_s"],
+    "pc_slow_key": ["wall_s", "records_per_s"],
     "footprint": ["rss_idle_mb", "rss_load_mb", "cold_start_ms", "handler_init_ms"],
 }
 # Every latency run brings the probe's own floor, measured in the same run,
@@ -40,6 +43,12 @@ BRINGS = {
     "kfleet_alo": {"kfleet_alo": REQUIRED["kfleet_alo"], "footprint": ["rss_load_mb"]},
     **{w: {w: REQUIRED[w], "latency": ["floor", w]} for w in LATENCY},
 }
+# Ratios that exist when both sides of them ran (in a full run, always).
+PAIRS = [
+    ({"kfleet_alo", "parallel_consumer"}, "kfleet_alo", "vs_parallel_consumer"),
+    ({"slow_handler", "pc_slow_key"}, "pc_slow_key", "kfleet_key_vs_pc_wall"),
+    ({"slow_handler", "pc_slow_key"}, "pc_slow_key", "kfleet_key_vs_pc_records_per_s"),
+]
 
 
 def check_nested(sect, obj, keys, problems):
@@ -83,6 +92,10 @@ def main():
                 want.setdefault(sect, set()).update(keys)
     else:
         want = {k: set(v) for k, v in REQUIRED.items()}
+    ran = set(a.only.split(",")) if a.only else set(REQUIRED)
+    for both, sect, key in PAIRS:
+        if both <= ran:
+            want.setdefault(sect, set()).add(key)
     for sect, keys in sorted(want.items()):
         obj = res.get(sect)
         if not isinstance(obj, dict):
