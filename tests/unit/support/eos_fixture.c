@@ -106,14 +106,68 @@ void hget(const char *key, const char *field, char *out, size_t outlen)
     freeReplyObject(r);
 }
 
-bool marked(int32_t partition, int64_t offset, const char *sink)
+/* Parses a run member "<from>/<to>/<sink>"; false when malformed. */
+static bool parse_run(const char *m, long long *from, long long *to, const char **sink)
+{
+    int n = 0;
+    if (sscanf(m, "%lld/%lld/%n", from, to, &n) != 2 || n == 0) return false;
+    *sink = m + n;
+    return true;
+}
+
+static redisReply *runs_of(int32_t partition)
 {
     char key[64];
-    snprintf(key, sizeof key, "{kft:g:t:%" PRId32 "}:done", partition);
-    redisReply *r = rcmd("ZSCORE %s %" PRId64 "/%s", key, offset, sink);
-    bool m = r->type != REDIS_REPLY_NIL;
+    snprintf(key, sizeof key, "{kft:g:t:%" PRId32 "}:runs", partition);
+    redisReply *r = rcmd("ZRANGE %s 0 -1", key);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    return r;
+}
+
+bool marked(int32_t partition, int64_t offset, const char *sink)
+{
+    redisReply *r = runs_of(partition);
+    bool m = false;
+    for (size_t i = 0; i < r->elements && !m; i++) {
+        long long f, t;
+        const char *s;
+        ck_assert_msg(parse_run(r->element[i]->str, &f, &t, &s), "bad run %s", r->element[i]->str);
+        m = strcmp(s, sink) == 0 && f <= offset && offset <= t;
+    }
     freeReplyObject(r);
     return m;
+}
+
+long long nmarked(int32_t partition)
+{
+    redisReply *r = runs_of(partition);
+    long long n = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        long long f, t;
+        const char *s;
+        ck_assert_msg(parse_run(r->element[i]->str, &f, &t, &s), "bad run %s", r->element[i]->str);
+        n += t - f + 1;
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+long long nruns(int32_t partition)
+{
+    redisReply *r = runs_of(partition);
+    long long n = (long long)r->elements;
+    freeReplyObject(r);
+    return n;
+}
+
+void runs_str(int32_t partition, char *out, size_t outlen)
+{
+    redisReply *r = runs_of(partition);
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < r->elements && len < outlen; i++)
+        len += (size_t)snprintf(out + len, outlen - len, "%s%s", i ? " " : "", r->element[i]->str);
+    freeReplyObject(r);
 }
 
 void assert_list(const char *key, const char *const *want, size_t n)
