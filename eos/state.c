@@ -621,7 +621,7 @@ static bool mergeable(const kf_eos_write *w)
 /* True when the uniform script may run part p (its rules are in
  * eos/lua/complete_uniform.lua): one write per item, all the same byte-equal
  * command and key with the same argc, a mergeable command, offsets strictly
- * increasing (and exact as Lua numbers). */
+ * increasing, none negative, at most 64 apart (and exact as Lua numbers). */
 static bool uniform_part(const kf_eos_part *p)
 {
     if (p->nitems == 0) return true;
@@ -634,8 +634,10 @@ static bool uniform_part(const kf_eos_part *p)
         const kf_eos_item *it = &p->items[i];
         const kf_eos_write *w = it->writes;
         if (it->nwrites != 1 || !w || w->argc != w0->argc || !w->argv) return false;
-        if (it->offset <= -MAX_EXACT_OFFSET || it->offset >= MAX_EXACT_OFFSET) return false;
-        if (i > 0 && it->offset <= it[-1].offset) return false;
+        if (it->offset < 0 || it->offset >= MAX_EXACT_OFFSET) return false;
+        /* Increasing, and dense enough for one mask (common.lua's mask_of
+         * cuts a member where two offsets lie more than 64 apart). */
+        if (i > 0 && (it->offset <= it[-1].offset || it->offset - it[-1].offset > 64)) return false;
         if (w == w0) continue;
         if (arglen(w, 0) != l0 ||
             (w->argv[0] != w0->argv[0] && memcmp(w->argv[0], w0->argv[0], l0) != 0))
@@ -648,8 +650,10 @@ static bool uniform_part(const kf_eos_part *p)
 }
 
 /* Appends one uniform part's ARGV (and its write key to wk) for the uniform
- * script: the item offsets travel as runs of consecutive offsets (first,
- * count), so a contiguous chunk costs two arguments, not one per record. */
+ * script: the item offsets travel as the fields of their T:runs member
+ * (eos/lua/common.lua): first, last and "" when consecutive, else the raw
+ * mask with bit o % 8 of byte o / 8 - first / 8 set for each offset o, so
+ * a chunk's offsets cost three arguments, not one per record. */
 static void build_uniform_part(args *wk, args *a, const kf_eos_part *p)
 {
     arg_i64(a, p->epoch);
@@ -661,19 +665,23 @@ static void build_uniform_part(args *wk, args *a, const kf_eos_part *p)
     arg_ext(wk, w0->argv[1], arglen(w0, 1));
     arg_ext(a, w0->argv[0], arglen(w0, 0));
     arg_i64(a, (int64_t)m);
-    size_t nr = 1;
-    for (size_t i = 1; i < p->nitems; i++)
-        if (p->items[i].offset != p->items[i - 1].offset + 1) nr++;
-    if (!args_reserve(a, 1 + 2 * nr + p->nitems * m)) return;
-    arg_i64(a, (int64_t)nr);
-    for (size_t i = 0; i < p->nitems;) {
-        size_t j = i + 1;
-        while (j < p->nitems && p->items[j].offset == p->items[j - 1].offset + 1)
-            j++;
-        arg_i64(a, p->items[i].offset);
-        arg_i64(a, (int64_t)(j - i));
-        i = j;
+    int64_t first = p->items[0].offset, last = p->items[p->nitems - 1].offset;
+    arg_i64(a, first);
+    arg_i64(a, last);
+    size_t start = a->alen;
+    if (last - first + 1 != (int64_t)p->nitems) {
+        size_t nb = (size_t)(last / 8 - first / 8 + 1);
+        if (!arena_reserve(a, nb)) return;
+        unsigned char *mask = (unsigned char *)a->arena + start;
+        memset(mask, 0, nb);
+        for (size_t i = 0; i < p->nitems; i++) {
+            int64_t o = p->items[i].offset;
+            mask[o / 8 - first / 8] |= (unsigned char)(1u << (o % 8));
+        }
+        a->alen += nb;
     }
+    arg_end(a, start);
+    if (!args_reserve(a, p->nitems * m)) return;
     for (size_t i = 0; i < p->nitems; i++) {
         const kf_eos_write *w = p->items[i].writes;
         for (int j = 2; j < w->argc; j++)

@@ -1,5 +1,6 @@
 -- assign.lua: a new owner takes a partition (eos/README.md, "The protocol",
 -- Assign). Called by eos/state.c:kf_eos_state_assign_owned.
+-- prelude: common.lua
 --
 -- KEYS  [1] T:epoch  [2] T:runs  [3] T:base  [4] T:owner  [5] T:done (the
 --       marks of kfleet before runs, one sorted-set member per record)
@@ -18,9 +19,10 @@
 -- Reply: {epoch, base, runs, holder}
 --   epoch    the new T:epoch (an integer)
 --   base     T:base, "-1" when the partition was never trimmed
---   runs     every T:runs member "<from>/<to>/<sink>" (to inclusive), in
---            order of `to`: the sinks already done above the committed
---            watermark; every run lies at or above base
+--   runs     the sinks already done above the committed watermark, as
+--            runs "<from>/<to>/<sink>" (to inclusive): each T:runs member
+--            that is a run as it is, each masked one as the runs of
+--            consecutive offsets it holds; every run lies at or above base
 --   holder   T:owner as it was before this call, "" when none: a holder that
 --            did not release the partition (a zombie, a crash)
 local e = redis.call('INCR', KEYS[1])
@@ -38,8 +40,15 @@ if redis.call('EXISTS', KEYS[5]) == 1 then
     l[#l + 1] = {f, t}
   end
   for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-    local f, t, s = string.match(m, '^(%-?%d+)/(%-?%d+)/(.*)$')
-    add(s, tonumber(f), tonumber(t))
+    local f, t, k, s = unrun(m)
+    local r = nil
+    for o = f, t + 1 do
+      if o <= t and has(f, t, k, o) then r = r or o
+      elseif r then
+        add(s, r, o - 1)
+        r = nil
+      end
+    end
   end
   for _, m in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do
     local o, s = string.match(m, '^(%-?%d+)/(.*)$')
@@ -55,7 +64,7 @@ if redis.call('EXISTS', KEYS[5]) == 1 then
         if r[2] > t then t = r[2] end
       else
         z[#z + 1] = t
-        z[#z + 1] = string.format('%d/%d/%s', f, t, s)
+        z[#z + 1] = member(f, t, nil, s)
         if #z >= 1000 then
           redis.call('ZADD', KEYS[2], unpack(z))
           z = {}
@@ -66,4 +75,19 @@ if redis.call('EXISTS', KEYS[5]) == 1 then
     if #z > 0 then redis.call('ZADD', KEYS[2], unpack(z)) end
   end
 end
-return {e, b or '-1', redis.call('ZRANGE', KEYS[2], 0, -1), prev}
+local runs = {}
+for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  local f, t, k, s = unrun(m)
+  if not k then runs[#runs + 1] = m
+  else
+    local r = nil
+    for o = f, t + 1 do
+      if o <= t and has(f, t, k, o) then r = r or o
+      elseif r then
+        runs[#runs + 1] = member(r, o - 1, nil, s)
+        r = nil
+      end
+    end
+  end
+end
+return {e, b or '-1', runs, prev}

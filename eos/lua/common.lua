@@ -16,40 +16,72 @@
 -- compares them as doubles, exact below 2^53, far above any Kafka offset or
 -- epoch.
 --
--- The runs (T:runs, a sorted set): member "<from>/<to>/<sink>", score <to>:
--- `sink` is done for every offset from..to (inclusive). A sink's runs never
--- overlap, and a completion merges a new run with the runs it touches, so a
--- partition written by one worker keeps about one run per sink. Every run
--- lies at or above T:base: the trim drops the runs that end below it and
--- cuts the one that straddles it to start at it.
+-- The runs (T:runs, a sorted set, score <to>): a member is one of
+--   "<from>/<to>/<sink>"          sink is done for every offset from..to
+--   "<from>/<to>:<mask>/<sink>"   sink is done for the offsets o of from..to
+--                                 whose bit is set in mask: byte
+--                                 floor(o/8) - floor(from/8) + 1, bit o % 8
+--                                 (1 = the lowest); exactly that many bytes,
+--                                 raw, the bits outside from..to clear
+-- A completion adds one member per part for the offsets it applied (more
+-- only across gaps of more than 64 offsets, see mask_of): a run
+-- when they are consecutive, else a masked run (a worker chunk in key
+-- ordering holds the partition's offsets of its keys only). A run merges
+-- with a run of the sink that ends just before it or starts just after it;
+-- masked runs are not merged. Members of one sink never share an offset.
+-- Every member lies at or above T:base: the trim drops those that end below
+-- it and cuts the one that straddles it to start at it.
+-- A member is written with string.format('%d'), never tostring(): Lua 5.1
+-- gives 1e+14 for a large number.
 --
 -- stale(ek, epoch)  true when the epoch key ek does not hold `epoch`: a
 --                   newer owner INCR'd it, or the state was lost (then the
 --                   owner must assign again before writing). A stale caller
 --                   is fenced: the script writes nothing for it.
--- trim(rk, bk, t)   drops the runs of rk that end below t, cuts the runs
---                   that straddle t to start at t, and raises the base bk to
---                   t (never lowers it); returns the resulting base.
+-- unrun(m)          a member's from, to, mask (nil for a run) and sink.
+-- has(f, t, k, o)   true when the member f, t, mask k holds offset o.
+-- trim(rk, bk, t)   drops the members of rk that end below t, cuts those
+--                   that straddle t to start at it, and raises the base bk
+--                   to t (never lowers it); returns the resulting base.
 -- part(p, a)        the head of part p (0-based) of a completion: its keys
 --                   are KEYS[3p+1..3p+3] (epoch, runs, base) and its ARGV
 --                   start at a with epoch, trim, n. Returns its runs key,
 --                   whether it is fenced, its base after the trim (-1 when
 --                   fenced: nothing is trimmed) and n.
--- runs_of(rk, sink, lo, hi)  the runs of `sink` that end at or after lo - 1
---                   and start at or before hi + 1 (those that cover, or
---                   touch, an offset of lo..hi): three arrays from, to,
---                   member, in offset order. ONE ZRANGEBYSCORE.
--- A run is written with string.format('%d'), never tostring(): Lua 5.1 gives
--- 1e+14 for a large number.
--- covered(F, T, o)  true when a run of F/T (from runs_of) holds offset o.
--- add_runs(rk, sink, F, T, M, NF, NT)  adds the runs NF/NT (in offset
---                   order, disjoint from F/T and from each other) for sink,
---                   merged with each other and with the runs F/T/M they
---                   touch: at most ONE ZREM (the runs merged away) and ONE
---                   ZADD per CAP values.
+-- runs_of(rk, sink, lo, hi)  the members of `sink` that end at or after
+--                   lo - 1 and start at or before hi + 1 (those that hold,
+--                   or touch, an offset of lo..hi): a list of {from, to,
+--                   mask, member}. ONE ZRANGEBYSCORE.
+-- meets(R, f, t, k) true when a member of R shares an offset with the
+--                   member f, t, mask k (byte by byte: 8 offsets a step).
+-- mask_of(O, n)     the members for the n increasing offsets O: a list of
+--                   {f, t, mask (nil when consecutive)}, one member unless
+--                   two offsets lie more than 64 apart (a compacted topic):
+--                   there the list is cut, so that no mask holds more than
+--                   8 bytes per offset.
+-- add_run(rk, sink, R, f, t, k)  adds the member f, t, mask k for sink
+--                   (sharing no offset with R, from runs_of): a run merges
+--                   with the runs of R it touches (one ZREM), then ONE ZADD.
 local function stale(ek, epoch)
   local cur = tonumber(redis.call('GET', ek))
   return cur == nil or cur ~= tonumber(epoch)
+end
+local function unrun(m)
+  local _, e, f, t, c = string.find(m, '^(%d+)/(%d+)([/:])')
+  f, t = tonumber(f), tonumber(t)
+  if c == '/' then return f, t, nil, string.sub(m, e + 1) end
+  local nb = math.floor(t / 8) - math.floor(f / 8) + 1
+  return f, t, string.sub(m, e + 1, e + nb), string.sub(m, e + nb + 2)
+end
+local function has(f, t, k, o)
+  if o < f or o > t then return false end
+  if not k then return true end
+  local x = string.byte(k, math.floor(o / 8) - math.floor(f / 8) + 1)
+  return bit.band(x, bit.lshift(1, o % 8)) ~= 0
+end
+local function member(f, t, k, sink)
+  if k then return string.format('%d/%d:', f, t) .. k .. '/' .. sink end
+  return string.format('%d/%d/%s', f, t, sink)
 end
 local function trim(rk, bk, t)
   local base = tonumber(redis.call('GET', bk) or '-1')
@@ -58,10 +90,15 @@ local function trim(rk, bk, t)
     redis.call('ZREMRANGEBYSCORE', rk, '-inf', '(' .. t)
     local r = redis.call('ZRANGEBYSCORE', rk, t, '+inf')
     for x = 1, #r do
-      local f, e, s = string.match(r[x], '^(%-?%d+)/(%-?%d+)/(.*)$')
-      if tonumber(f) < tn then
+      local f, e, k, s = unrun(r[x])
+      if f < tn then
+        if k then
+          local b = math.floor(tn / 8) - math.floor(f / 8) + 1
+          local c = bit.band(string.byte(k, b), bit.band(bit.lshift(255, tn % 8), 255))
+          k = string.char(c) .. string.sub(k, b + 1)
+        end
         redis.call('ZREM', rk, r[x])
-        redis.call('ZADD', rk, e, t .. '/' .. e .. '/' .. s)
+        redis.call('ZADD', rk, e, member(tn, e, k, s))
       end
     end
     redis.call('SET', bk, t)
@@ -77,70 +114,68 @@ local function part(p, a)
   return rk, fenced, base, tonumber(ARGV[a + 2])
 end
 local function runs_of(rk, sink, lo, hi)
-  local F, T, M, k = {}, {}, {}, 0
+  local R = {}
   local r = redis.call('ZRANGEBYSCORE', rk, lo - 1, '+inf')
   for x = 1, #r do
-    local f, e, s = string.match(r[x], '^(%-?%d+)/(%-?%d+)/(.*)$')
-    f = tonumber(f)
-    if s == sink and f <= hi + 1 then
-      k = k + 1
-      F[k], T[k], M[k] = f, tonumber(e), r[x]
-    end
+    local f, t, k, s = unrun(r[x])
+    if s == sink and f <= hi + 1 then R[#R + 1] = {f, t, k, r[x]} end
   end
-  return F, T, M
+  return R
 end
-local function covered(F, T, o)
-  local l, h = 1, #T
-  while l <= h do
-    local mid = math.floor((l + h) / 2)
-    if T[mid] < o then l = mid + 1
-    elseif F[mid] > o then h = mid - 1
-    else return true end
+local function meets(R, f, t, k)
+  for x = 1, #R do
+    local g, u, q = R[x][1], R[x][2], R[x][3]
+    local lo, hi = math.max(f, g), math.min(t, u)
+    if lo <= hi then
+      if not k and not q then return true end
+      local bl, bh = math.floor(lo / 8), math.floor(hi / 8)
+      local fk, fq = math.floor(f / 8) - 1, math.floor(g / 8) - 1
+      for b = bl, bh do
+        local v = 255
+        if k then v = string.byte(k, b - fk) end
+        if q then v = bit.band(v, string.byte(q, b - fq)) end
+        if b == bl then v = bit.band(v, bit.lshift(255, lo % 8)) end
+        if b == bh then v = bit.band(v, bit.rshift(255, 7 - hi % 8)) end
+        if v ~= 0 then return true end
+      end
+    end
   end
   return false
 end
-local function add_runs(rk, sink, F, T, M, NF, NT)
-  if #NF == 0 then return end
-  local del, nd, z, nz = {}, 0, {}, 0
-  local i, j = 1, 1
-  local cf, ct, cold, cn = nil, nil, nil, 0
-  local function close()
-    if cn == 1 and cold then return end
-    if cold then
-      for x = 1, #cold do
-        nd = nd + 1
-        del[nd] = cold[x]
+local function mask_of(O, n)
+  local P, s = {}, 1
+  for e = 1, n do
+    if e == n or O[e + 1] - O[e] > 64 then
+      local f, t = O[s], O[e]
+      if t - f == e - s then P[#P + 1] = {f, t, nil}
+      else
+        local bytes, b0, cur, v = {}, math.floor(f / 8), math.floor(f / 8), 0
+        for i = s, e do
+          local b = math.floor(O[i] / 8)
+          while cur < b do
+            bytes[cur - b0 + 1] = string.char(v)
+            cur, v = cur + 1, 0
+          end
+          v = bit.bor(v, bit.lshift(1, O[i] % 8))
+        end
+        bytes[cur - b0 + 1] = string.char(v)
+        P[#P + 1] = {f, t, table.concat(bytes)}
+      end
+      s = e + 1
+    end
+  end
+  return P
+end
+local function add_run(rk, sink, R, f, t, k)
+  if not k then
+    local del = {}
+    for x = 1, #R do
+      if not R[x][3] and (R[x][2] == f - 1 or R[x][1] == t + 1) then
+        del[#del + 1] = R[x][4]
+        f, t = math.min(f, R[x][1]), math.max(t, R[x][2])
       end
     end
-    z[nz + 1], z[nz + 2] = ct, string.format('%d/%d/%s', cf, ct, sink)
-    nz = nz + 2
+    if #del > 0 then redis.call('ZREM', rk, unpack(del)) end
   end
-  while i <= #F or j <= #NF do
-    local f, t, m
-    if j > #NF or (i <= #F and F[i] < NF[j]) then
-      f, t, m = F[i], T[i], M[i]
-      i = i + 1
-    else
-      f, t = NF[j], NT[j]
-      j = j + 1
-    end
-    if cn > 0 and f == ct + 1 then
-      ct = t
-      cn = cn + 1
-    else
-      if cn > 0 then close() end
-      cf, ct, cold, cn = f, t, nil, 1
-    end
-    if m then
-      cold = cold or {}
-      cold[#cold + 1] = m
-    end
-  end
-  if cn > 0 then close() end
-  for s = 1, nd, 1000 do
-    redis.call('ZREM', rk, unpack(del, s, math.min(s + 999, nd)))
-  end
-  for s = 1, nz, 1000 do
-    redis.call('ZADD', rk, unpack(z, s, math.min(s + 999, nz)))
-  end
+  redis.call('ZADD', rk, t, member(f, t, k, sink))
 end

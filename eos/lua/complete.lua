@@ -11,12 +11,14 @@
 --
 -- Per part: stale -> every item FENCED (3), nothing written, no trim.
 -- Otherwise the trim goes first (common.lua's trim); then per item: below
--- base (trimmed, hence done and committed) or inside a run of this sink in
--- T:runs -> SKIPPED (1); else its writes run with redis.pcall: the first
+-- base (trimmed, hence done and committed) or held by a member of this sink
+-- in T:runs -> SKIPPED (1); else its writes run with redis.pcall: the first
 -- error stops the item, which stays unmarked and gets the error text (a
 -- string) instead of a status; all OK -> APPLIED (0), and its offset joins
--- the runs added at the end of the part. An offset given twice in a part is
+-- the member added at the end of the part. An offset given twice in a part is
 -- written once: a later copy is SKIPPED when an earlier one was APPLIED.
+-- The offsets APPLIED in a part become one member of T:runs (common.lua's
+-- mask_of and add_run), as complete_uniform.lua builds it.
 -- Reply: one element per item, parts in order.
 --
 -- Not a transaction: when a write fails, the writes before it stay. An item
@@ -28,16 +30,16 @@
 -- calls per part does not grow with its items:
 --   GET epoch, GET base (+ ZREMRANGEBYSCORE, ZRANGEBYSCORE and SET when the
 --   trim moves it, and a ZREM and ZADD per run it cuts),
---   ONE ZRANGEBYSCORE: the sink's runs that touch the items not below base,
+--   ONE ZRANGEBYSCORE: the sink's members that touch the items not below
+--   base,
 --   the writes: one call per run (below) or per write not in a run,
---   the APPLIED offsets as runs of consecutive offsets, merged with the runs
---   they touch: ONE ZADD (none if nothing was applied), ONE ZREM when a
---   merge replaces runs.
+--   the APPLIED offsets as ONE member: ONE ZADD (none if nothing was
+--   applied), ONE ZREM when it is a run that merges with runs it touches.
 -- Argument lists are cut into calls of at most CAP = 1000 values (Lua 5.1's
 -- unpack() stops near 8000).
 -- The script walks a part's items three times: collect the offsets (and
 -- where each item's writes are), then run the writes in order, then gather
--- the runs and the statuses. NUM and KIND cache tonumber() and the command's
+-- the member and the statuses. NUM and KIND cache tonumber() and the command's
 -- run kind per distinct string (ARGV repeats "1", "3", "RPUSH"...).
 --
 -- Runs: consecutive single-write items of a part whose writes merge exactly
@@ -121,12 +123,20 @@ for p = 0, nparts - 1 do
       end
     end
   end
-  local F, T, M = {}, {}, {}
+  local R = {}
   if nc > 0 then
-    F, T, M = runs_of(rk, sink, lo, hi)
-    if #F > 0 then
+    R = runs_of(rk, sink, lo, hi)
+    if #R > 0 then
       for i = 1, n do
-        if ist[i] == 0 and covered(F, T, ioff[i]) then ist[i] = 1 end
+        if ist[i] == 0 then
+          local o = ioff[i]
+          for x = 1, #R do
+            if has(R[x][1], R[x][2], R[x][3], o) then
+              ist[i] = 1
+              break
+            end
+          end
+        end
       end
     end
   end
@@ -224,16 +234,14 @@ for p = 0, nparts - 1 do
   end
   if na > 0 then
     if dups then table.sort(ap) end
-    local AF, AT, k = {}, {}, 0
-    for x = 1, na do
-      local o = ap[x]
-      if k > 0 and o == AT[k] + 1 then AT[k] = o
-      elseif k == 0 or o > AT[k] then
-        k = k + 1
-        AF[k], AT[k] = o, o
+    local u = 1
+    for x = 2, na do
+      if ap[x] ~= ap[u] then
+        u = u + 1
+        ap[u] = ap[x]
       end
     end
-    add_runs(rk, sink, F, T, M, AF, AT)
+    for _, c in ipairs(mask_of(ap, u)) do add_run(rk, sink, R, c[1], c[2], c[3]) end
   end
 end
 return out

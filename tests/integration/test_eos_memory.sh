@@ -4,14 +4,16 @@
 #
 # N=30,000 records over 8 partitions, produced at RATE=10,000/s while the
 # worker runs (records flowing), sinks redis (the one sink with marks: its
-# offsets as runs "<from>/<to>/cache" in T:runs) and kafka (transactional, no
-# marks), concurrency.max_inflight_records W=2000, batch B=500.
-#   - While records flow, the offsets the runs of the 8 partitions cover are
-#     summed and sampled continuously; every sample must be <= 2W + B: in
+# offsets as runs "<from>/<to>/cache", or masked runs
+# "<from>/<to>:<mask>/cache", in T:runs; eos/lua/common.lua) and kafka
+# (transactional, no marks), concurrency.max_inflight_records W=2000, batch
+# B=500.
+#   - While records flow, the offsets the members of the 8 partitions' T:runs
+#     hold are summed and sampled continuously; every sample must be <= 2W + B: in
 #     exactly-once mode a commit starts when W offsets are uncommitted and
 #     the consumer pauses at 2W, so what is above the committed watermark is
 #     bounded by the window (plus one batch), not by N. Runs merge, so their
-#     count alone says little: a run never trimmed would grow to cover every
+#     count alone says little: a run never trimmed would grow to hold every
 #     offset from 0, which this bound catches.
 #   - In every sample, no run starts below its partition's T:base (the trim
 #     drops the runs below it and cuts the one straddling it).
@@ -40,15 +42,22 @@ export IT_IN IT_OUT IT_GROUP IT_LIST
 tag() { printf '{%s:%s:%s:%d}' "$IT_PREFIX" "$IT_GROUP" "$IT_IN" "$1"; }
 
 # runs_state — "covered runs below_base": over the 8 partitions, the offsets
-# their T:runs cover, how many runs there are, and how many start below their
+# their T:runs members hold, how many members there are, and how many start below their
 # partition's T:base; read by one script, so one consistent snapshot.
 RUNS_LUA='local c, n, bad = 0, 0, 0
 for p = 1, #KEYS, 2 do
   local b = tonumber(redis.call("GET", KEYS[p + 1]) or "-1")
   for _, m in ipairs(redis.call("ZRANGE", KEYS[p], 0, -1)) do
-    local f, t = string.match(m, "^(%d+)/(%d+)/")
+    local _, e, f, t, sep = string.find(m, "^(%d+)/(%d+)([/:])")
     f, t = tonumber(f), tonumber(t)
-    c, n = c + t - f + 1, n + 1
+    if sep == "/" then c = c + t - f + 1
+    else
+      for o = f, t do
+        local x = string.byte(m, e + 1 + math.floor(o / 8) - math.floor(f / 8))
+        if bit.band(x, bit.lshift(1, o % 8)) ~= 0 then c = c + 1 end
+      end
+    end
+    n = n + 1
     if f < b then bad = bad + 1 end
   end
 end

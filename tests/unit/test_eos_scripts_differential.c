@@ -147,15 +147,17 @@ static void gen_case(int round)
         /* 0: uniform; else one item (pi) breaks it: 1 its offset repeats
          * the previous one, 2 another key, 3 two writes, 4 a mark only,
          * 5 another argc, 6 another spelling, 7 SET; 8 the whole part is
-         * SET k v (not mergeable). */
-        int perturb = n >= 2 && rnd(4) == 0 ? 1 + (int)rnd(8) : 0;
+         * SET k v (not mergeable); 9 its offset lies 100 past the previous
+         * one (more than one mask may span). */
+        int perturb = n >= 2 && rnd(4) == 0 ? 1 + (int)rnd(9) : 0;
         size_t pi = n >= 2 ? 1 + rnd((uint32_t)n - 1) : 0;
         if (perturb) D.uniform = false;
         D.pfirst[p] = D.nitems;
         D.pn[p] = n;
         int64_t off = rnd(50);
         for (size_t i = 0; i < n; i++) {
-            if (i > 0 && !(perturb == 1 && i == pi)) off += 1 + (rnd(4) == 0 ? rnd(5) : 0);
+            if (i > 0 && !(perturb == 1 && i == pi))
+                off += 1 + (rnd(4) == 0 ? rnd(5) : 0) + (perturb == 9 && i == pi ? 100 : 0);
             CHECK(D.nitems < DI, "gen_case: too many items");
             size_t it = D.nitems++;
             D.off[it] = off;

@@ -79,9 +79,10 @@ START_TEST(test_runs_merge)
 }
 END_TEST
 
-/* A chunk with gaps (filtered records, another worker's offsets): one run
- * per stretch of consecutive offsets; the uniform and the generic script
- * write the same runs, and a later chunk filling the gaps merges them all. */
+/* A chunk with gaps (filtered records, another worker's keys): ONE masked
+ * run "<from>/<to>:<mask>/<sink>" (bit o % 8 of byte o / 8 - from / 8); the
+ * uniform and the generic script write the same member, and a later chunk
+ * that fills the gaps and replays some offsets writes only the gaps. */
 START_TEST(test_runs_gaps_in_chunk)
 {
     for (int generic = 0; generic < 2; generic++) {
@@ -97,7 +98,9 @@ START_TEST(test_runs_gaps_in_chunk)
             add(&b, first[i], "RPUSH", "L", "x");
         complete1(c, "s", &b, 0, e, -1, st);
         assert_st_all(st, 0, 6, KF_EOS_APPLIED, "");
-        assert_runs(0, "0/2/s 5/6/s 9/9/s");
+        /* 0, 1, 2, 5, 6 in byte 0 (0x67), 9 in byte 1 (0x02). */
+        assert_runs(0, "0/9:6702/s");
+        ck_assert(marked(0, 5, "s") && !marked(0, 4, "s") && !marked(0, 8, "s"));
 
         /* The gaps, and a replay of 5..6 and 9 around them: only the gaps
          * are written. */
@@ -107,8 +110,17 @@ START_TEST(test_runs_gaps_in_chunk)
         complete1(c, "s", &b, 0, e, -1, st);
         ASSERT_ST(st, KF_EOS_APPLIED, KF_EOS_APPLIED, KF_EOS_SKIPPED, KF_EOS_SKIPPED,
                   KF_EOS_APPLIED, KF_EOS_APPLIED, KF_EOS_SKIPPED, KF_EOS_APPLIED);
-        assert_runs(0, "0/10/s");
+        /* 3, 4, 7 in byte 0 (0x98), 8 and 10 in byte 1 (0x05). */
+        assert_runs(0, "0/9:6702/s 3/10:9805/s");
+        ck_assert_int_eq(nmarked(0), 11);
         ck_assert_int_eq(rinteger("LLEN L"), 11);
+        /* A trim cuts a masked run too: at 4, byte 0 keeps bits 4.. only. */
+        char err[256];
+        int fenced;
+        ck_assert_int_eq(kf_eos_state_trim(c, "t", 0, e, 4, &fenced, err, sizeof err),
+                         KF_STATUS_OK);
+        assert_runs(0, "4/9:6002/s 4/10:9005/s");
+        ck_assert_int_eq(nmarked(0), 7);
         kf_eos_state_destroy(c);
     }
 }
@@ -203,6 +215,24 @@ START_TEST(test_runs_out_of_order_workers)
     assert_st_all(st, 50, 100, KF_EOS_APPLIED, "new");
     assert_runs(0, "0/349/s");
     ck_assert_int_eq(rinteger("LLEN L"), 350);
+
+    /* Key ordering: two workers share a partition's offsets 400..499 by
+     * key, completing in either order: two masked runs; a replay of
+     * 400..499 (a third worker's retry) writes nothing. */
+    for (int i = 0; i < 3; i++)
+        memset(&b[i], 0, sizeof b[i]);
+    for (int64_t o = 400; o < 500; o++)
+        add(&b[o % 3 == 0 ? 0 : 1], o, "RPUSH", "L", "k");
+    add_n(&b[2], 400, 100, "RPUSH", "L", "again");
+    complete1(w[1], "s", &b[1], 0, e, -1, st);
+    complete1(w[0], "s", &b[0], 0, e, -1, st);
+    ck_assert_int_eq(nruns(0), 3);
+    ck_assert_int_eq(nmarked(0), 450);
+    freeReplyObject(rcmd("CONFIG RESETSTAT"));
+    complete1(w[2], "s", &b[2], 0, e, -1, st);
+    assert_st_all(st, 0, 100, KF_EOS_SKIPPED, "replay");
+    ASSERT_CALLS({"rpush", 0}, {"zadd", 0});
+    ck_assert_int_eq(rinteger("LLEN L"), 450);
     for (int i = 0; i < 3; i++)
         kf_eos_state_destroy(w[i]);
 }
@@ -286,13 +316,17 @@ START_TEST(test_runs_upgrade_from_done_set)
     static const char *const want[] = {"old5", "old6", "old7",  "old9",  "old12", "old13",
                                        "new4", "new8", "new10", "new11", "new14"};
     assert_list("L", want, 11);
-    assert_runs(0, "5/5/h/x 4/14/s");
+    /* 4, 8, 10, 11 and 14 applied: one masked run. */
+    assert_runs(0, "5/5/h/x 5/7/s 9/9/s 12/13/s 4/14:104d/s");
 
-    /* Without T:done, assignment leaves the runs as they are. */
+    /* Without T:done, assignment leaves the members as they are and
+     * returns the masked one as its runs: 4, 8, 10..11, 14. */
     ck_assert_int_eq(kf_eos_state_assign(c, "t", 0, &a, err, sizeof err), KF_STATUS_OK);
-    ck_assert_uint_eq(a.nruns, 2);
+    ck_assert_uint_eq(a.nruns, 8);
+    ck_assert_int_eq(a.runs[6].from, 10);
+    ck_assert_int_eq(a.runs[6].to, 11);
     kf_eos_assigned_free(&a);
-    assert_runs(0, "5/5/h/x 4/14/s");
+    assert_runs(0, "5/5/h/x 5/7/s 9/9/s 12/13/s 4/14:104d/s");
     kf_eos_state_destroy(c);
 }
 END_TEST

@@ -106,13 +106,42 @@ void hget(const char *key, const char *field, char *out, size_t outlen)
     freeReplyObject(r);
 }
 
-/* Parses a run member "<from>/<to>/<sink>"; false when malformed. */
-static bool parse_run(const char *m, long long *from, long long *to, const char **sink)
+/* A T:runs member (eos/lua/common.lua): "<from>/<to>/<sink>", or
+ * "<from>/<to>:<mask>/<sink>" with to / 8 - from / 8 + 1 raw mask bytes. */
+typedef struct run_member {
+    long long from, to;
+    const unsigned char *mask; /* NULL: every offset of from..to */
+    size_t masklen;
+    const char *sink;
+} run_member;
+
+static void parse_run(const redisReply *e, run_member *r)
 {
     int n = 0;
-    if (sscanf(m, "%lld/%lld/%n", from, to, &n) != 2 || n == 0) return false;
-    *sink = m + n;
-    return true;
+    char sep = 0;
+    ck_assert_msg(sscanf(e->str, "%lld/%lld%n", &r->from, &r->to, &n) == 2 && n > 0 &&
+                      (size_t)n < e->len,
+                  "bad run member %s", e->str);
+    sep = e->str[n];
+    r->mask = NULL;
+    r->masklen = 0;
+    if (sep == '/') {
+        r->sink = e->str + n + 1;
+        return;
+    }
+    ck_assert_msg(sep == ':', "bad run member %s", e->str);
+    r->masklen = (size_t)(r->to / 8 - r->from / 8 + 1);
+    ck_assert_msg((size_t)n + 1 + r->masklen + 1 < e->len, "short mask in %s", e->str);
+    r->mask = (const unsigned char *)e->str + n + 1;
+    ck_assert_msg(e->str[n + 1 + r->masklen] == '/', "bad run member %s", e->str);
+    r->sink = e->str + n + 1 + r->masklen + 1;
+}
+
+static bool run_has(const run_member *r, long long o)
+{
+    if (o < r->from || o > r->to) return false;
+    if (!r->mask) return true;
+    return r->mask[o / 8 - r->from / 8] & (1u << (o % 8));
 }
 
 static redisReply *runs_of(int32_t partition)
@@ -129,10 +158,9 @@ bool marked(int32_t partition, int64_t offset, const char *sink)
     redisReply *r = runs_of(partition);
     bool m = false;
     for (size_t i = 0; i < r->elements && !m; i++) {
-        long long f, t;
-        const char *s;
-        ck_assert_msg(parse_run(r->element[i]->str, &f, &t, &s), "bad run %s", r->element[i]->str);
-        m = strcmp(s, sink) == 0 && f <= offset && offset <= t;
+        run_member run;
+        parse_run(r->element[i], &run);
+        m = strcmp(run.sink, sink) == 0 && run_has(&run, offset);
     }
     freeReplyObject(r);
     return m;
@@ -143,10 +171,10 @@ long long nmarked(int32_t partition)
     redisReply *r = runs_of(partition);
     long long n = 0;
     for (size_t i = 0; i < r->elements; i++) {
-        long long f, t;
-        const char *s;
-        ck_assert_msg(parse_run(r->element[i]->str, &f, &t, &s), "bad run %s", r->element[i]->str);
-        n += t - f + 1;
+        run_member run;
+        parse_run(r->element[i], &run);
+        for (long long o = run.from; o <= run.to; o++)
+            n += run_has(&run, o);
     }
     freeReplyObject(r);
     return n;
@@ -165,8 +193,18 @@ void runs_str(int32_t partition, char *out, size_t outlen)
     redisReply *r = runs_of(partition);
     size_t len = 0;
     out[0] = '\0';
-    for (size_t i = 0; i < r->elements && len < outlen; i++)
-        len += (size_t)snprintf(out + len, outlen - len, "%s%s", i ? " " : "", r->element[i]->str);
+    for (size_t i = 0; i < r->elements && len < outlen; i++) {
+        run_member run;
+        parse_run(r->element[i], &run);
+        len += (size_t)snprintf(out + len, outlen - len, "%s%lld/%lld", i ? " " : "", run.from,
+                                run.to);
+        if (run.mask) {
+            len += (size_t)snprintf(out + len, outlen - len, ":");
+            for (size_t k = 0; k < run.masklen && len < outlen; k++)
+                len += (size_t)snprintf(out + len, outlen - len, "%02x", run.mask[k]);
+        }
+        if (len < outlen) len += (size_t)snprintf(out + len, outlen - len, "/%s", run.sink);
+    }
     freeReplyObject(r);
 }
 

@@ -67,19 +67,20 @@ long long rget_num(const char *key);
 /* HGET as a string into out ("" when missing). */
 void hget(const char *key, const char *field, char *out, size_t outlen);
 
-/* True when a run of `sink` in partition's T:runs holds offset (prefix
+/* True when a member of `sink` in partition's T:runs holds offset (prefix
  * "kft"). */
 bool marked(int32_t partition, int64_t offset, const char *sink);
 
-/* The marks in partition's T:runs: the offsets its runs cover, all sinks
+/* The marks in partition's T:runs: the offsets its members hold, all sinks
  * counted. */
 long long nmarked(int32_t partition);
 
-/* The runs in partition's T:runs (ZCARD). */
+/* The members of partition's T:runs (ZCARD). */
 long long nruns(int32_t partition);
 
-/* Writes partition's runs "<from>/<to>/<sink>" in order, space-separated,
- * into out. */
+/* Writes partition's T:runs members in order, space-separated, into out:
+ * "<from>/<to>/<sink>" for a run, "<from>/<to>:<mask in hex>/<sink>" for a
+ * masked run. */
 void runs_str(int32_t partition, char *out, size_t outlen);
 
 /* Asserts that list `key` holds exactly the n strings of want, in order. */
