@@ -4,10 +4,14 @@
  * Per partition, under one hash tag T = "{<prefix>:<group>:<topic>:<partition>}"
  * (one Redis Cluster slot, so one Lua script may touch all of it):
  *   T:epoch  the owner's fencing token, INCR'd by each new owner at assignment
- *   T:runs   a sorted set: member "<from>/<to>/<sink>", score <to>: `sink` is
- *            done for every offset from..to; only runs at or above the
- *            committed watermark are kept (a run straddling it is cut)
- *   T:base   the trim point: `runs` holds no offset below it
+ *   T:runs   a sorted set, score <to>: member "<from>/<to>/<sink>" (`sink` is
+ *            done for every offset from..to) or "<from>/<to>:<mask>/<sink>"
+ *            (done for the offsets whose bit is set in the raw mask;
+ *            eos/lua/common.lua); one member per completion part, runs
+ *            merged; members that end below the committed watermark are
+ *            dropped
+ *   T:base   the trim point: offsets below it are done and committed, and
+ *            no member of `runs` ends below it
  *   T:owner  the transactional.id of the process that holds the partition,
  *            until it releases it (kf_eos_state_assign_owned, _release)
  *   T:bk:<k> business-key markers (optional dedupe), with a TTL = the window
@@ -103,7 +107,7 @@ typedef struct kf_eos_item {
 } kf_eos_item;
 
 /* One partition's part of a completion. `trim` is the partition's committed
- * offset (-1: none yet): runs below it are dropped (one straddling it is cut)
+ * offset (-1: none yet): members of the runs that end below it are dropped
  * and base raised, riding on this call. */
 typedef struct kf_eos_part {
     const char *topic;

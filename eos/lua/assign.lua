@@ -20,9 +20,9 @@
 --   epoch    the new T:epoch (an integer)
 --   base     T:base, "-1" when the partition was never trimmed
 --   runs     the sinks already done above the committed watermark, as
---            runs "<from>/<to>/<sink>" (to inclusive): each T:runs member
---            that is a run as it is, each masked one as the runs of
---            consecutive offsets it holds; every run lies at or above base
+--            runs "<from>/<to>/<sink>" (to inclusive): the runs of
+--            consecutive offsets at or above base that each T:runs member
+--            holds
 --   holder   T:owner as it was before this call, "" when none: a holder that
 --            did not release the partition (a zombie, a crash)
 local e = redis.call('INCR', KEYS[1])
@@ -75,18 +75,15 @@ if redis.call('EXISTS', KEYS[5]) == 1 then
     if #z > 0 then redis.call('ZADD', KEYS[2], unpack(z)) end
   end
 end
-local runs = {}
+local runs, lo = {}, tonumber(b or '-1')
 for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   local f, t, k, s = unrun(m)
-  if not k then runs[#runs + 1] = m
-  else
-    local r = nil
-    for o = f, t + 1 do
-      if o <= t and has(f, t, k, o) then r = r or o
-      elseif r then
-        runs[#runs + 1] = member(r, o - 1, nil, s)
-        r = nil
-      end
+  local r = nil
+  for o = math.max(f, lo), t + 1 do
+    if o <= t and has(f, t, k, o) then r = r or o
+    elseif r then
+      runs[#runs + 1] = member(r, o - 1, nil, s)
+      r = nil
     end
   end
 end

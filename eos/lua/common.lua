@@ -29,8 +29,10 @@
 -- ordering holds the partition's offsets of its keys only). A run merges
 -- with a run of the sink that ends just before it or starts just after it;
 -- masked runs are not merged. Members of one sink never share an offset.
--- Every member lies at or above T:base: the trim drops those that end below
--- it and cuts the one that straddles it to start at it.
+-- No member ends below T:base: the trim drops those. A member that straddles
+-- the base is kept whole (cutting it would mean reading every member at each
+-- trim); its offsets below the base count for nothing (everything below the
+-- base is done), and a run merged with it starts at the base.
 -- A member is written with string.format('%d'), never tostring(): Lua 5.1
 -- gives 1e+14 for a large number.
 --
@@ -40,9 +42,9 @@
 --                   is fenced: the script writes nothing for it.
 -- unrun(m)          a member's from, to, mask (nil for a run) and sink.
 -- has(f, t, k, o)   true when the member f, t, mask k holds offset o.
--- trim(rk, bk, t)   drops the members of rk that end below t, cuts those
---                   that straddle t to start at it, and raises the base bk
---                   to t (never lowers it); returns the resulting base.
+-- trim(rk, bk, t)   drops the members of rk that end below t (ONE
+--                   ZREMRANGEBYSCORE) and raises the base bk to t (never
+--                   lowers it); returns the resulting base.
 -- part(p, a)        the head of part p (0-based) of a completion: its keys
 --                   are KEYS[3p+1..3p+3] (epoch, runs, base) and its ARGV
 --                   start at a with epoch, trim, n. Returns its runs key,
@@ -59,9 +61,10 @@
 --                   two offsets lie more than 64 apart (a compacted topic):
 --                   there the list is cut, so that no mask holds more than
 --                   8 bytes per offset.
--- add_run(rk, sink, R, f, t, k)  adds the member f, t, mask k for sink
---                   (sharing no offset with R, from runs_of): a run merges
---                   with the runs of R it touches (one ZREM), then ONE ZADD.
+-- add_run(rk, sink, R, f, t, k, base)  adds the member f, t, mask k for
+--                   sink (sharing no offset with R, from runs_of): a run
+--                   merges with the runs of R it touches (one ZREM) and
+--                   starts at base at the lowest, then ONE ZADD.
 local function stale(ek, epoch)
   local cur = tonumber(redis.call('GET', ek))
   return cur == nil or cur ~= tonumber(epoch)
@@ -85,24 +88,10 @@ local function member(f, t, k, sink)
 end
 local function trim(rk, bk, t)
   local base = tonumber(redis.call('GET', bk) or '-1')
-  local tn = tonumber(t)
-  if tn > base then
+  if tonumber(t) > base then
     redis.call('ZREMRANGEBYSCORE', rk, '-inf', '(' .. t)
-    local r = redis.call('ZRANGEBYSCORE', rk, t, '+inf')
-    for x = 1, #r do
-      local f, e, k, s = unrun(r[x])
-      if f < tn then
-        if k then
-          local b = math.floor(tn / 8) - math.floor(f / 8) + 1
-          local c = bit.band(string.byte(k, b), bit.band(bit.lshift(255, tn % 8), 255))
-          k = string.char(c) .. string.sub(k, b + 1)
-        end
-        redis.call('ZREM', rk, r[x])
-        redis.call('ZADD', rk, e, member(tn, e, k, s))
-      end
-    end
     redis.call('SET', bk, t)
-    base = tn
+    base = tonumber(t)
   end
   return base
 end
@@ -166,7 +155,7 @@ local function mask_of(O, n)
   end
   return P
 end
-local function add_run(rk, sink, R, f, t, k)
+local function add_run(rk, sink, R, f, t, k, base)
   if not k then
     local del = {}
     for x = 1, #R do
@@ -176,6 +165,7 @@ local function add_run(rk, sink, R, f, t, k)
       end
     end
     if #del > 0 then redis.call('ZREM', rk, unpack(del)) end
+    if f < base then f = base end
   end
   redis.call('ZADD', rk, t, member(f, t, k, sink))
 end

@@ -28,8 +28,7 @@
 --
 -- Cost: each redis.call has a fixed cost inside Redis, so the number of
 -- calls per part does not grow with its items:
---   GET epoch, GET base (+ ZREMRANGEBYSCORE, ZRANGEBYSCORE and SET when the
---   trim moves it, and a ZREM and ZADD per run it cuts),
+--   GET epoch, GET base (+ ZREMRANGEBYSCORE and SET when the trim moves it),
 --   ONE ZRANGEBYSCORE: the sink's members that touch the items not below
 --   base,
 --   the writes: one call per run (below) or per write not in a run,
@@ -241,7 +240,7 @@ for p = 0, nparts - 1 do
         ap[u] = ap[x]
       end
     end
-    for _, c in ipairs(mask_of(ap, u)) do add_run(rk, sink, R, c[1], c[2], c[3]) end
+    for _, c in ipairs(mask_of(ap, u)) do add_run(rk, sink, R, c[1], c[2], c[3], base) end
   end
 end
 return out

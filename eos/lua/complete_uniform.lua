@@ -74,7 +74,7 @@ for p = 0, nparts - 1 do
           end
         end
         if not failed then
-          add_run(rk, sink, R, first, last, mask)
+          add_run(rk, sink, R, first, last, mask, base)
           for i = 1, n do out[no + i] = 0 end
           no = no + n
         end
@@ -144,7 +144,7 @@ for p = 0, nparts - 1 do
           out[no + j] = v
         end
         if na > 0 then
-          for _, c in ipairs(mask_of(A, na)) do add_run(rk, sink, R, c[1], c[2], c[3]) end
+          for _, c in ipairs(mask_of(A, na)) do add_run(rk, sink, R, c[1], c[2], c[3], base) end
         end
         no = no + n
       end

@@ -9,8 +9,9 @@
 --       absent or "" releases nothing)
 --
 -- Fenced (T:epoch does not hold ARGV[1]): nothing is written. Otherwise the
--- runs of T:runs that end below trim go, a run that straddles it is cut to
--- start at it, and T:base rises to trim (never lowers). With a holder,
+-- members of T:runs that end below trim go (one that straddles it stays
+-- whole: its offsets below trim count for nothing), and T:base rises to trim
+-- (never lowers). With a holder,
 -- T:owner is deleted when it still names that holder: the next owner then
 -- knows no transaction of it can still be open, and does not fence its
 -- producer.

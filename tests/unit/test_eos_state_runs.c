@@ -2,9 +2,9 @@
  * The marks as runs (eos/README.md, "The state"): a completion records the
  * offsets it applied for a sink as runs "<from>/<to>/<sink>" in T:runs,
  * merged with the runs they touch; "already done" is read from the runs; the
- * trim drops the runs below the watermark and cuts the one that straddles
- * it; assignment returns them and fills the partition's done masks; an older
- * kfleet's one-mark-per-record T:done is turned into runs at assignment.
+ * trim drops the runs that end below the watermark and keeps the one that
+ * straddles it whole; assignment returns them (from the watermark on) and fills the partition's
+ * done masks; an older kfleet's one-mark-per-record T:done is turned into runs at assignment.
  *
  * Against a real redis-server per test case, emptied before each test
  * (support/eos_fixture.h).
@@ -114,21 +114,23 @@ START_TEST(test_runs_gaps_in_chunk)
         assert_runs(0, "0/9:6702/s 3/10:9805/s");
         ck_assert_int_eq(nmarked(0), 11);
         ck_assert_int_eq(rinteger("LLEN L"), 11);
-        /* A trim cuts a masked run too: at 4, byte 0 keeps bits 4.. only. */
+        /* A trim at 4 keeps both (they end above it); below 4 counts for
+         * nothing. */
         char err[256];
         int fenced;
         ck_assert_int_eq(kf_eos_state_trim(c, "t", 0, e, 4, &fenced, err, sizeof err),
                          KF_STATUS_OK);
-        assert_runs(0, "4/9:6002/s 4/10:9005/s");
+        assert_runs(0, "0/9:6702/s 3/10:9805/s");
         ck_assert_int_eq(nmarked(0), 7);
         kf_eos_state_destroy(c);
     }
 }
 END_TEST
 
-/* The trim drops the runs that end below the watermark and cuts the one
- * that straddles it to start at it; a record below the watermark is SKIPPED
- * without a run. */
+/* The trim drops the runs that end below the watermark and keeps the one
+ * that straddles it whole (one ZREMRANGEBYSCORE, no scan of the others); a
+ * record below the watermark is SKIPPED without a run; a run merged with a
+ * straddling one starts at the watermark. */
 START_TEST(test_runs_straddling_trim)
 {
     int64_t e;
@@ -139,13 +141,18 @@ START_TEST(test_runs_straddling_trim)
     char err[512];
     int fenced;
     ck_assert_int_eq(kf_eos_state_trim(c, "t", 0, e, 5, &fenced, err, sizeof err), KF_STATUS_OK);
-    assert_runs(0, "5/9/a 20/29/a");
+    assert_runs(0, "0/9/a 20/29/a");
+    ck_assert_int_eq(nmarked(0), 15);
     ck_assert_int_eq(kf_eos_state_trim(c, "t", 0, e, 15, &fenced, err, sizeof err), KF_STATUS_OK);
     assert_runs(0, "20/29/a");
     ck_assert_int_eq(kf_eos_state_trim(c, "t", 0, e, 25, &fenced, err, sizeof err), KF_STATUS_OK);
-    assert_runs(0, "25/29/a");
+    assert_runs(0, "20/29/a");
+    ck_assert_int_eq(nmarked(0), 5);
+    ck_assert_int_eq(complete_rpush(c, "a", e, 30, "L", "next"), KF_EOS_APPLIED);
+    assert_runs(0, "25/30/a");
+    ck_assert_int_eq(rinteger("DEL L"), 1);
     /* At the end exactly: the run ends at 29, so 30 drops it all. */
-    ck_assert_int_eq(kf_eos_state_trim(c, "t", 0, e, 30, &fenced, err, sizeof err), KF_STATUS_OK);
+    ck_assert_int_eq(kf_eos_state_trim(c, "t", 0, e, 31, &fenced, err, sizeof err), KF_STATUS_OK);
     ck_assert_int_eq(rinteger("EXISTS %s", RUNS(0)), 0);
     ck_assert_int_eq(complete_rpush(c, "a", e, 12, "L", "late"), KF_EOS_SKIPPED);
     ck_assert_int_eq(rinteger("EXISTS L"), 0);

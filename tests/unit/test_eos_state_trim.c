@@ -1,7 +1,8 @@
 /*
  * Trimming the runs (eos/state.c): those that end below the committed offset
- * are dropped, one that straddles it is cut to start at it, and the
- * watermark (base) raised, never lowered, fenced by the
+ * are dropped, one that straddles it is kept whole (its offsets below it
+ * count for nothing), and the watermark (base) raised, never lowered, fenced
+ * by the
  * epoch, alone (kf_eos_state_trim) or riding on a completion
  * (kf_eos_part.trim); a record below the watermark counts as done.
  *
@@ -28,8 +29,8 @@ START_TEST(test_trim_drops_marks_below_watermark)
     ck_assert_int_eq(fenced, 0);
     ck_assert_int_eq(nmarked(0), 4); /* 6..9 */
     char runs[128];
-    runs_str(0, runs, sizeof runs); /* 0..9 straddled 6: cut */
-    ck_assert_str_eq(runs, "6/9/a");
+    runs_str(0, runs, sizeof runs); /* 0..9 straddles 6: kept whole */
+    ck_assert_str_eq(runs, "0/9/a");
     ck_assert_int_eq(rget_num(BASE(0)), 6);
 
     /* The watermark never goes back. */
@@ -75,7 +76,7 @@ START_TEST(test_trim_rides_on_complete)
     ck_assert_int_eq(st[0], KF_EOS_APPLIED);
     ck_assert_int_eq(nmarked(0), 3); /* 3, 4, 5 */
     char runs[128];
-    runs_str(0, runs, sizeof runs); /* cut at 3, then 5 merged in */
+    runs_str(0, runs, sizeof runs); /* 5 merged in, the run starting at base */
     ck_assert_str_eq(runs, "3/5/a");
     ck_assert_int_eq(rget_num(BASE(0)), 3);
     ck_assert_int_eq(rinteger("LLEN L"), 1);
@@ -85,7 +86,7 @@ START_TEST(test_trim_rides_on_complete)
     complete1(c, "a", &b, 0, e, 5, st);
     ck_assert_int_eq(nmarked(0), 1);
     runs_str(0, runs, sizeof runs);
-    ck_assert_str_eq(runs, "5/5/a");
+    ck_assert_str_eq(runs, "3/5/a");
     ck_assert_int_eq(rget_num(BASE(0)), 5);
     kf_eos_state_destroy(c);
 }

@@ -168,12 +168,15 @@ bool marked(int32_t partition, int64_t offset, const char *sink)
 
 long long nmarked(int32_t partition)
 {
+    char bk[64];
+    snprintf(bk, sizeof bk, "{kft:g:t:%" PRId32 "}:base", partition);
+    long long base = rget_num(bk);
     redisReply *r = runs_of(partition);
     long long n = 0;
     for (size_t i = 0; i < r->elements; i++) {
         run_member run;
         parse_run(r->element[i], &run);
-        for (long long o = run.from; o <= run.to; o++)
+        for (long long o = run.from > base ? run.from : base; o <= run.to; o++)
             n += run_has(&run, o);
     }
     freeReplyObject(r);

@@ -71,8 +71,8 @@ void hget(const char *key, const char *field, char *out, size_t outlen);
  * "kft"). */
 bool marked(int32_t partition, int64_t offset, const char *sink);
 
-/* The marks in partition's T:runs: the offsets its members hold, all sinks
- * counted. */
+/* The marks in partition's T:runs: the offsets at or above T:base its
+ * members hold, all sinks counted. */
 long long nmarked(int32_t partition);
 
 /* The members of partition's T:runs (ZCARD). */
