@@ -55,7 +55,8 @@
 --                   or touch, an offset of lo..hi): a list of {from, to,
 --                   mask, member}. ONE ZRANGEBYSCORE.
 -- meets(R, f, t, k) true when a member of R shares an offset with the
---                   member f, t, mask k (byte by byte: 8 offsets a step).
+--                   member f, t, mask k: it jumps over the zero bytes of one
+--                   mask with string.find (C speed), and ANDs the others.
 -- mask_of(O, n)     the members for the n increasing offsets O: a list of
 --                   {f, t, mask (nil when consecutive)}, one member unless
 --                   two offsets lie more than 64 apart (a compacted topic):
@@ -118,14 +119,19 @@ local function meets(R, f, t, k)
     if lo <= hi then
       if not k and not q then return true end
       local bl, bh = math.floor(lo / 8), math.floor(hi / 8)
-      local fk, fq = math.floor(f / 8) - 1, math.floor(g / 8) - 1
-      for b = bl, bh do
-        local v = 255
-        if k then v = string.byte(k, b - fk) end
-        if q then v = bit.band(v, string.byte(q, b - fq)) end
+      local s, d, other, od = k, math.floor(f / 8) - 1, q, math.floor(g / 8) - 1
+      if not k then s, d, other = q, od, nil end
+      local i, last = bl - d, bh - d
+      while true do
+        i = string.find(s, '[^%z]', i)
+        if not i or i > last then break end
+        local b = i + d
+        local v = string.byte(s, i)
+        if other then v = bit.band(v, string.byte(other, b - od)) end
         if b == bl then v = bit.band(v, bit.lshift(255, lo % 8)) end
         if b == bh then v = bit.band(v, bit.rshift(255, 7 - hi % 8)) end
         if v ~= 0 then return true end
+        i = i + 1
       end
     end
   end

@@ -24,11 +24,11 @@
 --
 -- Per part: stale -> n FENCED (3), nothing written, no trim. Otherwise trim,
 -- then ONE ZRANGEBYSCORE reads the sink's members that touch first..last
--- (runs_of); when none shares an offset with the part (meets(), 8 offsets a
--- step) and first >= base (the usual case): the writes are ONE `cmd key v..`
--- straight from ARGV, and the part's member, built by the client, is added
--- as it is (add_run: one ZADD, and one ZREM when a run merges), so the marks
--- cost a few calls per part, not per item. Writes are
+-- (runs_of); when none shares an offset with the part (meets(), over the
+-- masks' nonzero bytes) and first >= base (the usual case): the writes are
+-- ONE `cmd key v..` straight from ARGV, and the part's member, built by the
+-- client, is added as it is (add_run: one ZADD, and one ZREM when a run
+-- merges), so the marks cost a few calls per part, not per item. Writes are
 -- cut into calls of at most CAP = 1000 values on item boundaries exactly
 -- where complete.lua cuts a run (floor(998 / m) items per call). A write
 -- call that fails gives every item it carried the error text and leaves

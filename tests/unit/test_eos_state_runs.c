@@ -240,6 +240,17 @@ START_TEST(test_runs_out_of_order_workers)
     assert_st_all(st, 0, 100, KF_EOS_SKIPPED, "replay");
     ASSERT_CALLS({"rpush", 0}, {"zadd", 0});
     ck_assert_int_eq(rinteger("LLEN L"), 450);
+
+    /* A masked replay against the masked runs (worker 1's keys again, and
+     * 501 new): the mask meets worker 1's run, only 501 is written. */
+    memset(&b[2], 0, sizeof b[2]);
+    for (int64_t o = 401; o < 500; o += 3)
+        add(&b[2], o, "RPUSH", "L", "again");
+    add(&b[2], 501, "RPUSH", "L", "new");
+    complete1(w[2], "s", &b[2], 0, e, -1, st);
+    assert_st_all(st, 0, b[2].n - 1, KF_EOS_SKIPPED, "masked replay");
+    ck_assert_int_eq(st[b[2].n - 1], KF_EOS_APPLIED);
+    ck_assert_int_eq(rinteger("LLEN L"), 451);
     for (int i = 0; i < 3; i++)
         kf_eos_state_destroy(w[i]);
 }
