@@ -111,30 +111,45 @@ static redisReply *runs_of(int32_t partition)
     return rep;
 }
 
-/* True when a run of `sink` holds the offset for the partition. */
+/* Whether member e ("<from>/<to>/<sink>" or "<from>/<to>:<mask>/<sink>",
+ * eos/lua/common.lua) of `sink` (NULL: any) holds offset o. */
+static bool member_has(const redisReply *e, const char *sink, long long o)
+{
+    long long f, t;
+    int n = 0;
+    ck_assert(sscanf(e->str, "%lld/%lld%n", &f, &t, &n) == 2 && n > 0 && (size_t)n < e->len);
+    const unsigned char *mask = NULL;
+    const char *s = e->str + n + 1;
+    if (e->str[n] == ':') {
+        mask = (const unsigned char *)e->str + n + 1;
+        s += t / 8 - f / 8 + 1 + 1;
+    }
+    if (sink && strcmp(s, sink) != 0) return false;
+    if (o < f || o > t) return false;
+    return !mask || (mask[o / 8 - f / 8] & (1u << (o % 8)));
+}
+
+/* True when a member of `sink` holds the offset for the partition. */
 static bool marked(int32_t partition, int64_t offset, const char *sink)
 {
     redisReply *rep = runs_of(partition);
     bool yes = false;
-    for (size_t i = 0; i < rep->elements && !yes; i++) {
-        long long f, t;
-        int n = 0;
-        ck_assert(sscanf(rep->element[i]->str, "%lld/%lld/%n", &f, &t, &n) == 2 && n > 0);
-        yes = strcmp(rep->element[i]->str + n, sink) == 0 && f <= offset && offset <= t;
-    }
+    for (size_t i = 0; i < rep->elements && !yes; i++)
+        yes = member_has(rep->element[i], sink, offset);
     freeReplyObject(rep);
     return yes;
 }
 
-/* The offsets the partition's runs cover, every sink counted. */
+/* The offsets the partition's members hold, every sink counted. */
 static long long done_count(int32_t partition)
 {
     redisReply *rep = runs_of(partition);
     long long total = 0;
     for (size_t i = 0; i < rep->elements; i++) {
         long long f, t;
-        ck_assert(sscanf(rep->element[i]->str, "%lld/%lld/", &f, &t) == 2);
-        total += t - f + 1;
+        ck_assert(sscanf(rep->element[i]->str, "%lld/%lld", &f, &t) == 2);
+        for (long long o = f; o <= t; o++)
+            total += member_has(rep->element[i], NULL, o);
     }
     freeReplyObject(rep);
     return total;
