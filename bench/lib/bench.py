@@ -919,20 +919,9 @@ class Bench:
         if not ready:
             res["error"] = f"{who} not ready (status {p.poll()}): " + " | ".join(p.tail(4))
         else:
-            probe = Proc(tag + ".probe", lat_argv, self.work)
-            limit = p_["lat_seconds"] + p_["lat_warmup"] + 120
-            if probe.reap(limit) is None:
-                probe.stop(5, signal.SIGKILL)
-            t, m = probe.first_line(r"^\{.*\}$")
-            if m is None:
-                res["error"] = f"latency probe exited {probe.rc}: " + " | ".join(probe.tail(3))
-            else:
-                res.update(json.loads(m.group(0)))
-                res["ok"] = probe.rc == 0
-                if not res["ok"]:
-                    res["error"] = (f"probe saw missing={res['missing']} duplicates={res['duplicates']}"
-                                    f" (status {probe.rc}; {who} alive: {p.poll() is None})")
-            probe.close()
+            res.update(self.latency_probe(tag + ".probe", lat_argv, "latency probe"))
+            if "missing" in res and not res["ok"]:
+                res["error"] += f"; {who} alive: {p.poll() is None}"
         if not p.stop(60):
             res.setdefault("error", f"{who} did not stop within 60s of SIGTERM")
         p.close()
@@ -949,25 +938,33 @@ class Bench:
         p_ = self.p
         topic = self.name("lat.floor.in")
         self.create_topic(topic)
-        probe = Proc("lat.floor.probe",
-                     [f"{self.tools}/bench_latency", "-b", self.brokers, "-t", topic, "--floor",
-                      "--rate", str(p_["lat_rate"]), "--seconds", str(p_["lat_seconds"]),
-                      "--warmup-seconds", str(p_["lat_warmup"]), "--value-size", str(VALUE_SIZE),
-                      "--drain-timeout", "30"], self.work)
+        argv = [f"{self.tools}/bench_latency", "-b", self.brokers, "-t", topic, "--floor",
+                "--rate", str(p_["lat_rate"]), "--seconds", str(p_["lat_seconds"]),
+                "--warmup-seconds", str(p_["lat_warmup"]), "--value-size", str(VALUE_SIZE),
+                "--drain-timeout", "30"]
+        res = self.latency_probe("lat.floor.probe", argv, "floor probe")
+        self.delete_topics(topic)
+        return res
+
+    def latency_probe(self, tag, argv, what):
+        """Runs one bench_latency (killed when it overruns the run's length
+        by 120 s) and returns its JSON line as a result: ok when it exited 0,
+        else an error naming what it saw or how it ended."""
+        p_ = self.p
+        probe = Proc(tag, argv, self.work)
         res = {"ok": False}
         if probe.reap(p_["lat_seconds"] + p_["lat_warmup"] + 120) is None:
             probe.stop(5, signal.SIGKILL)
         _, m = probe.first_line(r"^\{.*\}$")
         if m is None:
-            res["error"] = f"floor probe exited {probe.rc}: " + " | ".join(probe.tail(3))
+            res["error"] = f"{what} exited {probe.rc}: " + " | ".join(probe.tail(3))
         else:
             res.update(json.loads(m.group(0)))
             res["ok"] = probe.rc == 0
             if not res["ok"]:
-                res["error"] = (f"floor probe saw missing={res['missing']} "
+                res["error"] = (f"{what} saw missing={res['missing']} "
                                 f"duplicates={res['duplicates']} (status {probe.rc})")
         probe.close()
-        self.delete_topics(topic)
         return res
 
     def latency(self):
