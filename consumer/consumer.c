@@ -524,6 +524,19 @@ static int64_t restart_offset(const kf_partition *p)
     return p->committed;
 }
 
+int kf_consumer_seek(kf_consumer *c, const kf_partition *p, rd_kafka_topic_partition_list_t *l,
+                     int64_t off, int64_t shown, const char *then)
+{
+    l->elems[0].offset = off;
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, l, 5000);
+    if (!e && !l->elems[0].err) return 0;
+    kf_warn(C, "mapping %s: %s[%d]: seek to %lld failed: %s%s", c->m->name, p->topic, p->partition,
+            (long long)shown, e ? rd_kafka_error_string(e) : rd_kafka_err2str(l->elems[0].err),
+            then);
+    if (e) rd_kafka_error_destroy(e);
+    return -1;
+}
+
 /* Acts on a stall whose cause is known (see kf_wd_describe). */
 static void recover(kf_consumer *c, kf_partition *p, kf_stall s)
 {
@@ -537,15 +550,7 @@ static void recover(kf_consumer *c, kf_partition *p, kf_stall s)
     rd_kafka_resume_partitions(c->rk, l);
     p->app_paused = false;
     int64_t off = restart_offset(p);
-    if (off >= 0) {
-        l->elems[0].offset = off;
-        rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, l, 5000);
-        if (e || l->elems[0].err)
-            kf_warn(C, "mapping %s: %s[%d]: seek to %lld failed: %s", c->m->name, p->topic,
-                    p->partition, (long long)off,
-                    e ? rd_kafka_error_string(e) : rd_kafka_err2str(l->elems[0].err));
-        if (e) rd_kafka_error_destroy(e);
-    }
+    if (off >= 0) kf_consumer_seek(c, p, l, off, off, "");
     rd_kafka_topic_partition_list_destroy(l);
 }
 

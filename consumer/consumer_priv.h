@@ -56,6 +56,12 @@ struct kf_consumer {
 /* A partition list holding p alone (the caller destroys it). */
 rd_kafka_topic_partition_list_t *kf_consumer_one_partition(const kf_partition *p);
 
+/* Seeks p's partition (l is p alone) to `off` (an offset or a logical one,
+ * RD_KAFKA_OFFSET_*); `shown` is the offset the warning names. Returns 0, or
+ * -1 after a warning that ends with `then` (e.g. "; retrying", or ""). */
+int kf_consumer_seek(kf_consumer *c, const kf_partition *p, rd_kafka_topic_partition_list_t *l,
+                     int64_t off, int64_t shown, const char *then);
+
 /* Exactly-once: serves the dead partitions (retake.c): pauses each the first
  * time it is seen, takes it anew once due. Keeps the `dead` gauge. */
 void kf_consumer_retake_dead(kf_consumer *c, int64_t now);

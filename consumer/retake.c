@@ -56,18 +56,10 @@ static kf_partition *fresh_partition(kf_consumer *c, const kf_partition *p, int6
 static int seek_back(kf_consumer *c, const kf_partition *p, rd_kafka_topic_partition_list_t *l,
                      int64_t off)
 {
-    l->elems[0].offset = off >= 0                                     ? off
-                         : c->m->starting_position == KF_START_LATEST ? RD_KAFKA_OFFSET_END
-                                                                      : RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_error_t *se = rd_kafka_seek_partitions(c->rk, l, 5000);
-    if (se || l->elems[0].err) {
-        kf_warn(C, "mapping %s: %s[%d]: seek to %lld failed (%s); retrying", c->m->name, p->topic,
-                p->partition, (long long)off,
-                se ? rd_kafka_error_string(se) : rd_kafka_err2str(l->elems[0].err));
-        if (se) rd_kafka_error_destroy(se);
-        return -1;
-    }
-    return 0;
+    int64_t to = off >= 0                                     ? off
+                 : c->m->starting_position == KF_START_LATEST ? RD_KAFKA_OFFSET_END
+                                                              : RD_KAFKA_OFFSET_BEGINNING;
+    return kf_consumer_seek(c, p, l, to, off, "; retrying");
 }
 
 /* Puts np in the place of the dead c->parts.items[i] once the seek to `off`
