@@ -226,8 +226,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     KF_METRIC_ADD(c->metrics, rebalances, 1);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         kf_assignment_add_all(&c->parts, parts);
-        /* Exactly-once: the epoch and the done marks before any record. */
         static const atomic_int never = 0;
+        /* Exactly-once: the committed offsets that the assignment fetches
+         * must include a transaction of unknown outcome that did commit, or
+         * its records run and commit twice. */
+        kf_consumer_eos_settle(&c->eos, c->stop ? c->stop : &never);
+        /* Exactly-once: the epoch and the done marks before any record. */
         for (int i = 0; c->eos.state && i < parts->cnt; i++) {
             kf_partition *p =
                 kf_assignment_find(&c->parts, parts->elems[i].topic, parts->elems[i].partition);

@@ -52,6 +52,19 @@ int kf_consumer_eos_assign(const kf_consumer_eos *e, const kf_mapping_config *m,
     }
 }
 
+int kf_consumer_eos_settle(const kf_consumer_eos *e, const atomic_int *stop)
+{
+    char err[512];
+    int delay_ms = 100;
+    while (e->txn && kf_txn_ready(e->txn, err, sizeof err) != 0) {
+        kf_warn(C, "transactional producer not ready (%s); retrying in %d ms", err, delay_ms);
+        if (atomic_load(stop)) return -1;
+        usleep((useconds_t)delay_ms * 1000);
+        if (delay_ms < 2000) delay_ms *= 2;
+    }
+    return 0;
+}
+
 /*
  * For each partition of parts[0..n) that is ready, not fenced, and whose
  * watermark moved: wm[i] is the watermark, added to `offsets`, and taken[i]

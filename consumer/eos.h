@@ -44,6 +44,13 @@ int kf_consumer_eos_assign(const kf_consumer_eos *e, const kf_mapping_config *m,
 int kf_consumer_eos_commit_txn(const kf_consumer_eos *e, rd_kafka_t *rk, kf_partition **parts,
                                size_t n, kf_metrics *metrics);
 
+/* Waits (retrying with backoff, until *stop) until the transactional
+ * producer is ready. A producer replaced after a commit of unknown outcome
+ * takes its new epoch only once the broker has settled the old transaction,
+ * so committed offsets read after this are final. Returns 0 (also without a
+ * producer), or -1 when stopped first. */
+int kf_consumer_eos_settle(const kf_consumer_eos *e, const atomic_int *stop);
+
 /* Trims p's done entries below its committed offset (best effort). With
  * `release`, after a clean hand-over (revoke, shutdown), also clears this
  * process as p's holder, so the next owner does not fence its producer. */
