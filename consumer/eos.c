@@ -22,16 +22,26 @@ int kf_consumer_eos_assign(const kf_consumer_eos *e, const kf_mapping_config *m,
             kf_eos_state_assign_owned(e->state, p->topic, p->partition, owner, &a, err, sizeof err);
         if (rc == KF_STATUS_OK) {
             p->epoch = a.epoch;
-            size_t unknown = 0;
-            for (size_t i = 0; i < a.ndone; i++) {
+            size_t unknown = 0, marks = 0;
+            for (size_t i = 0; i < a.nruns; i++) {
+                const kf_eos_run *r = &a.runs[i];
                 int idx = -1;
                 for (size_t s = 0; s < m->sink_count && idx < 0; s++)
-                    if (strcmp(m->sinks[s].name, a.done[i].sink) == 0) idx = (int)s;
-                if (idx < 0 || kf_partition_mark_done(p, a.done[i].offset, idx) != 0) unknown++;
+                    if (strcmp(m->sinks[s].name, r->sink) == 0) idx = (int)s;
+                /* The script keeps runs at or above base; below it all is
+                 * done and committed, and never dispatched again. */
+                int64_t from = r->from > a.base ? r->from : a.base;
+                if (from > r->to) continue;
+                if (idx < 0 || kf_partition_mark_done_run(p, from, r->to, idx) != 0)
+                    unknown++;
+                else
+                    marks += (size_t)(r->to - from + 1);
             }
             if (a.base >= 0) atomic_store(&p->trim, a.base);
-            kf_info(C, "mapping %s: %s[%d] epoch %lld, %zu sink mark(s) above the watermark%s",
-                    m->name, p->topic, p->partition, (long long)a.epoch, a.ndone,
+            kf_info(C,
+                    "mapping %s: %s[%d] epoch %lld, %zu sink mark(s) above the watermark in %zu "
+                    "run(s)%s",
+                    m->name, p->topic, p->partition, (long long)a.epoch, marks, a.nruns,
                     unknown ? " (some for sinks no longer configured)" : "");
             /* The previous holder did not hand the partition over cleanly
              * (a zombie, a crash): abort its open transaction now rather

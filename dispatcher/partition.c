@@ -129,6 +129,13 @@ int kf_partition_mark_done(kf_partition *p, int64_t offset, int sink)
     return 0;
 }
 
+int kf_partition_mark_done_run(kf_partition *p, int64_t from, int64_t to, int sink)
+{
+    for (int64_t o = from; o <= to; o++)
+        if (kf_partition_mark_done(p, o, sink) != 0) return -1;
+    return 0;
+}
+
 uint32_t kf_partition_done_mask(const kf_partition *p, int64_t offset)
 {
     if (!p->done_cap) return 0;

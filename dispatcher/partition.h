@@ -119,6 +119,10 @@ void kf_partition_unref_n(kf_partition *p, int n);
  * before the partition's records are dispatched. */
 int kf_partition_mark_done(kf_partition *p, int64_t offset, int sink);
 
+/* kf_partition_mark_done for every offset of from..to (a run loaded at
+ * assignment). Same thread rule. */
+int kf_partition_mark_done_run(kf_partition *p, int64_t from, int64_t to, int sink);
+
 /* The sinks done for `offset` as a bit mask (0 when none). Any thread. */
 uint32_t kf_partition_done_mask(const kf_partition *p, int64_t offset);
 

@@ -425,7 +425,7 @@ void kf_eos_state_tag(const kf_eos_state *c, const char *topic, int32_t partitio
 static void arg_state_keys(args *k, const kf_eos_state *c, const char *topic, int32_t partition)
 {
     arg_key(k, c, topic, partition, "epoch");
-    arg_key(k, c, topic, partition, "done");
+    arg_key(k, c, topic, partition, "runs");
     arg_key(k, c, topic, partition, "base");
 }
 
@@ -451,32 +451,51 @@ void kf_eos_assigned_free(kf_eos_assigned *a)
     *a = (kf_eos_assigned){.base = -1};
 }
 
-/* Fills out->done from the members "<offset>/<sink>" (one allocation). */
-static int parse_done(kf_eos_assigned *out, const redisReply *m)
+/* Parses the decimal in s[0..n) up to `stop` into *v; returns the byte after
+ * `stop`, NULL when malformed. */
+static const char *parse_i64_to(const char *s, const char *end, char stop, int64_t *v)
 {
-    size_t bytes = m->elements * sizeof(kf_eos_done);
+    const char *at = memchr(s, stop, (size_t)(end - s));
+    if (!at || at == s) return NULL;
+    char num[24];
+    size_t n = (size_t)(at - s);
+    if (n >= sizeof num) return NULL;
+    memcpy(num, s, n);
+    num[n] = '\0';
+    char *e;
+    errno = 0;
+    long long x = strtoll(num, &e, 10);
+    if (errno || e != num + n) return NULL;
+    *v = x;
+    return at + 1;
+}
+
+/* Fills out->runs from the members "<from>/<to>/<sink>" (one allocation). */
+static int parse_runs(kf_eos_assigned *out, const redisReply *m)
+{
+    size_t bytes = m->elements * sizeof(kf_eos_run);
     for (size_t i = 0; i < m->elements; i++) {
         if (m->element[i]->type != REDIS_REPLY_STRING) return -1;
         bytes += m->element[i]->len + 1;
     }
     out->mem = malloc(bytes ? bytes : 1);
     if (!out->mem) return -1;
-    out->done = out->mem;
-    char *s = (char *)(out->done + m->elements);
+    out->runs = out->mem;
+    char *s = (char *)(out->runs + m->elements);
     for (size_t i = 0; i < m->elements; i++) {
         const redisReply *e = m->element[i];
-        const char *slash = memchr(e->str, '/', e->len);
-        if (!slash || slash == e->str) return -1;
-        char *end;
-        errno = 0;
-        long long off = strtoll(e->str, &end, 10);
-        if (errno || end != slash) return -1;
-        size_t n = e->len - (size_t)(slash + 1 - e->str);
-        memcpy(s, slash + 1, n);
+        const char *end = e->str + e->len;
+        kf_eos_run run;
+        const char *p = parse_i64_to(e->str, end, '/', &run.from);
+        if (p) p = parse_i64_to(p, end, '/', &run.to);
+        if (!p || p == end || run.to < run.from) return -1;
+        size_t n = (size_t)(end - p);
+        memcpy(s, p, n);
         s[n] = '\0';
-        out->done[i] = (kf_eos_done){.offset = off, .sink = s};
+        run.sink = s;
+        out->runs[i] = run;
         s += n + 1;
-        out->ndone++;
+        out->nruns++;
     }
     return 0;
 }
@@ -495,6 +514,7 @@ int kf_eos_state_assign_owned(kf_eos_state *c, const char *topic, int32_t partit
     args k = {0}, a = {0};
     arg_state_keys(&k, c, topic, partition);
     arg_key(&k, c, topic, partition, "owner");
+    arg_key(&k, c, topic, partition, "done");
     arg_ext(&a, owner ? owner : "", owner ? strlen(owner) : 0);
     redisReply *r;
     int rc = eval(c, S_ASSIGN, &k, &a, &r, err, errlen);
@@ -503,7 +523,7 @@ int kf_eos_state_assign_owned(kf_eos_state *c, const char *topic, int32_t partit
     if (rc != KF_STATUS_OK) return rc;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
         !reply_i64(r->element[0], &out->epoch) || !reply_i64(r->element[1], &out->base) ||
-        r->element[2]->type != REDIS_REPLY_ARRAY || parse_done(out, r->element[2]) != 0 ||
+        r->element[2]->type != REDIS_REPLY_ARRAY || parse_runs(out, r->element[2]) != 0 ||
         r->element[3]->type != REDIS_REPLY_STRING) {
         kf_eos_assigned_free(out);
         rc = bad_reply(c, "assign", err, errlen);
@@ -601,7 +621,7 @@ static bool mergeable(const kf_eos_write *w)
 /* True when the uniform script may run part p (its rules are in
  * eos/lua/complete_uniform.lua): one write per item, all the same byte-equal
  * command and key with the same argc, a mergeable command, offsets strictly
- * increasing (and exact as Lua numbers). */
+ * increasing, none negative, at most 64 apart (and exact as Lua numbers). */
 static bool uniform_part(const kf_eos_part *p)
 {
     if (p->nitems == 0) return true;
@@ -614,8 +634,10 @@ static bool uniform_part(const kf_eos_part *p)
         const kf_eos_item *it = &p->items[i];
         const kf_eos_write *w = it->writes;
         if (it->nwrites != 1 || !w || w->argc != w0->argc || !w->argv) return false;
-        if (it->offset <= -MAX_EXACT_OFFSET || it->offset >= MAX_EXACT_OFFSET) return false;
-        if (i > 0 && it->offset <= it[-1].offset) return false;
+        if (it->offset < 0 || it->offset >= MAX_EXACT_OFFSET) return false;
+        /* Increasing, and dense enough for one mask (common.lua's mask_of
+         * cuts a member where two offsets lie more than 64 apart). */
+        if (i > 0 && (it->offset <= it[-1].offset || it->offset - it[-1].offset > 64)) return false;
         if (w == w0) continue;
         if (arglen(w, 0) != l0 ||
             (w->argv[0] != w0->argv[0] && memcmp(w->argv[0], w0->argv[0], l0) != 0))
@@ -628,10 +650,11 @@ static bool uniform_part(const kf_eos_part *p)
 }
 
 /* Appends one uniform part's ARGV (and its write key to wk) for the uniform
- * script: the marks "<offset>/<sink>" are formatted here, each offset
- * argument being the prefix of its mark's bytes. */
-static void build_uniform_part(args *wk, args *a, const kf_eos_part *p, const char *sink,
-                               size_t sinklen)
+ * script: the item offsets travel as the fields of their T:runs member
+ * (eos/lua/common.lua): first, last and "" when consecutive, else the raw
+ * mask with bit o % 8 of byte o / 8 - first / 8 set for each offset o, so
+ * a chunk's offsets cost three arguments, not one per record. */
+static void build_uniform_part(args *wk, args *a, const kf_eos_part *p)
 {
     arg_i64(a, p->epoch);
     arg_i64(a, p->trim);
@@ -642,17 +665,23 @@ static void build_uniform_part(args *wk, args *a, const kf_eos_part *p, const ch
     arg_ext(wk, w0->argv[1], arglen(w0, 1));
     arg_ext(a, w0->argv[0], arglen(w0, 0));
     arg_i64(a, (int64_t)m);
-    if (!args_reserve(a, p->nitems * (2 + m)) || !arena_reserve(a, p->nitems * (21 + 1 + sinklen)))
-        return;
-    for (size_t i = 0; i < p->nitems; i++) {
-        size_t start = a->alen;
-        size_t nd = fmt_i64(a->arena + start, p->items[i].offset);
-        a->arena[start + nd] = '/';
-        memcpy(a->arena + start + nd + 1, sink, sinklen);
-        a->alen += nd + 1 + sinklen;
-        arg_at(a, start, nd);
-        arg_at(a, start, nd + 1 + sinklen);
+    int64_t first = p->items[0].offset, last = p->items[p->nitems - 1].offset;
+    arg_i64(a, first);
+    arg_i64(a, last);
+    size_t start = a->alen;
+    if (last - first + 1 != (int64_t)p->nitems) {
+        size_t nb = (size_t)(last / 8 - first / 8 + 1);
+        if (!arena_reserve(a, nb)) return;
+        unsigned char *mask = (unsigned char *)a->arena + start;
+        memset(mask, 0, nb);
+        for (size_t i = 0; i < p->nitems; i++) {
+            int64_t o = p->items[i].offset;
+            mask[o / 8 - first / 8] |= (unsigned char)(1u << (o % 8));
+        }
+        a->alen += nb;
     }
+    arg_end(a, start);
+    if (!args_reserve(a, p->nitems * m)) return;
     for (size_t i = 0; i < p->nitems; i++) {
         const kf_eos_write *w = p->items[i].writes;
         for (int j = 2; j < w->argc; j++)
@@ -666,7 +695,7 @@ int kf_eos_state_complete(kf_eos_state *c, const char *sink, const kf_eos_part *
     if (errlen) err[0] = '\0';
     if (nparts == 0) return KF_STATUS_OK;
     if (!sink || !sink[0]) {
-        /* Marks are "<offset>/<sink>", split at the first '/': any
+        /* Runs are "<from>/<to>/<sink>", split at the first two '/': any
          * non-empty name (even one holding '/') stays unambiguous. */
         snprintf(err, errlen, "complete: bad sink name \"%s\"", sink ? sink : "(null)");
         return KF_STATUS_FAIL;
@@ -684,14 +713,12 @@ int kf_eos_state_complete(kf_eos_state *c, const char *sink, const kf_eos_part *
     for (size_t p = 0; p < nparts; p++)
         arg_state_keys(&k, c, parts[p].topic, parts[p].partition);
     int rc = KF_STATUS_OK;
+    arg_ext(&a, sink, strlen(sink));
+    arg_i64(&a, (int64_t)nparts);
     if (uniform) {
-        arg_i64(&a, (int64_t)nparts);
-        size_t sinklen = strlen(sink);
         for (size_t p = 0; p < nparts; p++)
-            build_uniform_part(&wk, &a, &parts[p], sink, sinklen);
+            build_uniform_part(&wk, &a, &parts[p]);
     } else {
-        arg_ext(&a, sink, strlen(sink));
-        arg_i64(&a, (int64_t)nparts);
         for (size_t p = 0; p < nparts && rc == KF_STATUS_OK; p++)
             if (build_part(&wk, &a, &parts[p], err, errlen) != 0) rc = KF_STATUS_FAIL;
     }

@@ -4,14 +4,21 @@
  * Per partition, under one hash tag T = "{<prefix>:<group>:<topic>:<partition>}"
  * (one Redis Cluster slot, so one Lua script may touch all of it):
  *   T:epoch  the owner's fencing token, INCR'd by each new owner at assignment
- *   T:done   a sorted set: member "<offset>/<sink>", score <offset>; the sinks
- *            done for each offset above the committed watermark
- *   T:base   the trim point: `done` holds no entry below it
+ *   T:runs   a sorted set, score <to>: member "<from>/<to>/<sink>" (`sink` is
+ *            done for every offset from..to) or "<from>/<to>:<mask>/<sink>"
+ *            (done for the offsets whose bit is set in the raw mask;
+ *            eos/lua/common.lua); one member per completion part, runs
+ *            merged; members that end below the committed watermark are
+ *            dropped
+ *   T:base   the trim point: offsets below it are done and committed, and
+ *            no member of `runs` ends below it
  *   T:owner  the transactional.id of the process that holds the partition,
  *            until it releases it (kf_eos_state_assign_owned, _release)
  *   T:bk:<k> business-key markers (optional dedupe), with a TTL = the window
- * Memory is O(uncommitted window): `done` is trimmed below each committed
- * offset, never kept per record for days.
+ *   T:done   the one-mark-per-record sorted set of kfleet before runs: turned
+ *            into runs and deleted by the next assign (upgrade)
+ * Memory is O(uncommitted window): `runs` is trimmed below each committed
+ * offset, and a completion merges its runs with those it touches.
  *
  * Scripts are loaded once per connection (SCRIPT LOAD) and called with
  * EVALSHA; a NOSCRIPT reply (Redis restarted or SCRIPT FLUSH) reloads them
@@ -54,25 +61,27 @@ void kf_eos_state_destroy(kf_eos_state *c);
 void kf_eos_state_tag(const kf_eos_state *c, const char *topic, int32_t partition, char *out,
                       size_t outlen);
 
-/* One done entry returned by assign. `sink` points into the kf_eos_assigned. */
-typedef struct kf_eos_done {
-    int64_t offset;
+/* One run returned by assign: `sink` is done for offsets from..to (inclusive).
+ * `sink` points into the kf_eos_assigned. */
+typedef struct kf_eos_run {
+    int64_t from, to;
     const char *sink;
-} kf_eos_done;
+} kf_eos_run;
 
 typedef struct kf_eos_assigned {
-    int64_t epoch; /* the new owner's token */
-    int64_t base;  /* the trim watermark, -1 when never trimmed */
-    kf_eos_done *done;
-    size_t ndone;
+    int64_t epoch;    /* the new owner's token */
+    int64_t base;     /* the trim watermark, -1 when never trimmed */
+    kf_eos_run *runs; /* in order of `to`; each at or above base */
+    size_t nruns;
     /* The owner recorded before this assignment that did not release the
      * partition ("" when none): its transactional.id (kf_eos_state_assign_owned). */
     char prev_owner[512];
     void *mem; /* owned strings */
 } kf_eos_assigned;
 
-/* The assign script: INCR epoch, return it with base and every done entry.
- * One round trip. Fill `out`; free it with kf_eos_assigned_free. */
+/* The assign script: INCR epoch, return it with base and every run (an old
+ * T:done is turned into runs first). One round trip. Fill `out`; free it with kf_eos_assigned_free.
+ */
 int kf_eos_state_assign(kf_eos_state *c, const char *topic, int32_t partition, kf_eos_assigned *out,
                         char *err, size_t errlen);
 
@@ -98,8 +107,8 @@ typedef struct kf_eos_item {
 } kf_eos_item;
 
 /* One partition's part of a completion. `trim` is the partition's committed
- * offset (-1: none yet): `done` entries below it are dropped and base raised,
- * riding on this call. */
+ * offset (-1: none yet): members of the runs that end below it are dropped
+ * and base raised, riding on this call. */
 typedef struct kf_eos_part {
     const char *topic;
     int32_t partition;
@@ -113,8 +122,8 @@ typedef struct kf_eos_part {
  * The complete script, ONE round trip for any number of partitions: for each
  * part, if its epoch is stale every item is KF_EOS_FENCED and nothing of that
  * part is written; otherwise each item not yet done for `sink` has its writes
- * applied and its mark "<offset>/<sink>" added, in the same script, so effect
- * and mark commit together. `status` has one entry per item, parts in order.
+ * applied and its offset added to the sink's runs, in the same script, so
+ * effect and mark commit together. `status` has one entry per item, parts in order.
  * Returns KF_STATUS_OK (see status), KF_STATUS_RETRY or KF_STATUS_FAIL.
  */
 int kf_eos_state_complete(kf_eos_state *c, const char *sink, const kf_eos_part *parts,
@@ -127,7 +136,7 @@ int kf_eos_state_complete(kf_eos_state *c, const char *sink, const kf_eos_part *
  * two), 1 (the default) lets complete() choose. */
 void kf_eos_state_set_fast_path(kf_eos_state *c, int on);
 
-/* Trims one partition's done entries below `trim` (fenced by epoch).
+/* Trims one partition's runs below `trim` (fenced by epoch).
  * Returns KF_STATUS_OK, KF_STATUS_RETRY or KF_STATUS_FAIL; *fenced set to 1 when
  * the epoch moved on. */
 int kf_eos_state_trim(kf_eos_state *c, const char *topic, int32_t partition, int64_t epoch,

@@ -4,19 +4,21 @@
 -- complete_uniform.lua runs, with the same results).
 -- prelude: common.lua
 --
--- KEYS  per part: T:epoch, T:done, T:base (3 * nparts keys); then, in order,
+-- KEYS  per part: T:epoch, T:runs, T:base (3 * nparts keys); then, in order,
 --       the key (argv[1]) of every write that has one (argc >= 2)
 -- ARGV  sink, nparts, then per part: epoch, trim, nitems, then per item:
 --       offset, nwrites, then per write: argc, argv[0], argv[2..argc-1]
 --
 -- Per part: stale -> every item FENCED (3), nothing written, no trim.
 -- Otherwise the trim goes first (common.lua's trim); then per item: below
--- base (trimmed, hence done and committed) or marked "<offset>/<sink>" ->
--- SKIPPED (1); else its writes run with redis.pcall: the first error stops
--- the item, which stays unmarked and gets the error text (a string) instead
--- of a status; all OK -> its mark is added -> APPLIED (0). An offset given
--- twice in a part is written once: a later copy is SKIPPED when an earlier
--- one was APPLIED.
+-- base (trimmed, hence done and committed) or held by a member of this sink
+-- in T:runs -> SKIPPED (1); else its writes run with redis.pcall: the first
+-- error stops the item, which stays unmarked and gets the error text (a
+-- string) instead of a status; all OK -> APPLIED (0), and its offset joins
+-- the member added at the end of the part. An offset given twice in a part is
+-- written once: a later copy is SKIPPED when an earlier one was APPLIED.
+-- The offsets APPLIED in a part become one member of T:runs (common.lua's
+-- mask_of and add_run), as complete_uniform.lua builds it.
 -- Reply: one element per item, parts in order.
 --
 -- Not a transaction: when a write fails, the writes before it stay. An item
@@ -27,15 +29,16 @@
 -- Cost: each redis.call has a fixed cost inside Redis, so the number of
 -- calls per part does not grow with its items:
 --   GET epoch, GET base (+ ZREMRANGEBYSCORE and SET when the trim moves it),
---   ONE ZMSCORE done m1 m2 ... for the items not below base,
+--   ONE ZRANGEBYSCORE: the sink's members that touch the items not below
+--   base,
 --   the writes: one call per run (below) or per write not in a run,
---   ONE ZADD done off1 m1 off2 m2 ... for the APPLIED items (none if none).
--- ZMSCORE needs Redis >= 6.2. Argument lists are cut into calls of at most
--- CAP = 1000 values (Lua 5.1's unpack() stops near 8000): a part with more
--- than 1000 checks or 500 marks makes one more call per 1000 values.
--- The script walks a part's items three times: collect the members (and
--- where each item's writes are), then run the writes in order, then add the
--- marks and the statuses. NUM and KIND cache tonumber() and the command's
+--   the APPLIED offsets as ONE member: ONE ZADD (none if nothing was
+--   applied), ONE ZREM when it is a run that merges with runs it touches.
+-- Argument lists are cut into calls of at most CAP = 1000 values (Lua 5.1's
+-- unpack() stops near 8000).
+-- The script walks a part's items three times: collect the offsets (and
+-- where each item's writes are), then run the writes in order, then gather
+-- the member and the statuses. NUM and KIND cache tonumber() and the command's
 -- run kind per distinct string (ARGV repeats "1", "3", "RPUSH"...).
 --
 -- Runs: consecutive single-write items of a part whose writes merge exactly
@@ -89,25 +92,24 @@ local function exec(b, key)
   return nil
 end
 for p = 0, nparts - 1 do
-  local dk, fenced, base, n = part(p, a)
+  local rk, fenced, base, n = part(p, a)
   a = a + 3
-  local imem, ist, inw, ia, ik = {}, {}, {}, {}, {}
-  local cand, cmem, nc = {}, {}, 0
+  local ioff, ist, inw, ia, ik = {}, {}, {}, {}, {}
+  local lo, hi, nc = 1 / 0, -1 / 0, 0
   local last, dups = -1 / 0, false
   for i = 1, n do
-    local off = ARGV[a]
-    local o = tonumber(off)
+    local o = tonumber(ARGV[a])
     local nw = NUM[ARGV[a + 1]]
-    local member = off .. '/' .. sink
     if o <= last then dups = true end
     last = o
-    imem[i], inw[i], ia[i], ik[i] = member, nw, a + 2, kw
+    ioff[i], inw[i], ia[i], ik[i] = o, nw, a + 2, kw
     if fenced then ist[i] = 3
     elseif o < base then ist[i] = 1
     else
       ist[i] = 0
       nc = nc + 1
-      cand[nc], cmem[nc] = i, member
+      if o < lo then lo = o end
+      if o > hi then hi = o end
     end
     a = a + 2
     for w = 1, nw do
@@ -120,11 +122,21 @@ for p = 0, nparts - 1 do
       end
     end
   end
-  for s = 1, nc, CAP do
-    local e = math.min(s + CAP - 1, nc)
-    local r = redis.call('ZMSCORE', dk, unpack(cmem, s, e))
-    for x = 1, e - s + 1 do
-      if r[x] then ist[cand[s + x - 1]] = 1 end
+  local R = {}
+  if nc > 0 then
+    R = runs_of(rk, sink, lo, hi)
+    if #R > 0 then
+      for i = 1, n do
+        if ist[i] == 0 then
+          local o = ioff[i]
+          for x = 1, #R do
+            if has(R[x][1], R[x][2], R[x][3], o) then
+              ist[i] = 1
+              break
+            end
+          end
+        end
+      end
     end
   end
   local rn, rkind, rname, rkey, rargs, rc, ritems = 0
@@ -144,12 +156,12 @@ for p = 0, nparts - 1 do
   local owner = {}
   for i = 1, n do
     if dups and ist[i] == 0 then
-      local prev = owner[imem[i]]
+      local prev = owner[ioff[i]]
       if prev then
         flush()
         if ist[prev] == 0 then ist[i] = 1 end
       end
-      if ist[i] == 0 then owner[imem[i]] = i end
+      if ist[i] == 0 then owner[ioff[i]] = i end
     end
     local nw = inw[i]
     if ist[i] == 0 and nw > 0 then
@@ -210,20 +222,25 @@ for p = 0, nparts - 1 do
     end
   end
   flush()
-  local z, zn = {}, 0
+  local ap, na = {}, 0
   for i = 1, n do
-    local st = ist[i]
-    if st == 0 then
-      z[zn + 1], z[zn + 2] = ARGV[ia[i] - 2], imem[i]
-      zn = zn + 2
-      if zn >= CAP then
-        redis.call('ZADD', dk, unpack(z, 1, zn))
-        zn = 0
-      end
+    if ist[i] == 0 then
+      na = na + 1
+      ap[na] = ioff[i]
     end
     no = no + 1
-    out[no] = st
+    out[no] = ist[i]
   end
-  if zn > 0 then redis.call('ZADD', dk, unpack(z, 1, zn)) end
+  if na > 0 then
+    if dups then table.sort(ap) end
+    local u = 1
+    for x = 2, na do
+      if ap[x] ~= ap[u] then
+        u = u + 1
+        ap[u] = ap[x]
+      end
+    end
+    for _, c in ipairs(mask_of(ap, u)) do add_run(rk, sink, R, c[1], c[2], c[3], base) end
+  end
 end
 return out

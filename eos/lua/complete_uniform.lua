@@ -7,67 +7,64 @@
 -- Uniform part: every item has exactly one write; within the part every
 -- write has the same argv[0] (byte-equal), the same key argv[1] and the same
 -- argc; the command is RPUSH, LPUSH, SADD, HDEL (argc >= 3) or HSET (argc >=
--- 4, even), in any case; the item offsets strictly increase. A part with no
--- items (a trim only) is uniform too.
+-- 4, even), in any case; the item offsets strictly increase, none negative,
+-- no two consecutive ones more than 64 apart (so that one member holds
+-- them: common.lua's mask_of). A part with no items (a trim only) is
+-- uniform too.
 --
--- KEYS  per part: T:epoch, T:done, T:base (3 * nparts keys), then the write
+-- KEYS  per part: T:epoch, T:runs, T:base (3 * nparts keys), then the write
 --       key of every part that has items, parts in order
--- ARGV  nparts, then per part: epoch, trim, n, and when n > 0:
+-- ARGV  sink, nparts, then per part: epoch, trim, n, and when n > 0:
 --         cmd, m (= argc - 2 values per item),
---         2n pairs off_1, "off_1/sink", ..., off_n, "off_n/sink",
+--         first, last, mask: the item offsets as the member fields of
+--           common.lua (mask "" when they are consecutive, else the raw
+--           mask with n bits set), so the offsets cost three arguments,
+--           not one per record,
 --         n * m values, item after item
 --
--- The client formats the marks: no string work in Lua; per item the usual
--- path only copies the member for ZMSCORE, reads its score and sets the
--- status. Per part: stale -> n FENCED (3), nothing written, no trim.
--- Otherwise trim, then the items below base (a prefix, offsets increasing)
--- are SKIPPED (1); ONE ZMSCORE over the other members; when none is done (the
--- usual case): the writes are ONE `cmd key v..` straight from ARGV, and the
--- marks ONE ZADD done straight from the pair range; each is cut into calls
--- of at most CAP = 1000 values, the writes on item boundaries exactly where
--- complete.lua cuts a run (floor(998 / m) items per call), the ZADD on pair
--- boundaries. A write call that fails gives every item it carried the error
--- text and leaves them unmarked; items of the part's earlier or later write
--- calls that succeeded are APPLIED and marked (as complete.lua does with a
--- run). When some items are done (a replay) the writes of the others are
--- gathered into tables, cut the same way (slow path, rare).
+-- Per part: stale -> n FENCED (3), nothing written, no trim. Otherwise trim,
+-- then ONE ZRANGEBYSCORE reads the sink's members that touch first..last
+-- (runs_of); when none shares an offset with the part (meets(), over the
+-- masks' nonzero bytes) and first >= base (the usual case): the writes are
+-- ONE `cmd key v..` straight from ARGV, and the part's member, built by the
+-- client, is added as it is (add_run: one ZADD, and one ZREM when a run
+-- merges), so the marks cost a few calls per part, not per item. Writes are
+-- cut into calls of at most CAP = 1000 values on item boundaries exactly
+-- where complete.lua cuts a run (floor(998 / m) items per call). A write
+-- call that fails gives every item it carried the error text and leaves
+-- them unmarked; items of the part's earlier or later write calls that
+-- succeeded are APPLIED and marked (as complete.lua does with a run). When
+-- some items are below base or already done (a replay, an ambiguous reply
+-- re-run), the offsets are decoded, those items SKIPPED (1), the writes of
+-- the others gathered into tables, cut the same way, and the member built
+-- from the offsets applied (slow path, rare).
 -- Reply: one element per item, parts in order, as complete.lua.
 local CAP = 1000
-local nparts = tonumber(ARGV[1])
-local a, kw = 2, 3 * nparts + 1
+local sink = ARGV[1]
+local nparts = tonumber(ARGV[2])
+local a, kw = 3, 3 * nparts + 1
 local out, no = {}, 0
 for p = 0, nparts - 1 do
-  local dk, fenced, base, n = part(p, a)
+  local rk, fenced, base, n = part(p, a)
   a = a + 3
   if n > 0 then
     local cmd, m, key = ARGV[a], tonumber(ARGV[a + 1]), KEYS[kw]
-    local ps = a + 2
-    local vs = ps + 2 * n
+    local first, last, mask = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), ARGV[a + 4]
+    if mask == '' then mask = nil end
+    local vs = a + 5
     a, kw = vs + n * m, kw + 1
     if fenced then
       for i = 1, n do out[no + i] = 3 end
+      no = no + n
+    elseif last < base then
+      for i = 1, n do out[no + i] = 1 end
+      no = no + n
     else
-      local nb = 0
-      while nb < n and tonumber(ARGV[ps + 2 * nb]) < base do
-        nb = nb + 1
-        out[no + nb] = 1
-      end
-      local st, done, failed = {}, false, false
-      local mem, nc = {}, n - nb
-      for x = 1, nc do mem[x] = ARGV[ps + 2 * (nb + x) - 1] end
-      for s = 1, nc, CAP do
-        local e = math.min(s + CAP - 1, nc)
-        local r = redis.call('ZMSCORE', dk, unpack(mem, s, e))
-        for x = 1, e - s + 1 do
-          if r[x] then
-            st[nb + s + x - 1] = 1
-            done = true
-          end
-        end
-      end
+      local R = runs_of(rk, sink, math.max(first, base), last)
       local per = math.max(1, math.floor((CAP - 2) / m))
-      if not done then
-        for s = nb + 1, n, per do
+      local st, failed = {}, false
+      if first >= base and not meets(R, first, last, mask) then
+        for s = 1, n, per do
           local e = math.min(s + per - 1, n)
           local r = redis.pcall(cmd, key, unpack(ARGV, vs + (s - 1) * m, vs + e * m - 1))
           if type(r) == 'table' and r.err then
@@ -76,7 +73,28 @@ for p = 0, nparts - 1 do
             failed = true
           end
         end
+        if not failed then
+          add_run(rk, sink, R, first, last, mask, base)
+          for i = 1, n do out[no + i] = 0 end
+          no = no + n
+        end
       else
+        local O, i = {}, 0
+        for o = first, last do
+          if has(first, last, mask, o) then
+            i = i + 1
+            O[i] = o
+            if o < base then st[i] = 1
+            else
+              for x = 1, #R do
+                if has(R[x][1], R[x][2], R[x][3], o) then
+                  st[i] = 1
+                  break
+                end
+              end
+            end
+          end
+        end
         local run, vals, rn, nv = {}, {}, 0, 0
         local function flush()
           if rn == 0 then return end
@@ -87,12 +105,12 @@ for p = 0, nparts - 1 do
           end
           rn, nv = 0, 0
         end
-        for i = nb + 1, n do
-          if not st[i] then
+        for j = 1, n do
+          if not st[j] then
             if rn == per then flush() end
             rn = rn + 1
-            run[rn] = i
-            local b = vs + (i - 1) * m
+            run[rn] = j
+            local b = vs + (j - 1) * m
             for x = b, b + m - 1 do
               nv = nv + 1
               vals[nv] = ARGV[x]
@@ -100,32 +118,37 @@ for p = 0, nparts - 1 do
           end
         end
         flush()
+        failed = true
+        st.offs = O
       end
-      if not done and not failed then
-        local s0, e0 = ps + 2 * nb, ps + 2 * n - 1
-        for s = s0, e0, CAP do
-          redis.call('ZADD', dk, unpack(ARGV, s, math.min(s + CAP - 1, e0)))
-        end
-        for i = nb + 1, n do out[no + i] = 0 end
-      else
-        local z, zn = {}, 0
-        for i = nb + 1, n do
-          local v = st[i]
-          if v == nil then
-            z[zn + 1], z[zn + 2] = ARGV[ps + 2 * i - 2], ARGV[ps + 2 * i - 1]
-            zn = zn + 2
-            if zn >= CAP then
-              redis.call('ZADD', dk, unpack(z, 1, zn))
-              zn = 0
+      if failed then
+        local O = st.offs
+        if not O then
+          O = {}
+          local i = 0
+          for o = first, last do
+            if has(first, last, mask, o) then
+              i = i + 1
+              O[i] = o
             end
+          end
+        end
+        local A, na = {}, 0
+        for j = 1, n do
+          local v = st[j]
+          if v == nil then
+            na = na + 1
+            A[na] = O[j]
             v = 0
           end
-          out[no + i] = v
+          out[no + j] = v
         end
-        if zn > 0 then redis.call('ZADD', dk, unpack(z, 1, zn)) end
+        if na > 0 then
+          for _, c in ipairs(mask_of(A, na)) do add_run(rk, sink, R, c[1], c[2], c[3], base) end
+        end
+        no = no + n
       end
     end
-    no = no + n
   end
 end
 return out

@@ -147,15 +147,17 @@ static void gen_case(int round)
         /* 0: uniform; else one item (pi) breaks it: 1 its offset repeats
          * the previous one, 2 another key, 3 two writes, 4 a mark only,
          * 5 another argc, 6 another spelling, 7 SET; 8 the whole part is
-         * SET k v (not mergeable). */
-        int perturb = n >= 2 && rnd(4) == 0 ? 1 + (int)rnd(8) : 0;
+         * SET k v (not mergeable); 9 its offset lies 100 past the previous
+         * one (more than one mask may span). */
+        int perturb = n >= 2 && rnd(4) == 0 ? 1 + (int)rnd(9) : 0;
         size_t pi = n >= 2 ? 1 + rnd((uint32_t)n - 1) : 0;
         if (perturb) D.uniform = false;
         D.pfirst[p] = D.nitems;
         D.pn[p] = n;
         int64_t off = rnd(50);
         for (size_t i = 0; i < n; i++) {
-            if (i > 0 && !(perturb == 1 && i == pi)) off += 1 + (rnd(4) == 0 ? rnd(5) : 0);
+            if (i > 0 && !(perturb == 1 && i == pi))
+                off += 1 + (rnd(4) == 0 ? rnd(5) : 0) + (perturb == 9 && i == pi ? 100 : 0);
             CHECK(D.nitems < DI, "gen_case: too many items");
             size_t it = D.nitems++;
             D.off[it] = off;
@@ -183,7 +185,7 @@ static void gen_case(int round)
 }
 
 /* The state before the call, the same under both prefixes: epochs (by
- * assign), some done marks (this sink's and another's), a base, and write
+ * assign), some runs (this sink's and another's), a base, and write
  * keys of various types (a string makes every write to it fail). */
 static void gen_state(kf_eos_state *ca, kf_eos_state *cb)
 {
@@ -194,22 +196,35 @@ static void gen_state(kf_eos_state *ca, kf_eos_state *cb)
     }
     static const char *argv[2 + 2 * 3000];
     static size_t len[2 + 2 * 3000];
-    static char mem[3000][32], score[3000][16];
+    static char mem[3000][48], score[3000][16];
     for (int32_t p = 0; p < 4; p++) {
         int density = (int)rnd(6); /* 0..2: no marks; 3: sparse; 4, 5: dense */
         size_t n = 0;
-        for (int off = 0; off < 3000 && density >= 3; off++) {
-            bool mine = rnd(density == 3 ? 8 : 2) == 0, other = rnd(10) == 0;
-            if (!mine && !other) continue;
-            snprintf(score[n], sizeof score[n], "%d", off);
-            snprintf(mem[n], sizeof mem[n], "%d/%s", off, mine ? D.sink : "other");
-            n++;
+        /* Per sink (0: this one, 1: another), the run being built. */
+        int from[2] = {-1, -1}, to[2] = {-1, -1};
+        for (int off = 0; off <= 3000 && density >= 3; off++) {
+            bool end = off == 3000;
+            bool on[2] = {!end && rnd(density == 3 ? 8 : 2) == 0, !end && rnd(10) == 0};
+            for (int k = 0; k < 2; k++) {
+                if (on[k] && from[k] >= 0 && to[k] == off - 1) {
+                    to[k] = off;
+                    continue;
+                }
+                if (from[k] >= 0) {
+                    snprintf(score[n], sizeof score[n], "%d", to[k]);
+                    snprintf(mem[n], sizeof mem[n], "%d/%d/%s", from[k], to[k],
+                             k ? "other" : D.sink);
+                    n++;
+                    from[k] = -1;
+                }
+                if (on[k]) from[k] = to[k] = off;
+            }
         }
         int64_t base = rnd(3) == 0 ? (int64_t)rnd(40) : -1;
         for (int x = 0; x < 2; x++) {
             const char *P = x ? "B" : "A";
             char dk[64];
-            snprintf(dk, sizeof dk, "{%s:g:t:%d}:done", P, p);
+            snprintf(dk, sizeof dk, "{%s:g:t:%d}:runs", P, p);
             if (n) {
                 argv[0] = "ZADD", argv[1] = dk;
                 for (size_t i = 0; i < n; i++)
@@ -217,7 +232,7 @@ static void gen_state(kf_eos_state *ca, kf_eos_state *cb)
                 for (size_t i = 0; i < 2 + 2 * n; i++)
                     len[i] = strlen(argv[i]);
                 redisReply *r = rcmd_argv((int)(2 + 2 * n), argv, len);
-                ck_assert_msg(r->type == REDIS_REPLY_INTEGER, "ZADD marks");
+                ck_assert_msg(r->type == REDIS_REPLY_INTEGER, "ZADD runs");
                 freeReplyObject(r);
             }
             if (base >= 0)

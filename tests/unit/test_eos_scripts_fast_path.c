@@ -42,8 +42,10 @@ START_TEST(test_uniform_fast_path)
         ck_assert_int_eq(kf_eos_state_complete(x ? cb : ca, "s", parts, 2, st[x], err, sizeof err),
                          KF_STATUS_OK);
         ck_assert_int_eq(scripts_ran(), x ? RAN_UNIFORM : RAN_COMPLETE);
-        /* The same commands either way: one write, check and mark per part. */
-        ASSERT_CALLS({"evalsha", 1}, {"rpush", 2}, {"zmscore", 2}, {"zadd", 2});
+        /* The same commands either way: one write, read of the runs and ZADD
+         * per part, and part 0's trim (ZREMRANGEBYSCORE). */
+        ASSERT_CALLS({"evalsha", 1}, {"rpush", 2}, {"zrangebyscore", 2}, {"zadd", 2},
+                     {"zremrangebyscore", 1}, {"zmscore", 0});
     }
     for (int i = 0; i < 300; i++) {
         ck_assert_msg(st[1][i] == KF_EOS_APPLIED, "item %d: status %d", i, st[1][i]);
@@ -51,15 +53,15 @@ START_TEST(test_uniform_fast_path)
     }
     assert_list_of("B:L0", &b[1][0]);
     assert_list_of("B:L1", &b[1][1]);
+    /* Each part's 150 offsets are ONE run. */
     for (int p = 0; p < 2; p++) {
-        for (int i = 0; i < 150; i++) {
-            char key[64];
-            snprintf(key, sizeof key, "{B:g:t:%d}:done", p);
-            redisReply *r = rcmd("ZSCORE %s %d/s", key, 1000 * (p + 1) + i);
-            ck_assert_msg(r->type == REDIS_REPLY_STRING && atoi(r->str) == 1000 * (p + 1) + i,
-                          "mark of part %d item %d", p, i);
-            freeReplyObject(r);
-        }
+        redisReply *r = rcmd("ZRANGE {B:g:t:%d}:runs 0 -1 WITHSCORES", p);
+        char want[64];
+        snprintf(want, sizeof want, "%d/%d/s", 1000 * (p + 1), 1000 * (p + 1) + 149);
+        ck_assert_int_eq(r->elements, 2);
+        ck_assert_str_eq(r->element[0]->str, want);
+        ck_assert_int_eq(atoi(r->element[1]->str), 1000 * (p + 1) + 149);
+        freeReplyObject(r);
     }
     char *ga = dump_state("A"), *gb = dump_state("B");
     assert_same_state(ga, gb, "300 RPUSH");
@@ -97,17 +99,17 @@ START_TEST(test_uniform_wrongtype)
     ck_assert_msg(strncmp(err, "WRONGTYPE", 9) == 0, "err: %s", err);
     /* 998 + 1 values, then L; part 1's ZADD only. */
     ASSERT_CALLS({"rpush", 3}, {"zadd", 1});
-    ck_assert_int_eq(rinteger("EXISTS %s", DONE(0)), 0);
+    ck_assert_int_eq(rinteger("EXISTS %s", RUNS(0)), 0);
     redisReply *r = rcmd("GET S");
     ck_assert_str_eq(r->str, "str");
     freeReplyObject(r);
     assert_list_of("L", &b[1]);
-    ck_assert_int_eq(rinteger("ZCARD %s", DONE(1)), 3);
+    ck_assert_int_eq(nmarked(1), 3);
     kf_eos_state_destroy(c);
 }
 END_TEST
 
-/* A uniform call replayed: all SKIPPED by one ZMSCORE per part, no write
+/* A uniform call replayed: all SKIPPED by one read of the runs per part, no write
  * and no mark; then half replayed, half new (the script's slow path): only
  * the new ones are written, in order. */
 START_TEST(test_uniform_replay)
@@ -148,16 +150,17 @@ START_TEST(test_uniform_replay)
     ck_assert_int_eq(kf_eos_state_complete(c, "a", parts, 2, st, err, sizeof err), KF_STATUS_OK);
     ck_assert_int_eq(scripts_ran(), RAN_UNIFORM);
     assert_st_all(st, 0, 40, KF_EOS_SKIPPED, "replay");
-    ASSERT_CALLS({"zmscore", 2}, {"hset", 0}, {"lpush", 0}, {"zadd", 0});
+    ASSERT_CALLS({"zrangebyscore", 2}, {"hset", 0}, {"lpush", 0}, {"zadd", 0});
     ck_assert_int_eq(rinteger("LLEN Q"), 20);
 
-    /* Part 1 again: its 20 done records, then 999 new ones, written in two
+    /* Part 1 again: its 20 done records, then 999 new ones after a gap of
+     * 31 offsets (one mask still spans it), written in two
      * calls cut where the generic script cuts a run (998 values), in
      * order. */
     memset(&b[1], 0, sizeof b[1]);
     for (int i = 0; i < 20; i++)
         add(&b[1], 100 + i, "lpush", "Q", "old");
-    add_n(&b[1], 200, 999, "lpush", "Q", "w");
+    add_n(&b[1], 150, 999, "lpush", "Q", "w");
     parts[1] = part_of(&b[1], 1, e[1], -1);
     freeReplyObject(rcmd("CONFIG RESETSTAT"));
     static int st2[1019];
@@ -166,15 +169,19 @@ START_TEST(test_uniform_replay)
     ck_assert_int_eq(scripts_ran(), RAN_UNIFORM);
     assert_st_all(st2, 0, 20, KF_EOS_SKIPPED, "done");
     assert_st_all(st2, 20, 1019, KF_EOS_APPLIED, "new");
-    /* 1019 members: 2 ZMSCORE; 1998 values: 2 ZADD. */
-    ASSERT_CALLS({"lpush", 2}, {"zmscore", 2}, {"zadd", 2});
+    /* One read of the runs; the offsets applied are one run, not adjacent
+     * to 100..119: one ZADD, no ZREM. */
+    ASSERT_CALLS({"lpush", 2}, {"zrangebyscore", 1}, {"zadd", 1}, {"zrem", 0});
     ck_assert_int_eq(rinteger("LLEN Q"), 1019);
     redisReply *r = rcmd("LRANGE Q 0 999");
     ck_assert_str_eq(r->element[0]->str, "w998"); /* LPUSH: the last first */
     ck_assert_str_eq(r->element[998]->str, "w0");
     ck_assert_str_eq(r->element[999]->str, "v19");
     freeReplyObject(r);
-    ck_assert_int_eq(rinteger("ZCARD %s", DONE(1)), 1019);
+    ck_assert_int_eq(nmarked(1), 1019);
+    char runs[256];
+    runs_str(1, runs, sizeof runs);
+    ck_assert_str_eq(runs, "100/119/a 150/1148/a");
     kf_eos_state_destroy(c);
 }
 END_TEST

@@ -1,7 +1,8 @@
 /*
  * Who owns a partition in the exactly-once state (eos/state.c): assignment
- * raises the epoch (the fencing token) and returns the done entries and the
- * trim watermark; the holder record names the owner (a transactional.id)
+ * raises the epoch (the fencing token) and returns the runs and the trim
+ * watermark (and turns the one-mark-per-record T:done of an older kfleet
+ * into runs); the holder record names the owner (a transactional.id)
  * and the holder it replaced, until that owner's clean release.
  *
  * Against a real redis-server per test case, emptied before each test
@@ -26,7 +27,7 @@ START_TEST(test_assign_epoch_and_done)
     ck_assert_int_eq(kf_eos_state_assign(c, "t", 0, &a, err, sizeof err), KF_STATUS_OK);
     ck_assert_int_eq(a.epoch, 1);
     ck_assert_int_eq(a.base, -1);
-    ck_assert_uint_eq(a.ndone, 0);
+    ck_assert_uint_eq(a.nruns, 0);
     kf_eos_assigned_free(&a);
 
     static batch b;
@@ -42,13 +43,14 @@ START_TEST(test_assign_epoch_and_done)
     ck_assert_int_eq(kf_eos_state_assign(c, "t", 0, &a, err, sizeof err), KF_STATUS_OK);
     ck_assert_int_eq(a.epoch, 2);
     ck_assert_int_eq(a.base, -1);
-    ck_assert_uint_eq(a.ndone, 3);
-    ck_assert_int_eq(a.done[0].offset, 5);
-    ck_assert_str_eq(a.done[0].sink, "a");
-    ck_assert_int_eq(a.done[1].offset, 5);
-    ck_assert_str_eq(a.done[1].sink, "hook/x");
-    ck_assert_int_eq(a.done[2].offset, 6);
-    ck_assert_str_eq(a.done[2].sink, "a");
+    /* In order of the run's last offset: hook/x 5..5, then a 5..6. */
+    ck_assert_uint_eq(a.nruns, 2);
+    ck_assert_int_eq(a.runs[0].from, 5);
+    ck_assert_int_eq(a.runs[0].to, 5);
+    ck_assert_str_eq(a.runs[0].sink, "hook/x");
+    ck_assert_int_eq(a.runs[1].from, 5);
+    ck_assert_int_eq(a.runs[1].to, 6);
+    ck_assert_str_eq(a.runs[1].sink, "a");
     kf_eos_assigned_free(&a);
     ck_assert_ptr_null(a.mem);
     kf_eos_assigned_free(NULL);

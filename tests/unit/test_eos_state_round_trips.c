@@ -2,8 +2,9 @@
  * What kf_eos_state_complete and kf_eos_state_claim cost inside Redis (INFO
  * commandstats): one script call whatever the number of parts, items or
  * keys, and in it a constant number of commands per part (one write per
- * run, one ZMSCORE, one ZADD), cut into more only where one command would
- * carry too many arguments.
+ * run, one ZRANGEBYSCORE reading the sink's runs, one ZADD adding the new
+ * ones), cut into more only where one command would carry too many
+ * arguments.
  *
  * Against a real redis-server per test case, emptied before each test
  * (support/eos_fixture.h).
@@ -36,10 +37,11 @@ START_TEST(test_one_call_for_many_parts_and_keys)
     char err[512];
     ck_assert_int_eq(kf_eos_state_complete(c, "a", parts, 3, st, err, sizeof err), KF_STATUS_OK);
     assert_st_all(st, 0, 500, KF_EOS_APPLIED, "");
-    /* One RPUSH per part (each part's items are one run on L), one ZMSCORE
-     * and one ZADD per part: not one per record. */
-    ASSERT_CALLS({"evalsha", 1}, {"eval", 0}, {"rpush", 3}, {"zmscore", 3}, {"zadd", 3},
-                 {"zscore", 0});
+    /* One RPUSH per part (each part's items are one run on L), one read of
+     * the runs and one ZADD per part: not one per record; the trim to 900
+     * adds a ZREMRANGEBYSCORE per part. */
+    ASSERT_CALLS({"evalsha", 1}, {"eval", 0}, {"rpush", 3}, {"zrangebyscore", 3}, {"zadd", 3},
+                 {"zremrangebyscore", 3}, {"zmscore", 0}, {"zscore", 0});
     ck_assert_int_eq(rinteger("LLEN L"), 500);
 
     /* claim: one call for 500 keys too. */
@@ -62,8 +64,9 @@ START_TEST(test_one_call_for_many_parts_and_keys)
 END_TEST
 
 /* 200 single-RPUSH records of one part on one list: a constant number of
- * Redis commands inside the script (one RPUSH, one ZMSCORE, one ZADD), not
- * three per record; the values land in item order. */
+ * Redis commands inside the script (one RPUSH, one ZRANGEBYSCORE, one ZADD),
+ * not three per record; the values land in item order, and the marks are ONE
+ * run. */
 START_TEST(test_complete_o1_per_part)
 {
     int64_t e;
@@ -75,24 +78,27 @@ START_TEST(test_complete_o1_per_part)
     static int st[200];
     complete1(c, "a", &b, 0, e, -1, st);
     assert_st_all(st, 0, 200, KF_EOS_APPLIED, "");
-    ASSERT_CALLS({"evalsha", 1}, {"rpush", 1}, {"zmscore", 1}, {"zadd", 1}, {"zscore", 0});
+    ASSERT_CALLS({"evalsha", 1}, {"rpush", 1}, {"zrangebyscore", 1}, {"zadd", 1}, {"zscore", 0});
     assert_list_of("L", &b);
-    ck_assert_int_eq(rinteger("ZCARD %s", DONE(0)), 200);
-    ck_assert_int_eq(rinteger("ZCOUNT %s 100 299", DONE(0)), 200);
+    ck_assert_int_eq(nmarked(0), 200);
+    char runs[128];
+    runs_str(0, runs, sizeof runs);
+    ck_assert_str_eq(runs, "100/299/a");
     ck_assert(marked(0, 100, "a") && marked(0, 299, "a"));
 
-    /* Replayed: all SKIPPED by the one ZMSCORE; no write and no ZADD. */
+    /* Replayed: all SKIPPED by the one read of the runs; no write and no
+     * ZADD. */
     freeReplyObject(rcmd("CONFIG RESETSTAT"));
     complete1(c, "a", &b, 0, e, -1, st);
     assert_st_all(st, 0, 200, KF_EOS_SKIPPED, "replay");
-    ASSERT_CALLS({"zmscore", 1}, {"rpush", 0}, {"zadd", 0});
+    ASSERT_CALLS({"zrangebyscore", 1}, {"rpush", 0}, {"zadd", 0});
     ck_assert_int_eq(rinteger("LLEN L"), 200);
     kf_eos_state_destroy(c);
 }
 END_TEST
 
-/* More items than one call may carry (1000 values): the run, the ZMSCORE
- * and the ZADD are split, order and marks stay whole. */
+/* More items than one call may carry (1000 values): the write is split,
+ * order stays whole, and the marks are one run whatever the count. */
 START_TEST(test_complete_split_large_part)
 {
     int64_t e;
@@ -106,12 +112,14 @@ START_TEST(test_complete_split_large_part)
     complete1(c, "a", &b, 0, e, -1, st);
     assert_st_all(st, 0, N, KF_EOS_APPLIED, "");
     assert_list_of("L", &b);
-    ck_assert_int_eq(rinteger("ZCARD %s", DONE(0)), N);
-    /* 1100 values: 2 RPUSH; 1100 members: 2 ZMSCORE; 2200 score/member
-     * values: 3 ZADD. */
-    ASSERT_CALLS({"rpush", 2}, {"zmscore", 2}, {"zadd", 3});
+    ck_assert_int_eq(nmarked(0), N);
+    /* 1100 values: 2 RPUSH; one read of the runs, one ZADD. */
+    ASSERT_CALLS({"rpush", 2}, {"zrangebyscore", 1}, {"zadd", 1});
+    ck_assert_int_eq(nruns(0), 1);
 
-    /* The second ZMSCORE sees its members too. */
+    /* Replayed with one new record after: every offset of the run is seen,
+     * and the new one merges into it (one ZREM, one ZADD). */
+    freeReplyObject(rcmd("CONFIG RESETSTAT"));
     memset(&b, 0, sizeof b);
     for (int i = 0; i < N; i++)
         add(&b, i, "RPUSH", "L", i == 1050 ? "again" : "x");
@@ -120,6 +128,10 @@ START_TEST(test_complete_split_large_part)
     assert_st_all(st, 0, N, KF_EOS_SKIPPED, "replay");
     ck_assert_int_eq(st[N], KF_EOS_APPLIED);
     ck_assert_int_eq(rinteger("LLEN L"), N + 1);
+    ASSERT_CALLS({"rpush", 1}, {"zrangebyscore", 1}, {"zrem", 1}, {"zadd", 1});
+    char runs[64];
+    runs_str(0, runs, sizeof runs);
+    ck_assert_str_eq(runs, "0/1100/a");
     kf_eos_state_destroy(c);
 }
 END_TEST

@@ -106,14 +106,109 @@ void hget(const char *key, const char *field, char *out, size_t outlen)
     freeReplyObject(r);
 }
 
-bool marked(int32_t partition, int64_t offset, const char *sink)
+/* A T:runs member (eos/lua/common.lua): "<from>/<to>/<sink>", or
+ * "<from>/<to>:<mask>/<sink>" with to / 8 - from / 8 + 1 raw mask bytes. */
+typedef struct run_member {
+    long long from, to;
+    const unsigned char *mask; /* NULL: every offset of from..to */
+    size_t masklen;
+    const char *sink;
+} run_member;
+
+static void parse_run(const redisReply *e, run_member *r)
+{
+    int n = 0;
+    char sep = 0;
+    ck_assert_msg(sscanf(e->str, "%lld/%lld%n", &r->from, &r->to, &n) == 2 && n > 0 &&
+                      (size_t)n < e->len,
+                  "bad run member %s", e->str);
+    sep = e->str[n];
+    r->mask = NULL;
+    r->masklen = 0;
+    if (sep == '/') {
+        r->sink = e->str + n + 1;
+        return;
+    }
+    ck_assert_msg(sep == ':', "bad run member %s", e->str);
+    r->masklen = (size_t)(r->to / 8 - r->from / 8 + 1);
+    ck_assert_msg((size_t)n + 1 + r->masklen + 1 < e->len, "short mask in %s", e->str);
+    r->mask = (const unsigned char *)e->str + n + 1;
+    ck_assert_msg(e->str[n + 1 + r->masklen] == '/', "bad run member %s", e->str);
+    r->sink = e->str + n + 1 + r->masklen + 1;
+}
+
+static bool run_has(const run_member *r, long long o)
+{
+    if (o < r->from || o > r->to) return false;
+    if (!r->mask) return true;
+    return r->mask[o / 8 - r->from / 8] & (1u << (o % 8));
+}
+
+static redisReply *runs_of(int32_t partition)
 {
     char key[64];
-    snprintf(key, sizeof key, "{kft:g:t:%" PRId32 "}:done", partition);
-    redisReply *r = rcmd("ZSCORE %s %" PRId64 "/%s", key, offset, sink);
-    bool m = r->type != REDIS_REPLY_NIL;
+    snprintf(key, sizeof key, "{kft:g:t:%" PRId32 "}:runs", partition);
+    redisReply *r = rcmd("ZRANGE %s 0 -1", key);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    return r;
+}
+
+bool marked(int32_t partition, int64_t offset, const char *sink)
+{
+    redisReply *r = runs_of(partition);
+    bool m = false;
+    for (size_t i = 0; i < r->elements && !m; i++) {
+        run_member run;
+        parse_run(r->element[i], &run);
+        m = strcmp(run.sink, sink) == 0 && run_has(&run, offset);
+    }
     freeReplyObject(r);
     return m;
+}
+
+long long nmarked(int32_t partition)
+{
+    char bk[64];
+    snprintf(bk, sizeof bk, "{kft:g:t:%" PRId32 "}:base", partition);
+    long long base = rget_num(bk);
+    redisReply *r = runs_of(partition);
+    long long n = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        run_member run;
+        parse_run(r->element[i], &run);
+        for (long long o = run.from > base ? run.from : base; o <= run.to; o++)
+            n += run_has(&run, o);
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+long long nruns(int32_t partition)
+{
+    redisReply *r = runs_of(partition);
+    long long n = (long long)r->elements;
+    freeReplyObject(r);
+    return n;
+}
+
+void runs_str(int32_t partition, char *out, size_t outlen)
+{
+    redisReply *r = runs_of(partition);
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < r->elements && len < outlen; i++) {
+        run_member run;
+        parse_run(r->element[i], &run);
+        len += (size_t)snprintf(out + len, outlen - len, "%s%lld/%lld", i ? " " : "", run.from,
+                                run.to);
+        if (run.mask) {
+            len += (size_t)snprintf(out + len, outlen - len, ":");
+            for (size_t k = 0; k < run.masklen && len < outlen; k++)
+                len += (size_t)snprintf(out + len, outlen - len, "%02x", run.mask[k]);
+        }
+        if (len < outlen) len += (size_t)snprintf(out + len, outlen - len, "/%s", run.sink);
+    }
+    freeReplyObject(r);
 }
 
 void assert_list(const char *key, const char *const *want, size_t n)

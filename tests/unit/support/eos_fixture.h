@@ -6,7 +6,9 @@
  *
  * The handles (state_at, state_new) use group "g"; state_new also prefix
  * "kft", and the tests topic "t", so partition p's keys are
- * "{kft:g:t:<p>}:epoch", ":done", ":base" (EPOCH(p), DONE(p), BASE(p)).
+ * "{kft:g:t:<p>}:epoch", ":runs", ":base" (EPOCH(p), RUNS(p), BASE(p));
+ * DONE(p) is the one-mark-per-record set of kfleet before runs (upgrade
+ * tests write it).
  *
  * The inspection helpers abort the test on an error reply, naming it.
  */
@@ -24,6 +26,7 @@
 
 #define TAG      "{kft:g:t:0}"
 #define EPOCH(p) "{kft:g:t:" #p "}:epoch"
+#define RUNS(p)  "{kft:g:t:" #p "}:runs"
 #define DONE(p)  "{kft:g:t:" #p "}:done"
 #define BASE(p)  "{kft:g:t:" #p "}:base"
 
@@ -64,8 +67,21 @@ long long rget_num(const char *key);
 /* HGET as a string into out ("" when missing). */
 void hget(const char *key, const char *field, char *out, size_t outlen);
 
-/* True when "<offset>/<sink>" is in partition's done set (prefix "kft"). */
+/* True when a member of `sink` in partition's T:runs holds offset (prefix
+ * "kft"). */
 bool marked(int32_t partition, int64_t offset, const char *sink);
+
+/* The marks in partition's T:runs: the offsets at or above T:base its
+ * members hold, all sinks counted. */
+long long nmarked(int32_t partition);
+
+/* The members of partition's T:runs (ZCARD). */
+long long nruns(int32_t partition);
+
+/* Writes partition's T:runs members in order, space-separated, into out:
+ * "<from>/<to>/<sink>" for a run, "<from>/<to>:<mask in hex>/<sink>" for a
+ * masked run. */
+void runs_str(int32_t partition, char *out, size_t outlen);
 
 /* Asserts that list `key` holds exactly the n strings of want, in order. */
 void assert_list(const char *key, const char *const *want, size_t n);
