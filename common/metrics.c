@@ -38,6 +38,10 @@ const kf_metric_family kf_metric_families[] = {
         KF_METRIC_COUNTER, workers_added),
     ROW("workers_retired_total", "Worker threads retired after the pool had idle workers.",
         KF_METRIC_COUNTER, workers_retired),
+    ROW("prefetch_nudges_total",
+        "Times the consumer woke librdkafka's fetcher: its prefetch queue ran low while records "
+        "waited on the broker.",
+        KF_METRIC_COUNTER, prefetch_nudges),
     ROW("sink_outputs_total", "Outputs acknowledged by a sink.", KF_METRIC_SINK_COUNTER, outputs),
     ROW("sink_errors_total", "Sink writes that failed.", KF_METRIC_SINK_COUNTER, sink_errors),
     ROW("inflight_records", "Records dispatched and not yet done.", KF_METRIC_GAUGE64, inflight),

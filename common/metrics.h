@@ -32,6 +32,7 @@ typedef struct kf_metrics {
     atomic_uint_fast64_t stalls;  /* partitions the stall watchdog found stuck */
     atomic_uint_fast64_t workers_added;   /* autoscaled pool: workers started above min */
     atomic_uint_fast64_t workers_retired; /* autoscaled pool: idle workers stopped */
+    atomic_uint_fast64_t prefetch_nudges; /* consumer: librdkafka's fetcher woken (prefetch.h) */
     atomic_int_fast64_t inflight;         /* gauge */
     atomic_int paused;                    /* gauge: partitions paused by backpressure */
     atomic_int assigned;                  /* gauge: partitions assigned */

@@ -663,6 +663,7 @@ void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
         serve_commits(c, 0);
         watchdog(c, now);
         if (throttle(c, now)) continue;
+        kf_prefetch_check(c->prefetch, c, now, c->took, c->took_bytes);
 
         /* While paused, what was fetched already is still taken and
          * submitted: never holding a record back keeps offsets in order. */
@@ -687,7 +688,10 @@ void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
             kf_warn(C, "mapping %s: consume: %s", m->name, rd_kafka_err2str(rd_kafka_last_error()));
             n = 0;
         }
+        c->took = (long)n;
+        c->took_bytes = 0;
         for (ssize_t i = 0; i < n; i++) {
+            c->took_bytes += c->msgs[i]->len + c->msgs[i]->key_len;
             take_message(c, c->msgs[i]);
             rd_kafka_message_destroy(c->msgs[i]);
             if (c->batch_bytes >= (size_t)m->batch.max_bytes) submit(c);
@@ -714,10 +718,10 @@ static int configure(kf_consumer *c, rd_kafka_conf_t *conf, char *err, size_t er
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
         {"enable.partition.eof", "false"},
-        /* librdkafka 2.0.2: a prefetch queue at queued.min.messages stalls fetching a second.
-         * A high value avoids the stall. */
-        {"queued.min.messages", "1000000"},
-        {"queued.max.messages.kbytes", "65536"},
+        /* A prefetch queue of about 100 ms at a million records a second:
+         * the nudger (prefetch.h) keeps librdkafka 2.0.2 fetching at it. */
+        {"queued.min.messages", "100000"},
+        {"queued.max.messages.kbytes", "32768"},
         /* librdkafka 2.0.2: assignments get lost with cooperative-sticky and manual commits.
          * Eager assignment is the default; cooperative-sticky is an opt-in. */
         {"partition.assignment.strategy", "range,roundrobin"},
@@ -753,6 +757,8 @@ static int configure(kf_consumer *c, rd_kafka_conf_t *conf, char *err, size_t er
         }
         rd_kafka_conf_set_stats_cb(conf, on_stats);
     }
+    c->prefetch = kf_prefetch_new(conf, err, errlen);
+    if (!c->prefetch) return -1;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_opaque(conf, c);
     kf_kafka_conf_forward_logs(conf);
@@ -793,6 +799,10 @@ kf_consumer *kf_consumer_new(const kf_config *cfg, const kf_mapping_config *m, k
         snprintf(err, errlen, "mapping %s: cannot create the consumer's queues", m->name);
         goto fail;
     }
+    if (kf_prefetch_start(c->prefetch, c->rk, c->metrics)) {
+        snprintf(err, errlen, "mapping %s: cannot start the prefetch nudger", m->name);
+        goto fail;
+    }
     topics = rd_kafka_topic_partition_list_new((int)m->topic_count);
     for (size_t i = 0; i < m->topic_count; i++)
         rd_kafka_topic_partition_list_add(topics, m->topics[i], RD_KAFKA_PARTITION_UA);
@@ -813,6 +823,9 @@ fail:
 void kf_consumer_destroy(kf_consumer *c)
 {
     if (!c) return;
+    /* The nudger calls into rk: it stops first. */
+    kf_prefetch_destroy(c->prefetch);
+    c->prefetch = NULL;
     if (c->rk) {
         forget_batch(c, NULL);
         /* Leaving the group runs the revoke path: wait, commit, unassign. */

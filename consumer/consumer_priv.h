@@ -11,6 +11,7 @@
 #include "consumer/consumer.h"
 #include "consumer/assignment.h"
 #include "consumer/eos.h"
+#include "consumer/prefetch.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdatomic.h>
@@ -51,6 +52,9 @@ struct kf_consumer {
     int64_t next_watch;       /* the stall watchdog's next check */
     int64_t next_pause_sweep; /* while paused: when to pause late-comers */
     int commit_failures;      /* commits failed in a row (the watchdog reports it) */
+    kf_prefetch *prefetch;    /* wakes librdkafka's fetcher when the queue runs low */
+    long took;                /* records the last loop turn took, and their bytes */
+    size_t took_bytes;
 };
 
 /* A partition list holding p alone (the caller destroys it). */
