@@ -29,6 +29,9 @@ static void write_outputs(worker *w, kf_rec *r)
     unsigned seq[KF_METRICS_MAX_SINKS] = {0};
     unsigned staged_seq = 0;
     uint32_t done = d->env.exactly_once ? kf_partition_done_mask(r->part, r->view.offset) : 0;
+    /* The done mask holds 32 sinks: beyond them freshness is unknown. */
+    bool fresh = d->env.exactly_once && d->env.sink_count <= 32 && done == 0 && !r->eos_written;
+    r->eos_written = true;
     kf_staged **tail = &r->staged;
     while (*tail)
         tail = &(*tail)->next;
@@ -65,6 +68,7 @@ static void write_outputs(worker *w, kf_rec *r)
                 .header_count = o->header_count,
                 .eos_epoch = d->env.exactly_once ? r->part->epoch : 0,
                 .eos_trim = atomic_load(&r->part->trim),
+                .eos_fresh = fresh,
             };
             kf_completion_write(d, w->sws[s], (int)s, r, &msg);
         }

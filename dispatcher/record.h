@@ -53,6 +53,7 @@ typedef struct kf_rec {
     atomic_int pending;
     atomic_int worst; /* the worst kf_status seen */
     _Atomic(char *) why;
+    bool eos_written;    /* an attempt wrote to the sinks: marks of it may exist */
     bool to_dead_letter; /* next run skips the handler and writes the DLQ */
     bool in_dead_letter; /* the outstanding write is the DLQ write */
     char *fail_reason;   /* why it is headed to the DLQ (owned) */

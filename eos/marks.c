@@ -144,9 +144,10 @@ static size_t build(kf_eos_marks *m, kf_eos_out *outs, size_t n, size_t *nparts)
                                    .items = &m->items[nitems]};
             }
             kf_eos_item *item = &m->items[nitems];
-            *item = (kf_eos_item){.offset = first->offset, .writes = &m->writes[nw]};
+            *item = (kf_eos_item){.offset = first->offset, .writes = &m->writes[nw], .fresh = true};
             for (size_t k = i; k < j; k++) {
                 const kf_eos_out *o = &outs[m->order[k]];
+                item->fresh = item->fresh && o->fresh;
                 if (o->trim > p->trim) p->trim = o->trim;
                 if (o->write) m->writes[nw++] = *o->write;
             }

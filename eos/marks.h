@@ -50,6 +50,7 @@ typedef struct kf_eos_out {
     int64_t offset;
     int64_t epoch; /* eos_epoch */
     int64_t trim;  /* eos_trim */
+    bool fresh;    /* eos_fresh: no mark of this record can exist */
     /* The command to apply atomically with the mark, NULL for a mark only
      * (its effect already happened elsewhere: HTTP, another Redis). */
     const kf_eos_write *write;

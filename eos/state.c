@@ -668,6 +668,9 @@ static void build_uniform_part(args *wk, args *a, const kf_eos_part *p)
     int64_t first = p->items[0].offset, last = p->items[p->nitems - 1].offset;
     arg_i64(a, first);
     arg_i64(a, last);
+    bool fresh = true;
+    for (size_t i = 0; i < p->nitems && fresh; i++)
+        fresh = p->items[i].fresh;
     size_t start = a->alen;
     if (last - first + 1 != (int64_t)p->nitems) {
         size_t nb = (size_t)(last / 8 - first / 8 + 1);
@@ -681,6 +684,7 @@ static void build_uniform_part(args *wk, args *a, const kf_eos_part *p)
         a->alen += nb;
     }
     arg_end(a, start);
+    arg_ext(a, fresh ? "1" : "0", 1);
     if (!args_reserve(a, p->nitems * m)) return;
     for (size_t i = 0; i < p->nitems; i++) {
         const kf_eos_write *w = p->items[i].writes;

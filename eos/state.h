@@ -37,6 +37,7 @@
 
 #include "common/status.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -104,6 +105,12 @@ typedef struct kf_eos_item {
     int64_t offset;
     const kf_eos_write *writes;
     size_t nwrites;
+    /* The caller knows no mark of this offset can exist for the sink: no
+     * earlier attempt of the record sent it in this epoch, and the assign
+     * loaded none (a newer owner's marks come with a newer epoch, which
+     * fences this call anyway). The uniform script then adds the mark
+     * without reading the sink's members first. false is always safe. */
+    bool fresh;
 } kf_eos_item;
 
 /* One partition's part of a completion. `trim` is the partition's committed

@@ -91,6 +91,7 @@ typedef struct pending {
     char *topic; /* owned copy */
     int32_t partition;
     int64_t offset, epoch, trim;
+    bool fresh;       /* kf_sink_msg.eos_fresh */
     kf_status status; /* EOS_EXTERNAL: the reply's; `acked`: the refusal's */
     char *why;        /* EOS_EXTERNAL: owned, for a status that is not OK */
     char *data;       /* EOS_LOCAL: owns the bytes argv points into */
@@ -295,6 +296,7 @@ static void complete_batch(redis_worker *w)
             .offset = p->offset,
             .epoch = p->epoch,
             .trim = p->trim,
+            .fresh = p->fresh,
             .write = rs->eos == EOS_LOCAL && !p->acked ? &p->write : NULL,
             .status = rs->eos == EOS_LOCAL && !p->acked ? KF_STATUS_OK : p->status,
             .why = p->why,
@@ -495,6 +497,7 @@ static const char *queue_command(redis_sink *rs, redis_worker *w, const kf_sink_
         p->offset = msg->src_offset;
         p->epoch = msg->eos_epoch;
         p->trim = msg->eos_trim;
+        p->fresh = msg->eos_fresh;
         if (!p->topic) fail = "redis sink: out of memory";
     }
     if (!fail && rs->eos == EOS_LOCAL) {

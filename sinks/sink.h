@@ -24,6 +24,7 @@
 #include "config/table.h"
 #include "kfleet/handler.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,6 +86,10 @@ typedef struct kf_sink_msg {
      * eos/state.h. eos_epoch is 0 when not exactly-once. */
     int64_t eos_epoch;
     int64_t eos_trim;
+    /* Exactly-once: no earlier attempt of this record was written to any
+     * sink in this epoch and the assign loaded no mark of its offset, so no
+     * mark of it can exist: the completion script need not look for one. */
+    bool eos_fresh;
 } kf_sink_msg;
 
 /* What every sink of a mapping may need beyond its own config. */

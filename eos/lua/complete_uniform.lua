@@ -20,6 +20,8 @@
 --           common.lua (mask "" when they are consecutive, else the raw
 --           mask with n bits set), so the offsets cost three arguments,
 --           not one per record,
+--         fresh: "1" when the caller knows no member of the sink holds any
+--           of these offsets (eos/state.h, kf_eos_item.fresh), else "0",
 --         n * m values, item after item
 --
 -- Per part: stale -> n FENCED (3), nothing written, no trim. Otherwise trim,
@@ -38,6 +40,12 @@
 -- re-run), the offsets are decoded, those items SKIPPED (1), the writes of
 -- the others gathered into tables, cut the same way, and the member built
 -- from the offsets applied (slow path, rare).
+-- A fresh part with first >= base takes the usual case without meets(): no
+-- member can share an offset with it. A masked member merges with nothing,
+-- so it skips runs_of too; a run still reads the runs it touches, to merge.
+-- In key ordering a chunk's masked member spans the offsets of every other
+-- worker's chunk, and meets() over all of their masks cost more than the
+-- writes.
 -- Reply: one element per item, parts in order, as complete.lua.
 local CAP = 1000
 local sink = ARGV[1]
@@ -51,7 +59,8 @@ for p = 0, nparts - 1 do
     local cmd, m, key = ARGV[a], tonumber(ARGV[a + 1]), KEYS[kw]
     local first, last, mask = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), ARGV[a + 4]
     if mask == '' then mask = nil end
-    local vs = a + 5
+    local fresh = ARGV[a + 5] == '1' and first >= base
+    local vs = a + 6
     a, kw = vs + n * m, kw + 1
     if fenced then
       for i = 1, n do out[no + i] = 3 end
@@ -60,10 +69,11 @@ for p = 0, nparts - 1 do
       for i = 1, n do out[no + i] = 1 end
       no = no + n
     else
-      local R = runs_of(rk, sink, math.max(first, base), last)
+      local R
+      if fresh and mask then R = {} else R = runs_of(rk, sink, math.max(first, base), last) end
       local per = math.max(1, math.floor((CAP - 2) / m))
       local st, failed = {}, false
-      if first >= base and not meets(R, first, last, mask) then
+      if fresh or (first >= base and not meets(R, first, last, mask)) then
         for s = 1, n, per do
           local e = math.min(s + per - 1, n)
           local r = redis.pcall(cmd, key, unpack(ARGV, vs + (s - 1) * m, vs + e * m - 1))

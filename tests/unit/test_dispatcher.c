@@ -21,6 +21,7 @@
  * the emitter and dead-letter headers.
  */
 #include "config/config.h"
+#include "config/table.h"
 #include "tests/unit/support/http_server.h"
 #include "dispatcher/dead_letter.h"
 #include "dispatcher/dispatcher.h"
@@ -1329,6 +1330,108 @@ START_TEST(test_outputs_per_sink_distinct_counts)
 }
 END_TEST
 
+/* ---- exactly-once: which writes are fresh ---------------------------------------- */
+
+/* A sink that keeps, per offset, how often it was written and whether each
+ * write was fresh (kf_sink_msg.eos_fresh), and acks RETRY the first time it
+ * sees FRESH_RETRY_AT. Configured with "key": its name, "0" or "1". */
+enum { FRESH_N = 40, FRESH_RETRY_AT = 5, FRESH_MARKED = 7 };
+static struct {
+    pthread_mutex_t mu;
+    int writes[2][FRESH_N];
+    int fresh[2][FRESH_N]; /* how many of them were fresh */
+} FP = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static int fresh_open(kf_sink *s, const kf_sink_config *cfg, const kf_sink_env *env, void **self,
+                      char *err, size_t errlen)
+{
+    (void)s, (void)env, (void)err, (void)errlen;
+    *self = (void *)(intptr_t)(cfg->key[0] - '0');
+    return 0;
+}
+
+static void fresh_write(void *self, void *ws, const kf_sink_msg *msg)
+{
+    (void)ws;
+    int k = (int)(intptr_t)self, o = (int)msg->src_offset;
+    ck_assert(o >= 0 && o < FRESH_N);
+    pthread_mutex_lock(&FP.mu);
+    int n = FP.writes[k][o]++;
+    FP.fresh[k][o] += msg->eos_fresh;
+    pthread_mutex_unlock(&FP.mu);
+    msg->ack(msg->ack_opaque,
+             k == 0 && o == FRESH_RETRY_AT && n == 0 ? KF_STATUS_RETRY : KF_STATUS_OK,
+             "probe: once more");
+}
+
+static void fresh_close(void *self)
+{
+    (void)self;
+}
+
+static const kf_cfg_key FRESH_KEYS[] = {
+    {.name = "key", .kind = KF_CFG_STRING, .at = offsetof(kf_sink_config, key), .doc = "0 or 1"},
+};
+static const kf_cfg_table FRESH_CONFIG = {
+    .doc = "records whether writes are fresh (a test sink)",
+    .keys = FRESH_KEYS,
+    .count = KF_CFG_COUNT(FRESH_KEYS),
+};
+static const kf_sink_ops fresh_ops = {
+    .type = "fresh_probe",
+    .caps = KF_SINK_CAP_MARKS,
+    .config = &FRESH_CONFIG,
+    .open = fresh_open,
+    .write = fresh_write,
+    .close = fresh_close,
+};
+
+/*
+ * Exactly-once: a record's first attempt is fresh for every sink (the
+ * completion script then adds its marks without reading the sink's runs);
+ * an attempt after one that wrote (a RETRY ack: a lost reply may have marked
+ * it) is not, nor is a record whose offset the assign found marked for any
+ * sink (here sink 1 has FRESH_MARKED: it is skipped there, and sink 0's
+ * write must let the script look). At-least-once writes are never fresh.
+ */
+START_TEST(test_eos_fresh_writes)
+{
+    char err[256];
+    ck_assert_int_ge(kf_sink_register(&fresh_ops, err, sizeof err), 0);
+    memset(FP.writes, 0, sizeof FP.writes);
+    memset(FP.fresh, 0, sizeof FP.fresh);
+    R.exactly_once = _i == 0;
+    rig_start(HANDLER("echo"), "{}",
+              "\"ordering\":\"partition\",\"retry\":{\"max_attempts\":5,\"backoff_ms\":1}",
+              "[{\"name\":\"s0\",\"type\":\"fresh_probe\",\"key\":\"0\"},"
+              "{\"name\":\"s1\",\"type\":\"fresh_probe\",\"key\":\"1\"}]",
+              DLQ_NONE);
+    static kf_rec *recs[FRESH_N];
+    for (int i = 0; i < FRESH_N; i++) {
+        recs[i] = rec(0, "k", "v");
+        ck_assert_int_eq(recs[i]->view.offset, i);
+    }
+    if (R.exactly_once) ck_assert_int_eq(kf_partition_mark_done(R.parts[0], FRESH_MARKED, 1), 0);
+    kf_dispatcher_submit(R.d, recs, FRESH_N);
+    ck_assert(DRAINED(20000));
+    assert_all_done();
+    for (int o = 0; o < FRESH_N; o++) {
+        int retried = o == FRESH_RETRY_AT, marked = R.exactly_once && o == FRESH_MARKED;
+        /* Sink 0: twice for the retried record (its second write is not
+         * fresh), else once. Sink 1 skips the marked offset. */
+        ck_assert_msg(FP.writes[0][o] == 1 + retried, "offset %d: %d write(s) to s0", o,
+                      FP.writes[0][o]);
+        ck_assert_msg(FP.writes[1][o] == (marked ? 0 : 1 + retried), "offset %d: %d write(s) to s1",
+                      o, FP.writes[1][o]);
+        int want = R.exactly_once && !marked ? 1 : 0;
+        ck_assert_msg(FP.fresh[0][o] == want, "offset %d: %d fresh write(s) to s0, want %d", o,
+                      FP.fresh[0][o], want);
+        ck_assert_msg(FP.fresh[1][o] == (marked ? 0 : want), "offset %d: %d fresh write(s) to s1",
+                      o, FP.fresh[1][o]);
+    }
+}
+END_TEST
+
 /* ---- records from the dispatcher's buffer pool --------------------------------- */
 
 /* Like rec(), with the buffer from the dispatcher's pool (the test thread is
@@ -1753,6 +1856,7 @@ static Suite *dispatcher_suite(void)
     tcase_add_test(ts, test_async_sink_retry_after_release);
     tcase_add_test(ts, test_outputs_counted_per_sink);
     tcase_add_loop_test(ts, test_outputs_per_sink_distinct_counts, 0, 3);
+    tcase_add_loop_test(ts, test_eos_fresh_writes, 0, 2);
     suite_add_tcase(s, ts);
 
     TCase *tauto = tcase_create("autoscale");

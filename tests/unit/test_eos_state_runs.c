@@ -13,6 +13,7 @@
 #include "consumer/eos.h"
 #include "dispatcher/partition.h"
 #include "tests/unit/support/eos_batch.h"
+#include "tests/unit/support/eos_compare.h"
 #include "tests/unit/support/eos_fixture.h"
 
 #include <check.h>
@@ -256,6 +257,70 @@ START_TEST(test_runs_out_of_order_workers)
 }
 END_TEST
 
+static void set_fresh(batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        b->items[i].fresh = true;
+}
+
+/* Fresh items (kf_eos_item.fresh: the caller knows no mark of them exists)
+ * do what the same items do when not fresh, under another prefix: the same
+ * statuses, lists and runs. A fresh masked part reads no runs (no
+ * ZRANGEBYSCORE: in key ordering that read, and meets() over every other
+ * worker's masks, cost more than the writes); a fresh run still reads the
+ * runs it touches, to merge with them. A part that starts below the base is
+ * not taken as fresh. */
+START_TEST(test_runs_fresh)
+{
+    kf_eos_state *c[2] = {state_at(eos_server()->port, "A"), state_at(eos_server()->port, "B")};
+    int64_t e[2] = {assign(c[0], 0), assign(c[1], 0)};
+    static batch b[2][4]; /* [prefix][call] */
+    memset(b, 0, sizeof b);
+    const char *L[2] = {"A:L", "B:L"};
+    for (int x = 0; x < 2; x++) {
+        /* Key ordering: two workers share 0..299 by key; then a run 300..399
+         * that merges with nothing masked; then 400..449 that merges with it. */
+        for (int64_t o = 0; o < 300; o++)
+            add(&b[x][o % 3 == 0 ? 0 : 1], o, "RPUSH", L[x], o % 3 ? "k1" : "k0");
+        add_n(&b[x][2], 300, 100, "RPUSH", L[x], "r");
+        add_n(&b[x][3], 400, 50, "RPUSH", L[x], "s");
+    }
+    static int st[2][4][BATCH_MAX];
+    static const long long reads[4] = {0, 0, 1, 1};
+    for (int i = 0; i < 4; i++) {
+        for (int x = 0; x < 2; x++) {
+            if (x) set_fresh(&b[x][i]);
+            freeReplyObject(rcmd("CONFIG RESETSTAT"));
+            complete1(c[x], "s", &b[x][i], 0, e[x], -1, st[x][i]);
+            assert_st_all(st[x][i], 0, b[x][i].n, KF_EOS_APPLIED, "fresh or not");
+            if (x) ASSERT_CALLS({"zrangebyscore", reads[i]});
+        }
+    }
+    char *ga = dump_state("A"), *gb = dump_state("B");
+    assert_same_state(ga, gb, "fresh against not fresh");
+    free(ga);
+    free(gb);
+    /* Two masked members (one per worker) and one run 300..449. */
+    ck_assert_int_eq(rinteger("ZCARD {B:g:t:0}:runs"), 3);
+    redisReply *r = rcmd("ZSCORE {B:g:t:0}:runs 300/449/s");
+    ck_assert_msg(r->type == REDIS_REPLY_STRING && atoi(r->str) == 449, "run 300/449 missing");
+    freeReplyObject(r);
+
+    /* Fresh, yet below the base (the watermark passed it): skipped as the
+     * base says, nothing written. */
+    static batch late;
+    memset(&late, 0, sizeof late);
+    add_n(&late, 100, 10, "RPUSH", "B:L", "late");
+    set_fresh(&late);
+    int lst[10];
+    complete1(c[1], "s", &late, 0, e[1], 450, lst);
+    assert_st_all(lst, 0, 10, KF_EOS_SKIPPED, "fresh below the base");
+    ck_assert_int_eq(rinteger("LLEN B:L"), 450);
+    kf_eos_state_destroy(c[0]);
+    kf_eos_state_destroy(c[1]);
+}
+END_TEST
+
 /* Assignment returns the runs and the consumer fills the partition's done
  * masks from them (above the watermark only): a replay is skipped without a
  * lookup. */
@@ -359,6 +424,7 @@ static Suite *eos_state_runs_suite(void)
     tcase_add_test(tc, test_runs_straddling_trim);
     tcase_add_test(tc, test_runs_retry_after_ambiguous_reply);
     tcase_add_test(tc, test_runs_out_of_order_workers);
+    tcase_add_test(tc, test_runs_fresh);
     tcase_add_test(tc, test_runs_fill_masks_at_assign);
     tcase_add_test(tc, test_runs_upgrade_from_done_set);
     suite_add_tcase(s, tc);
