@@ -50,8 +50,13 @@ void kf_consumer_run(kf_consumer *c, const atomic_int *stop);
  * committed. */
 int kf_consumer_commit_sync(kf_consumer *c, int timeout_ms);
 
-/* Leaves the group (the revoke path commits once more) and destroys the
- * consumer. Accepts NULL. */
+/* Leaves the group (the revoke path: wait, commit, unassign). Records of an
+ * at-least-once consumer hold librdkafka's messages, so the dispatcher must
+ * drop what it still has (kf_dispatcher_destroy) after this and before
+ * kf_consumer_destroy, which destroys the rd_kafka_t. */
+void kf_consumer_close(kf_consumer *c);
+
+/* Closes if not closed yet, then frees everything. Accepts NULL. */
 void kf_consumer_destroy(kf_consumer *c);
 
 #endif

@@ -53,6 +53,7 @@ struct kf_consumer {
     int64_t next_pause_sweep; /* while paused: when to pause late-comers */
     int commit_failures;      /* commits failed in a row (the watchdog reports it) */
     kf_prefetch *prefetch;    /* wakes librdkafka's fetcher when the queue runs low */
+    bool closed;              /* kf_consumer_close ran */
     long took;                /* records the last loop turn took, and their bytes */
     size_t took_bytes;
 };

@@ -73,6 +73,25 @@ kf_rec *kf_rec_new_in(kf_rec_pool *pool, kf_partition *part, int64_t offset, int
     return r;
 }
 
+kf_rec *kf_rec_new_held(kf_rec_pool *pool, kf_partition *part, int64_t offset, int64_t timestamp_ms,
+                        const void *key, size_t key_len, const void *value, size_t value_len,
+                        const kf_header *hdrs, size_t header_count, void *hold,
+                        void (*release)(void *))
+{
+    kf_rec *r =
+        kf_rec_new_in(pool, part, offset, timestamp_ms, NULL, 0, NULL, 0, hdrs, header_count);
+    if (!r) return NULL;
+    r->view.key = key;
+    r->view.key_len = key_len;
+    r->view.value = value;
+    r->view.value_len = value_len;
+    r->key_hash = kf_key_hash(key, key_len);
+    r->bytes += key_len + value_len;
+    r->hold = hold;
+    r->hold_release = release;
+    return r;
+}
+
 kf_rec *kf_rec_new(kf_partition *part, int64_t offset, int64_t timestamp_ms, const void *key,
                    size_t key_len, const void *value, size_t value_len, const kf_header *hdrs,
                    size_t header_count)
@@ -92,6 +111,7 @@ void kf_rec_free(kf_rec *r)
 void kf_rec_release(kf_rec *r)
 {
     kf_rec_clear_outputs(r);
+    if (r->hold) r->hold_release(r->hold);
     free(atomic_load(&r->why));
     free(r->fail_reason);
     if (r->pool)

@@ -38,7 +38,9 @@ typedef struct kf_rec {
     struct kf_lane *lane;        /* the lane while queued or running */
     struct kf_dispatcher *owner; /* set by kf_dispatcher_submit: where acks go */
     struct kf_rec_pool *pool;    /* where the buffer goes back, NULL: malloc'd */
-    size_t capacity;             /* the buffer's size */
+    void *hold;                  /* the message key and value point into, or NULL */
+    void (*hold_release)(void *);
+    size_t capacity; /* the buffer's size */
 
     /* Outputs captured during the handler call (freed after they are written). */
     struct kf_output *outputs;
@@ -71,6 +73,13 @@ kf_rec *kf_rec_new(kf_partition *part, int64_t offset, int64_t timestamp_ms, con
 kf_rec *kf_rec_new_in(struct kf_rec_pool *pool, kf_partition *part, int64_t offset,
                       int64_t timestamp_ms, const void *key, size_t key_len, const void *value,
                       size_t value_len, const kf_header *hdrs, size_t header_count);
+
+/* kf_rec_new_in without copying key and value: the view points into
+ * `hold`, released with `release` when the record is freed. */
+kf_rec *kf_rec_new_held(struct kf_rec_pool *pool, kf_partition *part, int64_t offset,
+                        int64_t timestamp_ms, const void *key, size_t key_len, const void *value,
+                        size_t value_len, const kf_header *hdrs, size_t header_count, void *hold,
+                        void (*release)(void *));
 
 /* Frees the record, its outputs and its partition reference; the buffer goes
  * back to its pool when it has one. Any thread. */

@@ -65,8 +65,11 @@ static void *consumer_main(void *arg)
 
 static void teardown(kf_mapping *mp)
 {
-    kf_consumer_destroy(mp->consumer);
+    /* Records may hold the consumer's messages: the dispatcher drops them
+     * between the consumer's close and its destroy (consumer.h). */
+    kf_consumer_close(mp->consumer);
     kf_dispatcher_destroy(mp->d);
+    kf_consumer_destroy(mp->consumer);
     kf_txn_destroy(mp->eos.txn);
     kf_eos_state_destroy(mp->eos.state);
     for (size_t i = 0; i < mp->sink_count; i++)
