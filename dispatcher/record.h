@@ -1,7 +1,9 @@
 /*
- * A record in flight: an owned copy of one Kafka message plus the state the
- * dispatcher keeps while it is processed. Workers never hold an
- * rd_kafka_message_t; the consumer copies each message into a kf_rec.
+ * A record in flight: one Kafka message plus the state the dispatcher keeps
+ * while it is processed. Its key and value are either copied into the
+ * record's buffer or point into a message the record holds (`hold`, opaque
+ * here: the dispatcher never calls librdkafka; `hold_release` frees it with
+ * the record, on whichever thread that is).
  *
  * Ownership: the dispatcher owns a kf_rec from kf_dispatcher_submit until the
  * record is done or dropped, then frees it with kf_rec_free. `part` is a
@@ -34,13 +36,13 @@ typedef struct kf_rec {
     uint64_t key_hash;
     size_t bytes; /* key + value + headers, for batch.max_bytes */
 
-    struct kf_rec *next;         /* lane queue link; under the dispatcher lock */
-    struct kf_lane *lane;        /* the lane while queued or running */
-    struct kf_dispatcher *owner; /* set by kf_dispatcher_submit: where acks go */
-    struct kf_rec_pool *pool;    /* where the buffer goes back, NULL: malloc'd */
-    void *hold;                  /* the message key and value point into, or NULL */
-    void (*hold_release)(void *);
-    size_t capacity; /* the buffer's size */
+    struct kf_rec *next;          /* lane queue link; under the dispatcher lock */
+    struct kf_lane *lane;         /* the lane while queued or running */
+    struct kf_dispatcher *owner;  /* set by kf_dispatcher_submit: where acks go */
+    struct kf_rec_pool *pool;     /* where the buffer goes back, NULL: malloc'd */
+    void *hold;                   /* the message key and value point into, or NULL */
+    void (*hold_release)(void *); /* frees `hold`; its owner outlives the record */
+    size_t capacity;              /* the buffer's size */
 
     /* Outputs captured during the handler call (freed after they are written). */
     struct kf_output *outputs;
