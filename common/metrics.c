@@ -44,6 +44,14 @@ const kf_metric_family kf_metric_families[] = {
         KF_METRIC_COUNTER, prefetch_nudges),
     ROW("sink_outputs_total", "Outputs acknowledged by a sink.", KF_METRIC_SINK_COUNTER, outputs),
     ROW("sink_errors_total", "Sink writes that failed.", KF_METRIC_SINK_COUNTER, sink_errors),
+    ROW("sink_breaker_opens_total",
+        "Times a sink's circuit breaker opened: consecutive transient failures across records.",
+        KF_METRIC_SINK_COUNTER, breaker_opens),
+    ROW("sink_breaker_probes_total", "Records let through an open circuit breaker as a probe.",
+        KF_METRIC_SINK_COUNTER, breaker_probes),
+    ROW("sink_breaker_state",
+        "A sink's circuit breaker: 0 closed, 1 open (partitions paused), 2 a probe is out.",
+        KF_METRIC_SINK_GAUGE, breaker_state),
     ROW("inflight_records", "Records dispatched and not yet done.", KF_METRIC_GAUGE64, inflight),
     ROW("assigned_partitions", "Partitions assigned.", KF_METRIC_GAUGE, assigned),
     ROW("paused_partitions", "Partitions paused by backpressure.", KF_METRIC_GAUGE, paused),
@@ -74,6 +82,8 @@ int64_t kf_metric_value(const kf_metrics *m, const kf_metric_family *f, size_t s
     case KF_METRIC_SINK_COUNTER:
         return (int64_t)atomic_load_explicit((const atomic_uint_fast64_t *)at + sink,
                                              memory_order_relaxed);
+    case KF_METRIC_SINK_GAUGE:
+        return atomic_load_explicit((const atomic_int *)at + sink, memory_order_relaxed);
     }
     return 0;
 }

@@ -24,6 +24,9 @@ typedef struct kf_metrics {
     atomic_uint_fast64_t handler_calls;
     atomic_uint_fast64_t outputs[KF_METRICS_MAX_SINKS]; /* acknowledged per sink */
     atomic_uint_fast64_t sink_errors[KF_METRICS_MAX_SINKS];
+    atomic_uint_fast64_t breaker_opens[KF_METRICS_MAX_SINKS]; /* closed -> open */
+    atomic_uint_fast64_t breaker_probes[KF_METRICS_MAX_SINKS];
+    atomic_int breaker_state[KF_METRICS_MAX_SINKS]; /* gauge: kf_breaker_state */
     atomic_uint_fast64_t commits;
     atomic_uint_fast64_t commit_errors;
     atomic_uint_fast64_t rebalances;
@@ -46,6 +49,7 @@ typedef enum kf_metric_kind {
     KF_METRIC_GAUGE,        /* atomic_int, one line per mapping */
     KF_METRIC_GAUGE64,      /* atomic_int_fast64_t, one line per mapping */
     KF_METRIC_SINK_COUNTER, /* atomic_uint_fast64_t[KF_METRICS_MAX_SINKS], one line per sink */
+    KF_METRIC_SINK_GAUGE,   /* atomic_int[KF_METRICS_MAX_SINKS], one line per sink */
 } kf_metric_kind;
 
 /* One exported family: kfleet_<name>, its HELP text, and where its value

@@ -40,6 +40,13 @@ typedef int kf_sink_type;
  * registered through config/sink_types.h, says which it fills). A type leaves
  * the slots it does not name zero.
  */
+/* A sink's circuit breaker (dispatcher/breaker.h). failures 0: none. */
+typedef struct kf_breaker_config {
+    int failures;     /* consecutive transient failures that open it, default 5 */
+    int probe_ms;     /* the first wait before a probe, default 500 */
+    int max_probe_ms; /* the longest wait between probes, default 10000 */
+} kf_breaker_config;
+
 typedef struct kf_sink_config {
     char *name;
     kf_sink_type type;
@@ -49,6 +56,7 @@ typedef struct kf_sink_config {
     int command;      /* an index into the type's own list of commands */
     int timeout_ms;   /* 0: the sink's default */
     kf_props headers; /* name -> value */
+    kf_breaker_config breaker;
 } kf_sink_config;
 
 /* The mapping's JSON objects, one struct each, named as in the file. */

@@ -112,6 +112,54 @@ static int read_type(kf_jpath *jp, const cJSON *s, const kf_cfg_key *k, void *ba
     return 0;
 }
 
+/* A breaker that waits longer before its first probe than between later
+ * ones would never grow its wait. */
+static int check_breaker(kf_jpath *jp, const cJSON *o, void *base, void *ctx)
+{
+    (void)ctx;
+    const kf_breaker_config *b = &((const kf_sink_config *)base)->breaker;
+    if (b->max_probe_ms < b->probe_ms)
+        return kf_jpath_fail_key(jp, o, "max_probe_ms", "expected an integer >= probe_ms (%d)",
+                                 b->probe_ms);
+    return 0;
+}
+
+#define BAT(field) offsetof(kf_sink_config, breaker.field)
+static const kf_cfg_key BREAKER_KEYS[] = {
+    {.name = "failures",
+     .kind = KF_CFG_INT,
+     .at = BAT(failures),
+     .min = 0,
+     .max = 1000000,
+     .def = 5,
+     .range_doc = "0 (no breaker) or more",
+     .doc = "consecutive transient failures of this sink, across records, that open the "
+            "breaker: the mapping's partitions pause and no record spends an attempt"},
+    {.name = "probe_ms",
+     .kind = KF_CFG_INT,
+     .at = BAT(probe_ms),
+     .min = 1,
+     .max = 3600000,
+     .def = 500,
+     .doc = "how long an open breaker waits before it lets one record through as a probe; "
+            "each failed probe doubles the wait"},
+    {.name = "max_probe_ms",
+     .kind = KF_CFG_INT,
+     .at = BAT(max_probe_ms),
+     .min = 1,
+     .max = 3600000,
+     .def = 10000,
+     .range_doc = "`probe_ms`..3600000",
+     .doc = "the longest wait between probes"},
+};
+
+static const kf_cfg_table BREAKER = {
+    .doc = "the sink's circuit breaker (see Failure handling)",
+    .keys = BREAKER_KEYS,
+    .count = KF_CFG_COUNT(BREAKER_KEYS),
+    .check = check_breaker,
+};
+
 static const kf_cfg_key COMMON_KEYS[] = {
     {.name = "name",
      .kind = KF_CFG_CUSTOM,
@@ -129,6 +177,7 @@ static const kf_cfg_key COMMON_KEYS[] = {
      .type_doc = "string",
      .range_doc = "a sink type (below)",
      .doc = "which sink; the keys of each type are below"},
+    {.name = "breaker", .kind = KF_CFG_OBJECT, .sub = &BREAKER},
 };
 
 const kf_cfg_table kf_cfg_sink_common = {

@@ -323,7 +323,9 @@ static void set_paused(kf_consumer *c, int pause)
     pause_parts(c, pause, kf_now_ms());
     c->paused = pause;
     kf_debug(C, "mapping %s: %s (%lld records in flight)", c->m->name,
-             pause ? "in-flight limit reached: holding back" : "below half the limit: going on",
+             !pause                     ? "below half the limit: going on"
+             : kf_dispatcher_held(c->d) ? "a sink's circuit breaker is open: holding back"
+                                        : "in-flight limit reached: holding back",
              (long long)kf_dispatcher_inflight(c->d));
 }
 
@@ -411,9 +413,21 @@ static int throttle(kf_consumer *c, int64_t now)
     }
     c->throttled = inflight >= m->concurrency.max_inflight;
     c->window_full = c->throttled && window_bound;
+    /* A sink's circuit breaker is open: nothing runs but one probe at a
+     * time, so fetching more would only fill memory. Pause at once; what
+     * was fetched already is still submitted (offsets stay in order). */
+    bool held = kf_dispatcher_held(c->d);
+    if (held && !c->paused) {
+        set_paused(c, 1);
+        c->next_pause_sweep = now + 500;
+    }
     if (inflight < m->concurrency.max_inflight) {
         c->pressure_since = 0;
-        if (c->paused && inflight <= m->concurrency.max_inflight / 2) set_paused(c, 0);
+        if (held && now >= c->next_pause_sweep) {
+            pause_parts(c, 1, now); /* those that were in their start window */
+            c->next_pause_sweep = now + 500;
+        }
+        if (c->paused && !held && inflight <= m->concurrency.max_inflight / 2) set_paused(c, 0);
         return 0;
     }
     if (c->paused) {
@@ -624,6 +638,7 @@ static void watchdog(kf_consumer *c, int64_t now)
             .read_committed = m->exactly_once,
             .dead = atomic_load(&p->fenced),
             .paused = c->paused,
+            .sink_down = kf_dispatcher_held(c->d),
             .throttled = c->throttled,
             .window_full = c->window_full,
             .mapping_inflight = kf_dispatcher_inflight(c->d),

@@ -21,6 +21,7 @@ kf_stall kf_wd_judge(const kf_wd_input *in)
     bool readable = unknown || stable > pos || in->fetchq_cnt > 0;
     if (!readable) return end > pos ? KF_STALL_UPSTREAM_TXN : KF_STALL_NONE;
 
+    if (in->sink_down) return KF_STALL_SINK_DOWN;
     if (in->window_full) return KF_STALL_WINDOW;
     if (in->paused) return in->mapping_inflight == 0 ? KF_STALL_BACKPRESSURE : KF_STALL_NONE;
     /* Held back by the mapping's in-flight limit, or fetched and waiting in
@@ -44,6 +45,9 @@ const char *kf_wd_describe(kf_stall s)
     case KF_STALL_UPSTREAM_TXN:
         return "read_committed: an open transaction upstream holds the last stable offset "
                "(it ends when its producer commits, aborts or times out)";
+    case KF_STALL_SINK_DOWN:
+        return "a sink's circuit breaker is open: the mapping waits for a probe to get through "
+               "(see the breaker lines)";
     case KF_STALL_NOT_FETCHING:
         return "records to read but none arriving, and kfleet does not hold it back: resuming "
                "and seeking to its position";

@@ -30,6 +30,7 @@ typedef enum kf_stall {
     KF_STALL_BACKPRESSURE, /* paused by backpressure with nothing in flight: resume */
     KF_STALL_UPSTREAM_TXN, /* read_committed: an open transaction holds the stable offset */
     KF_STALL_NOT_FETCHING, /* records to read, none arriving, not held by kfleet: resume, seek */
+    KF_STALL_SINK_DOWN,    /* a sink's circuit breaker is open: its probes decide */
 } kf_stall;
 
 /* One partition as the watchdog sees it at a check. Offsets are -1 when not
@@ -47,6 +48,7 @@ typedef struct kf_wd_input {
     bool read_committed;      /* isolation.level */
     bool dead;                /* fenced or rewinding */
     bool paused;              /* the mapping is paused by backpressure */
+    bool sink_down;           /* a sink's circuit breaker holds the mapping */
     bool throttled;           /* the mapping is at its in-flight limit */
     bool window_full;         /* the exactly-once window holds the consumer back */
     int64_t mapping_inflight; /* records of the whole mapping in flight */

@@ -216,13 +216,52 @@ void kf_completion_acked(kf_dispatcher *d, kf_rec *r)
         /* A dependency is down: work waits until it is back, in both delivery
          * modes, without using up the record's attempts (a Redis restart or
          * a full disk must not send handled records to the on-failure topic);
-         * in flight fills up and the consumer pauses. */
+         * in flight fills up and the consumer pauses. While a breaker is
+         * open its probes are the backoff: the record is runnable again as
+         * soon as the breaker closes. */
         int64_t delay = dependency_wait(d, r, why ? why : "sink unavailable");
-        kf_completion_requeue(d, &r, 1, delay);
+        kf_completion_requeue(d, &r, 1, atomic_load(&d->held) ? 0 : delay);
     } else {
         kf_completion_failed(d, r, worst == KF_STATUS_FAIL, why ? why : "sink error");
     }
     free(why);
+}
+
+void kf_completion_breaker(kf_dispatcher *d, int sink, kf_status st, const char *why)
+{
+    kf_breaker *b = d->breakers[sink];
+    int64_t now = kf_now_ms();
+    kf_breaker_change ch = kf_breaker_answer(b, st == KF_STATUS_RETRY, why, now);
+    if (ch == KF_BREAKER_SAME) return;
+    const kf_mapping_config *m = d->env.mapping;
+    const char *name = d->sink_names[sink];
+    char last[256];
+    kf_breaker_last_why(b, last, sizeof last);
+    atomic_store(&d->env.metrics->breaker_state[sink], (int)kf_breaker_state_of(b));
+    if (ch == KF_BREAKER_OPENED) {
+        KF_METRIC_ADD(d->env.metrics, breaker_opens[sink], 1);
+        atomic_fetch_add(&d->held, 1);
+        kf_warn(C,
+                "mapping %s: sink %s failed %d times in a row across records (last: %s): "
+                "circuit open, partitions paused, no record spends an attempt; one record "
+                "probes the sink in %lld ms",
+                m->name, name, m->sinks[sink].breaker.failures, last,
+                (long long)kf_breaker_wait_ms(b));
+    } else if (ch == KF_BREAKER_REOPENED) {
+        kf_info(C,
+                "mapping %s: sink %s failed its probe (%s): circuit open for %lld ms so far; "
+                "next probe in %lld ms",
+                m->name, name, last, (long long)(now - kf_breaker_opened_ms(b)),
+                (long long)kf_breaker_wait_ms(b));
+    } else {
+        atomic_fetch_sub(&d->held, 1);
+        kf_info(C, "mapping %s: sink %s answered its probe: circuit closed after %lld ms open",
+                m->name, name, (long long)(now - kf_breaker_opened_ms(b)));
+    }
+    /* Workers waiting for the probe's time, or for the breaker to close. */
+    pthread_mutex_lock(&d->lock);
+    pthread_cond_broadcast(&d->work);
+    pthread_mutex_unlock(&d->lock);
 }
 
 /*
@@ -250,6 +289,13 @@ static void on_ack(void *opaque, kf_status st, const char *why)
             KF_METRIC_ADD(d->env.metrics, outputs[sink], 1);
         else
             KF_METRIC_ADD(d->env.metrics, sink_errors[sink], 1);
+        /* A fenced write says nothing of the sink's health: a probe that
+         * was fenced is no probe. */
+        if (d->breakers[sink] && st == KF_STATUS_FENCED) {
+            if (kf_breaker_probe_void(d->breakers[sink], kf_now_ms()))
+                atomic_store(&d->env.metrics->breaker_state[sink], (int)KF_BREAKER_OPEN);
+        } else if (d->breakers[sink])
+            kf_completion_breaker(d, sink, st, why);
     }
     if (st != KF_STATUS_OK) {
         int cur = atomic_load(&r->worst);

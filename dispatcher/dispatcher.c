@@ -71,6 +71,7 @@ static void write_outputs(worker *w, kf_rec *r)
                 .eos_fresh = fresh,
             };
             kf_completion_write(d, w->sws[s], (int)s, r, &msg);
+            if (s < 32) w->wrote |= 1u << s;
         }
     }
     kf_rec_free_outputs(r); /* r->staged waits for the record's end */
@@ -385,6 +386,57 @@ static bool worth_waking(kf_dispatcher *d)
     return d->idle && kf_lanes_runnable(d->lanes) && kf_lanes_queued(d->lanes) >= min_chunk(d);
 }
 
+/* ---------------------------------------------------------- circuit breakers */
+
+/*
+ * While a sink's breaker is open (d->held), the mapping runs one record at a
+ * time as the probe, once a breaker's wait is over and no probe is out.
+ * Returns the records taken (0 or 1); with none, *wake is when to look again
+ * (-1: when woken, by a breaker that changed or a probe that ended). Lock
+ * held.
+ */
+static size_t take_probe(kf_dispatcher *d, int64_t now, kf_rec **chunk, int64_t *wake)
+{
+    *wake = -1;
+    if (d->probing) return 0;
+    int64_t due = -1;
+    for (size_t s = 0; s < d->env.sink_count; s++) {
+        int64_t t = d->breakers[s] ? kf_breaker_due(d->breakers[s]) : -1;
+        if (t >= 0 && (due < 0 || t < due)) due = t;
+    }
+    if (due < 0) return 0; /* each breaker not closed has its probe out */
+    if (due > now) {
+        *wake = due;
+        return 0;
+    }
+    size_t n = kf_lanes_take(d->lanes, now, 1, chunk);
+    if (n == 0) {
+        *wake = kf_lanes_next_due(d->lanes);
+        return 0;
+    }
+    d->probing = true;
+    for (size_t s = 0; s < d->env.sink_count; s++) {
+        if (!d->breakers[s] || !kf_breaker_start_probe(d->breakers[s], now)) continue;
+        KF_METRIC_ADD(d->env.metrics, breaker_probes[s], 1);
+        atomic_store(&d->env.metrics->breaker_state[s], (int)KF_BREAKER_PROBING);
+    }
+    return n;
+}
+
+/* The probe's chunk ran: a breaker it never wrote to learnt nothing and is
+ * due again at once. One it wrote to has its answer, or gets it later (Kafka
+ * delivery reports). Lock held. */
+static void probe_ran(kf_dispatcher *d, uint32_t wrote, int64_t now)
+{
+    d->probing = false;
+    for (size_t s = 0; s < d->env.sink_count; s++) {
+        kf_breaker *b = d->breakers[s];
+        if (!b || (s < 32 && (wrote & (1u << s)))) continue;
+        if (kf_breaker_probe_void(b, now))
+            atomic_store(&d->env.metrics->breaker_state[s], (int)KF_BREAKER_OPEN);
+    }
+}
+
 /* ------------------------------------------------------------- autoscaling */
 
 /*
@@ -598,14 +650,21 @@ static void *worker_main(void *arg)
     }
     while (!d->stop) {
         int64_t now = kf_now_ms();
-        size_t queued = kf_lanes_queued(d->lanes);
-        size_t budget = (queued + (size_t)d->nworkers - 1) / (size_t)d->nworkers;
-        size_t floor = min_chunk(d);
-        if (budget < floor) budget = floor;
-        if (budget > KF_MAX_CHUNK) budget = KF_MAX_CHUNK;
-        size_t n = kf_lanes_take(d->lanes, now, budget, chunk);
+        bool probe = atomic_load(&d->held) > 0;
+        int64_t held_wake = -1;
+        size_t n;
+        if (probe) {
+            n = take_probe(d, now, chunk, &held_wake);
+        } else {
+            size_t queued = kf_lanes_queued(d->lanes);
+            size_t budget = (queued + (size_t)d->nworkers - 1) / (size_t)d->nworkers;
+            size_t floor = min_chunk(d);
+            if (budget < floor) budget = floor;
+            if (budget > KF_MAX_CHUNK) budget = KF_MAX_CHUNK;
+            n = kf_lanes_take(d->lanes, now, budget, chunk);
+        }
         if (n == 0) {
-            int64_t due = kf_lanes_next_due(d->lanes);
+            int64_t due = probe ? held_wake : kf_lanes_next_due(d->lanes);
             if (d->autoscale) {
                 if (retire_now(d, now)) {
                     retiring = true;
@@ -634,11 +693,12 @@ static void *worker_main(void *arg)
             continue;
         }
         /* More work than this worker took: wake one more (who wakes the
-         * next, and so on: the wake-ups chain as long as work is left). */
-        if (worth_waking(d)) pthread_cond_signal(&d->work);
+         * next, and so on: the wake-ups chain as long as work is left). A
+         * probe goes alone. */
+        if (!probe && worth_waking(d)) pthread_cond_signal(&d->work);
         growth grow = {0};
         char line[256] = "";
-        if (d->autoscale) {
+        if (d->autoscale && !probe) {
             if (d->idle < d->idle_low) d->idle_low = d->idle;
             if (worth_growing(d, now)) grow = grow_reserve(d);
             pool_log(d, false, line, sizeof line);
@@ -654,6 +714,7 @@ static void *worker_main(void *arg)
         if (grow.w) grow_start(d, grow);
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
+        w->wrote = 0;
         run_chunk(w, chunk, n);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         int64_t per = ((int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec)) /
@@ -666,6 +727,7 @@ static void *worker_main(void *arg)
         now = kf_now_ms();
         for (size_t i = 0; i < nheld; i++)
             kf_lanes_release(d->lanes, held[i], now);
+        if (probe) probe_ran(d, w->wrote, now);
         if (worth_waking(d)) pthread_cond_signal(&d->work);
     }
     pthread_mutex_unlock(&d->lock);
@@ -723,6 +785,22 @@ kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t
             unmarked = 1;
     }
     d->all_marked = env->exactly_once && !unmarked ? marked : 0;
+    /* A breaker per sink that writes itself: outputs staged for the Kafka
+     * transaction succeed or fail with the transaction, not per record. */
+    d->breakers = calloc(env->sink_count + 1, sizeof *d->breakers);
+    if (!d->breakers) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (size_t s = 0; s < env->sink_count; s++) {
+        const kf_breaker_config *bc = &kf_sink_config_of(env->sinks[s])->breaker;
+        if (d->staged[s] || bc->failures <= 0) continue;
+        d->breakers[s] = kf_breaker_new(bc);
+        if (!d->breakers[s]) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+    }
     pthread_mutex_init(&d->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -788,6 +866,11 @@ void kf_dispatcher_submit(kf_dispatcher *d, kf_rec **recs, size_t n)
         grow = grow_reserve(d);
     pthread_mutex_unlock(&d->lock);
     if (grow.w) grow_start(d, grow);
+}
+
+bool kf_dispatcher_held(const kf_dispatcher *d)
+{
+    return atomic_load(&((kf_dispatcher *)d)->held) > 0;
 }
 
 int64_t kf_dispatcher_inflight(const kf_dispatcher *d)
@@ -864,6 +947,9 @@ void kf_dispatcher_destroy(kf_dispatcher *d)
         pthread_mutex_destroy(&d->lock);
     }
     kf_rec_pool_destroy(d->pool); /* after the lanes: dropped records came back */
+    for (size_t s = 0; d->breakers && s < d->env.sink_count; s++)
+        kf_breaker_free(d->breakers[s]);
+    free(d->breakers);
     free(d->workers);
     free(d->sink_names);
     free(d->staged);

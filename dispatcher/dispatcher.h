@@ -68,6 +68,10 @@ void kf_dispatcher_submit(kf_dispatcher *d, kf_rec **recs, size_t n);
  * may take from it. It lives as long as the dispatcher. */
 struct kf_rec_pool *kf_dispatcher_pool(kf_dispatcher *d);
 
+/* A sink's circuit breaker is open (dispatcher/breaker.h): the mapping runs
+ * one probe record at a time, and the consumer pauses its partitions. */
+bool kf_dispatcher_held(const kf_dispatcher *d);
+
 /* Records submitted and not yet done or dropped. */
 int64_t kf_dispatcher_inflight(const kf_dispatcher *d);
 

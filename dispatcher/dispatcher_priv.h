@@ -12,6 +12,7 @@
 #ifndef KF_DISPATCHER_PRIV_H
 #define KF_DISPATCHER_PRIV_H
 
+#include "dispatcher/breaker.h"
 #include "dispatcher/dispatcher.h"
 #include "eos/state.h"
 #include "dispatcher/lanes.h"
@@ -40,6 +41,7 @@ typedef struct worker {
     kf_sink_worker **sws; /* one per sink */
     kf_sink_worker *dlq_ws;
     kf_eos_state *state; /* business-key dedupe: this worker's state connection */
+    uint32_t wrote;      /* the sinks (< 32) this chunk wrote to: a probe's verdict */
 } worker;
 
 struct kf_dispatcher {
@@ -85,6 +87,13 @@ struct kf_dispatcher {
     int64_t grow_hold_until; /* after a failed start, no other attempt before this */
     int64_t log_next;        /* pool changes are logged at most once a second */
     int log_added, log_retired;
+    /* Circuit breakers, one per sink (NULL: none, or the sink's outputs
+     * ride the Kafka transaction), see breaker.h. `held` counts those not
+     * closed: while it is above 0 workers take nothing but a probe, one
+     * record at a time (`probing`, guarded by lock). */
+    kf_breaker **breakers;
+    atomic_int held;
+    bool probing;
     /* Record buffers: taken by the consumer (kf_dispatcher_pool), given
      * back by kf_rec_free from any thread; destroyed last. */
     struct kf_rec_pool *pool;
@@ -126,6 +135,10 @@ void kf_completion_fenced(kf_dispatcher *d, kf_rec *r);
 
 /* Every ack of the record is in: done, retried, dead-lettered or dropped. */
 void kf_completion_acked(kf_dispatcher *d, kf_rec *r);
+
+/* A sink's answer for its breaker (completion.c): logs, counts and wakes
+ * the workers when the breaker opens or closes. Any thread, no lock held. */
+void kf_completion_breaker(kf_dispatcher *d, int sink, kf_status st, const char *why);
 
 /* Writes one message to a sink with the record as its ack target. */
 void kf_completion_write(kf_dispatcher *d, kf_sink_worker *ws, int sink, kf_rec *r,

@@ -4,10 +4,14 @@
  * report acks it later, from the sink's poll thread:
  *
  *   delivered                                         KF_STATUS_OK
- *   too large, invalid record, topic not authorised,  KF_STATUS_FAIL
- *   bad topic name
+ *   too large, invalid record, bad topic name         KF_STATUS_FAIL
  *   anything else (timeouts, transport, unknown topic KF_STATUS_RETRY
- *   or partition, purged on close or fatal error)
+ *   or partition, topic not authorised, not enough
+ *   replicas, purged on close or fatal error)
+ *
+ * A topic that refuses every write (its ACL, too few in-sync replicas) is
+ * the sink being down, not the record's failure: the record waits and the
+ * sink's circuit breaker (dispatcher/breaker.h) pauses the mapping.
  *
  * Configuration, later overriding earlier: kfleet's defaults
  * (enable.idempotence=true so per-partition order holds across librdkafka's
@@ -99,7 +103,6 @@ static kf_status status_of(rd_kafka_resp_err_t e)
     case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
     case RD_KAFKA_RESP_ERR_INVALID_RECORD:
     case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
-    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
     case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
     case RD_KAFKA_RESP_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT:
     case RD_KAFKA_RESP_ERR__INVALID_ARG:

@@ -67,6 +67,7 @@ static int config_copy(kf_sink_config *dst, const kf_sink_config *src)
     dst->type = src->type;
     dst->command = src->command;
     dst->timeout_ms = src->timeout_ms;
+    dst->breaker = src->breaker;
     dst->name = dup_opt(src->name ? src->name : "", &bad);
     dst->topic = dup_opt(src->topic, &bad);
     dst->key = dup_opt(src->key, &bad);

@@ -54,7 +54,7 @@ static void family(buf *b, kf_fleet *f, const kf_metric_family *fam)
         kf_mapping *mp = kf_fleet_mapping(f, i);
         const kf_mapping_config *mc = kf_mapping_config_of(mp);
         const kf_metrics *m = kf_mapping_metrics(mp);
-        if (fam->kind != KF_METRIC_SINK_COUNTER) {
+        if (fam->kind != KF_METRIC_SINK_COUNTER && fam->kind != KF_METRIC_SINK_GAUGE) {
             put(b, "kfleet_%s{mapping=\"%s\"} %lld\n", fam->name, mc->name,
                 (long long)kf_metric_value(m, fam, 0));
             continue;

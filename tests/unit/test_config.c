@@ -154,7 +154,7 @@ static const bad_case BAD[] = {
     {CFG_M(",'on_failure':{'topic':'d','queue':'x'}"), "mappings[0].on_failure.queue",
      "unknown key (expected one of topic)"},
     {CFG_S("[{'name':'s','type':'kafka','topic':'o','key':'k'}]"), "mappings[0].sinks[0].key",
-     "unknown key for a kafka sink (expected one of name, type, topic)"},
+     "unknown key for a kafka sink (expected one of name, type, breaker, topic)"},
     {CFG_S("[{'name':'s','type':'stdout','url':'http://x'}]"), "mappings[0].sinks[0].url",
      "unknown key for a stdout sink"},
     {CFG_S("[{'name':'s','type':'redis','key':'k','timeout_ms':5}]"),
@@ -176,6 +176,12 @@ static const bad_case BAD[] = {
     {"{" KAFKA ",'mappings':[{" M0 "}]}", "mappings[0].sinks", "required key is missing"},
     {CFG_S("[]"), "mappings[0].sinks", "expected a non-empty array"},
     {CFG_S("[{'type':'stdout'}]"), "mappings[0].sinks[0].name", "required key is missing"},
+    {CFG_S("[{'name':'s','type':'stdout','breaker':{'probe_ms':500,'max_probe_ms':100}}]"),
+     "mappings[0].sinks[0].breaker.max_probe_ms", "expected an integer >= probe_ms (500)"},
+    {CFG_S("[{'name':'s','type':'stdout','breaker':{'failures':-1}}]"),
+     "mappings[0].sinks[0].breaker.failures", "got -1"},
+    {CFG_S("[{'name':'s','type':'stdout','breaker':{'after':3}}]"),
+     "mappings[0].sinks[0].breaker.after", "unknown key"},
     {CFG_S("[{'name':'s'}]"), "mappings[0].sinks[0].type", "required key is missing"},
     {CFG_M(",'on_failure':{}"), "mappings[0].on_failure.topic", "required key is missing"},
     {CFG_M(",'starting_position':{}"), "mappings[0].starting_position.timestamp_ms",
@@ -353,6 +359,9 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(m->sink_count, 1);
     ck_assert_str_eq(m->sinks[0].name, "s");
     ck_assert_int_eq(m->sinks[0].type, KF_SINK_STDOUT);
+    ck_assert_int_eq(m->sinks[0].breaker.failures, 5);
+    ck_assert_int_eq(m->sinks[0].breaker.probe_ms, 500);
+    ck_assert_int_eq(m->sinks[0].breaker.max_probe_ms, 10000);
     ck_assert_ptr_null(m->filters_json);
     ck_assert_int_eq(m->commit_interval_ms, 1000);
     ck_assert_int_eq(m->revoke_timeout_ms, 10000);

@@ -92,6 +92,7 @@ static struct {
     size_t n, cap;
     char seen[256][300]; /* "path|body" already failed once */
     size_t nseen;
+    bool down; /* /out answers 503 to everything (an outage) */
 } H = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static int seen_before(const char *path, const char *b)
@@ -108,6 +109,7 @@ static int seen_before(const char *path, const char *b)
 static unsigned decide(const char *path, const char *b)
 {
     if (!strcmp(path, "/out")) {
+        if (H.down) return 503;
         if (strstr(b, "SINKFAIL")) return 400;
         if (strstr(b, "SINKRETRY") && !seen_before(path, b)) return 503;
     } else if (!strcmp(path, "/dlq")) {
@@ -157,6 +159,14 @@ static void server_stop(void)
     free(H.log);
     H.log = NULL;
     H.n = H.cap = H.nseen = 0;
+    H.down = false;
+}
+
+static void server_down(bool down)
+{
+    pthread_mutex_lock(&H.mu);
+    H.down = down;
+    pthread_mutex_unlock(&H.mu);
 }
 
 /* Requests to `path` answered with `status` (0 = any), in arrival order,
@@ -1071,6 +1081,120 @@ START_TEST(test_sink_outage_spends_no_attempts)
 }
 END_TEST
 
+/* ---- circuit breakers ---------------------------------------------------- */
+
+/* The HTTP sink on /out with a breaker. */
+static const char *sink_http_breaker(int failures, int probe_ms, int max_probe_ms)
+{
+    static char s[384];
+    snprintf(s, sizeof s,
+             "[{\"name\":\"out\",\"type\":\"http\",\"url\":\"http://127.0.0.1:%d/out\","
+             "\"timeout_ms\":5000,\"breaker\":{\"failures\":%d,\"probe_ms\":%d,"
+             "\"max_probe_ms\":%d}}]",
+             H.port, failures, probe_ms, max_probe_ms);
+    return s;
+}
+
+/*
+ * An endpoint that is down for every record opens the breaker: from then on
+ * the mapping runs one probe record at a time instead of every record
+ * retrying at its own backoff (1-4 ms here: without the breaker the 200
+ * records run thousands of times in the probes' time). No record spends an
+ * attempt; the first probe after the endpoint is back closes the breaker and
+ * every record is delivered.
+ */
+START_TEST(test_breaker_holds_a_down_sink)
+{
+    rig_start(FIXTURE("probe"), "{}",
+              "\"ordering\":\"key\",\"concurrency\":{\"threads\":4},"
+              "\"retry\":{\"max_attempts\":1,\"backoff_ms\":1,\"max_backoff_ms\":4}",
+              sink_http_breaker(5, 50, 200), DLQ_HTTP);
+    server_down(true);
+    char key[16], val[32];
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof key, "k%d", i % 40);
+        snprintf(val, sizeof val, "v%d", i);
+        submit(rec(i % NPARTS, key, val));
+    }
+    ck_assert(WAIT_UNTIL(M(&R.met.breaker_opens[0]) == 1, 10000));
+    ck_assert(kf_dispatcher_held(R.d));
+    /* Probes at 50, 100, 200, 200, 200 ms... */
+    ck_assert(WAIT_UNTIL(M(&R.met.breaker_probes[0]) >= 6, 10000));
+    size_t calls = PR.calls();
+    uint64_t probes = M(&R.met.breaker_probes[0]);
+    ck_assert_msg(calls <= 200 + probes, "%zu handler calls while down, %llu probes", calls,
+                  (unsigned long long)probes);
+    ck_assert_int_ne(atomic_load(&R.met.breaker_state[0]), 0);
+    ck_assert_uint_eq(M(&R.met.breaker_opens[0]), 1); /* a failed probe does not reopen */
+
+    server_down(false);
+    ck_assert(DRAINED(20000));
+    assert_all_done();
+    ck_assert(!kf_dispatcher_held(R.d));
+    ck_assert_int_eq(atomic_load(&R.met.breaker_state[0]), 0);
+    ck_assert_uint_eq(M(&R.met.records_failed), 0);
+    hreq dl[1];
+    ck_assert_uint_eq(server_requests("/dlq", 0, dl, 1), 0);
+    ck_assert_uint_eq(server_requests("/out", 200, NULL, 0), 200);
+    for (size_t i = 0; i < PR.calls(); i++)
+        ck_assert_int_eq(probe_get(i).attempt, 1);
+}
+END_TEST
+
+/* A probe that never reached the sink (filtered here) says nothing: the
+ * next record probes at once, so records that need no sink are not held a
+ * probe interval each. The record that opened the breaker is revoked (else,
+ * ready first, it would be every probe). */
+START_TEST(test_breaker_void_probe_is_due_at_once)
+{
+    rig_start(FIXTURE("probe"), "{}",
+              "\"ordering\":\"unordered\",\"concurrency\":{\"threads\":2},"
+              "\"filters\":[{\"value\":[{\"anything-but\":[\"skip\"]}]}],"
+              "\"retry\":{\"backoff_ms\":1,\"max_backoff_ms\":4}",
+              sink_http_breaker(1, 1000, 1000), DLQ_NONE);
+    server_down(true);
+    submit(rec(0, "a", "x"));
+    ck_assert(WAIT_UNTIL(kf_dispatcher_held(R.d), 10000));
+    atomic_store(&R.parts[0]->revoked, true);
+    kf_dispatcher_drop_partition(R.d, R.parts[0]);
+    ck_assert(WAIT_UNTIL(atomic_load(&R.parts[0]->inflight) == 0, 10000));
+    for (int i = 0; i < 20; i++)
+        submit(rec(1, "b", "skip"));
+    /* The first probe goes after 1 s; without the void rule each of the 20
+     * would wait another second. */
+    ck_assert(WAIT_UNTIL(M(&R.met.records_filtered) == 20, 6000));
+    ck_assert(kf_dispatcher_held(R.d));
+    ck_assert_int_eq(wm(1), 20);
+    /* A record that reaches the sink once it is back closes the breaker. */
+    server_down(false);
+    submit(rec(1, "b", "y"));
+    ck_assert(DRAINED(10000));
+    ck_assert(!kf_dispatcher_held(R.d));
+    ck_assert_int_eq(wm(1), 21);
+}
+END_TEST
+
+/* A 4xx is the record's failure, not the sink's: it goes to the on-failure
+ * destination and the breaker stays closed however many there are. */
+START_TEST(test_breaker_ignores_permanent_answers)
+{
+    rig_start(FIXTURE("probe"), "{}",
+              "\"ordering\":\"key\",\"concurrency\":{\"threads\":2},"
+              "\"retry\":{\"max_attempts\":3,\"backoff_ms\":1,\"max_backoff_ms\":4}",
+              sink_http_breaker(2, 50, 50), DLQ_NULL);
+    char key[16];
+    for (int i = 0; i < 10; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        submit(rec(0, key, "SINKFAIL"));
+    }
+    ck_assert(DRAINED(10000));
+    assert_all_done();
+    ck_assert_uint_eq(M(&R.met.records_failed), 10);
+    ck_assert_uint_eq(M(&R.met.breaker_opens[0]), 0);
+    ck_assert_uint_eq(M(&R.met.breaker_probes[0]), 0);
+}
+END_TEST
+
 START_TEST(test_done_only_when_every_sink_acked)
 {
     char sinks[256];
@@ -1857,6 +1981,9 @@ static Suite *dispatcher_suite(void)
     tcase_add_test(ts, test_outputs_counted_per_sink);
     tcase_add_loop_test(ts, test_outputs_per_sink_distinct_counts, 0, 3);
     tcase_add_loop_test(ts, test_eos_fresh_writes, 0, 2);
+    tcase_add_test(ts, test_breaker_holds_a_down_sink);
+    tcase_add_test(ts, test_breaker_void_probe_is_due_at_once);
+    tcase_add_test(ts, test_breaker_ignores_permanent_answers);
     suite_add_tcase(s, ts);
 
     TCase *tauto = tcase_create("autoscale");

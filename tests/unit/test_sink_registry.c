@@ -150,7 +150,7 @@ START_TEST(test_config_reads_its_keys)
          "test.json: mappings[0].sinks[0].prefix: required key is missing"},
         {"[{\"name\":\"c\",\"type\":\"capture\",\"prefix\":\"p\",\"topic\":\"t\"}]",
          "test.json: mappings[0].sinks[0].topic: unknown key for a capture sink (expected one of "
-         "name, type, prefix, limit)"},
+         "name, type, breaker, prefix, limit)"},
         {"[{\"name\":\"c\",\"type\":\"capture\",\"prefix\":\"p\",\"limit\":9}]",
          "test.json: mappings[0].sinks[0].limit: expected an integer 1..8, got 9"},
         {"[{\"name\":\"c\",\"type\":\"ftp\"}]",

@@ -195,11 +195,15 @@ START_TEST(test_config_is_copied)
     kf_sink_config *c = calloc(1, sizeof *c);
     c->name = strdup("bench");
     c->type = KF_SINK_NULL;
+    c->breaker = (kf_breaker_config){.failures = 3, .probe_ms = 20, .max_probe_ms = 40};
     kf_sink *s = open_sink(c, NULL);
     free(c->name);
     free(c);
     ck_assert_str_eq(kf_sink_config_of(s)->name, "bench");
     ck_assert_int_eq(kf_sink_config_of(s)->type, KF_SINK_NULL);
+    ck_assert_int_eq(kf_sink_config_of(s)->breaker.failures, 3);
+    ck_assert_int_eq(kf_sink_config_of(s)->breaker.probe_ms, 20);
+    ck_assert_int_eq(kf_sink_config_of(s)->breaker.max_probe_ms, 40);
     kf_sink_close(s);
 }
 END_TEST
@@ -1307,13 +1311,24 @@ START_TEST(test_kafka_permanent_broker_error)
     ck_assert_int_eq(kf_sink_drain(s, 10000), 0);
     expect_acks(0, 1, KF_STATUS_OK);
 
+    /* The record's own fault: permanent. */
     rd_kafka_mock_push_request_errors(mock, 0 /* Produce */, 1,
-                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+                                      RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
     kf_sink_msg m = msg_of(1, "k", 1, "v", 1);
     kf_sink_write(w, &m);
     ck_assert_int_eq(kf_sink_drain(s, 10000), 0);
     expect_acks(1, 2, KF_STATUS_FAIL);
-    ck_assert_msg(strstr(A.why[1], "uthoriz"), "%s", A.why[1]);
+    ck_assert_msg(strstr(A.why[1], "too large"), "%s", A.why[1]);
+
+    /* A topic that refuses everyone is the sink being down: the record
+     * waits (and the sink's breaker counts it), it does not fail. */
+    rd_kafka_mock_push_request_errors(mock, 0 /* Produce */, 1,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    kf_sink_msg m2 = msg_of(2, "k", 1, "v", 1);
+    kf_sink_write(w, &m2);
+    ck_assert_int_eq(kf_sink_drain(s, 10000), 0);
+    expect_acks(2, 3, KF_STATUS_RETRY);
+    ck_assert_msg(strstr(A.why[2], "uthoriz"), "%s", A.why[2]);
     kf_sink_worker_close(w);
     kf_sink_close(s);
     mock_stop();

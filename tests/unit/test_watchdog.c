@@ -12,6 +12,7 @@
 #include "consumer/watchdog.h"
 
 #include <check.h>
+#include <string.h>
 #include <stdlib.h>
 
 #define BOUND 30000
@@ -86,6 +87,12 @@ START_TEST(test_causes)
     ck_assert_int_eq(kf_wd_judge(&in), KF_STALL_NONE);
     in.mapping_inflight = 0;
     ck_assert_int_eq(kf_wd_judge(&in), KF_STALL_BACKPRESSURE);
+    /* Paused because a sink's breaker is open: reported, not resumed (the
+     * breaker's probes decide). */
+    in.sink_down = true;
+    ck_assert_int_eq(kf_wd_judge(&in), KF_STALL_SINK_DOWN);
+    ck_assert_ptr_nonnull(strstr(kf_wd_describe(KF_STALL_SINK_DOWN), "breaker"));
+    in.sink_down = false;
     in.paused = false;
 
     /* Fetched and queued behind other partitions' records: its turn comes. */
