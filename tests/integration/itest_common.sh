@@ -258,3 +258,21 @@ it_redis_llen() { kf_redis llen "$1" 2>/dev/null || echo 0; }
 
 # it_llen_at_least KEY N — for kf_wait_for.
 it_llen_at_least() { (($(it_redis_llen "$1") >= $2)); }
+
+# it_metric NAME — the value of kfleet's metric NAME (its first line: the
+# mapping's, or the first sink's) on the /metrics of the kfleet listening on
+# $IT_METRICS_PORT; nothing when it is not there (yet).
+it_metric() {
+	curl -s -m 5 "http://127.0.0.1:${IT_METRICS_PORT:?}/metrics" |
+		awk -v n="$1" '$1 ~ "^"n"\\{" {print $2; exit}'
+}
+
+# it_metric_at_least NAME N — true once metric NAME is at least N.
+it_metric_at_least() {
+	local v
+	v=$(it_metric "$1")
+	[[ -n $v ]] && ((v >= $2))
+}
+
+# it_metric_is NAME VALUE — true while metric NAME is VALUE.
+it_metric_is() { [[ $(it_metric "$1") == "$2" ]]; }

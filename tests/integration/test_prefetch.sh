@@ -19,25 +19,21 @@ IT_DLQ=$(kf_unique prefetch.dlq)
 IT_GROUP=$(kf_unique prefetch.group)
 IT_LIST="$IT_PREFIX:results"
 export IT_IN IT_OUT IT_DLQ IT_GROUP IT_LIST
-METRICS_PORT=$(kf_free_port)
+IT_METRICS_PORT=$(kf_free_port)
 
 it_create_topic "$IT_IN" 2
 it_produce -t "$IT_IN" -p 2 -n "$N" -k 100 --value-size 100
 it_render scale.json "$KF_TMP/kfleet.json" -mappings.0.sinks.2 -mappings.0.sinks.1 \
 	-mappings.0.on_failure mappings.0.batch.max_records=500 \
 	'mappings.0.consumer={"session.timeout.ms": "6000", "queued.min.messages": "1000", "queued.max.messages.kbytes": "1024"}' \
-	"metrics={\"listen\": \"127.0.0.1:$METRICS_PORT\"}"
-
-metric() { # metric NAME — its value for the mapping, or nothing
-	curl -s -m 5 "http://127.0.0.1:$METRICS_PORT/metrics" | awk -v n="$1" '$1 ~ "^"n"\\{" {print $2}'
-}
+	"metrics={\"listen\": \"127.0.0.1:$IT_METRICS_PORT\"}"
 
 t0=$(date +%s%3N)
 it_start_kfleet w1 "$KF_TMP/kfleet.json"
 it_verify_until 180 "every record through a 1,000-record prefetch queue" --redis-list "$IT_LIST" \
 	--expect "$N"
 wall_ms=$(($(date +%s%3N) - t0))
-nudges=$(metric kfleet_prefetch_nudges_total)
+nudges=$(it_metric kfleet_prefetch_nudges_total)
 kf_log "all $N records in the sink after $wall_ms ms, ${nudges:-no} nudge(s)"
 [[ -n $nudges ]] || it_fail "kfleet_prefetch_nudges_total is not exported"
 ((nudges >= 1)) || it_fail "the queue crossed librdkafka's threshold $((N / 1000)) times, yet no nudge"

@@ -23,19 +23,13 @@ IT_DLQ=$(kf_unique wd.dlq)
 IT_GROUP=$(kf_unique wd.group)
 IT_LIST="$IT_PREFIX:results"
 export IT_IN IT_OUT IT_DLQ IT_GROUP IT_LIST
-METRICS_PORT=$(kf_free_port)
+IT_METRICS_PORT=$(kf_free_port)
 
 it_create_topic "$IT_IN" 4
 it_render scale.json "$KF_TMP/kfleet.json" mappings.0.exactly_once=true \
 	mappings.0.stall_timeout_ms=3000 -mappings.0.sinks.2 -mappings.0.sinks.1 \
-	-mappings.0.on_failure "metrics={\"listen\": \"127.0.0.1:$METRICS_PORT\"}"
+	-mappings.0.on_failure "metrics={\"listen\": \"127.0.0.1:$IT_METRICS_PORT\"}"
 it_produce -t "$IT_IN" -p 4 -n "$N" -k 100
-
-metric() { # metric NAME — its value for the mapping, or nothing
-	curl -s -m 5 "http://127.0.0.1:$METRICS_PORT/metrics" | awk -v n="$1" '$1 ~ "^"n"\\{" {print $2}'
-}
-metric_at_least() { local v; v=$(metric "$1"); [[ -n $v ]] && ((v >= $2)); }
-metric_is() { [[ $(metric "$1") == "$2" ]]; }
 
 it_start_kfleet w1 "$KF_TMP/kfleet.json"
 it_verify_until 60 "the first $N records" --redis-list "$IT_LIST" --expect "$N"
@@ -51,8 +45,8 @@ t_open=$SECONDS
 it_produce -t "$IT_IN" -p 4 -n "$LATE" -s "$N" -k 100
 
 it_wait_until 30 "the watchdog to report the stall" kf_log_has w1 'stalled: .*open transaction upstream'
-it_wait_until 10 "kfleet_stalls_total >= 1" metric_at_least kfleet_stalls_total 1
-it_wait_until 10 "kfleet_stalled_partitions >= 1" metric_at_least kfleet_stalled_partitions 1
+it_wait_until 10 "kfleet_stalls_total >= 1" it_metric_at_least kfleet_stalls_total 1
+it_wait_until 10 "kfleet_stalled_partitions >= 1" it_metric_at_least kfleet_stalled_partitions 1
 kf_log "reported: $(grep -m1 -o 'stalled: [^"]*' "$KF_TMP/w1.log" | cut -c1-300)"
 ((SECONDS - t_open < 20)) || it_fail "the stall was reported only after the transaction could have timed out"
 
@@ -60,7 +54,7 @@ kf_log "reported: $(grep -m1 -o 'stalled: [^"]*' "$KF_TMP/w1.log" | cut -c1-300)
 it_verify_until 90 "the records behind the aborted transaction" --redis-list "$IT_LIST" \
 	--expect $((N + LATE))
 it_wait_until 30 "the worker to say the partition moves again" kf_log_has w1 'moves again'
-it_wait_until 15 "kfleet_stalled_partitions back to 0" metric_is kfleet_stalled_partitions 0
+it_wait_until 15 "kfleet_stalled_partitions back to 0" it_metric_is kfleet_stalled_partitions 0
 it_stop_kfleet w1 30
 it_verify_final "redis sink (final): exactly once, no aborted record" --redis-list "$IT_LIST" \
 	--expect $((N + LATE))
