@@ -261,10 +261,11 @@ it_llen_at_least() { (($(it_redis_llen "$1") >= $2)); }
 
 # it_metric NAME — the value of kfleet's metric NAME (its first line: the
 # mapping's, or the first sink's) on the /metrics of the kfleet listening on
-# $IT_METRICS_PORT; nothing when it is not there (yet).
+# $IT_METRICS_PORT; nothing when it is not there (yet). awk reads to the
+# end: quitting early would fail curl (SIGPIPE) and, under pipefail, the call.
 it_metric() {
 	curl -s -m 5 "http://127.0.0.1:${IT_METRICS_PORT:?}/metrics" |
-		awk -v n="$1" '$1 ~ "^"n"\\{" {print $2; exit}'
+		awk -v n="$1" '!found && $1 ~ "^"n"\\{" {print $2; found = 1}'
 }
 
 # it_metric_at_least NAME N — true once metric NAME is at least N.
