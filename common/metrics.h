@@ -22,6 +22,7 @@ typedef struct kf_metrics {
     atomic_uint_fast64_t records_failed;    /* written to the on-failure topic */
     atomic_uint_fast64_t retries;           /* re-runs after KF_RETRY or a sink error */
     atomic_uint_fast64_t handler_calls;
+    atomic_uint_fast64_t batch_bisections; /* batch calls failed as a whole and halved */
     atomic_uint_fast64_t outputs[KF_METRICS_MAX_SINKS]; /* acknowledged per sink */
     atomic_uint_fast64_t sink_errors[KF_METRICS_MAX_SINKS];
     atomic_uint_fast64_t breaker_opens[KF_METRICS_MAX_SINKS]; /* closed -> open */

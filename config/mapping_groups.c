@@ -242,6 +242,12 @@ static const kf_cfg_key RETRY_KEYS[] = {
      .default_doc = "-1",
      .range_doc = "-1 (no limit) or >= 1",
      .doc = "older records go to `on_failure` without another attempt (needs `on_failure`)"},
+    {.name = "bisect",
+     .kind = KF_CFG_BOOL,
+     .at = AT(retry.bisect),
+     .doc = "a `handle_batch` call whose records all fail alike is split in halves and each "
+            "half called again, down to the failing records (Lambda's "
+            "BisectBatchOnFunctionError; see Failure handling)"},
 };
 
 const kf_cfg_table kf_cfg_retry = {

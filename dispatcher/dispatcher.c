@@ -1,6 +1,7 @@
 #include "dispatcher/dispatcher_priv.h"
 
 #include "dispatcher/backoff.h"
+#include "dispatcher/bisect.h"
 #include "eos/dedupe.h"
 #include "dispatcher/dead_letter.h"
 #include "dispatcher/emitter.h"
@@ -226,26 +227,67 @@ static void dedupe(worker *w, kf_rec **chunk, int *verdict, size_t n)
     }
 }
 
-/* The batch handler's one call for the chunk: fills results[i] for every
- * record i whose verdict is V_HANDLE. */
+/* What a batch call needs beyond the records' positions (bisect.h). */
+typedef struct batch_ctx {
+    kf_dispatcher *d;
+    kf_rec **chunk;
+    kf_rec_emitter *ems;
+} batch_ctx;
+
+static void batch_call(void *arg, const size_t *idx, size_t k, kf_result *results)
+{
+    batch_ctx *c = arg;
+    const kf_record *views[KF_MAX_CHUNK];
+    kf_emitter *embase[KF_MAX_CHUNK];
+    for (size_t j = 0; j < k; j++) {
+        views[j] = &c->chunk[idx[j]]->view;
+        embase[j] = &c->ems[idx[j]].base;
+    }
+    kf_handler_call_batch(c->d->env.handler, views, embase, k, results);
+    KF_METRIC_ADD(c->d->env.metrics, handler_calls, k);
+}
+
+/* A call taken back: what its records emitted is discarded. */
+static void batch_reset(void *arg, const size_t *idx, size_t k)
+{
+    batch_ctx *c = arg;
+    for (size_t j = 0; j < k; j++) {
+        kf_rec *r = c->chunk[idx[j]];
+        kf_rec_clear_outputs(r);
+        kf_rec_emitter_init(&c->ems[idx[j]], r, c->d->sink_names, c->d->env.sink_count);
+    }
+}
+
+/* The batch handler's call for the chunk (bisected when it fails as a whole
+ * and retry.bisect is on): fills results[i] for every record i whose verdict
+ * is V_HANDLE. */
 static void call_batch_handler(kf_dispatcher *d, kf_rec **chunk, const int *verdict,
                                kf_rec_emitter *ems, kf_result *results, size_t n)
 {
-    const kf_record *views[KF_MAX_CHUNK];
-    kf_emitter *embase[KF_MAX_CHUNK];
     size_t idx[KF_MAX_CHUNK], k = 0;
     kf_result br[KF_MAX_CHUNK];
-    for (size_t i = 0; i < n; i++) {
-        if (verdict[i] != V_HANDLE) continue;
-        idx[k] = i;
-        views[k] = &chunk[i]->view;
-        embase[k] = &ems[i].base;
-        k++;
+    for (size_t i = 0; i < n; i++)
+        if (verdict[i] == V_HANDLE) idx[k++] = i;
+    if (!k) return;
+    batch_ctx c = {.d = d, .chunk = chunk, .ems = ems};
+    if (d->env.mapping->retry.bisect) {
+        kf_bisect_stats st = {0};
+        kf_bisect_run(idx, k, br, batch_call, batch_reset, &c, &st);
+        if (st.splits) {
+            size_t failed = 0;
+            for (size_t j = 0; j < k; j++)
+                failed += br[j] != KF_OK;
+            KF_METRIC_ADD(d->env.metrics, batch_bisections, st.splits);
+            kf_debug(C,
+                     "mapping %s: a batch call of %zu record(s) failed as a whole; bisected in "
+                     "%zu call(s) down to %zu failing record(s)",
+                     d->env.mapping->name, k, st.calls, failed);
+        }
+    } else {
+        batch_call(&c, idx, k, br);
     }
-    if (k) kf_handler_call_batch(d->env.handler, views, embase, k, br);
     for (size_t j = 0; j < k; j++)
         results[idx[j]] = br[j];
-    KF_METRIC_ADD(d->env.metrics, handler_calls, k);
 }
 
 /*

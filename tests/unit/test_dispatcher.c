@@ -729,6 +729,44 @@ START_TEST(test_batch_handler_partial_failure)
 }
 END_TEST
 
+/* A batch handler that fails a whole call for one bad record (all_or_nothing):
+ * with retry.bisect the call is halved down to the bad record, which alone
+ * goes to the on-failure destination; without it every record of the call
+ * does. One chunk: a single worker takes the 16 records submitted at once. */
+START_TEST(test_batch_bisect_isolates_the_bad_record)
+{
+    int bisect = _i;
+    char extra[256];
+    snprintf(extra, sizeof extra,
+             "\"ordering\":\"key\",\"concurrency\":{\"threads\":1},"
+             "\"retry\":{\"max_attempts\":2,\"backoff_ms\":1,\"max_backoff_ms\":4,"
+             "\"bisect\":%s}",
+             bisect ? "true" : "false");
+    rig_start(FIXTURE("all_or_nothing"), "{}", extra, SINK_NULL, DLQ_NULL);
+    kf_rec *recs[16];
+    char key[16];
+    for (int i = 0; i < 16; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        recs[i] = rec(i % 2, key, i == 5 ? "a POISON pill" : "fine");
+    }
+    kf_dispatcher_submit(R.d, recs, 16);
+    ck_assert(DRAINED(10000));
+    assert_all_done();
+    ck_assert_uint_eq(M(&R.met.records_done), 16);
+    if (bisect) {
+        ck_assert_uint_eq(M(&R.met.records_failed), 1);
+        ck_assert_uint_eq(M(&R.met.outputs[0]), 15);
+        /* [16] -> [8] -> [4] -> [2] -> the bad record alone. */
+        ck_assert_uint_eq(M(&R.met.batch_bisections), 4);
+        ck_assert_uint_eq(M(&R.met.retries), 0); /* KF_FAIL: no attempt is retried */
+    } else {
+        ck_assert_uint_eq(M(&R.met.records_failed), 16);
+        ck_assert_uint_eq(M(&R.met.outputs[0]), 0);
+        ck_assert_uint_eq(M(&R.met.batch_bisections), 0);
+    }
+}
+END_TEST
+
 /* ---- ordering ------------------------------------------------------------------- */
 
 /* Submits keys x partitions x per records named "p<P>-<key>-<seq>", the keys
@@ -1941,6 +1979,7 @@ static Suite *dispatcher_suite(void)
     tcase_add_test(tc, test_dlq_write_failure_is_retried);
     tcase_add_test(tc, test_too_old_goes_to_dlq_without_handler);
     tcase_add_test(tc, test_batch_handler_partial_failure);
+    tcase_add_loop_test(tc, test_batch_bisect_isolates_the_bad_record, 0, 2);
     tcase_add_test(tc, test_filtered_records_done_without_handler);
     tcase_add_test(tc, test_traceparent_carried_to_outputs);
     tcase_add_test(tc, test_new_without_sinks);
