@@ -19,6 +19,10 @@ const kf_metric_family kf_metric_families[] = {
         KF_METRIC_COUNTER, records_duplicate),
     ROW("records_failed_total", "Records sent to the on-failure topic.", KF_METRIC_COUNTER,
         records_failed),
+    ROW("records_crashed_total",
+        "Records sent to the on-failure topic because the handler crashed the process on them "
+        "retry.max_crashes times.",
+        KF_METRIC_COUNTER, records_crashed),
     ROW("retries_total", "Record attempts retried.", KF_METRIC_COUNTER, retries),
     ROW("handler_calls_total", "Handler invocations.", KF_METRIC_COUNTER, handler_calls),
     ROW("batch_bisections_total",

@@ -20,6 +20,7 @@ typedef struct kf_metrics {
     atomic_uint_fast64_t records_replayed;  /* exactly-once: replays every sink already had */
     atomic_uint_fast64_t records_duplicate; /* business key seen within the window */
     atomic_uint_fast64_t records_failed;    /* written to the on-failure topic */
+    atomic_uint_fast64_t records_crashed;   /* sent on for crashing the process max_crashes times */
     atomic_uint_fast64_t retries;           /* re-runs after KF_RETRY or a sink error */
     atomic_uint_fast64_t handler_calls;
     atomic_uint_fast64_t batch_bisections; /* batch calls failed as a whole and halved */

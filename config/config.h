@@ -86,6 +86,7 @@ typedef struct kf_retry_config {
     int backoff_ms;            /* default 100 */
     int max_backoff_ms;        /* default 10000 */
     int64_t max_record_age_ms; /* -1 = no limit (default) */
+    int max_crashes;           /* process crashes on a record before on_failure, default 3 */
     bool bisect;               /* split batch calls that fail as a whole */
 } kf_retry_config;
 

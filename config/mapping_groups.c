@@ -242,6 +242,15 @@ static const kf_cfg_key RETRY_KEYS[] = {
      .default_doc = "-1",
      .range_doc = "-1 (no limit) or >= 1",
      .doc = "older records go to `on_failure` without another attempt (needs `on_failure`)"},
+    {.name = "max_crashes",
+     .kind = KF_CFG_INT,
+     .at = AT(retry.max_crashes),
+     .min = 1,
+     .max = 1000,
+     .def = 3,
+     .doc = "times a record may crash the process (a handler's SIGSEGV, SIGBUS, SIGFPE, "
+            "SIGILL or SIGABRT) before the next owner sends it to `on_failure` instead of "
+            "running it (see Failure handling)"},
     {.name = "bisect",
      .kind = KF_CFG_BOOL,
      .at = AT(retry.bisect),

@@ -1,4 +1,5 @@
 #include "consumer/consumer_priv.h"
+#include "eos/crash_ledger.h"
 
 #include "consumer/watchdog.h"
 #include "common/kafka_conf.h"
@@ -219,6 +220,34 @@ static void revoke_partitions(kf_consumer *c, const rd_kafka_topic_partition_lis
     atomic_store(&c->metrics->assigned, (int)c->parts.count);
 }
 
+void kf_consumer_load_crashes(kf_consumer *c, kf_partition *p, bool *skip)
+{
+    if (skip && *skip) return;
+    char err[512] = "";
+    kf_crash_entry *e = NULL;
+    size_t n = 0;
+    int rc = kf_crash_ledger_load(c->ledger, p->topic, p->partition, &e, &n, err, sizeof err);
+    if (rc != KF_STATUS_OK) {
+        kf_warn(C,
+                "mapping %s: %s[%d]: cannot read the crash ledger (%s): a record that crashed "
+                "the process before is not recognised until the partition is assigned again",
+                c->m->name, p->topic, p->partition, err);
+        if (skip) *skip = true;
+        return;
+    }
+    free(p->crash);
+    p->crash = e;
+    p->ncrash = n;
+    for (size_t i = 0; i < n; i++)
+        kf_warn(C, "mapping %s: %s[%d]@%lld%s crashed the process %lld time(s)%s%s: %s", c->m->name,
+                p->topic, p->partition, (long long)e[i].offset,
+                e[i].n > 1 ? " (a batch call of that many records from it)" : "",
+                (long long)e[i].count, e[i].sig[0] ? " with " : "", e[i].sig,
+                e[i].n > 1 || e[i].count < c->m->retry.max_crashes
+                    ? "it runs in a call of its own"
+                    : "it goes to the on-failure topic without running");
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -237,6 +266,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 kf_assignment_find(&c->parts, parts->elems[i].topic, parts->elems[i].partition);
             if (p && !atomic_load(&p->ready))
                 kf_consumer_eos_assign(&c->eos, c->m, p, c->stop ? c->stop : &never);
+        }
+        /* Records that crashed the process under an earlier owner. */
+        bool skip = false;
+        for (int i = 0; i < parts->cnt; i++) {
+            kf_partition *p =
+                kf_assignment_find(&c->parts, parts->elems[i].topic, parts->elems[i].partition);
+            if (p && !p->assigned_ms) kf_consumer_load_crashes(c, p, &skip);
         }
         kf_assignment_apply_start(rk, c->m, parts);
         rd_kafka_error_t *e = NULL;
@@ -816,6 +852,9 @@ kf_consumer *kf_consumer_new(const kf_config *cfg, const kf_mapping_config *m, k
         goto fail;
     }
     if (configure(c, conf, err, errlen)) goto fail;
+    c->ledger =
+        kf_crash_ledger_new(cfg->redis_url, cfg->redis_key_prefix, m->group_id, err, errlen);
+    if (!c->ledger) goto fail;
     char rkerr[512];
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof rkerr);
     if (!c->rk) {
@@ -875,6 +914,7 @@ void kf_consumer_destroy(kf_consumer *c)
         rd_kafka_destroy(c->rk);
     }
     kf_assignment_clear(&c->parts);
+    kf_crash_ledger_destroy(c->ledger);
     free(c->batch);
     free(c->msgs);
     free(c);

@@ -46,15 +46,16 @@ struct kf_consumer {
     int commit_pending;
     kf_consumer_eos eos; /* exactly-once parts; state NULL when at-least-once */
     const atomic_int *stop;
-    int64_t pressure_since;   /* when in flight reached the limit; 0 when below */
-    bool throttled;           /* at the in-flight limit (last throttle() call) */
-    bool window_full;         /* ... and it is the exactly-once window that binds */
-    int64_t next_watch;       /* the stall watchdog's next check */
-    int64_t next_pause_sweep; /* while paused: when to pause late-comers */
-    int commit_failures;      /* commits failed in a row (the watchdog reports it) */
-    kf_prefetch *prefetch;    /* wakes librdkafka's fetcher when the queue runs low */
-    bool closed;              /* kf_consumer_close ran */
-    long took;                /* records the last loop turn took, and their bytes */
+    int64_t pressure_since;         /* when in flight reached the limit; 0 when below */
+    bool throttled;                 /* at the in-flight limit (last throttle() call) */
+    bool window_full;               /* ... and it is the exactly-once window that binds */
+    int64_t next_watch;             /* the stall watchdog's next check */
+    int64_t next_pause_sweep;       /* while paused: when to pause late-comers */
+    int commit_failures;            /* commits failed in a row (the watchdog reports it) */
+    kf_prefetch *prefetch;          /* wakes librdkafka's fetcher when the queue runs low */
+    struct kf_crash_ledger *ledger; /* records that crashed the process, read at assignment */
+    bool closed;                    /* kf_consumer_close ran */
+    long took;                      /* records the last loop turn took, and their bytes */
     size_t took_bytes;
 };
 
@@ -66,6 +67,12 @@ rd_kafka_topic_partition_list_t *kf_consumer_one_partition(const kf_partition *p
  * -1 after a warning that ends with `then` (e.g. "; retrying", or ""). */
 int kf_consumer_seek(kf_consumer *c, const kf_partition *p, rd_kafka_topic_partition_list_t *l,
                      int64_t off, int64_t shown, const char *then);
+
+/* Reads p's crash ledger into p->crash before any of its records is
+ * dispatched (eos/crash_ledger.h). A Redis that does not answer costs a
+ * warning, not the assignment: *skip (may be NULL) is then set, and a caller
+ * loading many partitions passes it back to skip the rest. */
+void kf_consumer_load_crashes(kf_consumer *c, kf_partition *p, bool *skip);
 
 /* Exactly-once: serves the dead partitions (retake.c): pauses each the first
  * time it is seen, takes it anew once due. Keeps the `dead` gauge. */

@@ -48,6 +48,7 @@ static kf_partition *fresh_partition(kf_consumer *c, const kf_partition *p, int6
     }
     np->committed = off;
     if (off >= 0) atomic_store(&np->trim, off);
+    kf_consumer_load_crashes(c, np, NULL);
     return np;
 }
 

@@ -2,6 +2,7 @@
 
 #include "dispatcher/backoff.h"
 #include "dispatcher/bisect.h"
+#include "dispatcher/crash_report.h"
 #include "eos/dedupe.h"
 #include "dispatcher/dead_letter.h"
 #include "dispatcher/emitter.h"
@@ -129,11 +130,44 @@ static int too_old(const kf_dispatcher *d, const kf_rec *r)
 
 enum verdict { V_SKIP = 0, V_HANDLE, V_GONE };
 
+/* The crash ledger's say on a record (eos/crash_ledger.h): one that crashed
+ * the process max_crashes times goes to the on-failure topic without
+ * running (true: handed on); one that crashed it fewer times, or was in a
+ * batch call that did, runs in a call of its own (*alone), so that a next
+ * crash names it. Without an on-failure topic it runs again, said loudly. */
+static bool crashed_before(kf_dispatcher *d, kf_rec *r, bool *alone)
+{
+    bool suspect;
+    const char *sig;
+    int64_t n = kf_partition_crashes(r->part, r->view.offset, &suspect, &sig);
+    *alone = suspect;
+    if (n < d->env.mapping->retry.max_crashes) return false;
+    char why[160];
+    snprintf(why, sizeof why, "the handler crashed the process (%s) on this record %lld time(s)",
+             sig[0] ? sig : "a fatal signal", (long long)n);
+    if (!kf_completion_has_dead_letter(d)) {
+        kf_error(C,
+                 "mapping %s: %s[%d]@%lld: %s; no on_failure topic is configured: running it "
+                 "again",
+                 d->env.mapping->name, r->view.topic, r->view.partition, (long long)r->view.offset,
+                 why);
+        return false;
+    }
+    kf_warn(C, "mapping %s: %s[%d]@%lld: %s: sending it to the on-failure topic",
+            d->env.mapping->name, r->view.topic, r->view.partition, (long long)r->view.offset, why);
+    KF_METRIC_ADD(d->env.metrics, records_crashed, 1);
+    atomic_store(&r->pending, 0);
+    kf_completion_failed(d, r, 1, why);
+    return true;
+}
+
 /* The per-record step before the handler runs: the place where the
- * exactly-once protocol skips records already done. */
-static enum verdict prepare(worker *w, kf_rec *r)
+ * exactly-once protocol skips records already done. *alone: the record must
+ * be called on its own (crashed_before). */
+static enum verdict prepare(worker *w, kf_rec *r, bool *alone)
 {
     kf_dispatcher *d = w->d;
+    *alone = false;
     atomic_store(&r->pending, 1); /* the worker's guard */
     atomic_store(&r->worst, KF_STATUS_OK);
     if (atomic_load(&r->part->fenced) || atomic_load(&r->part->revoked)) {
@@ -157,6 +191,7 @@ static enum verdict prepare(worker *w, kf_rec *r)
         KF_METRIC_ADD(d->env.metrics, records_filtered, 1);
         return V_SKIP; /* the guard's release completes it as done */
     }
+    if (r->part->ncrash && crashed_before(d, r, alone)) return V_GONE;
     if (too_old(d, r)) {
         char why[96];
         snprintf(why, sizeof why, "record older than retry.max_record_age_ms (%lld ms)",
@@ -229,6 +264,7 @@ static void dedupe(worker *w, kf_rec **chunk, int *verdict, size_t n)
 
 /* What a batch call needs beyond the records' positions (bisect.h). */
 typedef struct batch_ctx {
+    worker *w;
     kf_dispatcher *d;
     kf_rec **chunk;
     kf_rec_emitter *ems;
@@ -243,7 +279,9 @@ static void batch_call(void *arg, const size_t *idx, size_t k, kf_result *result
         views[j] = &c->chunk[idx[j]]->view;
         embase[j] = &c->ems[idx[j]].base;
     }
+    kf_crash_running(c->w->crash, views, k);
     kf_handler_call_batch(c->d->env.handler, views, embase, k, results);
+    kf_crash_idle(c->w->crash);
     KF_METRIC_ADD(c->d->env.metrics, handler_calls, k);
 }
 
@@ -260,16 +298,17 @@ static void batch_reset(void *arg, const size_t *idx, size_t k)
 
 /* The batch handler's call for the chunk (bisected when it fails as a whole
  * and retry.bisect is on): fills results[i] for every record i whose verdict
- * is V_HANDLE. */
-static void call_batch_handler(kf_dispatcher *d, kf_rec **chunk, const int *verdict,
+ * is V_HANDLE, except those that must run alone (apply_results calls them). */
+static void call_batch_handler(worker *w, kf_rec **chunk, const int *verdict, const bool *alone,
                                kf_rec_emitter *ems, kf_result *results, size_t n)
 {
+    kf_dispatcher *d = w->d;
     size_t idx[KF_MAX_CHUNK], k = 0;
     kf_result br[KF_MAX_CHUNK];
     for (size_t i = 0; i < n; i++)
-        if (verdict[i] == V_HANDLE) idx[k++] = i;
+        if (verdict[i] == V_HANDLE && !alone[i]) idx[k++] = i;
     if (!k) return;
-    batch_ctx c = {.d = d, .chunk = chunk, .ems = ems};
+    batch_ctx c = {.w = w, .d = d, .chunk = chunk, .ems = ems};
     if (d->env.mapping->retry.bisect) {
         kf_bisect_stats st = {0};
         kf_bisect_run(idx, k, br, batch_call, batch_reset, &c, &st);
@@ -300,7 +339,8 @@ static void call_batch_handler(kf_dispatcher *d, kf_rec **chunk, const int *verd
  * returns how many.
  */
 static size_t apply_results(worker *w, kf_rec **chunk, size_t n, const int *verdict,
-                            const kf_result *results, kf_rec_emitter *ems, kf_rec **touched)
+                            const bool *alone, const kf_result *results, kf_rec_emitter *ems,
+                            kf_rec **touched)
 {
     kf_dispatcher *d = w->d;
     int ordered = d->env.mapping->ordering != KF_ORDER_UNORDERED;
@@ -329,10 +369,13 @@ static size_t apply_results(worker *w, kf_rec **chunk, size_t n, const int *verd
             continue;
         }
         kf_result res;
-        if (kf_handler_has_batch(d->env.handler)) {
+        if (kf_handler_has_batch(d->env.handler) && !alone[i]) {
             res = results[i];
         } else {
+            const kf_record *one = &r->view;
+            kf_crash_running(w->crash, &one, 1);
             res = kf_handler_call(d->env.handler, &r->view, &ems[i].base);
+            kf_crash_idle(w->crash);
             KF_METRIC_ADD(d->env.metrics, handler_calls, 1);
         }
         if (res == KF_OK) {
@@ -387,18 +430,19 @@ static void run_chunk(worker *w, kf_rec **chunk, size_t n)
 {
     kf_dispatcher *d = w->d;
     int verdict[KF_MAX_CHUNK];
+    bool alone[KF_MAX_CHUNK];
     kf_result results[KF_MAX_CHUNK];
     kf_rec_emitter ems[KF_MAX_CHUNK];
     kf_rec *touched[KF_MAX_CHUNK];
 
     for (size_t i = 0; i < n; i++) {
-        verdict[i] = prepare(w, chunk[i]);
+        verdict[i] = prepare(w, chunk[i], &alone[i]);
         kf_rec_emitter_init(&ems[i], chunk[i], d->sink_names, d->env.sink_count);
     }
     if (w->state) dedupe(w, chunk, verdict, n);
     if (kf_handler_has_batch(d->env.handler))
-        call_batch_handler(d, chunk, verdict, ems, results, n);
-    size_t ntouched = apply_results(w, chunk, n, verdict, results, ems, touched);
+        call_batch_handler(w, chunk, verdict, alone, ems, results, n);
+    size_t ntouched = apply_results(w, chunk, n, verdict, alone, results, ems, touched);
     flush_sinks(w);
     release_guards(d, touched, ntouched);
 }
@@ -684,6 +728,8 @@ static void *worker_main(void *arg)
     kf_rec *chunk[KF_MAX_CHUNK];
     struct kf_lane *held[KF_MAX_CHUNK];
     bool retiring = false;
+    w->crash =
+        kf_crash_slot_take(d->env.mapping->name, kf_handler_name(d->env.handler), d->crash_tag);
 
     pthread_mutex_lock(&d->lock);
     if (w->fresh) {
@@ -782,6 +828,8 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&d->lock);
         if (line[0]) kf_info(C, "%s", line);
     }
+    kf_crash_slot_give(w->crash);
+    w->crash = NULL;
     return NULL;
 }
 
@@ -807,6 +855,13 @@ kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t
     if (d->pool)
         kf_rec_pool_set_keep(d->pool, (size_t)env->mapping->concurrency.max_inflight * 2 +
                                           (size_t)env->mapping->batch.max_records);
+    /* The start of the partitions' hash tags, for the crash ledger. */
+    if (env->redis_key_prefix) {
+        size_t len = strlen(env->redis_key_prefix) + strlen(env->mapping->group_id) + 4;
+        d->crash_tag = malloc(len);
+        if (d->crash_tag)
+            snprintf(d->crash_tag, len, "{%s:%s:", env->redis_key_prefix, env->mapping->group_id);
+    }
     d->sink_names = calloc(env->sink_count + 1, sizeof *d->sink_names);
     d->staged = calloc(env->sink_count + 1, sizeof *d->staged);
     d->workers = calloc((size_t)d->nworkers, sizeof *d->workers);
@@ -992,6 +1047,7 @@ void kf_dispatcher_destroy(kf_dispatcher *d)
     for (size_t s = 0; d->breakers && s < d->env.sink_count; s++)
         kf_breaker_free(d->breakers[s]);
     free(d->breakers);
+    free(d->crash_tag);
     free(d->workers);
     free(d->sink_names);
     free(d->staged);

@@ -40,8 +40,9 @@ typedef struct worker {
     bool to_join;         /* kf_dispatcher_destroy's: joinable when it stopped the pool */
     kf_sink_worker **sws; /* one per sink */
     kf_sink_worker *dlq_ws;
-    kf_eos_state *state; /* business-key dedupe: this worker's state connection */
-    uint32_t wrote;      /* the sinks (< 32) this chunk wrote to: a probe's verdict */
+    kf_eos_state *state;         /* business-key dedupe: this worker's state connection */
+    uint32_t wrote;              /* the sinks (< 32) this chunk wrote to: a probe's verdict */
+    struct kf_crash_slot *crash; /* what it runs, for a crash report; the thread's own */
 } worker;
 
 struct kf_dispatcher {
@@ -94,6 +95,9 @@ struct kf_dispatcher {
     kf_breaker **breakers;
     atomic_int held;
     bool probing;
+    /* "{<redis key prefix>:<group>:": the crash ledger's keys of this
+     * mapping's partitions start with it (crash_report.h). NULL: not noted. */
+    char *crash_tag;
     /* Record buffers: taken by the consumer (kf_dispatcher_pool), given
      * back by kf_rec_free from any thread; destroyed last. */
     struct kf_rec_pool *pool;

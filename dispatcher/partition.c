@@ -1,5 +1,7 @@
 #include "dispatcher/partition.h"
 
+#include "eos/crash_ledger.h"
+
 #include "dispatcher/packed.h"
 
 #include <stdlib.h>
@@ -75,8 +77,26 @@ void kf_partition_unref_n(kf_partition *p, int n)
     pthread_mutex_destroy(&p->stage_lock);
     free(p->done_mask);
     free(p->done_offsets);
+    free(p->crash);
     free(p->topic);
     free(p);
+}
+
+int64_t kf_partition_crashes(const kf_partition *p, int64_t offset, bool *suspect, const char **sig)
+{
+    int64_t count = 0;
+    *suspect = false;
+    *sig = "";
+    /* A handful of entries at most: the uncommitted window's crashes. */
+    for (size_t i = 0; i < p->ncrash && p->crash[i].offset <= offset; i++) {
+        const kf_crash_entry *e = &p->crash[i];
+        if (e->n == 1 && e->offset == offset) {
+            count = e->count;
+            *sig = e->sig;
+        }
+        if (offset < e->offset + e->n) *suspect = true;
+    }
+    return count;
 }
 
 /* ------------------------------------------------------------- done masks */

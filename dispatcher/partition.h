@@ -69,7 +69,12 @@ typedef struct kf_partition {
                                * it; the consumer takes the partition anew */
     atomic_int retake;        /* why it is dead: KF_RETAKE_* bits (kf_partition_retake) */
     atomic_int_fast64_t trim; /* committed offset, for the completion scripts */
-    uint32_t *done_mask;      /* open addressing: offsets[i] -> done_mask[i] */
+    /* The crash ledger (eos/crash_ledger.h): records that crashed the
+     * process under an earlier owner, sorted by offset. Set like the done
+     * marks, by the consumer before any record is dispatched; owned. */
+    struct kf_crash_entry *crash;
+    size_t ncrash;
+    uint32_t *done_mask; /* open addressing: offsets[i] -> done_mask[i] */
     int64_t *done_offsets;
     size_t done_cap; /* power of two, 0 when empty */
     size_t done_used;
@@ -125,6 +130,14 @@ int kf_partition_mark_done_run(kf_partition *p, int64_t from, int64_t to, int si
 
 /* The sinks done for `offset` as a bit mask (0 when none). Any thread. */
 uint32_t kf_partition_done_mask(const kf_partition *p, int64_t offset);
+
+/* What the crash ledger says of `offset`: how many times a call of that
+ * record alone crashed the process (*sig: the last signal, "" unknown), and
+ * whether it was in a batch call that crashed (then it must run alone so the
+ * next crash names it). Returns the crash count; 0 with *suspect false for
+ * an offset the ledger does not name. Any thread. */
+int64_t kf_partition_crashes(const kf_partition *p, int64_t offset, bool *suspect,
+                             const char **sig);
 
 /* Copies one output into a staged entry; NULL when out of memory. */
 kf_staged *kf_staged_new(int64_t offset, unsigned seq, const char *topic, const void *key,

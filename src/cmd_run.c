@@ -1,5 +1,6 @@
 /* `kfleet run` (the daemon) and `kfleet check` (validate without running). */
 #include "dispatcher/filter.h"
+#include "dispatcher/crash_report.h"
 #include "src/cli.h"
 #include "src/fleet.h"
 #include "common/kafka_conf.h"
@@ -65,8 +66,12 @@ int kf_cmd_run(int argc, char **argv)
     if (parse(argc, argv, &a, "run")) return KF_EXIT_USAGE;
     /* Before any thread exists, so signals reach only the waiting thread. */
     kf_fleet_block_signals();
+    kf_crash_install(); /* a handler that crashes the process names what it ran */
     kf_config *cfg = kf_cli_load_config(a.config);
     if (!cfg) return KF_EXIT_USAGE;
+    char rerr[512];
+    if (kf_crash_install_redis(cfg->redis_url, rerr, sizeof rerr) != 0)
+        kf_warn("run", "crashes will be logged but not noted in Redis: %s", rerr);
     char err[1024];
     kf_fleet *f = kf_fleet_start(cfg, err, sizeof err);
     if (!f) {

@@ -94,6 +94,7 @@ static const bad_case BAD[] = {
      "expected true or false, got \"yes\""},
     {CFG_M(",'retry':{'max_attempts':1001}"), "mappings[0].retry.max_attempts", "1..1000"},
     {CFG_M(",'retry':{'bisect':1}"), "mappings[0].retry.bisect", "expected true or false, got 1"},
+    {CFG_M(",'retry':{'max_crashes':0}"), "mappings[0].retry.max_crashes", "1..1000, got 0"},
     {CFG_M(",'retry':{'backoff_ms':200,'max_backoff_ms':100}"), "mappings[0].retry.max_backoff_ms",
      "200..3600000, got 100"},
     {CFG_M(",'retry':{'max_record_age_ms':0}"), "mappings[0].retry.max_record_age_ms",
@@ -357,6 +358,7 @@ START_TEST(test_defaults)
     ck_assert_int_eq(m->retry.max_backoff_ms, 10000);
     ck_assert_int_eq(m->retry.max_record_age_ms, -1);
     ck_assert(!m->retry.bisect);
+    ck_assert_int_eq(m->retry.max_crashes, 3);
     ck_assert_ptr_null(m->on_failure.topic);
     ck_assert_uint_eq(m->sink_count, 1);
     ck_assert_str_eq(m->sinks[0].name, "s");

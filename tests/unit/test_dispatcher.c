@@ -29,6 +29,7 @@
 #include "dispatcher/filter.h"
 #include "dispatcher/record.h"
 #include "dispatcher/record_pool.h"
+#include "eos/crash_ledger.h"
 #include "handlers/loader.h"
 #include "sinks/registry.h"
 #include "sinks/sink.h"
@@ -764,6 +765,68 @@ START_TEST(test_batch_bisect_isolates_the_bad_record)
         ck_assert_uint_eq(M(&R.met.outputs[0]), 0);
         ck_assert_uint_eq(M(&R.met.batch_bisections), 0);
     }
+}
+END_TEST
+
+/* The crash ledger's entries for partition pi (as the consumer loads them at
+ * assignment, before any record): the partition owns them. */
+static void set_crashes(int pi, const kf_crash_entry *e, size_t n)
+{
+    kf_partition *p = R.parts[pi];
+    p->crash = calloc(n, sizeof *e);
+    memcpy(p->crash, e, n * sizeof *e);
+    p->ncrash = n;
+}
+
+/* A record that crashed the process max_crashes times goes to the on-failure
+ * topic without a handler call, with the signal in its reason; one that
+ * crashed it fewer times runs. */
+START_TEST(test_crashed_record_goes_to_dlq_unrun)
+{
+    rig_start(FIXTURE("probe"), "{}",
+              "\"ordering\":\"key\",\"concurrency\":{\"threads\":2},"
+              "\"retry\":{\"max_crashes\":3}",
+              SINK_NULL, DLQ_HTTP);
+    kf_crash_entry e[] = {{.offset = 2, .n = 1, .count = 3, .sig = "SIGSEGV"},
+                          {.offset = 4, .n = 1, .count = 2, .sig = "SIGSEGV"}};
+    set_crashes(0, e, 2);
+    char key[16];
+    for (int i = 0; i < 6; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        submit(rec(0, key, "v"));
+    }
+    ck_assert(DRAINED(10000));
+    assert_all_done();
+    ck_assert_uint_eq(M(&R.met.records_failed), 1);
+    ck_assert_uint_eq(M(&R.met.records_crashed), 1);
+    ck_assert_uint_eq(PR.calls(), 5);
+    for (size_t i = 0; i < PR.calls(); i++)
+        ck_assert_int_ne(probe_get(i).offset, 2);
+    hreq dl[2];
+    ck_assert_uint_eq(server_requests("/dlq", 0, dl, 2), 1);
+    ck_assert_str_eq(dl[0].source, "in/0/2");
+}
+END_TEST
+
+/* Records of a batch call that crashed run in calls of their own: a batch
+ * handler that fails a whole call for one bad record (all_or_nothing) then
+ * fails that record alone. */
+START_TEST(test_crash_suspects_run_alone)
+{
+    rig_start(FIXTURE("all_or_nothing"), "{}",
+              "\"ordering\":\"unordered\",\"concurrency\":{\"threads\":1},"
+              "\"retry\":{\"max_attempts\":1}",
+              SINK_NULL, DLQ_NULL);
+    kf_crash_entry e[] = {{.offset = 3, .n = 4, .count = 1}};
+    set_crashes(0, e, 1);
+    kf_rec *recs[10];
+    for (int i = 0; i < 10; i++)
+        recs[i] = rec(0, "k", i == 5 ? "POISON" : "fine");
+    kf_dispatcher_submit(R.d, recs, 10);
+    ck_assert(DRAINED(10000));
+    assert_all_done();
+    ck_assert_uint_eq(M(&R.met.records_failed), 1);
+    ck_assert_uint_eq(M(&R.met.outputs[0]), 9);
 }
 END_TEST
 
@@ -1980,6 +2043,8 @@ static Suite *dispatcher_suite(void)
     tcase_add_test(tc, test_too_old_goes_to_dlq_without_handler);
     tcase_add_test(tc, test_batch_handler_partial_failure);
     tcase_add_loop_test(tc, test_batch_bisect_isolates_the_bad_record, 0, 2);
+    tcase_add_test(tc, test_crashed_record_goes_to_dlq_unrun);
+    tcase_add_test(tc, test_crash_suspects_run_alone);
     tcase_add_test(tc, test_filtered_records_done_without_handler);
     tcase_add_test(tc, test_traceparent_carried_to_outputs);
     tcase_add_test(tc, test_new_without_sinks);
