@@ -2,6 +2,7 @@
  * The crash report (dispatcher/crash_report.h): a child process takes worker
  * slots, enters "handler calls" and dies of a real fault; the parent reads
  * what it wrote to stderr, how it died, and what it noted in a real Redis.
+ * The faults are the fixture handler's (tests/unit/fixtures/crashing.c).
  * What must hold: the faulting worker's mapping, handler and records first,
  * the other busy workers after it, idle ones not at all; death by the same
  * signal (a stack overflow included, on the alternate stack); the faulting
@@ -10,6 +11,7 @@
  */
 #include "dispatcher/crash_report.h"
 #include "eos/crash_ledger.h"
+#include "handlers/loader.h"
 #include "tests/unit/support/redis_server.h"
 
 #include <check.h>
@@ -81,19 +83,18 @@ static void *idle_worker(void *arg)
     return NULL;
 }
 
-/* Volatile, so the compiler can prove neither the fault nor the endless
- * recursion. */
-static volatile int *volatile bad_pointer = (volatile int *)(uintptr_t)8;
-static volatile int depth_limit = 1 << 30;
-
-static int deeper(volatile char *prev, int n)
-{
-    volatile char buf[512];
-    buf[0] = prev ? prev[0] : (char)n;
-    return n < depth_limit ? deeper(buf, n + 1) + buf[0] : buf[0];
-}
-
 enum how { SEGV, ABRT, OVERFLOW, OUTSIDE, BATCH };
+
+/* The fixture handler that crashes on a marked value: the faults are its. */
+static kf_loaded_handler *crashing;
+
+static void crash_in_handler(const char *value)
+{
+    kf_record r = rec_at("in", 3, 42);
+    r.value = value;
+    r.value_len = strlen(value);
+    kf_handler_call(crashing, &r, NULL);
+}
 
 static void *crasher(void *arg)
 {
@@ -110,9 +111,7 @@ static void *crasher(void *arg)
         kf_crash_running(s, vb, 5);
     else if (how != OUTSIDE)
         kf_crash_running(s, v1, 1);
-    if (how == SEGV || how == OUTSIDE || how == BATCH) *bad_pointer = 1;
-    if (how == ABRT) abort();
-    if (how == OVERFLOW) deeper(NULL, 0);
+    crash_in_handler(how == ABRT ? "ABORT" : how == OVERFLOW ? "OVERFLOW" : "SEGV");
     return NULL;
 }
 
@@ -120,6 +119,8 @@ static void child(enum how how, const char *redis_url)
 {
     kf_crash_install();
     char err[256];
+    crashing = kf_handler_load(KF_BINARY_DIR "/fixtures/crashing.so", "{}", err, sizeof err);
+    if (!crashing) _exit(4);
     if (redis_url && kf_crash_install_redis(redis_url, err, sizeof err) != 0) _exit(3);
     pthread_barrier_init(&ready, NULL, 3);
     pthread_t a, b, c;
