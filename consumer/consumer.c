@@ -220,6 +220,20 @@ static void revoke_partitions(kf_consumer *c, const rd_kafka_topic_partition_lis
     atomic_store(&c->metrics->assigned, (int)c->parts.count);
 }
 
+/* The partition's committed offset, for the crash ledger: exactly-once knows
+ * it from the assign script; otherwise the broker is asked (only when the
+ * ledger names something). -1 when unknown. */
+static int64_t committed_for_ledger(kf_consumer *c, const kf_partition *p)
+{
+    int64_t trim = atomic_load(&p->trim);
+    if (trim >= 0 || p->committed >= 0) return trim >= 0 ? trim : p->committed;
+    rd_kafka_topic_partition_list_t *l = kf_consumer_one_partition(p);
+    int64_t off = -1;
+    if (!rd_kafka_committed(c->rk, l, 5000) && !l->elems[0].err) off = l->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(l);
+    return off;
+}
+
 void kf_consumer_load_crashes(kf_consumer *c, kf_partition *p, bool *skip)
 {
     if (skip && *skip) return;
@@ -235,17 +249,41 @@ void kf_consumer_load_crashes(kf_consumer *c, kf_partition *p, bool *skip)
         if (skip) *skip = true;
         return;
     }
+    /* Entries the committed offset has passed are never needed again. */
+    int64_t floor = n ? committed_for_ledger(c, p) : -1;
+    size_t keep = 0, stale = 0;
+    kf_crash_entry *gone = n ? calloc(n, sizeof *gone) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (floor >= 0 && e[i].offset + e[i].n <= floor) {
+            if (gone) gone[stale++] = e[i];
+            continue;
+        }
+        e[keep++] = e[i];
+    }
+    if (stale && kf_crash_ledger_forget(c->ledger, p->topic, p->partition, gone, stale, err,
+                                        sizeof err) != KF_STATUS_OK)
+        kf_debug(C, "mapping %s: %s[%d]: stale crash ledger entries stay until their TTL: %s",
+                 c->m->name, p->topic, p->partition, err);
+    free(gone);
     free(p->crash);
-    p->crash = e;
-    p->ncrash = n;
-    for (size_t i = 0; i < n; i++)
-        kf_warn(C, "mapping %s: %s[%d]@%lld%s crashed the process %lld time(s)%s%s: %s", c->m->name,
-                p->topic, p->partition, (long long)e[i].offset,
-                e[i].n > 1 ? " (a batch call of that many records from it)" : "",
-                (long long)e[i].count, e[i].sig[0] ? " with " : "", e[i].sig,
-                e[i].n > 1 || e[i].count < c->m->retry.max_crashes
+    p->crash = keep ? e : NULL;
+    p->ncrash = keep;
+    if (!keep) free(e);
+    for (size_t i = 0; i < keep; i++) {
+        char at[64];
+        if (e[i].n > 1)
+            snprintf(at, sizeof at, "a batch call over offsets %lld..%lld", (long long)e[i].offset,
+                     (long long)(e[i].offset + e[i].n - 1));
+        else
+            snprintf(at, sizeof at, "offset %lld", (long long)e[i].offset);
+        kf_warn(C, "mapping %s: %s[%d]: %s crashed the process %lld time(s)%s%s: %s", c->m->name,
+                p->topic, p->partition, at, (long long)e[i].count, e[i].sig[0] ? " with " : "",
+                e[i].sig,
+                e[i].n > 1 ? "its records run in calls of their own"
+                : e[i].count < c->m->retry.max_crashes
                     ? "it runs in a call of its own"
                     : "it goes to the on-failure topic without running");
+    }
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,

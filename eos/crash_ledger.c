@@ -150,3 +150,54 @@ int kf_crash_ledger_load(kf_crash_ledger *l, const char *topic, int32_t partitio
     freeReplyObject(r);
     return rc;
 }
+
+int kf_crash_ledger_forget(kf_crash_ledger *l, const char *topic, int32_t partition,
+                           const kf_crash_entry *e, size_t n, char *err, size_t errlen)
+{
+    if (n == 0) return KF_STATUS_OK;
+    if (!l->rc && !(l->rc = kf_redis_connect(&l->url, 1000, 1000, err, errlen)))
+        return KF_STATUS_RETRY;
+    char key[1024];
+    kf_crash_ledger_key(key, sizeof key, l->prefix, l->group, topic, partition);
+    size_t argc = 2 + 2 * n;
+    const char **argv = calloc(argc, sizeof *argv);
+    char(*fields)[48] = calloc(2 * n, sizeof *fields);
+    if (!argv || !fields) {
+        free(argv);
+        free(fields);
+        snprintf(err, errlen, "out of memory");
+        return KF_STATUS_FAIL;
+    }
+    argv[0] = "HDEL";
+    argv[1] = key;
+    size_t k = 2;
+    for (size_t i = 0; i < n; i++) {
+        if (e[i].n > 1) {
+            snprintf(fields[k - 2], sizeof fields[0], "%" PRId64 "+%" PRId64, e[i].offset, e[i].n);
+            argv[k] = fields[k - 2];
+            k++;
+            continue;
+        }
+        snprintf(fields[k - 2], sizeof fields[0], "%" PRId64, e[i].offset);
+        argv[k] = fields[k - 2];
+        k++;
+        snprintf(fields[k - 2], sizeof fields[0], "sig:%" PRId64, e[i].offset);
+        argv[k] = fields[k - 2];
+        k++;
+    }
+    redisReply *r = redisCommandArgv(l->rc, (int)k, argv, NULL);
+    int rc = KF_STATUS_OK;
+    if (!r) {
+        snprintf(err, errlen, "HDEL %s: %s", key, l->rc->errstr);
+        redisFree(l->rc);
+        l->rc = NULL;
+        rc = KF_STATUS_RETRY;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "HDEL %s: %s", key, r->str);
+        rc = KF_STATUS_FAIL;
+    }
+    if (r) freeReplyObject(r);
+    free(argv);
+    free(fields);
+    return rc;
+}

@@ -59,4 +59,10 @@ void kf_crash_ledger_destroy(kf_crash_ledger *l);
 int kf_crash_ledger_load(kf_crash_ledger *l, const char *topic, int32_t partition,
                          kf_crash_entry **out, size_t *n, char *err, size_t errlen);
 
+/* Deletes entries the partition's committed offset has passed (their
+ * records are never delivered again). Best effort: KF_STATUS_OK or not, with
+ * err; a stale entry left behind goes with the key's TTL. */
+int kf_crash_ledger_forget(kf_crash_ledger *l, const char *topic, int32_t partition,
+                           const kf_crash_entry *e, size_t n, char *err, size_t errlen);
+
 #endif
