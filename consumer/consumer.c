@@ -185,11 +185,26 @@ static void revoke_partitions(kf_consumer *c, const rd_kafka_topic_partition_lis
         kf_partition *p =
             kf_assignment_find(&c->parts, parts->elems[i].topic, parts->elems[i].partition);
         if (!p) continue;
+        /* A sink's breaker is open: the queued records cannot run, and
+         * waiting for them would only hold the group's rebalance up. They go
+         * now (the next owner redoes them); what is running may finish. */
+        size_t dropped = 0;
+        if (kf_dispatcher_held(c->d)) {
+            atomic_store(&p->revoked, true);
+            dropped = kf_dispatcher_drop_partition(c->d, p);
+        }
         int64_t left = deadline - kf_now_ms();
         int idle = kf_dispatcher_wait_idle(c->d, p, left > 0 ? (int)left : 0) == 0;
         atomic_store(&p->revoked, true);
-        if (idle) continue;
-        size_t dropped = kf_dispatcher_drop_partition(c->d, p);
+        if (idle) {
+            if (dropped)
+                kf_info(C,
+                        "mapping %s: %s[%d] revoked while a sink's circuit breaker is open: %zu "
+                        "queued record(s) dropped; the next owner redoes them",
+                        c->m->name, p->topic, p->partition, dropped);
+            continue;
+        }
+        dropped += kf_dispatcher_drop_partition(c->d, p);
         kf_warn(C,
                 "mapping %s: %s[%d] did not finish within revoke_timeout_ms: %zu queued "
                 "record(s) dropped, %d still running; the next owner redoes them",

@@ -8,7 +8,9 @@
 # would hit the sink hundreds of times a second.
 #
 # A. An HTTP endpoint answering 503 to everything (the test receiver's 5xx
-#    mode), 5,000 records on 4 partitions, then the endpoint back.
+#    mode), 5,000 records on 4 partitions; while the breaker is open a second
+#    worker joins the group (the revoke must not wait for held records); then
+#    the endpoint is back.
 # B. A Kafka topic that refuses writes: the sink's topic does not exist and
 #    the producer may not create it (allow.auto.create.topics=false: the
 #    broker answers UNKNOWN_TOPIC_OR_PARTITION), 2,000 records, then the
@@ -66,7 +68,7 @@ it_start_receiver hook
 receiver_mode '{"mode":"5xx","status":503}'
 it_render dlq.json "$KF_TMP/a.json" "$RETRY" \
 	'mappings.0.sinks=[{"name":"hook","type":"http","url":"http://127.0.0.1:'"$IT_HTTP_PORT"'/a","timeout_ms":2000,'"$BREAKER"'}]' \
-	"metrics={\"listen\": \"127.0.0.1:$IT_METRICS_PORT\"}"
+	mappings.0.revoke_timeout_ms=60000 "metrics={\"listen\": \"127.0.0.1:$IT_METRICS_PORT\"}"
 it_start_kfleet a "$KF_TMP/a.json"
 it_wait_until 60 "the breaker to open" it_metric_at_least kfleet_sink_breaker_opens_total 1
 it_wait_until 10 "the breaker's warning" kf_log_has a 'sink hook failed 5 times in a row.*circuit open'
@@ -75,6 +77,18 @@ held_probes receiver_requests
 it_wait_until 10 "a failed probe in the log" kf_log_has a 'sink hook failed its probe \(http 503'
 [[ $(it_metric kfleet_records_done_total) == 0 ]] || it_fail "records were done while every request failed"
 
+# A rebalance while the breaker is open: the revoked partitions' queued
+# records go at once, instead of holding the group's rebalance up for
+# revoke_timeout_ms (60 s here) waiting for records that cannot run.
+it_render "$KF_TMP/a.json" "$KF_TMP/a2.json" -metrics
+t0=$SECONDS
+it_start_kfleet a2 "$KF_TMP/a2.json"
+it_wait_until 30 "a second worker's assignment (60 s if the revoke waited for the held records)" \
+	kf_log_has a2 'assigned [1-9][0-9]* partition'
+kf_log "a second worker joined and got partitions in $((SECONDS - t0)) s while the breaker was open"
+it_wait_until 10 "the first worker's line about its dropped records" \
+	kf_log_has a 'revoked while a sink.s circuit breaker is open: [0-9]+ queued record'
+
 receiver_mode '{"mode":"normal"}'
 it_verify_until 120 "A: every record delivered after the outage" --http-log "$IT_HTTP_LOG" --expect "$N" \
 	--allow-duplicates
@@ -82,6 +96,7 @@ it_wait_until 10 "the breaker to close" it_metric_is kfleet_sink_breaker_state 0
 it_wait_until 10 "the breaker's closing line" kf_log_has a 'sink hook answered its probe: circuit closed'
 it_wait_until 15 "the partitions resumed" it_metric_is kfleet_paused_partitions 0
 kf_assert_eq 1 "$(it_metric kfleet_sink_breaker_opens_total)" "times the breaker opened"
+it_stop_kfleet a2 30
 it_stop_kfleet a 30
 it_verify_final "A: http sink" --http-log "$IT_HTTP_LOG" --expect "$N" --allow-duplicates
 it_verify_final "A: no record in the on-failure topic" --dlq "$IT_DLQ" --expect-dlq 0
