@@ -265,26 +265,15 @@ void kf_consumer_load_crashes(kf_consumer *c, kf_partition *p, bool *skip)
         return;
     }
     /* Entries the committed offset has passed are never needed again. */
-    int64_t floor = n ? committed_for_ledger(c, p) : -1;
-    size_t keep = 0, stale = 0;
-    kf_crash_entry *gone = n ? calloc(n, sizeof *gone) : NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (floor >= 0 && e[i].offset + e[i].n <= floor) {
-            if (gone) gone[stale++] = e[i];
-            continue;
-        }
-        e[keep++] = e[i];
-    }
-    if (stale && kf_crash_ledger_forget(c->ledger, p->topic, p->partition, gone, stale, err,
-                                        sizeof err) != KF_STATUS_OK)
+    if (n && kf_crash_ledger_prune(c->ledger, p->topic, p->partition, committed_for_ledger(c, p), e,
+                                   &n, err, sizeof err) != KF_STATUS_OK)
         kf_debug(C, "mapping %s: %s[%d]: stale crash ledger entries stay until their TTL: %s",
                  c->m->name, p->topic, p->partition, err);
-    free(gone);
     free(p->crash);
-    p->crash = keep ? e : NULL;
-    p->ncrash = keep;
-    if (!keep) free(e);
-    for (size_t i = 0; i < keep; i++) {
+    p->crash = n ? e : NULL;
+    p->ncrash = n;
+    if (!n) free(e);
+    for (size_t i = 0; i < n; i++) {
         char at[64];
         if (e[i].n > 1)
             snprintf(at, sizeof at, "a batch call over offsets %lld..%lld", (long long)e[i].offset,
@@ -452,6 +441,15 @@ static void submit(kf_consumer *c)
     c->batch_bytes = 0;
 }
 
+/* While paused: partitions that were in their start window when the pause
+ * began join it once out of it (looked at every 500 ms). */
+static void pause_late_comers(kf_consumer *c, int64_t now)
+{
+    if (now < c->next_pause_sweep) return;
+    pause_parts(c, 1, now);
+    c->next_pause_sweep = now + 500;
+}
+
 /* How long the in-flight limit may hold before the partitions are paused. */
 #define PAUSE_AFTER_MS 500
 
@@ -512,20 +510,12 @@ static int throttle(kf_consumer *c, int64_t now)
     }
     if (inflight < m->concurrency.max_inflight) {
         c->pressure_since = 0;
-        if (held && now >= c->next_pause_sweep) {
-            pause_parts(c, 1, now); /* those that were in their start window */
-            c->next_pause_sweep = now + 500;
-        }
+        if (held) pause_late_comers(c, now);
         if (c->paused && !held && inflight <= m->concurrency.max_inflight / 2) set_paused(c, 0);
         return 0;
     }
     if (c->paused) {
-        /* Partitions that were in their start window when the pause began
-         * join it once out of it. */
-        if (now >= c->next_pause_sweep) {
-            pause_parts(c, 1, now);
-            c->next_pause_sweep = now + 500;
-        }
+        pause_late_comers(c, now);
         return 0;
     }
     if (!c->pressure_since) c->pressure_since = now;

@@ -227,10 +227,22 @@ void kf_completion_acked(kf_dispatcher *d, kf_rec *r)
     free(why);
 }
 
+void kf_completion_probe_void(kf_dispatcher *d, int sink, int64_t now)
+{
+    if (kf_breaker_probe_void(d->breakers[sink], now))
+        atomic_store(&d->env.metrics->breaker_state[sink], (int)KF_BREAKER_OPEN);
+}
+
 void kf_completion_breaker(kf_dispatcher *d, int sink, kf_status st, const char *why)
 {
     kf_breaker *b = d->breakers[sink];
     int64_t now = kf_now_ms();
+    /* A fenced write says nothing of the sink's health: a probe that was
+     * fenced is no probe. */
+    if (st == KF_STATUS_FENCED) {
+        kf_completion_probe_void(d, sink, now);
+        return;
+    }
     kf_breaker_change ch = kf_breaker_answer(b, st == KF_STATUS_RETRY, why, now);
     if (ch == KF_BREAKER_SAME) return;
     const kf_mapping_config *m = d->env.mapping;
@@ -289,13 +301,7 @@ static void on_ack(void *opaque, kf_status st, const char *why)
             KF_METRIC_ADD(d->env.metrics, outputs[sink], 1);
         else
             KF_METRIC_ADD(d->env.metrics, sink_errors[sink], 1);
-        /* A fenced write says nothing of the sink's health: a probe that
-         * was fenced is no probe. */
-        if (d->breakers[sink] && st == KF_STATUS_FENCED) {
-            if (kf_breaker_probe_void(d->breakers[sink], kf_now_ms()))
-                atomic_store(&d->env.metrics->breaker_state[sink], (int)KF_BREAKER_OPEN);
-        } else if (d->breakers[sink])
-            kf_completion_breaker(d, sink, st, why);
+        if (d->breakers[sink]) kf_completion_breaker(d, sink, st, why);
     }
     if (st != KF_STATUS_OK) {
         int cur = atomic_load(&r->worst);

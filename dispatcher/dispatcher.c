@@ -3,6 +3,7 @@
 #include "dispatcher/backoff.h"
 #include "dispatcher/bisect.h"
 #include "dispatcher/crash_report.h"
+#include "eos/crash_ledger.h"
 #include "eos/dedupe.h"
 #include "dispatcher/dead_letter.h"
 #include "dispatcher/emitter.h"
@@ -515,12 +516,9 @@ static size_t take_probe(kf_dispatcher *d, int64_t now, kf_rec **chunk, int64_t 
 static void probe_ran(kf_dispatcher *d, uint32_t wrote, int64_t now)
 {
     d->probing = false;
-    for (size_t s = 0; s < d->env.sink_count; s++) {
-        kf_breaker *b = d->breakers[s];
-        if (!b || (s < 32 && (wrote & (1u << s)))) continue;
-        if (kf_breaker_probe_void(b, now))
-            atomic_store(&d->env.metrics->breaker_state[s], (int)KF_BREAKER_OPEN);
-    }
+    for (size_t s = 0; s < d->env.sink_count; s++)
+        if (d->breakers[s] && !(s < 32 && (wrote & (1u << s))))
+            kf_completion_probe_void(d, (int)s, now);
 }
 
 /* ------------------------------------------------------------- autoscaling */
@@ -856,12 +854,8 @@ kf_dispatcher *kf_dispatcher_new(const kf_dispatcher_env *env, char *err, size_t
         kf_rec_pool_set_keep(d->pool, (size_t)env->mapping->concurrency.max_inflight * 2 +
                                           (size_t)env->mapping->batch.max_records);
     /* The start of the partitions' hash tags, for the crash ledger. */
-    if (env->redis_key_prefix) {
-        size_t len = strlen(env->redis_key_prefix) + strlen(env->mapping->group_id) + 4;
-        d->crash_tag = malloc(len);
-        if (d->crash_tag)
-            snprintf(d->crash_tag, len, "{%s:%s:", env->redis_key_prefix, env->mapping->group_id);
-    }
+    if (env->redis_key_prefix)
+        d->crash_tag = kf_crash_ledger_tag_prefix(env->redis_key_prefix, env->mapping->group_id);
     d->sink_names = calloc(env->sink_count + 1, sizeof *d->sink_names);
     d->staged = calloc(env->sink_count + 1, sizeof *d->staged);
     d->workers = calloc((size_t)d->nworkers, sizeof *d->workers);
@@ -967,7 +961,7 @@ void kf_dispatcher_submit(kf_dispatcher *d, kf_rec **recs, size_t n)
 
 bool kf_dispatcher_held(const kf_dispatcher *d)
 {
-    return atomic_load(&((kf_dispatcher *)d)->held) > 0;
+    return atomic_load(&d->held) > 0;
 }
 
 int64_t kf_dispatcher_inflight(const kf_dispatcher *d)

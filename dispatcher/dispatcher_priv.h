@@ -141,8 +141,13 @@ void kf_completion_fenced(kf_dispatcher *d, kf_rec *r);
 void kf_completion_acked(kf_dispatcher *d, kf_rec *r);
 
 /* A sink's answer for its breaker (completion.c): logs, counts and wakes
- * the workers when the breaker opens or closes. Any thread, no lock held. */
+ * the workers when the breaker opens or closes; a fenced answer voids a
+ * probe. Any thread, no lock held. */
 void kf_completion_breaker(kf_dispatcher *d, int sink, kf_status st, const char *why);
+
+/* The probe never reached sink `sink` (or was fenced there): a probing
+ * breaker is due again at once (breaker.h). Any thread, any lock. */
+void kf_completion_probe_void(kf_dispatcher *d, int sink, int64_t now);
 
 /* Writes one message to a sink with the record as its ack target. */
 void kf_completion_write(kf_dispatcher *d, kf_sink_worker *ws, int sink, kf_rec *r,

@@ -66,10 +66,26 @@ long kf_crash_ledger_parse(const char *const *fields, const char *const *values,
     return (long)k;
 }
 
+/* "{prefix:group:" into out; returns its length (as snprintf). */
+static int tag_prefix(char *out, size_t outlen, const char *prefix, const char *group)
+{
+    return snprintf(out, outlen, "{%s:%s:", prefix, group);
+}
+
+char *kf_crash_ledger_tag_prefix(const char *prefix, const char *group)
+{
+    int len = tag_prefix(NULL, 0, prefix, group);
+    char *out = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (out) tag_prefix(out, (size_t)len + 1, prefix, group);
+    return out;
+}
+
 void kf_crash_ledger_key(char *out, size_t outlen, const char *prefix, const char *group,
                          const char *topic, int32_t partition)
 {
-    snprintf(out, outlen, "{%s:%s:%s:%" PRId32 "}" KF_CRASH_LEDGER_SUFFIX, prefix, group, topic,
+    int len = tag_prefix(out, outlen, prefix, group);
+    if (len < 0 || (size_t)len >= outlen) return;
+    snprintf(out + len, outlen - (size_t)len, "%s:%" PRId32 "}" KF_CRASH_LEDGER_SUFFIX, topic,
              partition);
 }
 
@@ -105,27 +121,44 @@ void kf_crash_ledger_destroy(kf_crash_ledger *l)
     free(l);
 }
 
+/* Runs one command on the ledger's connection, opened when needed and
+ * dropped after an error without a reply. KF_STATUS_OK with *reply (the
+ * caller frees it); else the status, with err naming the command and key. */
+static int command(kf_crash_ledger *l, int argc, const char **argv, redisReply **reply, char *err,
+                   size_t errlen)
+{
+    *reply = NULL;
+    if (!l->rc && !(l->rc = kf_redis_connect(&l->url, 1000, 1000, err, errlen)))
+        return KF_STATUS_RETRY;
+    redisReply *r = redisCommandArgv(l->rc, argc, argv, NULL);
+    if (!r) {
+        snprintf(err, errlen, "%s %s: %s", argv[0], argv[1], l->rc->errstr);
+        redisFree(l->rc);
+        l->rc = NULL;
+        return KF_STATUS_RETRY;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "%s %s: %s", argv[0], argv[1], r->str);
+        int rc = kf_redis_classify(r->str, NULL);
+        freeReplyObject(r);
+        return rc;
+    }
+    *reply = r;
+    return KF_STATUS_OK;
+}
+
 int kf_crash_ledger_load(kf_crash_ledger *l, const char *topic, int32_t partition,
                          kf_crash_entry **out, size_t *n, char *err, size_t errlen)
 {
     *out = NULL;
     *n = 0;
-    if (!l->rc && !(l->rc = kf_redis_connect(&l->url, 1000, 1000, err, errlen)))
-        return KF_STATUS_RETRY;
     char key[1024];
     kf_crash_ledger_key(key, sizeof key, l->prefix, l->group, topic, partition);
-    redisReply *r = redisCommand(l->rc, "HGETALL %s", key);
-    if (!r) {
-        snprintf(err, errlen, "HGETALL %s: %s", key, l->rc->errstr);
-        redisFree(l->rc);
-        l->rc = NULL;
-        return KF_STATUS_RETRY;
-    }
-    int rc = KF_STATUS_OK;
-    if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, errlen, "HGETALL %s: %s", key, r->str);
-        rc = kf_redis_classify(r->str, NULL);
-    } else if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2) {
+    const char *argv[] = {"HGETALL", key};
+    redisReply *r;
+    int rc = command(l, 2, argv, &r, err, errlen);
+    if (rc != KF_STATUS_OK) return rc;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2) {
         size_t pairs = r->elements / 2;
         const char **f = calloc(pairs, sizeof *f), **v = calloc(pairs, sizeof *v);
         if (!f || !v) {
@@ -151,17 +184,15 @@ int kf_crash_ledger_load(kf_crash_ledger *l, const char *topic, int32_t partitio
     return rc;
 }
 
-int kf_crash_ledger_forget(kf_crash_ledger *l, const char *topic, int32_t partition,
-                           const kf_crash_entry *e, size_t n, char *err, size_t errlen)
+int kf_crash_ledger_prune(kf_crash_ledger *l, const char *topic, int32_t partition, int64_t floor,
+                          kf_crash_entry *e, size_t *n, char *err, size_t errlen)
 {
-    if (n == 0) return KF_STATUS_OK;
-    if (!l->rc && !(l->rc = kf_redis_connect(&l->url, 1000, 1000, err, errlen)))
-        return KF_STATUS_RETRY;
+    if (floor < 0 || *n == 0) return KF_STATUS_OK;
     char key[1024];
     kf_crash_ledger_key(key, sizeof key, l->prefix, l->group, topic, partition);
-    size_t argc = 2 + 2 * n;
-    const char **argv = calloc(argc, sizeof *argv);
-    char(*fields)[48] = calloc(2 * n, sizeof *fields);
+    /* HDEL key and up to two fields per entry. */
+    const char **argv = calloc(2 + 2 * *n, sizeof *argv);
+    char(*fields)[48] = calloc(2 * *n, sizeof *fields);
     if (!argv || !fields) {
         free(argv);
         free(fields);
@@ -170,32 +201,26 @@ int kf_crash_ledger_forget(kf_crash_ledger *l, const char *topic, int32_t partit
     }
     argv[0] = "HDEL";
     argv[1] = key;
-    size_t k = 2;
-    for (size_t i = 0; i < n; i++) {
-        if (e[i].n > 1) {
-            snprintf(fields[k - 2], sizeof fields[0], "%" PRId64 "+%" PRId64, e[i].offset, e[i].n);
-            argv[k] = fields[k - 2];
-            k++;
+    size_t keep = 0, k = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (e[i].offset + e[i].n > floor) {
+            e[keep++] = e[i];
             continue;
         }
-        snprintf(fields[k - 2], sizeof fields[0], "%" PRId64, e[i].offset);
-        argv[k] = fields[k - 2];
-        k++;
-        snprintf(fields[k - 2], sizeof fields[0], "sig:%" PRId64, e[i].offset);
-        argv[k] = fields[k - 2];
-        k++;
+        if (e[i].n > 1) {
+            snprintf(fields[k], sizeof fields[0], "%" PRId64 "+%" PRId64, e[i].offset, e[i].n);
+            k++;
+        } else {
+            snprintf(fields[k++], sizeof fields[0], "%" PRId64, e[i].offset);
+            snprintf(fields[k++], sizeof fields[0], "sig:%" PRId64, e[i].offset);
+        }
     }
-    redisReply *r = redisCommandArgv(l->rc, (int)k, argv, NULL);
+    *n = keep;
+    for (size_t i = 0; i < k; i++)
+        argv[2 + i] = fields[i];
     int rc = KF_STATUS_OK;
-    if (!r) {
-        snprintf(err, errlen, "HDEL %s: %s", key, l->rc->errstr);
-        redisFree(l->rc);
-        l->rc = NULL;
-        rc = KF_STATUS_RETRY;
-    } else if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, errlen, "HDEL %s: %s", key, r->str);
-        rc = KF_STATUS_FAIL;
-    }
+    redisReply *r = NULL;
+    if (k) rc = command(l, (int)(2 + k), argv, &r, err, errlen);
     if (r) freeReplyObject(r);
     free(argv);
     free(fields);

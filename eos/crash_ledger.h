@@ -42,6 +42,12 @@ typedef struct kf_crash_entry {
 long kf_crash_ledger_parse(const char *const *fields, const char *const *values, size_t npairs,
                            kf_crash_entry **out);
 
+/* "{prefix:group:", the start of the hash tags of a group's partitions
+ * (eos/state.h): the crash report, which cannot format in a signal handler,
+ * completes it with "<topic>:<partition>}" KF_CRASH_LEDGER_SUFFIX. Malloc'd;
+ * NULL when out of memory. */
+char *kf_crash_ledger_tag_prefix(const char *prefix, const char *group);
+
 /* "{prefix:group:topic:partition}:crash" into out (truncated to outlen). */
 void kf_crash_ledger_key(char *out, size_t outlen, const char *prefix, const char *group,
                          const char *topic, int32_t partition);
@@ -59,10 +65,12 @@ void kf_crash_ledger_destroy(kf_crash_ledger *l);
 int kf_crash_ledger_load(kf_crash_ledger *l, const char *topic, int32_t partition,
                          kf_crash_entry **out, size_t *n, char *err, size_t errlen);
 
-/* Deletes entries the partition's committed offset has passed (their
- * records are never delivered again). Best effort: KF_STATUS_OK or not, with
- * err; a stale entry left behind goes with the key's TTL. */
-int kf_crash_ledger_forget(kf_crash_ledger *l, const char *topic, int32_t partition,
-                           const kf_crash_entry *e, size_t n, char *err, size_t errlen);
+/* Drops from e[0..*n) the entries the committed offset `floor` has passed
+ * (their records are never delivered again; -1: nothing is known, nothing
+ * goes), keeping the rest in order, and deletes them from the ledger. The
+ * array is pruned whatever Redis answers; a stale field left behind goes
+ * with the key's TTL. KF_STATUS_OK, or the delete's status with err. */
+int kf_crash_ledger_prune(kf_crash_ledger *l, const char *topic, int32_t partition, int64_t floor,
+                          kf_crash_entry *e, size_t *n, char *err, size_t errlen);
 
 #endif

@@ -313,6 +313,50 @@ START_TEST(test_ledger_parse)
 }
 END_TEST
 
+/* What the committed offset has passed leaves the array and the ledger; the
+ * rest stays, in order. */
+START_TEST(test_ledger_prune)
+{
+    ck_assert_msg(redis.pid, "%s", redis.why);
+    flush_redis();
+    redisContext *c = kf_test_redis_connect(&redis);
+    ck_assert_ptr_nonnull(c);
+    char key[128];
+    kf_crash_ledger_key(key, sizeof key, "kt", "g", "in", 3);
+    ck_assert_str_eq(key, "{kt:g:in:3}" KF_CRASH_LEDGER_SUFFIX);
+    freeReplyObject(
+        redisCommand(c, "HSET %s 10 3 sig:10 SIGSEGV 20+5 1 24 1 30 2 sig:30 SIGBUS", key));
+    freeReplyObject(redisCommand(c, "EXPIRE %s 600", key));
+    char err[256];
+    kf_crash_ledger *l = kf_crash_ledger_new(redis.url, "kt", "g", err, sizeof err);
+    ck_assert_msg(l != NULL, "%s", err);
+    kf_crash_entry *e = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(kf_crash_ledger_load(l, "in", 3, &e, &n, err, sizeof err), KF_STATUS_OK);
+    ck_assert_uint_eq(n, 4);
+    /* Committed at 25: 10 and 24 are passed; 20+5 (20..24) too; 30 stays. */
+    ck_assert_int_eq(kf_crash_ledger_prune(l, "in", 3, 25, e, &n, err, sizeof err), KF_STATUS_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(e[0].offset, 30);
+    ck_assert_str_eq(e[0].sig, "SIGBUS");
+    free(e);
+    char left[256];
+    ledger(3, left, sizeof left);
+    ck_assert_str_eq(left, "30+1=2/SIGBUS;");
+    redisReply *r = redisCommand(c, "HLEN %s", key);
+    ck_assert_int_eq(r->integer, 2); /* 30 and sig:30 */
+    freeReplyObject(r);
+    /* Nothing known of the committed offset: nothing goes. */
+    n = 1;
+    kf_crash_entry one = {.offset = 30, .n = 1, .count = 2};
+    ck_assert_int_eq(kf_crash_ledger_prune(l, "in", 3, -1, &one, &n, err, sizeof err),
+                     KF_STATUS_OK);
+    ck_assert_uint_eq(n, 1);
+    kf_crash_ledger_destroy(l);
+    redisFree(c);
+}
+END_TEST
+
 static Suite *crash_suite(void)
 {
     Suite *s = suite_create("crash_report");
@@ -326,6 +370,7 @@ static Suite *crash_suite(void)
     tcase_add_test(tc, test_fault_outside_a_handler);
     tcase_add_test(tc, test_redis_down_still_dies);
     tcase_add_test(tc, test_ledger_parse);
+    tcase_add_test(tc, test_ledger_prune);
     suite_add_tcase(s, tc);
     return s;
 }
