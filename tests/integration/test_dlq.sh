@@ -12,7 +12,10 @@
 #    they land in the DLQ with kfleet.attempts=2; the others pass.
 # C. a retriable sink error: the HTTP receiver answers 500 to its first 20
 #    requests; those records are retried (max_attempts 30, more than 20
-#    failures can use up) and every record is accepted exactly once.
+#    failures can use up) and every record is accepted exactly once. The
+#    failures count requests, not time, so the sink's breaker probes fast
+#    (20..100 ms): with the default waits (500 ms doubling to 10 s) the probes
+#    that use up the 20 failures alone took longer than the wait below.
 set -euo pipefail
 # shellcheck source=tests/integration/itest_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/itest_common.sh"
@@ -67,7 +70,7 @@ new_names http
 it_produce -t "$IT_IN" -p 8 -n "$N" -k 100
 it_start_receiver receiver --fail-first "$FAILS"
 it_render dlq.json "$KF_TMP/c.json" mappings.0.retry.max_attempts=30 \
-	'mappings.0.sinks=[{"name":"hook","type":"http","url":"http://127.0.0.1:'"$IT_HTTP_PORT"'/c"}]'
+	'mappings.0.sinks=[{"name":"hook","type":"http","url":"http://127.0.0.1:'"$IT_HTTP_PORT"'/c","breaker":{"probe_ms":20,"max_probe_ms":100}}]'
 it_start_kfleet http5xx "$KF_TMP/c.json"
 it_verify_until 120 "C: http sink complete" --http-log "$IT_HTTP_LOG" --expect "$N"
 it_stop_kfleet http5xx 30
