@@ -194,6 +194,10 @@ void kf_completion_acked(kf_dispatcher *d, kf_rec *r)
 {
     int worst = atomic_load(&r->worst);
     char *why = atomic_exchange(&r->why, NULL);
+    /* Every ack of the attempt is in: the sinks that took all of its
+     * outputs have its effect, whatever comes of the record. */
+    r->sinks_ok |= r->tried & ~atomic_exchange(&r->refused, 0);
+    r->tried = 0;
     if (r->in_dead_letter) {
         r->in_dead_letter = false;
         if (worst == KF_STATUS_OK) {
@@ -297,10 +301,12 @@ static void on_ack(void *opaque, kf_status st, const char *why)
     int sink = (int)((uintptr_t)opaque & ACK_TAG_MASK) - 1;
     kf_dispatcher *d = r->owner;
     if (sink >= 0) {
-        if (st == KF_STATUS_OK)
+        if (st == KF_STATUS_OK) {
             KF_METRIC_ADD(d->env.metrics, outputs[sink], 1);
-        else
+        } else {
             KF_METRIC_ADD(d->env.metrics, sink_errors[sink], 1);
+            if (sink < 32) atomic_fetch_or(&r->refused, 1u << sink);
+        }
         if (d->breakers[sink]) kf_completion_breaker(d, sink, st, why);
     }
     if (st != KF_STATUS_OK) {

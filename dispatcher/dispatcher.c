@@ -7,6 +7,7 @@
 #include "eos/dedupe.h"
 #include "dispatcher/dead_letter.h"
 #include "dispatcher/emitter.h"
+#include "dispatcher/origin.h"
 #include "dispatcher/record_pool.h"
 #include "common/log.h"
 
@@ -32,9 +33,12 @@ static void write_outputs(worker *w, kf_rec *r)
     unsigned seq[KF_METRICS_MAX_SINKS] = {0};
     unsigned staged_seq = 0;
     uint32_t done = d->env.exactly_once ? kf_partition_done_mask(r->part, r->view.offset) : 0;
+    if (r->origin) done |= r->origin->done; /* reached before it was dead-lettered */
     /* The done mask holds 32 sinks: beyond them freshness is unknown. */
     bool fresh = d->env.exactly_once && d->env.sink_count <= 32 && done == 0 && !r->eos_written;
     r->eos_written = true;
+    r->tried = 0;
+    atomic_store(&r->refused, 0);
     kf_staged **tail = &r->staged;
     while (*tail)
         tail = &(*tail)->next;
@@ -62,6 +66,9 @@ static void write_outputs(worker *w, kf_rec *r)
                 .src_topic = r->view.topic,
                 .src_partition = r->view.partition,
                 .src_offset = r->view.offset,
+                .id_topic = r->origin ? r->origin->view.topic : NULL,
+                .id_partition = r->origin ? r->origin->view.partition : 0,
+                .id_offset = r->origin ? r->origin->view.offset : 0,
                 .seq = n,
                 .key = o->key,
                 .key_len = o->key_len,
@@ -73,11 +80,35 @@ static void write_outputs(worker *w, kf_rec *r)
                 .eos_trim = atomic_load(&r->part->trim),
                 .eos_fresh = fresh,
             };
+            if (s < 32) {
+                w->wrote |= 1u << s;
+                r->tried |= 1u << s;
+            }
             kf_completion_write(d, w->sws[s], (int)s, r, &msg);
-            if (s < 32) w->wrote |= 1u << s;
         }
     }
     kf_rec_free_outputs(r); /* r->staged waits for the record's end */
+}
+
+/* The names of the sinks the record's effect reached (kfleet.sinks.done):
+ * in an attempt of this run, by an earlier owner (the marks loaded at
+ * assignment), or before a redrive. Written into buf. */
+static const char *sinks_done(const kf_dispatcher *d, const kf_rec *r, char *buf, size_t len)
+{
+    uint32_t done = r->sinks_ok | (r->origin ? r->origin->done : 0);
+    if (d->env.exactly_once) done |= kf_partition_done_mask(r->part, r->view.offset);
+    size_t k = 0;
+    buf[0] = '\0';
+    for (size_t s = 0; s < d->env.sink_count && s < 32; s++) {
+        if (!(done & (1u << s))) continue;
+        int n = snprintf(buf + k, len - k, "%s%s", k ? "," : "", d->sink_names[s]);
+        if (n < 0 || (size_t)n >= len - k) { /* a name cut off would name another sink */
+            buf[k] = '\0';
+            break;
+        }
+        k += (size_t)n;
+    }
+    return buf;
 }
 
 static void write_dead_letter(worker *w, kf_rec *r)
@@ -85,15 +116,22 @@ static void write_dead_letter(worker *w, kf_rec *r)
     kf_dispatcher *d = w->d;
     r->to_dead_letter = false;
     r->in_dead_letter = true;
+    char done[1024];
+    const kf_record *v = kf_rec_handler_view(r);
+    kf_dead_letter_info info = {
+        .why = r->fail_reason,
+        .attempts = (r->origin ? r->origin->prior_attempts : 0) + r->view.attempt,
+        .handler = kf_handler_name(d->env.handler),
+        .mapping = d->env.mapping->name,
+        .sinks_done = sinks_done(d, r, done, sizeof done),
+    };
     kf_dead_letter dl;
-    kf_dead_letter_build(&dl, &r->view, r->fail_reason, r->view.attempt,
-                         kf_handler_name(d->env.handler));
+    kf_dead_letter_build(&dl, v, &info);
     if (d->env.dead_letter_topic) {
         /* Exactly-once: the dead letter rides in the transaction like any
          * Kafka output; the record is done once it is staged. */
-        kf_staged *st =
-            kf_staged_new(r->view.offset, 0, d->env.dead_letter_topic, r->view.key, r->view.key_len,
-                          r->view.value, r->view.value_len, dl.headers, dl.count);
+        kf_staged *st = kf_staged_new(r->view.offset, 0, d->env.dead_letter_topic, v->key,
+                                      v->key_len, v->value, v->value_len, dl.headers, dl.count);
         if (st) {
             kf_staged_free_list(r->staged); /* only the dead letter goes */
             r->staged = st;
@@ -107,10 +145,13 @@ static void write_dead_letter(worker *w, kf_rec *r)
         .src_topic = r->view.topic,
         .src_partition = r->view.partition,
         .src_offset = r->view.offset,
-        .key = r->view.key,
-        .key_len = r->view.key_len,
-        .value = r->view.value,
-        .value_len = r->view.value_len,
+        .id_topic = r->origin ? v->topic : NULL,
+        .id_partition = v->partition,
+        .id_offset = v->offset,
+        .key = v->key,
+        .key_len = v->key_len,
+        .value = v->value,
+        .value_len = v->value_len,
         .headers = dl.headers,
         .header_count = dl.count,
     };
@@ -124,7 +165,9 @@ static void write_dead_letter(worker *w, kf_rec *r)
 static int too_old(const kf_dispatcher *d, const kf_rec *r)
 {
     const kf_mapping_config *m = d->env.mapping;
-    return kf_completion_has_dead_letter(d) && m->retry.max_record_age_ms >= 0 &&
+    /* A redriven record is as old as its first failure made it: the
+     * redrive is the operator's decision to run it anyway. */
+    return !r->origin && kf_completion_has_dead_letter(d) && m->retry.max_record_age_ms >= 0 &&
            r->view.timestamp_ms > 0 &&
            kf_wall_ms() - r->view.timestamp_ms > m->retry.max_record_age_ms;
 }
@@ -182,13 +225,18 @@ static enum verdict prepare(worker *w, kf_rec *r, bool *alone)
         write_dead_letter(w, r);
         return V_SKIP;
     }
-    if (d->all_marked &&
-        (kf_partition_done_mask(r->part, r->view.offset) & d->all_marked) == d->all_marked) {
+    if (r->passed_over) {
+        KF_METRIC_ADD(d->env.metrics, records_filtered, 1);
+        return V_SKIP;
+    }
+    uint32_t done = r->origin ? r->origin->done : 0;
+    if (d->all_marked && ((kf_partition_done_mask(r->part, r->view.offset) | done) &
+                          d->all_marked) == d->all_marked) {
         /* A replay of a record every sink already has: nothing to redo. */
         KF_METRIC_ADD(d->env.metrics, records_replayed, 1);
         return V_SKIP;
     }
-    if (d->env.filter && !kf_filter_match(d->env.filter, &r->view)) {
+    if (d->env.filter && !kf_filter_match(d->env.filter, kf_rec_handler_view(r))) {
         KF_METRIC_ADD(d->env.metrics, records_filtered, 1);
         return V_SKIP; /* the guard's release completes it as done */
     }
@@ -226,7 +274,7 @@ static void dedupe(worker *w, kf_rec **chunk, int *verdict, size_t n)
         for (size_t j = i; j < n; j++) {
             if (seen[j] || verdict[j] != V_HANDLE || chunk[j]->part != p) continue;
             seen[j] = true;
-            char *key = kf_business_key(m, &chunk[j]->view, &lens[k]);
+            char *key = kf_business_key(m, kf_rec_handler_view(chunk[j]), &lens[k]);
             if (!key) continue; /* no business key: nothing to dedupe */
             keys[k] = key;
             offs[k] = chunk[j]->view.offset;
@@ -274,13 +322,14 @@ typedef struct batch_ctx {
 static void batch_call(void *arg, const size_t *idx, size_t k, kf_result *results)
 {
     batch_ctx *c = arg;
-    const kf_record *views[KF_MAX_CHUNK];
+    const kf_record *views[KF_MAX_CHUNK], *at[KF_MAX_CHUNK];
     kf_emitter *embase[KF_MAX_CHUNK];
     for (size_t j = 0; j < k; j++) {
-        views[j] = &c->chunk[idx[j]]->view;
+        views[j] = kf_rec_handler_view(c->chunk[idx[j]]);
+        at[j] = &c->chunk[idx[j]]->view; /* where a crash is noted: what was read */
         embase[j] = &c->ems[idx[j]].base;
     }
-    kf_crash_running(c->w->crash, views, k);
+    kf_crash_running(c->w->crash, at, k);
     kf_handler_call_batch(c->d->env.handler, views, embase, k, results);
     kf_crash_idle(c->w->crash);
     KF_METRIC_ADD(c->d->env.metrics, handler_calls, k);
@@ -375,7 +424,7 @@ static size_t apply_results(worker *w, kf_rec **chunk, size_t n, const int *verd
         } else {
             const kf_record *one = &r->view;
             kf_crash_running(w->crash, &one, 1);
-            res = kf_handler_call(d->env.handler, &r->view, &ems[i].base);
+            res = kf_handler_call(d->env.handler, kf_rec_handler_view(r), &ems[i].base);
             kf_crash_idle(w->crash);
             KF_METRIC_ADD(d->env.metrics, handler_calls, 1);
         }

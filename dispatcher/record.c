@@ -1,6 +1,7 @@
 #include "dispatcher/record.h"
 
 #include "dispatcher/emitter.h"
+#include "dispatcher/origin.h"
 #include "dispatcher/packed.h"
 #include "dispatcher/record_pool.h"
 
@@ -100,6 +101,13 @@ kf_rec *kf_rec_new(kf_partition *part, int64_t offset, int64_t timestamp_ms, con
                          header_count);
 }
 
+const kf_record *kf_rec_handler_view(kf_rec *r)
+{
+    if (!r->origin) return &r->view;
+    r->origin->view.attempt = r->view.attempt;
+    return &r->origin->view;
+}
+
 void kf_rec_free(kf_rec *r)
 {
     if (!r) return;
@@ -114,6 +122,7 @@ void kf_rec_release(kf_rec *r)
     if (r->hold) r->hold_release(r->hold);
     free(atomic_load(&r->why));
     free(r->fail_reason);
+    kf_origin_free(r->origin);
     if (r->pool)
         kf_rec_pool_put(r->pool, r, r->capacity);
     else

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 struct kf_lane;
+struct kf_origin;
 struct kf_output;
 
 /* Every kf_rec starts at a multiple of this (a cache line). */
@@ -63,6 +64,18 @@ typedef struct kf_rec {
     char *fail_reason;   /* why it is headed to the DLQ (owned) */
     int waits;           /* consecutive tries a sink's dependency was down: they set
                           * the backoff and are not attempts (completion.c) */
+
+    /* Sinks (bit = index, the first 32) that accepted every output of the
+     * record in one attempt: a dead letter names them (kfleet.sinks.done)
+     * so that a redrive does not apply them twice. `tried` holds the sinks
+     * the current attempt wrote to (set by the worker), `refused` those
+     * whose ack was not OK; kf_completion_acked folds them into sinks_ok. */
+    uint32_t tried;
+    atomic_uint refused;
+    uint32_t sinks_ok;
+
+    struct kf_origin *origin; /* a redriven record's first identity (origin.h); owned; or NULL */
+    bool passed_over;         /* done without a handler call: a redrive does not take it */
 } kf_rec;
 
 /* Copies one message. `hdrs` may be NULL. Returns NULL on allocation failure. */
@@ -90,6 +103,10 @@ void kf_rec_free(kf_rec *r);
 /* kf_rec_free without dropping the partition reference: the caller drops
  * the references of many records at once (kf_partition_unref_n). */
 void kf_rec_release(kf_rec *r);
+
+/* What the handler sees of the record: its view, or a redriven record's
+ * first identity with the current attempt number. */
+const kf_record *kf_rec_handler_view(kf_rec *r);
 
 /* Frees the captured outputs only (staged ones wait for the record's end). */
 void kf_rec_free_outputs(kf_rec *r);

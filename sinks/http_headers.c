@@ -66,7 +66,10 @@ struct curl_slist *kf_http_request_headers(const char *group_enc, const char *si
                                            const kf_sink_msg *msg)
 {
     struct curl_slist *l = NULL;
-    const char *topic = msg->src_topic ? msg->src_topic : "";
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    kf_sink_msg_id(msg, &topic, &partition, &offset);
     char *etopic = kf_http_pct_encode(topic, strlen(topic));
     char *ekey = msg->key ? kf_http_pct_encode(msg->key, msg->key_len) : NULL;
     /* Whole, however long: a cut Idempotency-Key would be the same for
@@ -74,10 +77,10 @@ struct curl_slist *kf_http_request_headers(const char *group_enc, const char *si
     char *src = NULL, *idem = NULL;
     bool ok = etopic && (!msg->key || ekey);
     if (ok &&
-        asprintf(&src, "%s/%" PRId32 "/%" PRId64, etopic, msg->src_partition, msg->src_offset) < 0)
+        asprintf(&src, "%s/%" PRId32 "/%" PRId64, etopic, partition, offset) < 0)
         src = NULL, ok = false; /* asprintf leaves it undefined */
     if (ok && asprintf(&idem, "%s/%s/%" PRId32 "/%" PRId64 "/%s/%u", group_enc, etopic,
-                       msg->src_partition, msg->src_offset, sink_enc, msg->seq) < 0)
+                       partition, offset, sink_enc, msg->seq) < 0)
         idem = NULL, ok = false;
     if (ok)
         ok = add_header(&l, "Expect", "") && /* no 100-continue round trip */

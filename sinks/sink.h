@@ -65,10 +65,18 @@ typedef enum kf_redis_command {
 typedef void(kf_ack_fn)(void *opaque, kf_status status, const char *why);
 
 typedef struct kf_sink_msg {
-    /* Where the input record came from (stdout prints it; HTTP keys on it). */
+    /* Where the input record came from: the exactly-once marks key on it. */
     const char *src_topic;
     int32_t src_partition;
     int64_t src_offset;
+    /* The record's identity for receivers (the HTTP Idempotency-Key and
+     * X-Kfleet-Source, stdout's fields); NULL id_topic: src_*. Only a
+     * redriven record has one of its own: the source record it was before
+     * it was dead-lettered (dispatcher/origin.h), while src_* stays the dead
+     * letter's, which its marks key on. kf_sink_msg_id picks the one. */
+    const char *id_topic;
+    int32_t id_partition;
+    int64_t id_offset;
     unsigned seq; /* the n-th output (0-based) of this record to this sink */
 
     const void *key; /* NULL for a null key */
@@ -91,6 +99,15 @@ typedef struct kf_sink_msg {
      * mark of it can exist: the completion script need not look for one. */
     bool eos_fresh;
 } kf_sink_msg;
+
+/* The identity receivers see (id_*, or src_* when id_topic is NULL). */
+static inline void kf_sink_msg_id(const kf_sink_msg *m, const char **topic, int32_t *partition,
+                                  int64_t *offset)
+{
+    *topic = m->id_topic ? m->id_topic : m->src_topic ? m->src_topic : "";
+    *partition = m->id_topic ? m->id_partition : m->src_partition;
+    *offset = m->id_topic ? m->id_offset : m->src_offset;
+}
 
 /* What every sink of a mapping may need beyond its own config. */
 typedef struct kf_sink_env {

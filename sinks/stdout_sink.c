@@ -138,7 +138,10 @@ static char *put_raw(char *out, const char *s)
 
 char *kf_sink_stdout_format(const char *sink_name, const kf_sink_msg *msg, size_t *len)
 {
-    const char *topic = msg->src_topic ? msg->src_topic : "";
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    kf_sink_msg_id(msg, &topic, &partition, &offset);
     /* Worst case: every byte of every string escaped to 6 characters. */
     size_t cap = 160 + 6 * (strlen(sink_name) + strlen(topic) + msg->key_len + msg->value_len);
     for (size_t i = 0; i < msg->header_count; i++)
@@ -152,8 +155,7 @@ char *kf_sink_stdout_format(const char *sink_name, const kf_sink_msg *msg, size_
     o = put_raw(o, ",\"topic\":");
     o = put_string(o, topic, strlen(topic));
     snprintf(num, sizeof num,
-             ",\"partition\":%" PRId32 ",\"offset\":%" PRId64 ",\"key\":", msg->src_partition,
-             msg->src_offset);
+             ",\"partition\":%" PRId32 ",\"offset\":%" PRId64 ",\"key\":", partition, offset);
     o = put_raw(o, num);
     o = put_string_or_null(o, msg->key, msg->key_len);
     o = put_raw(o, ",\"value\":");

@@ -1837,9 +1837,15 @@ START_TEST(test_dead_letter_headers)
                    .headers = in_h,
                    .header_count = 3};
     kf_dead_letter dl;
-    kf_dead_letter_build(&dl, &r, "handler returned KF_FAIL", 5, "flaky");
+    kf_dead_letter_info info = {.why = "handler returned KF_FAIL",
+                                .attempts = 5,
+                                .handler = "flaky",
+                                .mapping = "orders-m",
+                                .sinks_done = "cache,hook"};
+    r.timestamp_ms = 1796570612206;
+    kf_dead_letter_build(&dl, &r, &info);
     char b[64];
-    ck_assert_uint_eq(dl.count, 2 + 6); /* a, b, then six kfleet.* */
+    ck_assert_uint_eq(dl.count, 2 + 9); /* a, b, then nine kfleet.* */
     ck_assert_str_eq(dl.headers[0].name, "a");
     ck_assert_str_eq(dl.headers[1].name, "b");
     ck_assert_ptr_null(dl.headers[1].value);
@@ -1849,6 +1855,24 @@ START_TEST(test_dead_letter_headers)
     ck_assert_str_eq(hdr(&dl, "kfleet.source.partition", b, sizeof b), "2147483647");
     ck_assert_str_eq(hdr(&dl, "kfleet.source.offset", b, sizeof b), "9223372036854775807");
     ck_assert_str_eq(hdr(&dl, "kfleet.handler", b, sizeof b), "flaky");
+    ck_assert_str_eq(hdr(&dl, "kfleet.mapping", b, sizeof b), "orders-m");
+    ck_assert_str_eq(hdr(&dl, "kfleet.sinks.done", b, sizeof b), "cache,hook");
+    ck_assert_str_eq(hdr(&dl, "kfleet.source.timestamp", b, sizeof b), "1796570612206");
+    /* What a redrive reads back. */
+    kf_dead_letter_source src;
+    char err[256];
+    ck_assert_int_eq(kf_dead_letter_parse(dl.headers, dl.count, &src, err, sizeof err), 0);
+    ck_assert_uint_eq(src.topic.len, 6);
+    ck_assert_int_eq(memcmp(src.topic.p, "orders", 6), 0);
+    ck_assert_int_eq(src.partition, 2147483647);
+    ck_assert_int_eq(src.offset, INT64_MAX);
+    ck_assert_int_eq(src.timestamp_ms, 1796570612206);
+    ck_assert_int_eq(src.attempts, 5);
+    ck_assert(kf_dead_letter_names_have(src.sinks_done, "cache"));
+    ck_assert(kf_dead_letter_names_have(src.sinks_done, "hook"));
+    ck_assert(!kf_dead_letter_names_have(src.sinks_done, "cach"));
+    ck_assert(!kf_dead_letter_names_have(src.sinks_done, "out"));
+    ck_assert(!kf_dead_letter_names_have(src.error, "")); /* "" is no name */
     int errors = 0;
     for (size_t i = 0; i < dl.count; i++)
         errors += !strcmp(dl.headers[i].name, "kfleet.error");
@@ -1856,10 +1880,41 @@ START_TEST(test_dead_letter_headers)
     kf_dead_letter_free(&dl);
     ck_assert_ptr_null(dl.headers);
 
-    kf_dead_letter_build(&dl, &r, NULL, 1, NULL);
+    info = (kf_dead_letter_info){.attempts = 1};
+    kf_dead_letter_build(&dl, &r, &info);
     ck_assert_str_eq(hdr(&dl, "kfleet.error", b, sizeof b), "unknown error");
     ck_assert_str_eq(hdr(&dl, "kfleet.handler", b, sizeof b), "");
+    ck_assert_str_eq(hdr(&dl, "kfleet.sinks.done", b, sizeof b), "");
     kf_dead_letter_free(&dl);
+}
+END_TEST
+
+START_TEST(test_dead_letter_parse_refuses)
+{
+    kf_dead_letter_source src;
+    char err[256];
+    kf_header none[] = {{"a", "1", 1}};
+    ck_assert_int_eq(kf_dead_letter_parse(none, 1, &src, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "kfleet.source.topic"));
+    kf_header bad_part[] = {{"kfleet.source.topic", "t", 1},
+                            {"kfleet.source.partition", "-1", 2},
+                            {"kfleet.source.offset", "7", 1}};
+    ck_assert_int_eq(kf_dead_letter_parse(bad_part, 3, &src, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "kfleet.source.partition"));
+    kf_header bad_off[] = {{"kfleet.source.topic", "t", 1},
+                           {"kfleet.source.partition", "0", 1},
+                           {"kfleet.source.offset", "7x", 2}};
+    ck_assert_int_eq(kf_dead_letter_parse(bad_off, 3, &src, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "kfleet.source.offset"));
+    /* A dead letter from before kfleet.sinks.done and kfleet.attempts: none done. */
+    kf_header old[] = {{"kfleet.source.topic", "t", 1},
+                       {"kfleet.source.partition", "3", 1},
+                       {"kfleet.source.offset", "70", 2}};
+    ck_assert_int_eq(kf_dead_letter_parse(old, 3, &src, err, sizeof err), 0);
+    ck_assert_int_eq(src.attempts, 0);
+    ck_assert_int_eq(src.timestamp_ms, -1);
+    ck_assert_ptr_null(src.sinks_done.p);
+    ck_assert(!kf_dead_letter_names_have(src.sinks_done, "out"));
 }
 END_TEST
 
@@ -2110,6 +2165,7 @@ static Suite *dispatcher_suite(void)
     tcase_add_test(tp, test_record_copies_and_refs);
     tcase_add_test(tp, test_emitter_captures_and_routes);
     tcase_add_test(tp, test_dead_letter_headers);
+    tcase_add_test(tp, test_dead_letter_parse_refuses);
     suite_add_tcase(s, tp);
     return s;
 }
