@@ -102,6 +102,18 @@ typedef struct kf_idempotency_config {
     int64_t window_ms; /* default 3600000 */
 } kf_idempotency_config;
 
+/* `kfleet redrive` (src/cmd_redrive.c): a mapping that reads its own
+ * on-failure topic back and runs each dead letter again (consumer/redrive.h).
+ * Never from a config file: the command builds it; the strings are its. */
+typedef struct kf_redrive_opts {
+    const char *group;                /* the consumer group: "<group_id>.redrive" */
+    const char *const *source_topics; /* the mapping's own topics */
+    size_t source_topic_count;
+    int64_t since_ms; /* dead letters written before it are passed over; INT64_MIN: none */
+    int64_t until_ms; /* those written after it are left for later; INT64_MAX: none */
+    long limit;       /* at most this many taken; 0: no limit */
+} kf_redrive_opts;
+
 typedef struct kf_mapping_config {
     char *name;
     char **topics;
@@ -131,6 +143,8 @@ typedef struct kf_mapping_config {
 
     kf_props consumer; /* per-mapping librdkafka consumer properties */
     kf_props producer; /* per-mapping librdkafka producer properties */
+
+    const kf_redrive_opts *redrive; /* NULL but in `kfleet redrive` */
 } kf_mapping_config;
 
 typedef struct kf_config {

@@ -563,6 +563,11 @@ static int take_message(kf_consumer *c, rd_kafka_message_t *msg)
     if (msg->err) {
         if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
             kf_warn(C, "mapping %s: %s", c->m->name, rd_kafka_message_errstr(msg));
+        else if (c->redrive && msg->rkt) {
+            kf_partition *p =
+                kf_assignment_find(&c->parts, rd_kafka_topic_name(msg->rkt), msg->partition);
+            if (p) kf_redrive_eof(c->redrive, p, msg->offset);
+        }
         return -1;
     }
     const char *topic = rd_kafka_topic_name(msg->rkt);
@@ -587,6 +592,14 @@ static int take_message(kf_consumer *c, rd_kafka_message_t *msg)
     }
     rd_kafka_timestamp_type_t tstype;
     int64_t ts = rd_kafka_message_timestamp(msg, &tstype);
+    kf_redrive_verdict verdict = KF_REDRIVE_TAKE;
+    if (c->redrive) {
+        verdict = kf_redrive_judge(c->redrive, c->rk, p, msg->offset, ts, hp, nh);
+        if (verdict == KF_REDRIVE_LEAVE) {
+            if (hp != hs) free(hp);
+            return -1; /* not tracked: the partition's watermark stops before it */
+        }
+    }
     /* At-least-once holds the message instead of copying key and value
      * (measured faster); exactly-once copies (measured faster there: its
      * records live longer, pinning librdkafka's fetch buffers). */
@@ -597,6 +610,9 @@ static int take_message(kf_consumer *c, rd_kafka_message_t *msg)
                                                nh, msg, release_msg);
     if (hp != hs) free(hp);
     if (!r) out_of_memory(c);
+    if (verdict == KF_REDRIVE_PASS) r->passed_over = true;
+    if (c->redrive && verdict == KF_REDRIVE_TAKE && kf_redrive_attach(c->redrive, r) != 0)
+        out_of_memory(c);
     if (c->eos.state) rd_kafka_message_destroy(msg);
     if (p->first_offset < 0) p->first_offset = msg->offset;
     if (c->batch_n == 0) c->batch_deadline = kf_now_ms() + c->m->batch.window_ms;
@@ -809,6 +825,9 @@ void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
         if (c->batch_n &&
             (c->batch_n >= (size_t)m->batch.max_records || kf_now_ms() >= c->batch_deadline))
             submit(c);
+        if (c->redrive)
+            kf_redrive_check(c->redrive, c->parts.items, c->parts.count, c->batch_n,
+                             KF_METRIC_GET(c->metrics, inflight));
     }
     forget_batch(c, NULL);
 }
@@ -848,7 +867,11 @@ static int configure(kf_consumer *c, rd_kafka_conf_t *conf, char *err, size_t er
     char where[128];
     snprintf(where, sizeof where, "mappings[%s].consumer", m->name);
     if (kf_kafka_conf_apply(conf, &m->consumer, where, err, errlen)) return -1;
-    if (kf_kafka_conf_set(conf, "group.id", m->group_id, "group_id", err, errlen)) return -1;
+    /* A redrive is a group of its own, and must see each partition's end. */
+    if (kf_kafka_conf_set(conf, "group.id", m->redrive ? m->redrive->group : m->group_id,
+                          "group_id", err, errlen) ||
+        (m->redrive && kf_kafka_conf_set(conf, "enable.partition.eof", "true", NULL, err, errlen)))
+        return -1;
 
     char strategy[256];
     size_t sz = sizeof strategy;
@@ -894,6 +917,10 @@ kf_consumer *kf_consumer_new(const kf_config *cfg, const kf_mapping_config *m, k
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    if (m->redrive && !(c->redrive = kf_redrive_new(m))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (configure(c, conf, err, errlen)) goto fail;
     c->ledger =
         kf_crash_ledger_new(cfg->redis_url, cfg->redis_key_prefix, m->group_id, err, errlen);
@@ -933,6 +960,11 @@ fail:
     return NULL;
 }
 
+const kf_redrive_progress *kf_consumer_redrive_progress(const kf_consumer *c)
+{
+    return c->redrive ? kf_redrive_progress_of(c->redrive) : NULL;
+}
+
 void kf_consumer_close(kf_consumer *c)
 {
     if (!c || c->closed) return;
@@ -958,6 +990,7 @@ void kf_consumer_destroy(kf_consumer *c)
     }
     kf_assignment_clear(&c->parts);
     kf_crash_ledger_destroy(c->ledger);
+    kf_redrive_destroy(c->redrive);
     free(c->batch);
     free(c->msgs);
     free(c);

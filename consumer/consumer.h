@@ -26,6 +26,7 @@
 
 #include "config/config.h"
 #include "consumer/eos.h"
+#include "consumer/redrive.h"
 #include "dispatcher/dispatcher.h"
 #include "common/metrics.h"
 
@@ -55,6 +56,9 @@ int kf_consumer_commit_sync(kf_consumer *c, int timeout_ms);
  * drop what it still has (kf_dispatcher_destroy) after this and before
  * kf_consumer_destroy, which destroys the rd_kafka_t. */
 void kf_consumer_close(kf_consumer *c);
+
+/* `kfleet redrive`'s counters (redrive.h); NULL for any other mapping. */
+const kf_redrive_progress *kf_consumer_redrive_progress(const kf_consumer *c);
 
 /* Closes if not closed yet, then frees everything. Accepts NULL. */
 void kf_consumer_destroy(kf_consumer *c);

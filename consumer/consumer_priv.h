@@ -54,6 +54,7 @@ struct kf_consumer {
     int commit_failures;            /* commits failed in a row (the watchdog reports it) */
     kf_prefetch *prefetch;          /* wakes librdkafka's fetcher when the queue runs low */
     struct kf_crash_ledger *ledger; /* records that crashed the process, read at assignment */
+    struct kf_redrive *redrive;     /* `kfleet redrive` only (redrive.h), else NULL */
     bool closed;                    /* kf_consumer_close ran */
     long took;                      /* records the last loop turn took, and their bytes */
     size_t took_bytes;

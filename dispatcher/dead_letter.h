@@ -54,7 +54,7 @@ typedef struct kf_dead_letter_source {
     int32_t partition;
     int64_t offset;
     int64_t timestamp_ms; /* kfleet.source.timestamp; -1 when absent */
-    int attempts; /* kfleet.attempts; 0 when absent */
+    int attempts;         /* kfleet.attempts; 0 when absent */
     kf_header_text error, handler, mapping, sinks_done;
 } kf_dead_letter_source;
 

@@ -24,6 +24,7 @@ kf_partition *kf_partition_new(const char *topic, int32_t partition)
     p->partition = partition;
     p->committed = -1;
     p->first_offset = -1;
+    p->redrive_hw = -1;
     p->wd.seen_last = p->wd.seen_wm = p->wd.seen_committed = -1;
     p->wd.next_offset = p->wd.hi_offset = p->wd.ls_offset = -1;
     atomic_init(&p->trim, -1);

@@ -50,6 +50,9 @@ typedef struct kf_partition {
     int ref_credit;       /* references bought ahead for records; consumer only */
     int64_t assigned_ms;  /* when it was assigned; consumer only */
     bool app_paused;      /* kfleet paused it in librdkafka; consumer only */
+    /* `kfleet redrive` (consumer/redrive.c); consumer only. */
+    int64_t redrive_hw; /* the end when first read: later dead letters are not taken; -1 unknown */
+    bool redrive_end;   /* nothing more is taken from it */
 
     /* The stall watchdog's view (consumer thread only: consumer/watchdog.c).
      * Offsets are -1 when not known. */

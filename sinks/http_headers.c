@@ -76,11 +76,10 @@ struct curl_slist *kf_http_request_headers(const char *group_enc, const char *si
      * different records. */
     char *src = NULL, *idem = NULL;
     bool ok = etopic && (!msg->key || ekey);
-    if (ok &&
-        asprintf(&src, "%s/%" PRId32 "/%" PRId64, etopic, partition, offset) < 0)
+    if (ok && asprintf(&src, "%s/%" PRId32 "/%" PRId64, etopic, partition, offset) < 0)
         src = NULL, ok = false; /* asprintf leaves it undefined */
-    if (ok && asprintf(&idem, "%s/%s/%" PRId32 "/%" PRId64 "/%s/%u", group_enc, etopic,
-                       partition, offset, sink_enc, msg->seq) < 0)
+    if (ok && asprintf(&idem, "%s/%s/%" PRId32 "/%" PRId64 "/%s/%u", group_enc, etopic, partition,
+                       offset, sink_enc, msg->seq) < 0)
         idem = NULL, ok = false;
     if (ok)
         ok = add_header(&l, "Expect", "") && /* no 100-continue round trip */

@@ -298,3 +298,8 @@ long kf_mapping_handler_init_us(const kf_mapping *mp)
 {
     return kf_handler_init_us(mp->handler);
 }
+
+const kf_redrive_progress *kf_mapping_redrive_progress(const kf_mapping *mp)
+{
+    return kf_consumer_redrive_progress(mp->consumer);
+}

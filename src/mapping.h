@@ -42,4 +42,8 @@ kf_metrics *kf_mapping_metrics(kf_mapping *mp);
 const kf_mapping_config *kf_mapping_config_of(const kf_mapping *mp);
 long kf_mapping_handler_init_us(const kf_mapping *mp);
 
+/* `kfleet redrive`'s counters (consumer/redrive.h), NULL for a mapping that
+ * is not a redrive. Valid until kf_mapping_finish. */
+const struct kf_redrive_progress *kf_mapping_redrive_progress(const kf_mapping *mp);
+
 #endif

@@ -35,6 +35,10 @@ force. /control requests are neither logged nor counted.
                                              200: the receiver applied it), then
                                              the connection is reset without an
                                              answer; the rest are answered 200
+    {"mode": "refuse", "contains": "k7", "status": 400}
+                                             answer that status (logged as such)
+                                             to the requests whose body holds the
+                                             text, 200 to the others
 Optional "seed" (an integer) seeds the choice of apply_drop's requests.
 A dropped request's log line carries "answer": "dropped" besides its usual
 fields.
@@ -55,7 +59,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-MODES = ("normal", "slow", "hang", "5xx", "apply_drop")
+MODES = ("normal", "slow", "hang", "5xx", "apply_drop", "refuse")
 
 
 class State:
@@ -101,6 +105,11 @@ class State:
             if not 0.0 <= share <= 1.0:
                 raise ValueError("apply_drop needs a share 0..1")
             mode = {"mode": name, "share": share}
+        elif name == "refuse":
+            st, text = int(mode.get("status", 400)), mode.get("contains")
+            if not 400 <= st <= 599 or not isinstance(text, str) or not text:
+                raise ValueError("refuse needs a status 400..599 and a non-empty contains")
+            mode = {"mode": name, "status": st, "contains": text}
         else:
             mode = {"mode": name}
         with self.lock:
@@ -231,7 +240,7 @@ class Handler(BaseHTTPRequestHandler):
             with self.state.lock:
                 self.state.slowed += 1
             time.sleep(random.uniform(mode["min_ms"], mode["max_ms"]) / 1000.0)
-        if name == "5xx":
+        if name == "5xx" or (name == "refuse" and mode["contains"].encode() in body):
             status = self.state.record(self.path, key, body, force_status=mode["status"])
         elif name == "apply_drop" and draw < mode["share"]:
             self.state.record(self.path, key, body, answer="dropped")
