@@ -123,6 +123,8 @@ asan_env=(
 [[ -f $ROOT/tests/lsan.supp ]] &&
 	asan_env+=(LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp}")
 
+# Every tree the scripts build has KF_WERROR=ON: warnings fail CI, never a
+# user's build.
 phase_build() {
 	local t0=$SECONDS
 	say "build: scripts/setup.sh"
@@ -144,7 +146,8 @@ phase_unit() {
 phase_asan() {
 	local t0=$SECONDS
 	say "ASan+UBSan build (build-asan/) and its unit tests"
-	if cmake -S . -B build-asan -DKF_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
+	if cmake -S . -B build-asan -DKF_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DKF_WERROR=ON \
+		-DBUILD_TESTING=ON >/dev/null &&
 		cmake --build build-asan -j"$JOBS"; then
 		step_ok asan-build "build-asan/ ($((SECONDS - t0))s)"
 	else
