@@ -143,10 +143,10 @@ phase_build() {
 	say "Release build (build-release/, -Werror)"
 	if cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DKF_WERROR=ON \
 		-DBUILD_TESTING=ON >/dev/null && cmake --build build-release -j"$JOBS"; then
-		step_ok release-build "build-release/ ($((SECONDS - t0))s)"
+		step_ok release "build-release/ ($((SECONDS - t0))s)"
 		tree=build-release
 	else
-		step_fail release-build "cmake build of build-release/ failed"
+		step_fail release "cmake build of build-release/ failed"
 	fi
 	t0=$SECONDS
 	say "packager's build and install (scripts/check_install.sh)"
