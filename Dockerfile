@@ -11,11 +11,15 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# No `check` package here, so CMake skips the unit tests; the daemon, the
-# example handlers and the test tools are built, and only the first two kept.
-RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+# A packager's build: Release, no tests, no test tools. It installs into
+# /staging as if into /usr (DESTDIR), so kfleet.pc and the example configs name
+# /usr paths. LIBDIR is plain lib, not Debian's lib/<triplet>: the handlers
+# land in /usr/lib/kfleet/handlers/, the path config/examples/compose.json
+# names.
+RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
+      -DCMAKE_INSTALL_PREFIX=/usr -DCMAKE_INSTALL_LIBDIR=lib \
  && cmake --build build -j"$(nproc)" \
- && strip --strip-debug build/kfleet build/handlers/*.so
+ && DESTDIR=/staging cmake --install build
 
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -25,8 +29,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /nonexistent --no-create-home \
       --shell /usr/sbin/nologin kfleet
-COPY --from=build /src/build/kfleet /usr/local/bin/kfleet
-COPY --from=build /src/build/handlers/ /usr/lib/kfleet/handlers/
+# The installed tree: /usr/bin/kfleet, /usr/lib/kfleet/handlers/*.so, the
+# handler header and kfleet.pc, /usr/share/kfleet/examples/.
+COPY --from=build /staging/usr/ /usr/
 COPY config/examples/compose.json /etc/kfleet/kfleet.json
 USER kfleet
 # Metrics and health (/metrics, /healthz) on metrics.listen.

@@ -61,7 +61,7 @@ fi
 log "building into $BUILD_DIR (clang-14, -j$JOBS)"
 mkdir -p "$BUILD_DIR"
 cmake -S "$ROOT" -B "$BUILD_DIR" -DKF_FUZZ=ON -DCMAKE_C_COMPILER=clang-14 \
-	-DCMAKE_BUILD_TYPE=RelWithDebInfo >"$BUILD_DIR/fuzz-build.log" 2>&1 &&
+	-DCMAKE_BUILD_TYPE=RelWithDebInfo -DKF_WERROR=ON >"$BUILD_DIR/fuzz-build.log" 2>&1 &&
 	cmake --build "$BUILD_DIR" --target kf_fuzz -j"$JOBS" >>"$BUILD_DIR/fuzz-build.log" 2>&1 ||
 	{
 		tail -50 "$BUILD_DIR/fuzz-build.log" >&2

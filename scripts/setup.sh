@@ -8,13 +8,17 @@
 # Only missing packages are installed (dpkg -s decides), so a second run costs
 # nothing and never runs apt-get at all. Java comes from default-jdk-headless
 # only when no `java` is on PATH (any JDK 11+ runs the test broker).
-# Uses sudo only when not root. Env: KF_BUILD_DIR (default build),
-# KF_BUILD_TYPE (default RelWithDebInfo), KF_JOBS (default nproc).
+# Uses sudo only when not root. The tree is a development one: warnings are
+# errors and the tests, test tools and fixtures are built (BUILD_TESTING).
+# Env: KF_BUILD_DIR (default build), KF_BUILD_TYPE (default RelWithDebInfo),
+# KF_JOBS (default nproc), KF_WERROR (default ON; OFF for a compiler newer
+# than CI's that warns about something CI's does not).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${KF_BUILD_DIR:-$ROOT/build}
 BUILD_TYPE=${KF_BUILD_TYPE:-RelWithDebInfo}
+WERROR=${KF_WERROR:-ON}
 JOBS=${KF_JOBS:-$(nproc)}
 
 # Build: compiler, cmake, the C libraries. Tests: check, redis-server, kcat,
@@ -59,6 +63,7 @@ fi
 
 [[ ${1:-} == --no-build ]] && exit 0
 
-log "building into $BUILD_DIR ($BUILD_TYPE, -j$JOBS)"
-cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" >/dev/null
+log "building into $BUILD_DIR ($BUILD_TYPE, KF_WERROR=$WERROR, -j$JOBS)"
+cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" -DKF_WERROR="$WERROR" \
+	-DBUILD_TESTING=ON >/dev/null
 cmake --build "$BUILD_DIR" -j"$JOBS"

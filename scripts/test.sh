@@ -2,7 +2,11 @@
 # scripts/test.sh — every test kfleet has, the way CI runs them (.ci/run).
 #
 #   scripts/test.sh                  all phases, in this order:
-#     build        scripts/setup.sh: install missing packages, build build/
+#     build        scripts/setup.sh: install missing packages, build build/;
+#                  then build-release/ (Release, the whole tree: a warning
+#                  that only -O3 finds fails here) and scripts/check_install.sh
+#                  (a packager's BUILD_TESTING=OFF build installs the right
+#                  files, and a handler builds against them)
 #     unit         ctest -L unit in build/
 #     asan         build build-asan/ with -DKF_SANITIZE=ON, ctest -L unit there
 #     integration  scripts/infra.sh up, ctest -L integration in build/
@@ -123,14 +127,33 @@ asan_env=(
 [[ -f $ROOT/tests/lsan.supp ]] &&
 	asan_env+=(LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp}")
 
+# Every tree the scripts build has KF_WERROR=ON: warnings fail CI, never a
+# user's build. Only a failure of build/ stops the run (the other phases test
+# it); a failed Release build or install check is reported with the rest.
 phase_build() {
-	local t0=$SECONDS
+	local t0=$SECONDS tree=
 	say "build: scripts/setup.sh"
 	if KF_BUILD_DIR="$ROOT/build" bash scripts/setup.sh; then
 		step_ok build "build/ ($((SECONDS - t0))s)"
 	else
 		step_fail build "scripts/setup.sh failed"
 		return 1
+	fi
+	t0=$SECONDS
+	say "Release build (build-release/, -Werror)"
+	if cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DKF_WERROR=ON \
+		-DBUILD_TESTING=ON >/dev/null && cmake --build build-release -j"$JOBS"; then
+		step_ok release "build-release/ ($((SECONDS - t0))s)"
+		tree=build-release
+	else
+		step_fail release "cmake build of build-release/ failed"
+	fi
+	t0=$SECONDS
+	say "packager's build and install (scripts/check_install.sh)"
+	if bash scripts/check_install.sh ${tree:+"$tree"}; then
+		step_ok install "BUILD_TESTING=OFF build, cmake --install, handler via kfleet.pc ($((SECONDS - t0))s)"
+	else
+		step_fail install "scripts/check_install.sh failed"
 	fi
 }
 
@@ -144,7 +167,8 @@ phase_unit() {
 phase_asan() {
 	local t0=$SECONDS
 	say "ASan+UBSan build (build-asan/) and its unit tests"
-	if cmake -S . -B build-asan -DKF_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
+	if cmake -S . -B build-asan -DKF_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DKF_WERROR=ON \
+		-DBUILD_TESTING=ON >/dev/null &&
 		cmake --build build-asan -j"$JOBS"; then
 		step_ok asan-build "build-asan/ ($((SECONDS - t0))s)"
 	else

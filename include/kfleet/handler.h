@@ -19,8 +19,10 @@
  * emitters) is valid only for the duration of the call. kf_emit copies what it
  * is given, so the handler may emit from stack buffers.
  *
- * Build one with a single line:
+ * Build one with a single line, in the kfleet source tree:
  *     cc -shared -fPIC -I include -o my.so my.c
+ * or against an installed kfleet (`cmake --install` writes kfleet.pc):
+ *     cc $(pkg-config --cflags kfleet) -shared -fPIC -o my.so my.c
  */
 #ifndef KFLEET_HANDLER_H
 #define KFLEET_HANDLER_H
@@ -94,9 +96,9 @@ static inline int kf_emit(kf_emitter *em, const char *sink, const void *key, siz
 }
 
 /* kf_emit with headers of the handler's own; copies them too. */
-static inline int kf_emit_headers(kf_emitter *em, const char *sink, const void *key,
-                                  size_t key_len, const void *value, size_t value_len,
-                                  const kf_header *headers, size_t header_count)
+static inline int kf_emit_headers(kf_emitter *em, const char *sink, const void *key, size_t key_len,
+                                  const void *value, size_t value_len, const kf_header *headers,
+                                  size_t header_count)
 {
     return em->emit_headers(em, sink, key, key_len, value, value_len, headers, header_count);
 }
