@@ -24,6 +24,7 @@
 #include "config/table.h"
 #include "tests/unit/support/http_server.h"
 #include "dispatcher/dead_letter.h"
+#include "dispatcher/origin.h"
 #include "dispatcher/dispatcher.h"
 #include "dispatcher/emitter.h"
 #include "dispatcher/filter.h"
@@ -805,6 +806,92 @@ START_TEST(test_crashed_record_goes_to_dlq_unrun)
     hreq dl[2];
     ck_assert_uint_eq(server_requests("/dlq", 0, dl, 2), 1);
     ck_assert_str_eq(dl[0].source, "in/0/2");
+}
+END_TEST
+
+/* ---- redrive -------------------------------------------------------------------- */
+
+/* A dead letter read back from the on-failure topic by `kfleet redrive`, at
+ * the next offset of partition pi: it came from orders[5]@src after
+ * `attempts` attempts, its effect having reached the sinks in `done`. */
+static kf_rec *dead_letter(int pi, int64_t src, int attempts, const char *done, const char *value)
+{
+    char off[24], att[12];
+    snprintf(off, sizeof off, "%lld", (long long)src);
+    snprintf(att, sizeof att, "%d", attempts);
+    kf_header h[] = {{"trace", "t1", 2},
+                     {"kfleet.error", "handler returned KF_FAIL", 24},
+                     {"kfleet.attempts", att, strlen(att)},
+                     {"kfleet.source.topic", "orders", 6},
+                     {"kfleet.source.partition", "5", 1},
+                     {"kfleet.source.offset", off, strlen(off)},
+                     {"kfleet.mapping", "m", 1},
+                     {"kfleet.sinks.done", done, strlen(done)}};
+    kf_partition *p = R.parts[pi];
+    int64_t o = R.next_off[pi]++;
+    kf_rec *r = kf_rec_new(p, o, kf_wall_ms(), "k", 1, value, strlen(value), h, 8);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(kf_tracker_add(p->tracker, o), 0);
+    kf_dead_letter_source ds;
+    char err[256];
+    ck_assert_int_eq(
+        kf_dead_letter_parse(r->view.headers, r->view.header_count, &ds, err, sizeof err), 0);
+    const char *names[] = {"out"};
+    r->origin = kf_origin_new(&r->view, &ds, names, 1);
+    ck_assert_ptr_nonnull(r->origin);
+    return r;
+}
+
+/* A redriven record runs as the record it was: the handler sees its source
+ * partition and offset, its headers without the kfleet.* ones, and attempt
+ * 1; the HTTP sink keys it on the source; a sink its dead letter names as
+ * done is not written again; one that fails again goes to the on-failure
+ * destination under its source identity. */
+START_TEST(test_redriven_record_runs_as_its_first_self)
+{
+    rig_start(FIXTURE("probe"), "{}",
+              "\"ordering\":\"key\",\"concurrency\":{\"threads\":1},"
+              "\"retry\":{\"max_attempts\":1}",
+              sink_http(), DLQ_HTTP);
+    submit(dead_letter(0, 77, 1, "", "fine"));
+    submit(dead_letter(0, 78, 1, "out", "already out"));
+    submit(dead_letter(0, 79, 2, "", "FAIL again"));
+    ck_assert(DRAINED(10000));
+    assert_all_done();
+    ck_assert_uint_eq(PR.calls(), 3);
+    for (size_t i = 0; i < 3; i++) {
+        pcall c = probe_get(i);
+        ck_assert_int_eq(c.partition, 5);
+        ck_assert_int_eq(c.offset, 77 + (int64_t)i);
+        ck_assert_int_eq(c.attempt, 1);
+    }
+    hreq out[4];
+    ck_assert_uint_eq(server_requests("/out", 0, out, 4), 1); /* 78's was done before */
+    ck_assert_str_eq(out[0].source, "orders/5/77");
+    ck_assert_str_eq(out[0].body, "fine");
+    hreq dl[2];
+    ck_assert_uint_eq(server_requests("/dlq", 0, dl, 2), 1);
+    ck_assert_str_eq(dl[0].source, "orders/5/79");
+    ck_assert_str_eq(dl[0].body, "FAIL again");
+    ck_assert_uint_eq(M(&R.met.records_failed), 1);
+    ck_assert_int_eq(wm(0), 3);
+}
+END_TEST
+
+/* A record the redrive passes over (another mapping's dead letter) is done
+ * without a handler call, like a filtered one. */
+START_TEST(test_passed_over_record_is_done_unrun)
+{
+    rig_start(FIXTURE("probe"), "{}", "\"ordering\":\"key\"", SINK_NULL, DLQ_NULL);
+    kf_rec *r = rec(0, "k", "someone else's");
+    r->passed_over = true;
+    submit(r);
+    submit(rec(0, "k", "mine"));
+    ck_assert(DRAINED(10000));
+    assert_all_done();
+    ck_assert_uint_eq(PR.calls(), 1);
+    ck_assert_uint_eq(M(&R.met.records_filtered), 1);
+    ck_assert_int_eq(wm(0), 2);
 }
 END_TEST
 
@@ -2166,6 +2253,8 @@ static Suite *dispatcher_suite(void)
     tcase_add_test(tp, test_emitter_captures_and_routes);
     tcase_add_test(tp, test_dead_letter_headers);
     tcase_add_test(tp, test_dead_letter_parse_refuses);
+    tcase_add_test(tp, test_redriven_record_runs_as_its_first_self);
+    tcase_add_test(tp, test_passed_over_record_is_done_unrun);
     suite_add_tcase(s, tp);
     return s;
 }
