@@ -90,8 +90,15 @@ typedef struct kf_retry_config {
     bool bisect;               /* split batch calls that fail as a whole */
 } kf_retry_config;
 
+typedef enum kf_on_failure_mode {
+    KF_ON_FAILURE_DEAD_LETTER = 0, /* to `topic` (required) */
+    KF_ON_FAILURE_PARK,            /* park the record's key in Redis (eos/park.h); `topic`
+                                    * optional: where `kfleet parked drop` sends them */
+} kf_on_failure_mode;
+
 typedef struct kf_on_failure_config {
-    char *topic; /* NULL: retry forever, log loudly */
+    kf_on_failure_mode mode;
+    char *topic; /* NULL (dead_letter mode): retry forever, log loudly */
 } kf_on_failure_config;
 
 /* Business-key dedupe (exactly-once only). One of the two names the key: a
@@ -165,6 +172,13 @@ typedef struct kf_config {
     kf_mapping_config *mappings;
     size_t mapping_count;
 } kf_config;
+
+/* The topic failed records are written to as they fail: on_failure.topic in
+ * dead_letter mode, NULL when there is none or the mapping parks instead. */
+static inline const char *kf_dead_letter_topic(const kf_mapping_config *m)
+{
+    return m->on_failure.mode == KF_ON_FAILURE_DEAD_LETTER ? m->on_failure.topic : NULL;
+}
 
 /* Loads and validates a file. Returns 0, or -1 with the message in err. */
 int kf_config_load_file(const char *path, kf_config **out, char *err, size_t errlen);

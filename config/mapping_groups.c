@@ -267,22 +267,54 @@ const kf_cfg_table kf_cfg_retry = {
 
 /* ---- on_failure ---- */
 
+static const char *const ON_FAILURE_MODES[] = {"dead_letter", "park",
+                                               NULL}; /* kf_on_failure_mode */
+
+/* dead_letter needs its topic; park keeps a key's order, so it needs key
+ * ordering, and its store is fenced by the exactly-once epochs. */
+static int check_on_failure(kf_jpath *jp, const cJSON *o, void *base, void *ctx)
+{
+    (void)ctx;
+    const kf_mapping_config *m = base;
+    if (m->on_failure.mode == KF_ON_FAILURE_DEAD_LETTER && !m->on_failure.topic)
+        return kf_jpath_fail_key(jp, o, "topic", "required key is missing");
+    if (m->on_failure.mode == KF_ON_FAILURE_PARK && m->ordering != KF_ORDER_KEY)
+        return kf_jpath_fail_key(
+            jp, o, "mode", "\"park\" needs \"ordering\": \"key\" (it keeps each key's order)");
+    if (m->on_failure.mode == KF_ON_FAILURE_PARK && !m->exactly_once)
+        return kf_jpath_fail_key(jp, o, "mode",
+                                 "\"park\" needs \"exactly_once\": true (the parked store is "
+                                 "fenced by its epochs)");
+    return 0;
+}
+
 static const kf_cfg_key ON_FAILURE_KEYS[] = {
+    {.name = "mode",
+     .kind = KF_CFG_ENUM,
+     .at = AT(on_failure.mode),
+     .names = ON_FAILURE_MODES,
+     .def = KF_ON_FAILURE_DEAD_LETTER,
+     .doc = "`dead_letter`: a record that exhausts its attempts goes to `topic`; `park`: it "
+            "parks its key in Redis, with every later record of that key, until `kfleet "
+            "parked retry` releases it in order (needs `ordering` `key` and `exactly_once`; "
+            "see Failure handling)"},
     {.name = "topic",
      .kind = KF_CFG_STRING,
-     .flags = KF_CFG_REQUIRED,
      .at = AT(on_failure.topic),
      .valid = kf_cfg_valid_topic,
      .expected = KF_CFG_TOPIC_EXPECTED,
      .range_doc = "topic name",
+     .default_doc = "required with `dead_letter`",
      .doc = "the dead-letter topic (with headers saying why, how many attempts, and where "
-            "the record came from)"},
+            "the record came from); with `park`, where `kfleet parked drop` sends a key's "
+            "records"},
 };
 
 const kf_cfg_table kf_cfg_on_failure = {
     .doc = "where failed records go; without it they are retried forever, loudly",
     .keys = ON_FAILURE_KEYS,
     .count = KF_CFG_COUNT(ON_FAILURE_KEYS),
+    .check = check_on_failure,
 };
 
 /* ---- idempotency ---- */

@@ -767,7 +767,7 @@ void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
         for (size_t i = 0; i < m->sink_count && n < 32; i++)
             if (kf_sink_type_caps(m->sinks[i].type) & KF_SINK_CAP_TRANSACTIONAL)
                 topics[n++] = m->sinks[i].topic;
-        if (m->on_failure.topic) topics[n++] = m->on_failure.topic;
+        if (kf_dead_letter_topic(m)) topics[n++] = kf_dead_letter_topic(m);
         kf_txn_warmup(c->eos.txn, topics, n);
     }
     c->next_commit = kf_now_ms() + m->commit_interval_ms;

@@ -65,7 +65,9 @@ static int run_record(invoke *iv, kf_rec *r, int lineno)
     if (res != KF_OK) {
         fprintf(stderr, "line %d: handler returned %s%s\n", lineno,
                 res == KF_RETRY ? "KF_RETRY on every attempt" : "KF_FAIL",
-                iv->m->on_failure.topic ? " (it would go to the on_failure topic)" : "");
+                kf_dead_letter_topic(iv->m) ? " (it would go to the on_failure topic)"
+                : iv->m->on_failure.mode == KF_ON_FAILURE_PARK ? " (it would park its key)"
+                                                               : "");
         iv->failed++;
         return -1;
     }

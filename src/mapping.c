@@ -104,7 +104,7 @@ static int open_eos(kf_mapping *mp, const kf_sink_env *env, char *err, size_t er
     const kf_config *cfg = mp->cfg;
     const kf_mapping_config *m = mp->m;
     char e[1024];
-    int kafka_outputs = m->on_failure.topic != NULL;
+    int kafka_outputs = kf_dead_letter_topic(m) != NULL;
     for (size_t i = 0; i < m->sink_count; i++)
         kafka_outputs |= (kf_sink_type_caps(m->sinks[i].type) & KF_SINK_CAP_TRANSACTIONAL) != 0;
     mp->eos.state =
@@ -144,8 +144,8 @@ static int open_sinks(kf_mapping *mp, const kf_sink_env *env, char *err, size_t 
         }
         mp->sink_count++;
     }
-    if (m->on_failure.topic && !mp->eos.txn) {
-        mp->dlq = kf_sink_open_dead_letter(m->on_failure.topic, env, e, sizeof e);
+    if (kf_dead_letter_topic(m) && !mp->eos.txn) {
+        mp->dlq = kf_sink_open_dead_letter(kf_dead_letter_topic(m), env, e, sizeof e);
         if (!mp->dlq) {
             snprintf(err, errlen, "mapping %s: on_failure: %s", m->name, e);
             return -1;
@@ -178,7 +178,7 @@ static int start_dispatcher(kf_mapping *mp, char *err, size_t errlen)
         .metrics = &mp->metrics,
         .exactly_once = m->exactly_once,
         .staged_kafka = mp->eos.txn != NULL,
-        .dead_letter_topic = mp->eos.txn ? m->on_failure.topic : NULL,
+        .dead_letter_topic = mp->eos.txn ? kf_dead_letter_topic(m) : NULL,
         .redis_url = mp->cfg->redis_url,
         .redis_key_prefix = mp->cfg->redis_key_prefix,
     };

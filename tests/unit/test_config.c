@@ -154,7 +154,7 @@ static const bad_case BAD[] = {
     {CFG_M(",'concurrency':{'workers':3}"), "mappings[0].concurrency.workers",
      "unknown key (expected one of threads, max_inflight_records)"},
     {CFG_M(",'on_failure':{'topic':'d','queue':'x'}"), "mappings[0].on_failure.queue",
-     "unknown key (expected one of topic)"},
+     "unknown key (expected one of mode, topic)"},
     {CFG_S("[{'name':'s','type':'kafka','topic':'o','key':'k'}]"), "mappings[0].sinks[0].key",
      "unknown key for a kafka sink (expected one of name, type, breaker, topic)"},
     {CFG_S("[{'name':'s','type':'stdout','url':'http://x'}]"), "mappings[0].sinks[0].url",
@@ -186,6 +186,13 @@ static const bad_case BAD[] = {
      "mappings[0].sinks[0].breaker.after", "unknown key"},
     {CFG_S("[{'name':'s'}]"), "mappings[0].sinks[0].type", "required key is missing"},
     {CFG_M(",'on_failure':{}"), "mappings[0].on_failure.topic", "required key is missing"},
+    {CFG_M(",'on_failure':{'mode':'dead_letter'}"), "mappings[0].on_failure.topic",
+     "required key is missing"},
+    {CFG_M(",'on_failure':{'mode':'hold'}"), "mappings[0].on_failure.mode", "dead_letter"},
+    {CFG_M(",'exactly_once':true,'ordering':'partition','on_failure':{'mode':'park'}"),
+     "mappings[0].on_failure.mode", "\"park\" needs \"ordering\": \"key\""},
+    {CFG_M(",'on_failure':{'mode':'park'}"), "mappings[0].on_failure.mode",
+     "\"park\" needs \"exactly_once\": true"},
     {CFG_M(",'starting_position':{}"), "mappings[0].starting_position.timestamp_ms",
      "required key is missing"},
     /* sink-type specific keys */
@@ -360,6 +367,7 @@ START_TEST(test_defaults)
     ck_assert(!m->retry.bisect);
     ck_assert_int_eq(m->retry.max_crashes, 3);
     ck_assert_ptr_null(m->on_failure.topic);
+    ck_assert_int_eq(m->on_failure.mode, KF_ON_FAILURE_DEAD_LETTER);
     ck_assert_uint_eq(m->sink_count, 1);
     ck_assert_str_eq(m->sinks[0].name, "s");
     ck_assert_int_eq(m->sinks[0].type, KF_SINK_STDOUT);
@@ -635,6 +643,27 @@ START_TEST(test_examples_load)
 }
 END_TEST
 
+/* Park mode: no topic needed, and none is written to as records fail. */
+START_TEST(test_on_failure_park)
+{
+    kf_config *cfg = load_ok("{" KAFKA ",'mappings':[{'name':'m','topics':['t'],"
+                             "'handler':{'path':'h'},'exactly_once':true,"
+                             "'on_failure':{'mode':'park'}," SINKS "}]}");
+    const kf_mapping_config *m = &cfg->mappings[0];
+    ck_assert_int_eq(m->on_failure.mode, KF_ON_FAILURE_PARK);
+    ck_assert_ptr_null(m->on_failure.topic);
+    ck_assert_ptr_null(kf_dead_letter_topic(m));
+    kf_config_destroy(cfg);
+    cfg =
+        load_ok("{" KAFKA ",'mappings':[{'name':'m','topics':['t'],'handler':{'path':'h'},"
+                "'exactly_once':true,'on_failure':{'mode':'park','topic':'dropped'}," SINKS "}]}");
+    m = &cfg->mappings[0];
+    ck_assert_str_eq(m->on_failure.topic, "dropped");
+    ck_assert_ptr_null(kf_dead_letter_topic(m)); /* only `kfleet parked drop` writes it */
+    kf_config_destroy(cfg);
+}
+END_TEST
+
 START_TEST(test_destroy_null)
 {
     kf_config_destroy(NULL);
@@ -664,6 +693,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_syntax_error);
     tcase_add_test(tc, test_file_errors);
     tcase_add_test(tc, test_examples_load);
+    tcase_add_test(tc, test_on_failure_park);
     tcase_add_test(tc, test_destroy_null);
     suite_add_tcase(s, tc);
     return s;
