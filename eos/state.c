@@ -17,6 +17,7 @@
 
 #include "common/redis.h"
 #include "eos/lua_scripts.h"
+#include "eos/state_priv.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -36,7 +37,16 @@
 /* Offsets of a uniform part stay below 2^53: Lua compares them as doubles. */
 #define MAX_EXACT_OFFSET (INT64_C(1) << 53)
 
-enum { S_ASSIGN, S_COMPLETE, S_UNIFORM, S_TRIM, S_CLAIM, S_COUNT };
+enum {
+    S_ASSIGN = KF_EOS_SCRIPT_ASSIGN,
+    S_COMPLETE,
+    S_UNIFORM,
+    S_TRIM,
+    S_CLAIM,
+    S_PARK = KF_EOS_SCRIPT_PARK,
+    S_PARK_TAKE = KF_EOS_SCRIPT_PARK_TAKE,
+    S_COUNT = KF_EOS_SCRIPT_COUNT
+};
 
 static const char *const SCRIPT_SRC[S_COUNT] = {
     [S_ASSIGN] = KF_EOS_LUA_ASSIGN,
@@ -44,9 +54,11 @@ static const char *const SCRIPT_SRC[S_COUNT] = {
     [S_UNIFORM] = KF_EOS_LUA_COMPLETE_UNIFORM,
     [S_TRIM] = KF_EOS_LUA_TRIM,
     [S_CLAIM] = KF_EOS_LUA_CLAIM,
+    [S_PARK] = KF_EOS_LUA_PARK,
+    [S_PARK_TAKE] = KF_EOS_LUA_PARK_TAKE,
 };
 static const char *const SCRIPT_NAME[S_COUNT] = {"assign", "complete", "uniform complete", "trim",
-                                                 "claim"};
+                                                 "claim",  "park",     "park take"};
 
 struct kf_eos_state {
     kf_redis_url url;
@@ -59,19 +71,7 @@ struct kf_eos_state {
 
 /* ------------------------------------------------------------ arguments */
 
-/* A growing argument vector. Arguments are either the caller's bytes (kept
- * by pointer, never copied: values may be 1 MiB) or formatted into `arena`;
- * arena arguments are stored as offsets until args_done() because the arena
- * moves when it grows. */
-typedef struct args {
-    const char **argv;
-    size_t *len;
-    size_t *aoff; /* SIZE_MAX: argv[i] is the caller's */
-    size_t n, cap;
-    char *arena;
-    size_t alen, acap;
-    bool oom;
-} args;
+typedef kf_eos_args args;
 
 static void args_free(args *a)
 {
@@ -804,4 +804,70 @@ int kf_eos_state_claim(kf_eos_state *c, const char *topic, int32_t partition, in
     }
     freeReplyObject(r);
     return rc;
+}
+
+/* ------------------------------------------- for the other eos/ files */
+
+void kf_eos_args_free(kf_eos_args *a)
+{
+    args_free(a);
+}
+
+void kf_eos_arg_bytes(kf_eos_args *a, const void *p, size_t n)
+{
+    size_t start = a->alen;
+    arena_put(a, p, n);
+    arg_end(a, start);
+}
+
+void kf_eos_arg_i64(kf_eos_args *a, int64_t v)
+{
+    arg_i64(a, v);
+}
+
+void kf_eos_arg_key(kf_eos_args *a, const kf_eos_state *c, const char *topic, int32_t partition,
+                    const char *suffix, const void *tail, size_t tail_len)
+{
+    size_t start = a->alen;
+    arena_fmt(a, "{%s:%s:%s:%" PRId32 "}:%s", c->prefix, c->group, topic, partition, suffix);
+    if (tail_len) arena_put(a, tail, tail_len);
+    arg_end(a, start);
+}
+
+int kf_eos_eval(kf_eos_state *c, int script, kf_eos_args *keys, kf_eos_args *av, redisReply **out,
+                char *err, size_t errlen)
+{
+    return eval(c, script, keys, av, out, err, errlen);
+}
+
+int kf_eos_bad_reply(kf_eos_state *c, const char *what, char *err, size_t errlen)
+{
+    return bad_reply(c, what, err, errlen);
+}
+
+int kf_eos_command(kf_eos_state *c, const char *what, int argc, const char **argv,
+                   const size_t *lens, redisReply **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    int rc = ensure(c, err, errlen);
+    if (rc != KF_STATUS_OK) return rc;
+    redisReply *r = redisCommandArgv(c->rc, argc, argv, lens);
+    if (!r) return io_error(c, what, err, errlen);
+    if (r->type == REDIS_REPLY_ERROR) {
+        rc = reply_error(c, what, r->str, err, errlen);
+        freeReplyObject(r);
+        return rc;
+    }
+    *out = r;
+    return KF_STATUS_OK;
+}
+
+const char *kf_eos_state_prefix(const kf_eos_state *c)
+{
+    return c->prefix;
+}
+
+const char *kf_eos_state_group(const kf_eos_state *c)
+{
+    return c->group;
 }
