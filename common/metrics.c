@@ -23,6 +23,10 @@ const kf_metric_family kf_metric_families[] = {
         "Records sent to the on-failure topic because the handler crashed the process on them "
         "retry.max_crashes times.",
         KF_METRIC_COUNTER, records_crashed),
+    ROW("records_parked_total",
+        "Records put in the parked store (on_failure mode park): each one that failed for good, "
+        "and each later record of its key.",
+        KF_METRIC_COUNTER, records_parked),
     ROW("retries_total", "Record attempts retried.", KF_METRIC_COUNTER, retries),
     ROW("handler_calls_total", "Handler invocations.", KF_METRIC_COUNTER, handler_calls),
     ROW("batch_bisections_total",
@@ -68,6 +72,10 @@ const kf_metric_family kf_metric_families[] = {
         KF_METRIC_GAUGE, stalled),
     ROW("dead_partitions", "Exactly-once partitions fenced or rewinding, to be taken anew.",
         KF_METRIC_GAUGE, dead),
+    ROW("parked_keys", "Keys parked in the assigned partitions (on_failure mode park).",
+        KF_METRIC_GAUGE, parked_keys),
+    ROW("parked_records", "Records of the parked keys in the parked store, as last read.",
+        KF_METRIC_GAUGE64, parked_records),
     ROW("worker_threads",
         "Worker threads running (concurrency.threads, or between its min and max).",
         KF_METRIC_GAUGE, worker_threads),

@@ -21,6 +21,7 @@ typedef struct kf_metrics {
     atomic_uint_fast64_t records_duplicate; /* business key seen within the window */
     atomic_uint_fast64_t records_failed;    /* written to the on-failure topic */
     atomic_uint_fast64_t records_crashed;   /* sent on for crashing the process max_crashes times */
+    atomic_uint_fast64_t records_parked;    /* put in the parked store (on_failure mode park) */
     atomic_uint_fast64_t retries;           /* re-runs after KF_RETRY or a sink error */
     atomic_uint_fast64_t handler_calls;
     atomic_uint_fast64_t batch_bisections; /* batch calls failed as a whole and halved */
@@ -43,6 +44,8 @@ typedef struct kf_metrics {
     atomic_int assigned;                  /* gauge: partitions assigned */
     atomic_int stalled;                   /* gauge: partitions the watchdog finds stuck now */
     atomic_int dead;                      /* gauge: fenced or rewinding, waiting to be taken anew */
+    atomic_int parked_keys;               /* gauge: keys parked in the assigned partitions */
+    atomic_int_fast64_t parked_records;   /* gauge: their records in the parked store */
     atomic_int worker_threads;            /* gauge: worker threads running now */
 } kf_metrics;
 

@@ -1,6 +1,7 @@
 #include "consumer/consumer_priv.h"
 #include "eos/crash_ledger.h"
 
+#include "consumer/parked.h"
 #include "consumer/watchdog.h"
 #include "common/kafka_conf.h"
 #include "common/log.h"
@@ -788,6 +789,8 @@ void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
         }
         serve_commits(c, 0);
         watchdog(c, now);
+        kf_consumer_parked_refresh(c->eos.state, m, c->parts.items, c->parts.count, c->metrics, now,
+                                   &c->next_park_refresh);
         if (throttle(c, now)) continue;
         kf_prefetch_check(c->prefetch, c, now, c->took, c->took_bytes);
 

@@ -55,6 +55,7 @@ struct kf_consumer {
     kf_prefetch *prefetch;          /* wakes librdkafka's fetcher when the queue runs low */
     struct kf_crash_ledger *ledger; /* records that crashed the process, read at assignment */
     struct kf_redrive *redrive;     /* `kfleet redrive` only (redrive.h), else NULL */
+    int64_t next_park_refresh;      /* on_failure mode park: next re-read (parked.h) */
     bool closed;                    /* kf_consumer_close ran */
     long took;                      /* records the last loop turn took, and their bytes */
     size_t took_bytes;

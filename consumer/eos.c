@@ -1,5 +1,6 @@
 #include "consumer/eos.h"
 
+#include "consumer/parked.h"
 #include "dispatcher/record.h"
 #include "common/log.h"
 
@@ -51,6 +52,10 @@ int kf_consumer_eos_assign(const kf_consumer_eos *e, const kf_mapping_config *m,
                 kf_warn(C, "mapping %s: %s[%d]: %s; its transaction ends at its timeout", m->name,
                         p->topic, p->partition, err);
             kf_eos_assigned_free(&a);
+            /* The parked keys too, before any record of the partition. */
+            if (m->on_failure.mode == KF_ON_FAILURE_PARK &&
+                kf_consumer_parked_load(e->state, m, p, stop) != 0)
+                return -1;
             atomic_store(&p->ready, true);
             return 0;
         }

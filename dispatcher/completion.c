@@ -141,9 +141,22 @@ int kf_completion_exhausted(const kf_dispatcher *d, const kf_rec *r, int permane
     return permanent || r->view.attempt >= d->env.mapping->retry.max_attempts;
 }
 
+int kf_completion_parks(const kf_dispatcher *d)
+{
+    return d->env.mapping->on_failure.mode == KF_ON_FAILURE_PARK && d->env.exactly_once;
+}
+
 int kf_completion_has_dead_letter(const kf_dispatcher *d)
 {
-    return d->env.dead_letter || d->env.dead_letter_topic;
+    return d->env.dead_letter || d->env.dead_letter_topic || kf_completion_parks(d);
+}
+
+void kf_completion_mark_park(kf_rec *r, const char *why)
+{
+    kf_rec_clear_outputs(r);
+    free(r->fail_reason);
+    r->fail_reason = strdup(why ? why : "unknown error");
+    r->to_park = true;
 }
 
 /* Sends the record on to the on-failure topic through a worker. */
@@ -161,6 +174,11 @@ static void to_dead_letter(kf_dispatcher *d, kf_rec *r, const char *why)
 void kf_completion_failed(kf_dispatcher *d, kf_rec *r, int permanent, const char *why)
 {
     int exhausted = kf_completion_exhausted(d, r, permanent);
+    if (exhausted && kf_completion_parks(d)) {
+        kf_completion_mark_park(r, why);
+        kf_completion_requeue(d, &r, 1, 0);
+        return;
+    }
     if (exhausted && kf_completion_has_dead_letter(d)) {
         to_dead_letter(d, r, why);
         return;

@@ -5,6 +5,7 @@
 #include "dispatcher/crash_report.h"
 #include "eos/crash_ledger.h"
 #include "eos/dedupe.h"
+#include "eos/park.h"
 #include "dispatcher/dead_letter.h"
 #include "dispatcher/emitter.h"
 #include "dispatcher/origin.h"
@@ -172,7 +173,8 @@ static int too_old(const kf_dispatcher *d, const kf_rec *r)
            kf_wall_ms() - r->view.timestamp_ms > m->retry.max_record_age_ms;
 }
 
-enum verdict { V_SKIP = 0, V_HANDLE, V_GONE };
+/* V_PARK: to the parked store (park_records turns it into one of the others). */
+enum verdict { V_SKIP = 0, V_HANDLE, V_GONE, V_PARK };
 
 /* The crash ledger's say on a record (eos/crash_ledger.h): one that crashed
  * the process max_crashes times goes to the on-failure topic without
@@ -225,6 +227,10 @@ static enum verdict prepare(worker *w, kf_rec *r, bool *alone)
         write_dead_letter(w, r);
         return V_SKIP;
     }
+    if (r->to_park) return V_PARK;
+    if (kf_completion_parks(d) && !r->origin &&
+        kf_parked_follows(&r->part->parked, r->view.key, r->view.key_len, r->view.offset))
+        return V_PARK; /* its key is parked: it waits there, in order */
     if (r->passed_over) {
         KF_METRIC_ADD(d->env.metrics, records_filtered, 1);
         return V_SKIP;
@@ -307,6 +313,105 @@ static void dedupe(worker *w, kf_rec **chunk, int *verdict, size_t n)
         }
         if (rc != KF_STATUS_OK)
             kf_warn(C, "mapping %s: business-key claim on %s[%d] failed (%s); retrying", m->name,
+                    p->topic, p->partition, err);
+    }
+}
+
+/*
+ * on_failure mode "park", the per-chunk step before business keys and
+ * handlers: ONE park script per partition among the chunk's V_PARK records
+ * (eos/park.h). A parked record is done (the watermark moves over it); one
+ * that only followed its key and hears the key was released runs; a fenced
+ * partition drops them; while the state Redis does not answer they wait and
+ * retry, attempts intact.
+ */
+static void park_records(worker *w, kf_rec **chunk, int *verdict, size_t n)
+{
+    kf_dispatcher *d = w->d;
+    const kf_mapping_config *m = d->env.mapping;
+    kf_park_item items[KF_MAX_CHUNK];
+    char *entries[KF_MAX_CHUNK];
+    size_t idx[KF_MAX_CHUNK];
+    int res[KF_MAX_CHUNK];
+    bool seen[KF_MAX_CHUNK] = {false};
+    for (size_t i = 0; i < n; i++) {
+        if (seen[i] || verdict[i] != V_PARK) continue;
+        kf_partition *p = chunk[i]->part;
+        size_t k = 0;
+        for (size_t j = i; j < n; j++) {
+            if (seen[j] || verdict[j] != V_PARK || chunk[j]->part != p) continue;
+            seen[j] = true;
+            kf_rec *r = chunk[j];
+            const kf_record *v = kf_rec_handler_view(r);
+            char done[1024];
+            const char *why = r->to_park && r->fail_reason ? r->fail_reason : "";
+            sinks_done(d, r, done, sizeof done);
+            kf_park_entry e = {.offset = r->view.offset,
+                               .timestamp_ms = v->timestamp_ms,
+                               .attempts = r->to_park ? r->view.attempt : 0,
+                               .key = v->key,
+                               .key_len = v->key_len,
+                               .value = v->value,
+                               .value_len = v->value_len,
+                               .headers = (kf_header *)v->headers,
+                               .header_count = v->header_count,
+                               .error = why,
+                               .error_len = strlen(why),
+                               .sinks_done = done,
+                               .sinks_done_len = strlen(done)};
+            size_t len = 0;
+            entries[k] = kf_park_entry_encode(&e, &len);
+            items[k] = (kf_park_item){.key = r->view.key,
+                                      .key_len = r->view.key_len,
+                                      .offset = r->view.offset,
+                                      .must = r->to_park,
+                                      .entry = entries[k],
+                                      .entry_len = len,
+                                      .error = why};
+            idx[k++] = j;
+        }
+        char err[512] = "";
+        int fenced = 0, rc = KF_STATUS_FAIL;
+        bool oom = false;
+        for (size_t q = 0; q < k; q++)
+            oom |= entries[q] == NULL;
+        if (!oom)
+            rc = kf_park_put(w->state, p->topic, p->partition, p->epoch, kf_wall_ms(), items, k,
+                             res, &fenced, err, sizeof err);
+        else
+            snprintf(err, sizeof err, "out of memory");
+        for (size_t q = 0; q < k; q++) {
+            kf_rec *r = chunk[idx[q]];
+            free(entries[q]);
+            if (rc == KF_STATUS_OK && fenced) {
+                atomic_store(&r->pending, 0);
+                kf_completion_fenced(d, r);
+                verdict[idx[q]] = V_GONE;
+            } else if (rc != KF_STATUS_OK) {
+                atomic_store(&r->pending, 0);
+                kf_completion_requeue(d, &r, 1,
+                                      kf_backoff_ms(r->view.attempt, m->retry.backoff_ms,
+                                                    m->retry.max_backoff_ms, kf_backoff_random()));
+                verdict[idx[q]] = V_GONE;
+            } else if (res[q] == KF_PARK_RELEASED) {
+                kf_parked_remove(&p->parked, r->view.key, r->view.key_len);
+                verdict[idx[q]] = V_HANDLE;
+            } else {
+                if (r->to_park)
+                    kf_warn(C,
+                            "mapping %s: %s[%d]@%lld failed for good (%s): its key is parked, "
+                            "with its later records, until `kfleet parked retry` releases it",
+                            m->name, r->view.topic, r->view.partition, (long long)r->view.offset,
+                            r->fail_reason ? r->fail_reason : "?");
+                r->to_park = false;
+                if (kf_parked_add(&p->parked, r->view.key, r->view.key_len, r->view.offset, 1))
+                    kf_warn(C, "mapping %s: out of memory noting a parked key", m->name);
+                KF_METRIC_ADD(d->env.metrics, records_parked, 1);
+                verdict[idx[q]] = V_SKIP;
+            }
+        }
+        if (rc != KF_STATUS_OK)
+            kf_warn(C, "mapping %s: parking records of %s[%d] failed (%s); retrying", m->name,
                     p->topic, p->partition, err);
     }
 }
@@ -437,7 +542,14 @@ static size_t apply_results(worker *w, kf_rec **chunk, size_t n, const int *verd
         int permanent = res != KF_RETRY;
         const char *why = !permanent ? "handler returned KF_RETRY" : "handler returned KF_FAIL";
         int exhausted = kf_completion_exhausted(d, r, permanent);
-        if ((exhausted && kf_completion_has_dead_letter(d)) || !ordered) {
+        if (exhausted && kf_completion_parks(d)) {
+            /* Its key parks: the lane's later records in this chunk must not
+             * run before they see that. They go back behind it. */
+            kf_completion_mark_park(r, why);
+            blocked = r->lane;
+            group_delay = 0;
+            group[ngroup++] = r;
+        } else if ((exhausted && kf_completion_has_dead_letter(d)) || !ordered) {
             kf_completion_failed(d, r, permanent, why);
         } else {
             blocked = r->lane;
@@ -489,7 +601,10 @@ static void run_chunk(worker *w, kf_rec **chunk, size_t n)
         verdict[i] = prepare(w, chunk[i], &alone[i]);
         kf_rec_emitter_init(&ems[i], chunk[i], d->sink_names, d->env.sink_count);
     }
-    if (w->state) dedupe(w, chunk, verdict, n);
+    if (kf_completion_parks(d)) park_records(w, chunk, verdict, n);
+    if (w->state &&
+        (d->env.mapping->idempotency.key_header || d->env.mapping->idempotency.key_json))
+        dedupe(w, chunk, verdict, n);
     if (kf_handler_has_batch(d->env.handler))
         call_batch_handler(w, chunk, verdict, alone, ems, results, n);
     size_t ntouched = apply_results(w, chunk, n, verdict, alone, results, ems, touched);
@@ -608,7 +723,8 @@ static int worker_open(kf_dispatcher *d, worker *w, char *err, size_t errlen)
         if (!w->sws[s]) return -1;
     }
     if (env->exactly_once &&
-        (env->mapping->idempotency.key_header || env->mapping->idempotency.key_json)) {
+        (env->mapping->idempotency.key_header || env->mapping->idempotency.key_json ||
+         env->mapping->on_failure.mode == KF_ON_FAILURE_PARK)) {
         w->state = kf_eos_state_new(env->redis_url, env->redis_key_prefix, env->mapping->group_id,
                                     err, errlen);
         if (!w->state) return -1;

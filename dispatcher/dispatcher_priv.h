@@ -131,6 +131,14 @@ int kf_completion_exhausted(const kf_dispatcher *d, const kf_rec *r, int permane
 
 int kf_completion_has_dead_letter(const kf_dispatcher *d);
 
+/* on_failure mode "park" (exactly-once): a record that fails for good parks
+ * its key instead of going to a topic. */
+int kf_completion_parks(const kf_dispatcher *d);
+
+/* Sets the record up to be parked by its next run: outputs dropped, `why`
+ * kept. The caller requeues it. */
+void kf_completion_mark_park(kf_rec *r, const char *why);
+
 /* Another attempt after a backoff, or the on-failure topic. */
 void kf_completion_failed(kf_dispatcher *d, kf_rec *r, int permanent, const char *why);
 

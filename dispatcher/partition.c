@@ -30,6 +30,7 @@ kf_partition *kf_partition_new(const char *topic, int32_t partition)
     atomic_init(&p->trim, -1);
     atomic_init(&p->refs, 1);
     pthread_mutex_init(&p->stage_lock, NULL);
+    kf_parked_init(&p->parked);
     return p;
 }
 
@@ -76,6 +77,7 @@ void kf_partition_unref_n(kf_partition *p, int n)
     kf_tracker_destroy(p->tracker);
     kf_staged_free_list(p->staged);
     pthread_mutex_destroy(&p->stage_lock);
+    kf_parked_destroy(&p->parked);
     free(p->done_mask);
     free(p->done_offsets);
     free(p->crash);

@@ -14,6 +14,7 @@
 #define KF_PARTITION_H
 
 #include "dispatcher/offset_tracker.h"
+#include "dispatcher/parked.h"
 #include "kfleet/handler.h"
 
 #include <pthread.h>
@@ -77,6 +78,8 @@ typedef struct kf_partition {
      * marks, by the consumer before any record is dispatched; owned. */
     struct kf_crash_entry *crash;
     size_t ncrash;
+    /* on_failure mode "park": the keys parked in this partition (parked.h). */
+    kf_parked parked;
     uint32_t *done_mask; /* open addressing: offsets[i] -> done_mask[i] */
     int64_t *done_offsets;
     size_t done_cap; /* power of two, 0 when empty */

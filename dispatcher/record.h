@@ -60,6 +60,7 @@ typedef struct kf_rec {
     _Atomic(char *) why;
     bool eos_written;    /* an attempt wrote to the sinks: marks of it may exist */
     bool to_dead_letter; /* next run skips the handler and writes the DLQ */
+    bool to_park;        /* next run skips the handler and parks it (eos/park.h) */
     bool in_dead_letter; /* the outstanding write is the DLQ write */
     char *fail_reason;   /* why it is headed to the DLQ (owned) */
     int waits;           /* consecutive tries a sink's dependency was down: they set
