@@ -163,9 +163,10 @@ static int http_open(kf_sink *s, const kf_sink_config *cfg, const kf_sink_env *e
     }
     http_sink *hs = calloc(1, sizeof *hs);
     const char *group = env && env->group_id ? env->group_id : "";
+    const char *idem = env && env->idempotency_group ? env->idempotency_group : group;
     if (hs) {
         hs->url_shown = strdup(shown);
-        hs->group = kf_http_pct_encode(group, strlen(group));
+        hs->group = kf_http_pct_encode(idem, strlen(idem));
         hs->sink = kf_http_pct_encode(cfg->name, strlen(cfg->name));
     }
     if (!hs || !hs->url_shown || !hs->group || !hs->sink) {

@@ -112,7 +112,10 @@ static inline void kf_sink_msg_id(const kf_sink_msg *m, const char **topic, int3
 /* What every sink of a mapping may need beyond its own config. */
 typedef struct kf_sink_env {
     const char *mapping;      /* mapping name, for logs and client ids */
-    const char *group_id;     /* consumer group, for idempotency keys */
+    const char *group_id;     /* consumer group: the exactly-once marks and idempotency keys */
+    /* The group HTTP Idempotency-Keys name when it is not group_id (NULL):
+     * a parked key's release keeps its marks apart, its keys the mapping's. */
+    const char *idempotency_group;
     const char *brokers;      /* kafka.brokers */
     const kf_props *kafka;    /* kafka.properties */
     const kf_props *producer; /* the mapping's producer properties (override kafka) */

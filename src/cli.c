@@ -20,6 +20,9 @@ static const char usage[] =
     "                                  run a mapping's dead letters through its handler and\n"
     "                                  sinks again, as the records they were (TIME: epoch ms,\n"
     "                                  2026-12-06T10:00:00Z, or 2h for two hours ago)\n"
+    "  parked list|retry|drop -c FILE [--mapping NAME] [--key K | --null-key] [--partition P]\n"
+    "                                  a parking mapping's parked keys (on_failure mode park);\n"
+    "                                  retry releases a key in order, drop dead-letters it\n"
     "  demo [-c FILE] [--records N]    the main job on an embedded Kafka (see scripts/demo.sh)\n"
     "  config reference                print the Markdown reference of every config key\n"
     "  config check -c FILE            the same as check\n"
@@ -65,6 +68,7 @@ int kf_cli_main(int argc, char **argv)
     if (!strcmp(cmd, "check")) return kf_cmd_check(argc - 2, argv + 2);
     if (!strcmp(cmd, "invoke")) return kf_cmd_invoke(argc - 2, argv + 2);
     if (!strcmp(cmd, "redrive")) return kf_cmd_redrive(argc - 2, argv + 2);
+    if (!strcmp(cmd, "parked")) return kf_cmd_parked(argc - 2, argv + 2);
     if (!strcmp(cmd, "demo")) return kf_cmd_demo(argc - 2, argv + 2);
     if (!strcmp(cmd, "config")) return kf_cmd_config(argc - 2, argv + 2);
     fprintf(stderr, "kfleet: unknown command \"%s\"\n%s", cmd, usage);
