@@ -416,6 +416,25 @@ static void park_records(worker *w, kf_rec **chunk, int *verdict, size_t n)
     }
 }
 
+/* A record headed for the park takes the later records of its key in the
+ * chunk with it: they have not run, and must not before the park says
+ * whether the key is parked. */
+static void follow_to_park(kf_rec **chunk, int *verdict, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (verdict[i] != V_PARK) continue;
+        const kf_rec *a = chunk[i];
+        for (size_t j = i + 1; j < n; j++) {
+            const kf_rec *b = chunk[j];
+            if (verdict[j] == V_HANDLE && b->part == a->part && b->key_hash == a->key_hash &&
+                (b->view.key == NULL) == (a->view.key == NULL) &&
+                b->view.key_len == a->view.key_len &&
+                (!a->view.key_len || !memcmp(a->view.key, b->view.key, a->view.key_len)))
+                verdict[j] = V_PARK;
+        }
+    }
+}
+
 /* What a batch call needs beyond the records' positions (bisect.h). */
 typedef struct batch_ctx {
     worker *w;
@@ -601,7 +620,10 @@ static void run_chunk(worker *w, kf_rec **chunk, size_t n)
         verdict[i] = prepare(w, chunk[i], &alone[i]);
         kf_rec_emitter_init(&ems[i], chunk[i], d->sink_names, d->env.sink_count);
     }
-    if (kf_completion_parks(d)) park_records(w, chunk, verdict, n);
+    if (kf_completion_parks(d)) {
+        follow_to_park(chunk, verdict, n);
+        park_records(w, chunk, verdict, n);
+    }
     if (w->state &&
         (d->env.mapping->idempotency.key_header || d->env.mapping->idempotency.key_json))
         dedupe(w, chunk, verdict, n);

@@ -39,8 +39,8 @@ typedef struct parked_args {
 
 static int parse_args(int argc, char **argv, parked_args *a)
 {
-    if (argc < 1 || (strcmp(argv[0], "list") && strcmp(argv[0], "retry") &&
-                     strcmp(argv[0], "drop"))) {
+    if (argc < 1 ||
+        (strcmp(argv[0], "list") && strcmp(argv[0], "retry") && strcmp(argv[0], "drop"))) {
         fprintf(stderr, "kfleet parked: expected list, retry or drop, then -c FILE\n");
         return -1;
     }
@@ -226,8 +226,7 @@ int kf_cmd_parked(int argc, char **argv)
     }
     if (rc == KF_EXIT_OK) {
         if (!strcmp(a.cmd, "list"))
-            printf("%lld key(s) parked, %lld record(s)\n", (long long)r.keys,
-                   (long long)r.records);
+            printf("%lld key(s) parked, %lld record(s)\n", (long long)r.keys, (long long)r.records);
         else if (r.keys == 0)
             printf("no parked key matched\n");
         if (r.stopped) rc = KF_EXIT_RUNTIME;

@@ -45,7 +45,7 @@ typedef struct rel {
     kf_sink **sinks;     /* per mapping sink; NULL for a Kafka (transactional) one */
     kf_sink_worker **ws;
     const char **names;
-    bool kafka; /* some output goes through the transaction */
+    bool kafka;        /* some output goes through the transaction */
     kf_props producer; /* the mapping's, with a transactional.id of its own when it sets one */
     char txn_id[700];
     const char *dlq; /* drop: where to */
@@ -141,8 +141,7 @@ static int setup(rel *r, char *err, size_t errlen)
                     snprintf(err, errlen, "out of memory");
                     return -1;
                 }
-                memcpy(r->producer.values, m->producer.values,
-                       m->producer.count * sizeof(char *));
+                memcpy(r->producer.values, m->producer.values, m->producer.count * sizeof(char *));
                 r->producer.values[i] = r->txn_id;
             }
         kf_txn_env tenv = {.mapping = m->name,
@@ -369,13 +368,12 @@ static int retry_one(rel *r, const kf_park_entry *e, int64_t *prog, kf_release_r
         if (a.worst == KF_STATUS_FENCED || a.worst == KF_STATUS_FAIL || atomic_load(r->stop)) {
             snprintf(res->why, sizeof res->why, "%s[%d]@%lld: %s%s", r->topic, r->partition,
                      (long long)e->offset, a.why,
-                     a.worst == KF_STATUS_FENCED
-                         ? " (another release of this key took over)"
-                         : ": the key stays parked from it on");
+                     a.worst == KF_STATUS_FENCED ? " (another release of this key took over)"
+                                                 : ": the key stays parked from it on");
             return 1;
         }
-        kf_warn(C, "%s[%d]@%lld: %s; trying again", r->topic, r->partition,
-                (long long)e->offset, a.why);
+        kf_warn(C, "%s[%d]@%lld: %s; trying again", r->topic, r->partition, (long long)e->offset,
+                a.why);
         pause_ms(r, round);
     }
 }
@@ -402,9 +400,15 @@ static int drop_one(rel *r, const kf_park_entry *e, int64_t *prog, kf_release_re
     snprintf(why, sizeof why, "%.*s%sdropped from the park by `kfleet parked drop`",
              (int)e->error_len, e->error, e->error_len ? "; " : "");
     snprintf(done, sizeof done, "%.*s", (int)e->sinks_done_len, e->sinks_done);
+    /* The handler is not loaded to drop: its file's name stands for it. */
+    const char *path = r->m->handler.path, *base = strrchr(path, '/');
+    char handler[256];
+    snprintf(handler, sizeof handler, "%s", base ? base + 1 : path);
+    char *dot = strrchr(handler, '.');
+    if (dot && !strcmp(dot, ".so")) *dot = '\0';
     kf_dead_letter_info info = {.why = why,
                                 .attempts = e->attempts,
-                                .handler = "",
+                                .handler = handler,
                                 .mapping = r->m->name,
                                 .sinks_done = done};
     kf_dead_letter dl;
@@ -488,8 +492,8 @@ int kf_park_release(const kf_config *cfg, const kf_mapping_config *m, kf_loaded_
         for (size_t i = 0; i < n && rc == 0 && !res->key_released; i++) {
             kf_park_entry e;
             if (kf_park_entry_decode(ent[i], lens[i], &e) != 0) {
-                snprintf(res->why, sizeof res->why, "%s[%d]: a parked record cannot be read",
-                         topic, partition);
+                snprintf(res->why, sizeof res->why, "%s[%d]: a parked record cannot be read", topic,
+                         partition);
                 rc = 1;
                 break;
             }

@@ -14,11 +14,13 @@
 -- offset parked, and the first record's error.
 --
 -- Fenced (T:epoch does not hold ARGV[1]): nothing is written, reply {1}.
--- Otherwise, per record: an offset at or below the key's last is a replay
--- and is left as it is (parked: 0); a record of a key that is parked is
--- appended (0); a record of a key that is not parked is appended and parks
--- the key when `must` is "1" (it failed: 0), else it is not parked (1: the
--- key was released, the record runs).
+-- Otherwise, per record: a record of a key that is parked joins its list in
+-- offset order (0): appended when it is above the key's last offset, else
+-- (a sink's refusal of an earlier record can come back after a later one's)
+-- put before the first entry above it, unless its offset is there already
+-- (a replay: left as it is). A record of a key that is not parked is
+-- appended and parks the key when `must` is "1" (it failed: 0), else it is
+-- not parked (1: the key was released, the record runs).
 -- Reply: {0, r_1, ..., r_n}.
 if stale(KEYS[1], ARGV[1]) then return {1} end
 local out = {0}
@@ -36,11 +38,29 @@ for i = 1, #KEYS - 2 do
     end
   else
     local n, first, foff, last, err = string.match(meta, '^(%d+) (%-?%d+) (%d+) (%d+) (.*)$')
-    if tonumber(off) > tonumber(last) then
+    local o = tonumber(off)
+    if o > tonumber(last) then
       redis.call('RPUSH', KEYS[2 + i], entry)
-      if tonumber(n) == 0 then foff = off end
+      last = off
+    else
+      local before = false
+      for _, e in ipairs(redis.call('LRANGE', KEYS[2 + i], 0, -1)) do
+        local eo = tonumber(string.match(e, '^(%d+) '))
+        if eo == o then before = nil break end
+        if eo > o then before = e break end
+      end
+      if before == nil then
+        n = nil
+      elseif before then
+        redis.call('LINSERT', KEYS[2 + i], 'BEFORE', before, entry)
+      else
+        redis.call('RPUSH', KEYS[2 + i], entry)
+      end
+    end
+    if n then
+      local head = redis.call('LINDEX', KEYS[2 + i], 0)
       redis.call('HSET', KEYS[2], field,
-        string.format('%d', tonumber(n) + 1) .. ' ' .. first .. ' ' .. foff .. ' ' .. off .. ' ' .. err)
+        string.format('%d', tonumber(n) + 1) .. ' ' .. first .. ' ' .. string.match(head, '^(%d+) ') .. ' ' .. last .. ' ' .. err)
     end
   end
   out[i + 1] = r

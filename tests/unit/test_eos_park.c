@@ -115,10 +115,30 @@ START_TEST(test_park_append_fence_replay_release)
     ck_assert_int_eq(park(c, e, "a", 9, false, &fenced), KF_PARK_PARKED);
     /* A replay changes nothing. */
     ck_assert_int_eq(park(c, e, "a", 8, false, &fenced), KF_PARK_PARKED);
+    ck_assert_int_eq(park(c, e, "a", 5, true, &fenced), KF_PARK_PARKED);
     /* Fenced: nothing written. */
     ck_assert_int_eq(park(c, e - 1, "a", 12, false, &fenced), -1);
     ck_assert_int_eq(fenced, 1);
     ck_assert_int_eq(rinteger("LLEN " TAG ":pk:ka"), 3);
+    /* A sink's refusal of an earlier record can come back after a later
+     * one's: it goes in its place. */
+    ck_assert_int_eq(park(c, e, "b", 20, true, &fenced), KF_PARK_PARKED);
+    ck_assert_int_eq(park(c, e, "b", 24, true, &fenced), KF_PARK_PARKED);
+    ck_assert_int_eq(park(c, e, "b", 17, true, &fenced), KF_PARK_PARKED);
+    ck_assert_int_eq(park(c, e, "b", 22, false, &fenced), KF_PARK_PARKED);
+    ck_assert_int_eq(park(c, e, "b", 22, false, &fenced), KF_PARK_PARKED);
+    redisReply *lr = rcmd("LRANGE " TAG ":pk:kb 0 -1");
+    ck_assert_uint_eq(lr->elements, 4);
+    const char *want[] = {"17 ", "20 ", "22 ", "24 "};
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_int_eq(strncmp(lr->element[i]->str, want[i], 3), 0);
+    freeReplyObject(lr);
+    char meta[256];
+    hget(TAG ":pk", "kb", meta, sizeof meta);
+    ck_assert_int_eq(strncmp(meta, "4 1000 17 24 ", 13), 0);
+
+    ck_assert_int_eq(rinteger("DEL " TAG ":pk:kb"), 1);
+    ck_assert_int_eq(rinteger("HDEL " TAG ":pk kb"), 1);
     size_t n;
     kf_parked_key k = one_key(c, &n);
     ck_assert_uint_eq(n, 1);
