@@ -87,6 +87,32 @@ static void print_taken(FILE *out, const rd_kafka_message_t *msg, const kf_heade
             s.sinks_done.len ? s.sinks_done.p : "none");
 }
 
+int kf_redrive_topic_partitions(const kf_config *cfg, const kf_mapping_config *m, int timeout_ms,
+                                char *err, size_t errlen)
+{
+    rd_kafka_t *rk = open_consumer(cfg, m, err, errlen);
+    if (!rk) return -1;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, m->topics[0], NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e =
+        rkt ? rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms) : RD_KAFKA_RESP_ERR__INVALID_ARG;
+    int n = -1;
+    if (e) {
+        snprintf(err, errlen, "on-failure topic %s: %s", m->topics[0], rd_kafka_err2str(e));
+    } else if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0) {
+        n = 0;
+        snprintf(err, errlen, "on-failure topic %s does not exist (%s)", m->topics[0],
+                 md->topic_cnt == 1 && md->topics[0].err ? rd_kafka_err2str(md->topics[0].err)
+                                                         : "no partitions");
+    } else {
+        n = md->topics[0].partition_cnt;
+    }
+    if (md) rd_kafka_metadata_destroy(md);
+    if (rkt) rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(rk);
+    return n;
+}
+
 int kf_redrive_scan(const kf_config *cfg, const kf_mapping_config *m, FILE *out, int timeout_ms,
                     kf_redrive_scan_totals *t, char *err, size_t errlen)
 {

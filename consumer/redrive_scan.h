@@ -23,4 +23,10 @@ typedef struct kf_redrive_scan_totals {
 int kf_redrive_scan(const kf_config *cfg, const kf_mapping_config *m, FILE *out, int timeout_ms,
                     kf_redrive_scan_totals *t, char *err, size_t errlen);
 
+/* The number of partitions of m's topic (the on-failure topic), as the
+ * brokers know it: 0 with err when it does not exist, -1 with err when no
+ * broker answered within timeout_ms. */
+int kf_redrive_topic_partitions(const kf_config *cfg, const kf_mapping_config *m, int timeout_ms,
+                                char *err, size_t errlen);
+
 #endif

@@ -214,6 +214,12 @@ static int dry_run(redrive *rd)
 static int run(redrive *rd)
 {
     char err[1024];
+    /* A topic that is not there would leave the group without partitions,
+     * waiting forever for an end. */
+    if (kf_redrive_topic_partitions(&rd->cfg, &rd->m, 30000, err, sizeof err) <= 0) {
+        fprintf(stderr, "kfleet redrive: %s: nothing to redrive\n", err);
+        return KF_EXIT_RUNTIME;
+    }
     kf_fleet *f = kf_fleet_start(&rd->cfg, err, sizeof err);
     if (!f) {
         fprintf(stderr, "kfleet redrive: cannot start: %s\n", err);

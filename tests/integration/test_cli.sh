@@ -125,4 +125,34 @@ run invoke-noinput "$KFLEET" invoke -c "$KF_TMP/good.json" --input "$KF_TMP/nope
 [[ $RC == 1 || $RC == 2 ]] || kf_fail "invoke with a missing input file: exit $RC, expected 1 or 2"
 grep -qF nope.jsonl "$KF_TMP/invoke-noinput.err" ||
 	kf_fail "invoke with a missing input file: stderr does not name the file"
-kf_pass "version, help, usage errors, check (good and 11 bad), invoke"
+# --- redrive and parked: usage errors name what is wrong, exit 2 -------------------------
+# usage NAME NEEDLE CMD... — exit 2 and NEEDLE on stderr.
+usage() {
+	local name=$1 needle=$2
+	shift 2
+	run "$name" "$@"
+	expect_rc 2 "$name"
+	grep -qF -- "$needle" "$KF_TMP/$name.err" ||
+		kf_fail "$name: stderr does not name '$needle': $(head -c 400 "$KF_TMP/$name.err")"
+	kf_log "$name: $(head -n 1 "$KF_TMP/$name.err")"
+}
+it_render cli.json "$KF_TMP/no-dlq.json" -mappings.0.on_failure
+usage redrive-no-dlq "has no on_failure.topic" "$KFLEET" redrive -c "$KF_TMP/no-dlq.json"
+# An on-failure topic that was never written: said, exit 1, no wait.
+it_render cli.json "$KF_TMP/real.json" "kafka.brokers=${KFLEET_BROKERS:?}" \
+	"mappings.0.on_failure.topic=$(kf_unique cli.never)"
+run redrive-no-topic "$KFLEET" redrive -c "$KF_TMP/real.json"
+expect_rc 1 redrive-no-topic
+grep -qF "does not exist" "$KF_TMP/redrive-no-topic.err" ||
+	kf_fail "redrive of a missing topic: $(head -c 400 "$KF_TMP/redrive-no-topic.err")"
+kf_log "redrive-no-topic: $(tail -n 1 "$KF_TMP/redrive-no-topic.err")"
+usage redrive-bad-since '--since: "yesterday" is not a time' \
+	"$KFLEET" redrive -c "$KF_TMP/good.json" --since yesterday
+usage redrive-bad-limit "--limit 0" "$KFLEET" redrive -c "$KF_TMP/good.json" --limit 0
+usage redrive-no-mapping "--mapping nope" "$KFLEET" redrive -c "$KF_TMP/good.json" --mapping nope
+usage parked-no-key "name the key" "$KFLEET" parked retry -c "$KF_TMP/good.json"
+usage parked-not-park "does not park" "$KFLEET" parked list -c "$KF_TMP/good.json" \
+	--mapping "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["mappings"][0]["name"])' "$KF_TMP/good.json")"
+usage parked-bad-sub "expected list, retry or drop" "$KFLEET" parked frob -c "$KF_TMP/good.json"
+bad_config park-needs-eos '"park" needs "exactly_once": true' 'mappings.0.on_failure={"mode":"park"}'
+kf_pass "version, help, usage errors, check (good and 12 bad), invoke, redrive and parked usage"
