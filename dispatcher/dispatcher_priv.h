@@ -43,6 +43,7 @@ typedef struct worker {
     kf_eos_state *state;         /* business-key dedupe: this worker's state connection */
     uint32_t wrote;              /* the sinks (< 32) this chunk wrote to: a probe's verdict */
     struct kf_crash_slot *crash; /* what it runs, for a crash report; the thread's own */
+    kf_hist_local handler_ns;    /* this chunk's handler call durations; merged at its end */
 } worker;
 
 struct kf_dispatcher {

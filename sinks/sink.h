@@ -19,6 +19,7 @@
 #ifndef KF_SINK_H
 #define KF_SINK_H
 
+#include "common/metrics.h"
 #include "common/status.h"
 #include "config/config.h"
 #include "config/table.h"
@@ -122,6 +123,9 @@ typedef struct kf_sink_env {
      * state Redis (redis_url) under redis_key_prefix, see eos/state.h. */
     int exactly_once;
     const char *redis_key_prefix;
+    /* The mapping's metrics (borrowed, outlive the sink; NULL: none): the
+     * marks' round trips to the state Redis are timed there. */
+    kf_metrics *metrics;
 } kf_sink_env;
 
 typedef struct kf_sink kf_sink;
