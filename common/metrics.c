@@ -139,8 +139,9 @@ const kf_metric_family kf_metric_families[] = {
           "Blocking calls of the exactly-once transactional producer, by call.", kafka_calls,
           KAFKA_CALLS),
     HIST("sink_flush_duration_seconds",
-         "A worker's flush of its outputs to a sink (a Redis round trip, HTTP requests, a Kafka "
-         "produce), per chunk that wrote to the sink.",
+         "A worker's flush of its outputs to a sink, per chunk that wrote to it: a Redis round "
+         "trip (the exactly-once script or a pipeline), HTTP requests, stdout. Kafka sinks send "
+         "asynchronously and have none.",
          KF_METRIC_SINK_HISTOGRAM, sink_flush, kf_hist_seconds),
     PART("partition_lag_records",
          "Records of an assigned partition not yet committed: its end offset minus the group's "

@@ -456,13 +456,14 @@ static size_t apply_results(worker *w, kf_rec **chunk, size_t n, const int *verd
     return ntouched;
 }
 
-/* Flushes every sink; a sink this chunk wrote to has its flush timed (one
- * observation per sink and chunk). */
+/* Flushes every sink; a sink that sends at flush and that this chunk wrote
+ * to has its flush timed (one observation per sink and chunk). */
 static void flush_sinks(worker *w)
 {
     kf_metrics *m = w->d->env.metrics;
     for (size_t s = 0; s < w->d->env.sink_count; s++) {
-        if (s >= KF_METRICS_MAX_SINKS || !(w->wrote & (1u << s))) {
+        if (s >= KF_METRICS_MAX_SINKS || !(w->wrote & (1u << s)) ||
+            !kf_sink_flushes(w->d->env.sinks[s])) {
             kf_sink_flush(w->sws[s]);
             continue;
         }

@@ -144,6 +144,10 @@ void kf_sink_write(kf_sink_worker *w, const kf_sink_msg *msg);
 /* Sends what this worker has buffered and collects the replies. */
 void kf_sink_flush(kf_sink_worker *w);
 
+/* True when the sink's type does its sending at flush (Redis, HTTP, stdout),
+ * false when flush does nothing (a Kafka sink sends asynchronously). */
+bool kf_sink_flushes(const kf_sink *s);
+
 /* Waits up to timeout_ms for every outstanding ack (Kafka). 0 when all done. */
 int kf_sink_drain(kf_sink *s, int timeout_ms);
 

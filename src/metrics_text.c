@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The one family whose value is not in kf_metrics: the handler's. */
+#define INIT_NAME "handler_init_seconds"
+#define INIT_HELP "Handler init time (the cold start)."
+
 typedef struct buf {
     char *p;
     size_t len, cap;
@@ -168,10 +172,9 @@ char *kf_metrics_text(const kf_metrics_view *views, size_t n, size_t *len)
         for (size_t i = 0; i < n; i++)
             samples(&b, fam, &views[i], rows[i], nrows[i]);
     }
-    put(&b, "# HELP kfleet_handler_init_seconds Handler init time (the cold start).\n"
-            "# TYPE kfleet_handler_init_seconds gauge\n");
+    put(&b, "# HELP kfleet_" INIT_NAME " " INIT_HELP "\n# TYPE kfleet_" INIT_NAME " gauge\n");
     for (size_t i = 0; i < n; i++) {
-        put(&b, "kfleet_handler_init_seconds");
+        put(&b, "kfleet_" INIT_NAME);
         open_labels(&b, views[i].config->name, NULL, NULL);
         put(&b, "} %.6f\n", views[i].handler_init_seconds);
     }
@@ -185,4 +188,45 @@ char *kf_metrics_text(const kf_metrics_view *views, size_t n, size_t *len)
     }
     *len = b.len;
     return b.p;
+}
+
+/* The labels of a family's samples, as the reference names them. */
+static void reference_labels(FILE *out, const kf_metric_family *f)
+{
+    fputs("`mapping`", out);
+    switch (f->kind) {
+    case KF_METRIC_SINK_COUNTER:
+    case KF_METRIC_SINK_GAUGE:
+    case KF_METRIC_SINK_HISTOGRAM:
+        fputs(", `sink`", out);
+        break;
+    case KF_METRIC_LABELED_HISTOGRAM:
+        fprintf(out, ", `%s` (", f->label);
+        for (size_t i = 0; i < f->nvalues; i++)
+            fprintf(out, "%s`%s`", i ? ", " : "", f->values[i]);
+        fputs(")", out);
+        break;
+    case KF_METRIC_PARTITION_GAUGE:
+        fputs(", `topic`, `partition`", out);
+        break;
+    case KF_METRIC_COUNTER:
+    case KF_METRIC_GAUGE:
+    case KF_METRIC_GAUGE64:
+    case KF_METRIC_HISTOGRAM:
+        break;
+    }
+    if (f->bounds) fputs(", `le`", out);
+}
+
+int kf_metrics_reference(FILE *out)
+{
+    fputs("| family | type | labels | meaning |\n|---|---|---|---|\n", out);
+    for (size_t k = 0; k < kf_metric_family_count; k++) {
+        const kf_metric_family *f = &kf_metric_families[k];
+        fprintf(out, "| `kfleet_%s` | %s | ", f->name, kf_metric_type(f));
+        reference_labels(out, f);
+        fprintf(out, " | %s |\n", f->help);
+    }
+    fputs("| `kfleet_" INIT_NAME "` | gauge | `mapping` | " INIT_HELP " |\n", out);
+    return ferror(out) ? -1 : 0;
 }

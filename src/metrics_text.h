@@ -6,7 +6,8 @@
  * le="+Inf", then _sum and _count. Then kfleet_handler_init_seconds.
  *
  * Separate from the HTTP server so that a unit test can render metrics it
- * made up, without a fleet.
+ * made up, without a fleet. kf_metrics_reference documents the same
+ * families (`kfleet metrics reference`, the README's Metrics table).
  */
 #ifndef KF_METRICS_TEXT_H
 #define KF_METRICS_TEXT_H
@@ -15,6 +16,7 @@
 #include "config/config.h"
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* One mapping as /metrics shows it; everything is borrowed for the call. */
 typedef struct kf_metrics_view {
@@ -27,5 +29,9 @@ typedef struct kf_metrics_view {
  * *len its length; NULL when out of memory. Any thread: it reads the
  * metrics with relaxed loads and copies the partition tables. */
 char *kf_metrics_text(const kf_metrics_view *views, size_t n, size_t *len);
+
+/* A Markdown table of every family /metrics shows: name, type, labels and
+ * meaning, in export order. Returns 0, or -1 on a write error. */
+int kf_metrics_reference(FILE *out);
 
 #endif
