@@ -18,7 +18,8 @@
  * thread-private array filled with no atomics at all and merged into the
  * shared histogram once per chunk or batch (kf_hist_merge: one atomic add
  * per non-empty bucket), so that workers do not contend on one cache line
- * per record.
+ * per record. Durations of calls too fast to time each one go through a
+ * kf_hist_sampler.
  */
 #ifndef KF_HISTOGRAM_H
 #define KF_HISTOGRAM_H
@@ -86,13 +87,57 @@ static inline void kf_hist_observe(kf_histogram *h, const kf_hist_bounds *b, int
     atomic_fetch_add_explicit(&h->sum, (uint_fast64_t)v, memory_order_relaxed);
 }
 
+/* n observations of v >= 0 into a thread's own buffer, in bucket i (which
+ * the caller found with kf_hist_bucket: a run of equal values searches
+ * once). No atomics. */
+static inline void kf_hist_local_add_in(kf_hist_local *l, size_t i, int64_t v, uint64_t n)
+{
+    l->bucket[i] += n;
+    l->sum += (uint64_t)v * n;
+    l->count += n;
+}
+
 /* One observation into a thread's own buffer: no atomics. */
 static inline void kf_hist_local_add(kf_hist_local *l, const kf_hist_bounds *b, int64_t v)
 {
     if (v < 0) v = 0;
-    l->bucket[kf_hist_bucket(b, v)]++;
-    l->sum += (uint64_t)v;
-    l->count++;
+    kf_hist_local_add_in(l, kf_hist_bucket(b, v), v, 1);
+}
+
+/*
+ * Times a share of a fast operation's calls, so that the two clock reads of
+ * a timing (about 45 ns here) stay a small part of what they measure: every
+ * call while the timed ones take at least `slow`, else one call in
+ * KF_HIST_SAMPLE_EVERY. A timed call is observed with the weight of the calls
+ * it stands for (itself and those not timed since the previous timed one),
+ * so count and sum are those of every call but the last few untimed ones,
+ * and the buckets an unbiased estimate. One per thread; zeroed to start
+ * (the first call is timed).
+ */
+#define KF_HIST_SAMPLE_EVERY 16
+
+typedef struct kf_hist_sampler {
+    uint32_t skip;    /* calls still to leave untimed */
+    uint32_t untimed; /* calls left untimed since the last timed one */
+} kf_hist_sampler;
+
+/* Whether to time this call. */
+static inline int kf_hist_sampler_due(kf_hist_sampler *s)
+{
+    if (!s->skip) return 1;
+    s->skip--;
+    s->untimed++;
+    return 0;
+}
+
+/* Observes a timed call that took v (value units) into l. */
+static inline void kf_hist_sampler_add(kf_hist_sampler *s, kf_hist_local *l,
+                                       const kf_hist_bounds *b, int64_t v, int64_t slow)
+{
+    if (v < 0) v = 0;
+    kf_hist_local_add_in(l, kf_hist_bucket(b, v), v, (uint64_t)s->untimed + 1);
+    s->untimed = 0;
+    s->skip = v < slow ? KF_HIST_SAMPLE_EVERY - 1 : 0;
 }
 
 /* Adds l's observations to h (one atomic add per non-empty bucket) and

@@ -29,8 +29,11 @@ void kf_completion_done_many(kf_dispatcher *d, kf_rec **recs, size_t n)
 {
     int64_t offs[KF_MAX_CHUNK];
     /* Produce-to-done: one wall clock read for the chunk, the records'
-     * latencies gathered here and merged with one atomic add per bucket. */
-    int64_t now_ms = kf_wall_ms();
+     * latencies gathered here and merged with one atomic add per bucket.
+     * Timestamps are milliseconds and come in runs (a producer's batch):
+     * the bucket is searched again only when the timestamp changes. */
+    int64_t now_ms = kf_wall_ms(), last_ts = -1, lat = 0;
+    size_t lat_bucket = 0;
     kf_hist_local latency = {0};
     for (size_t i = 0, end; i < n; i = end) {
         kf_partition *p = recs[i]->part;
@@ -42,9 +45,13 @@ void kf_completion_done_many(kf_dispatcher *d, kf_rec **recs, size_t n)
             kf_partition_stage(p, recs[j]->staged);
             recs[j]->staged = NULL;
             offs[j - i] = recs[j]->view.offset;
-            if (recs[j]->view.timestamp_ms > 0)
-                kf_hist_local_add(&latency, &kf_hist_seconds,
-                                  (now_ms - recs[j]->view.timestamp_ms) * 1000000);
+            int64_t ts = recs[j]->view.timestamp_ms; /* <= 0: none */
+            if (ts > 0 && ts != last_ts) {
+                last_ts = ts;
+                lat = now_ms > ts ? (now_ms - ts) * 1000000 : 0;
+                lat_bucket = kf_hist_bucket(&kf_hist_seconds, lat);
+            }
+            if (ts > 0) kf_hist_local_add_in(&latency, lat_bucket, lat, 1);
         }
         kf_tracker_done_many(p->tracker, offs, k);
         for (size_t j = i; j < end; j++)

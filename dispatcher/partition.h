@@ -60,10 +60,12 @@ typedef struct kf_partition {
         int64_t last_progress_ms; /* when anything of it last moved */
         int64_t seen_last, seen_wm, seen_committed;
         int64_t next_offset, hi_offset, ls_offset, fetchq_cnt; /* librdkafka's statistics */
-        int64_t committed_offset; /* ... the group's, as librdkafka last fetched or committed it */
         int64_t stats_ms;                                      /* when those were read, 0 never */
         int stall;                                             /* the kf_stall it is in, 0 none */
         int64_t warned_ms;
+        /* Also from the statistics: the group's committed offset as librdkafka
+         * last fetched or committed it (the lag of consumer/gauges.h). */
+        int64_t committed_offset;
     } wd;
 
     /* exactly-once */

@@ -42,109 +42,123 @@ static void put(buf *b, const char *fmt, ...)
     }
 }
 
-/* A label value as the text format wants it: backslash, double quote and
- * newline escaped. Names kfleet validates never need it; topic names from
- * a regex subscription are the broker's, and cost nothing to escape. */
-static void put_value(buf *b, const char *s)
+/* Writes a label value into out as the text format wants it: backslash,
+ * double quote and newline escaped. Names kfleet validates never need it;
+ * topic names from a regex subscription are the broker's, and cost nothing
+ * to escape. Stops short of `end`; returns where it stopped (a NUL there). */
+static char *escape(char *out, char *end, const char *s)
 {
-    for (const char *c = s; *c; c++) {
-        if (*c == '\\' || *c == '"')
-            put(b, "\\%c", *c);
-        else if (*c == '\n')
-            put(b, "\\n");
-        else
-            put(b, "%c", *c);
+    for (const char *c = s; *c && out + 2 < end; c++) {
+        if (*c == '\\' || *c == '"' || *c == '\n') {
+            *out++ = '\\';
+            *out++ = *c == '\n' ? 'n' : *c;
+        } else {
+            *out++ = *c;
+        }
     }
+    *out = '\0';
+    return out;
 }
 
-/* `{mapping="m"` plus `,<name>="<value>"` when name is set; the caller
- * closes the brace or adds more labels. */
-static void open_labels(buf *b, const char *mapping, const char *name, const char *value)
+/* A series' labels, without braces: mapping="m", plus name="value" when
+ * name is set. Formatted once per series, so that a histogram's lines are
+ * one formatting call each. */
+typedef struct labels {
+    char s[1200]; /* names are at most 128 characters, topics 249: escaped, twice that */
+} labels;
+
+static const char *series_labels(labels *l, const char *mapping, const char *name,
+                                 const char *value)
 {
-    put(b, "{mapping=\"");
-    put_value(b, mapping);
-    put(b, "\"");
+    char *end = l->s + sizeof l->s - 2; /* room for the closing quote */
+    char *at = escape(l->s + snprintf(l->s, sizeof l->s, "mapping=\""), end, mapping);
     if (name) {
-        put(b, ",%s=\"", name);
-        put_value(b, value);
-        put(b, "\"");
+        int n = snprintf(at, (size_t)(end - at), "\",%s=\"", name);
+        if (n > 0 && n < end - at) at = escape(at + n, end, value);
     }
+    at[0] = '"';
+    at[1] = '\0';
+    return l->s;
+}
+
+/* A histogram family's `le` values, formatted once per family. */
+typedef struct le_text {
+    char v[KF_HIST_MAX_BOUNDS + 1][24];
+} le_text;
+
+static void format_le(le_text *t, const kf_hist_bounds *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        snprintf(t->v[i], sizeof t->v[i], "%.9g", (double)b->le[i] * b->unit);
+    snprintf(t->v[b->n], sizeof t->v[b->n], "+Inf");
 }
 
 /* One histogram: its cumulative buckets, sum and count. */
-static void histogram(buf *b, const char *name, const char *mapping, const char *label,
-                      const char *value, const kf_histogram *h, const kf_hist_bounds *bounds)
+static void histogram(buf *b, const char *name, const char *lbl, const kf_histogram *h,
+                      const kf_hist_bounds *bounds, const le_text *le)
 {
     kf_hist_snapshot s;
     kf_hist_read(h, bounds, &s);
-    for (size_t i = 0; i <= bounds->n; i++) {
-        put(b, "kfleet_%s_bucket", name);
-        open_labels(b, mapping, label, value);
-        if (i < bounds->n)
-            put(b, ",le=\"%.9g\"} %llu\n", (double)bounds->le[i] * bounds->unit,
-                (unsigned long long)s.cumulative[i]);
-        else
-            put(b, ",le=\"+Inf\"} %llu\n", (unsigned long long)s.cumulative[i]);
-    }
-    put(b, "kfleet_%s_sum", name);
-    open_labels(b, mapping, label, value);
+    for (size_t i = 0; i <= bounds->n; i++)
+        put(b, "kfleet_%s_bucket{%s,le=\"%s\"} %llu\n", name, lbl, le->v[i],
+            (unsigned long long)s.cumulative[i]);
     if (bounds->unit == 1)
-        put(b, "} %llu\n", (unsigned long long)s.sum);
+        put(b, "kfleet_%s_sum{%s} %llu\n", name, lbl, (unsigned long long)s.sum);
     else
-        put(b, "} %.9f\n", (double)s.sum * bounds->unit);
-    put(b, "kfleet_%s_count", name);
-    open_labels(b, mapping, label, value);
-    put(b, "} %llu\n", (unsigned long long)s.count);
+        put(b, "kfleet_%s_sum{%s} %.9f\n", name, lbl, (double)s.sum * bounds->unit);
+    put(b, "kfleet_%s_count{%s} %llu\n", name, lbl, (unsigned long long)s.count);
 }
 
 /* One partition gauge: a line per partition whose value is known. */
 static void partition_lines(buf *b, const kf_metric_family *fam, const char *mapping,
                             const kf_partition_row *rows, size_t n)
 {
+    labels l;
     for (size_t r = 0; r < n; r++) {
         int64_t v = *(const int64_t *)((const char *)&rows[r] + fam->offset);
         if (v < 0) continue;
-        put(b, "kfleet_%s", fam->name);
-        open_labels(b, mapping, "topic", rows[r].topic);
-        put(b, ",partition=\"%d\"} %lld\n", (int)rows[r].partition, (long long)v);
+        put(b, "kfleet_%s{%s,partition=\"%d\"} %lld\n", fam->name,
+            series_labels(&l, mapping, "topic", rows[r].topic), (int)rows[r].partition,
+            (long long)v);
     }
 }
 
-/* The samples of one family for one mapping. */
+/* The samples of one family for one mapping (le: the family's bucket
+ * bounds as text, for a histogram). */
 static void samples(buf *b, const kf_metric_family *fam, const kf_metrics_view *v,
-                    const kf_partition_row *rows, size_t nrows)
+                    const kf_partition_row *rows, size_t nrows, const le_text *le)
 {
     const kf_mapping_config *mc = v->config;
     const kf_metrics *m = v->metrics;
     size_t sinks = mc->sink_count < KF_METRICS_MAX_SINKS ? mc->sink_count : KF_METRICS_MAX_SINKS;
+    labels l;
     switch (fam->kind) {
     case KF_METRIC_COUNTER:
     case KF_METRIC_GAUGE:
     case KF_METRIC_GAUGE64:
-        put(b, "kfleet_%s", fam->name);
-        open_labels(b, mc->name, NULL, NULL);
-        put(b, "} %lld\n", (long long)kf_metric_value(m, fam, 0));
+        put(b, "kfleet_%s{%s} %lld\n", fam->name, series_labels(&l, mc->name, NULL, NULL),
+            (long long)kf_metric_value(m, fam, 0));
         break;
     case KF_METRIC_SINK_COUNTER:
     case KF_METRIC_SINK_GAUGE:
-        for (size_t s = 0; s < sinks; s++) {
-            put(b, "kfleet_%s", fam->name);
-            open_labels(b, mc->name, "sink", mc->sinks[s].name);
-            put(b, "} %lld\n", (long long)kf_metric_value(m, fam, s));
-        }
+        for (size_t s = 0; s < sinks; s++)
+            put(b, "kfleet_%s{%s} %lld\n", fam->name,
+                series_labels(&l, mc->name, "sink", mc->sinks[s].name),
+                (long long)kf_metric_value(m, fam, s));
         break;
     case KF_METRIC_HISTOGRAM:
-        histogram(b, fam->name, mc->name, NULL, NULL, kf_metric_histogram(m, fam, 0), fam->bounds);
+        histogram(b, fam->name, series_labels(&l, mc->name, NULL, NULL),
+                  kf_metric_histogram(m, fam, 0), fam->bounds, le);
         break;
     case KF_METRIC_SINK_HISTOGRAM:
         for (size_t s = 0; s < sinks; s++)
-            histogram(b, fam->name, mc->name, "sink", mc->sinks[s].name,
-                      kf_metric_histogram(m, fam, s), fam->bounds);
+            histogram(b, fam->name, series_labels(&l, mc->name, "sink", mc->sinks[s].name),
+                      kf_metric_histogram(m, fam, s), fam->bounds, le);
         break;
     case KF_METRIC_LABELED_HISTOGRAM:
         for (size_t i = 0; i < fam->nvalues; i++)
-            histogram(b, fam->name, mc->name, fam->label, fam->values[i],
-                      kf_metric_histogram(m, fam, i), fam->bounds);
+            histogram(b, fam->name, series_labels(&l, mc->name, fam->label, fam->values[i]),
+                      kf_metric_histogram(m, fam, i), fam->bounds, le);
         break;
     case KF_METRIC_PARTITION_GAUGE:
         partition_lines(b, fam, mc->name, rows, nrows);
@@ -169,14 +183,16 @@ char *kf_metrics_text(const kf_metrics_view *views, size_t n, size_t *len)
         const kf_metric_family *fam = &kf_metric_families[k];
         put(&b, "# HELP kfleet_%s %s\n# TYPE kfleet_%s %s\n", fam->name, fam->help, fam->name,
             kf_metric_type(fam));
+        le_text le;
+        if (fam->bounds) format_le(&le, fam->bounds);
         for (size_t i = 0; i < n; i++)
-            samples(&b, fam, &views[i], rows[i], nrows[i]);
+            samples(&b, fam, &views[i], rows[i], nrows[i], &le);
     }
     put(&b, "# HELP kfleet_" INIT_NAME " " INIT_HELP "\n# TYPE kfleet_" INIT_NAME " gauge\n");
     for (size_t i = 0; i < n; i++) {
-        put(&b, "kfleet_" INIT_NAME);
-        open_labels(&b, views[i].config->name, NULL, NULL);
-        put(&b, "} %.6f\n", views[i].handler_init_seconds);
+        labels l;
+        put(&b, "kfleet_" INIT_NAME "{%s} %.6f\n",
+            series_labels(&l, views[i].config->name, NULL, NULL), views[i].handler_init_seconds);
     }
     for (size_t i = 0; rows && i < n; i++)
         free(rows[i]);

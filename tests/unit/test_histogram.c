@@ -2,8 +2,10 @@
  * The lock-free histogram (common/histogram.h): which bucket a value lands
  * in (bounds are inclusive, negatives count as 0, past the last bound is
  * +Inf), cumulative readings whose +Inf bucket is the count, the sum, the
- * thread-private buffer and its merge, the built-in bounds, and counts that
- * stay exact while threads observe at once.
+ * thread-private buffer and its merge, the built-in bounds, counts that
+ * stay exact while threads observe at once, and the sampler that times every
+ * slow call but one fast call in KF_HIST_SAMPLE_EVERY, each standing for the
+ * calls it skipped.
  */
 #include "common/histogram.h"
 
@@ -92,6 +94,43 @@ START_TEST(test_builtin_bounds)
 }
 END_TEST
 
+/* Slow calls are all timed; fast ones one in KF_HIST_SAMPLE_EVERY, weighted
+ * so that the count is every call up to the last timed one. */
+START_TEST(test_sampler)
+{
+    kf_hist_sampler smp = {0};
+    kf_hist_local l = {0};
+    int timed = 0;
+    for (int i = 0; i < 10; i++) { /* slow: 500 >= 100 */
+        ck_assert(kf_hist_sampler_due(&smp));
+        kf_hist_sampler_add(&smp, &l, &small, 500, 100);
+        timed++;
+    }
+    ck_assert_uint_eq(l.count, 10);
+    ck_assert_uint_eq(l.sum, 5000);
+    /* Fast from here: the first fast call is timed, then one in 16. */
+    int calls = 0;
+    for (int i = 0; i < 16 * 5 + 1; i++) {
+        calls++;
+        if (kf_hist_sampler_due(&smp)) {
+            kf_hist_sampler_add(&smp, &l, &small, 7, 100);
+            timed++;
+        }
+    }
+    ck_assert_int_eq(timed, 10 + 6);
+    ck_assert_uint_eq(l.count, 10 + 81); /* every call: the 81st was timed */
+    ck_assert_uint_eq(l.bucket[0], 81);  /* 7 <= 10 */
+    ck_assert_uint_eq(l.sum, 5000 + 81 * 7);
+    /* A slow call among fast ones brings back timing every call. */
+    for (int i = 0; i < KF_HIST_SAMPLE_EVERY - 1; i++)
+        ck_assert(!kf_hist_sampler_due(&smp));
+    ck_assert(kf_hist_sampler_due(&smp));
+    kf_hist_sampler_add(&smp, &l, &small, 5000, 100);
+    ck_assert_uint_eq(l.bucket[3], 16); /* it stands for the 15 skipped too */
+    ck_assert(kf_hist_sampler_due(&smp));
+}
+END_TEST
+
 #define THREADS 4
 #define EACH    200000
 
@@ -143,6 +182,7 @@ static Suite *histogram_suite(void)
     tcase_add_test(tc, test_local_merge_adds_and_clears);
     tcase_add_test(tc, test_builtin_bounds);
     tcase_add_test(tc, test_concurrent_counts_are_exact);
+    tcase_add_test(tc, test_sampler);
     suite_add_tcase(s, tc);
     return s;
 }
