@@ -620,7 +620,7 @@ static int take_message(kf_consumer *c, rd_kafka_message_t *msg)
     if (c->redrive && verdict == KF_REDRIVE_TAKE && kf_redrive_attach(c->redrive, r) != 0)
         out_of_memory(c);
     if (c->eos.state) rd_kafka_message_destroy(msg);
-    if (p->first_offset < 0) p->first_offset = msg->offset;
+    if (p->first_offset < 0) p->first_offset = r->view.offset; /* msg may be gone */
     if (c->batch_n == 0) c->batch_deadline = kf_now_ms() + c->m->batch.window_ms;
     c->batch[c->batch_n++] = r;
     c->batch_bytes += r->bytes;
