@@ -1,6 +1,7 @@
 #include "consumer/consumer_priv.h"
 #include "eos/crash_ledger.h"
 
+#include "consumer/gauges.h"
 #include "consumer/parked.h"
 #include "consumer/watchdog.h"
 #include "common/kafka_conf.h"
@@ -80,6 +81,7 @@ static int commit_async(kf_consumer *c)
     if (l->cnt > 0) {
         /* librdkafka 2.0.2: offset_commit_cb never runs for a consume_batch_queue poller.
          * The result is asked for as an event on commit_q instead (serve_commits). */
+        c->commit_sent_ns = kf_now_ns();
         rd_kafka_resp_err_t err = rd_kafka_commit_queue(c->rk, l, c->commit_q, NULL, NULL);
         if (err)
             note_committed(c, err, l);
@@ -97,6 +99,7 @@ static void serve_commits(kf_consumer *c, int wait_ms)
     rd_kafka_event_t *ev;
     while (c->commit_pending && (ev = rd_kafka_queue_poll(c->commit_q, wait_ms))) {
         if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
+            KF_METRIC_TIME(c->metrics, commit_duration, kf_now_ns() - c->commit_sent_ns);
             note_committed(c, rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev));
             c->commit_pending = 0;
         }
@@ -131,7 +134,9 @@ static int commit(kf_consumer *c, const rd_kafka_topic_partition_list_t *only)
     rd_kafka_topic_partition_list_t *l = watermarks(c, only);
     int rc = 0;
     if (l->cnt > 0) {
+        int64_t t0 = kf_now_ns();
         rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, l, 0);
+        KF_METRIC_TIME(c->metrics, commit_duration, kf_now_ns() - t0);
         rc = note_committed(c, err, l);
     }
     rd_kafka_topic_partition_list_destroy(l);
@@ -351,6 +356,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 rd_kafka_err2name(err));
     }
     atomic_store(&c->metrics->assigned, (int)c->parts.count);
+    kf_consumer_gauges_publish(c);
 }
 
 /* ------------------------------------------------------------------ polling */
@@ -615,7 +621,7 @@ static int take_message(kf_consumer *c, rd_kafka_message_t *msg)
     if (c->redrive && verdict == KF_REDRIVE_TAKE && kf_redrive_attach(c->redrive, r) != 0)
         out_of_memory(c);
     if (c->eos.state) rd_kafka_message_destroy(msg);
-    if (p->first_offset < 0) p->first_offset = msg->offset;
+    if (p->first_offset < 0) p->first_offset = r->view.offset; /* msg may be gone */
     if (c->batch_n == 0) c->batch_deadline = kf_now_ms() + c->m->batch.window_ms;
     c->batch[c->batch_n++] = r;
     c->batch_bytes += r->bytes;
@@ -791,6 +797,7 @@ void kf_consumer_run(kf_consumer *c, const atomic_int *stop)
         watchdog(c, now);
         kf_consumer_parked_refresh(c->eos.state, m, c->parts.items, c->parts.count, c->metrics, now,
                                    &c->next_park_refresh);
+        kf_consumer_gauges(c, now);
         if (throttle(c, now)) continue;
         kf_prefetch_check(c->prefetch, c, now, c->took, c->took_bytes);
 
@@ -880,14 +887,15 @@ static int configure(kf_consumer *c, rd_kafka_conf_t *conf, char *err, size_t er
     size_t sz = sizeof strategy;
     if (rd_kafka_conf_get(conf, "partition.assignment.strategy", strategy, &sz) == RD_KAFKA_CONF_OK)
         c->cooperative = strstr(strategy, "cooperative") != NULL;
-    if (m->stall_timeout_ms > 0) {
-        /* The watchdog reads the fetch state from the statistics; a user's
-         * own statistics.interval.ms (set above) wins. */
+    if (m->stall_timeout_ms > 0 || c->cfg->metrics_listen) {
+        /* The watchdog reads the fetch state from the statistics, and
+         * /metrics the partitions' lag (consumer/gauges.h); a user's own
+         * statistics.interval.ms (set above) wins. */
         char iv[32];
         size_t ivsz = sizeof iv;
         if (rd_kafka_conf_get(conf, "statistics.interval.ms", iv, &ivsz) == RD_KAFKA_CONF_OK &&
             atoi(iv) == 0) {
-            int every = m->stall_timeout_ms / 4;
+            int every = m->stall_timeout_ms > 0 ? m->stall_timeout_ms / 4 : 5000;
             snprintf(iv, sizeof iv, "%d", every < 1000 ? 1000 : every > 5000 ? 5000 : every);
             if (kf_kafka_conf_set(conf, "statistics.interval.ms", iv, NULL, err, errlen)) return -1;
         }

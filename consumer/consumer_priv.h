@@ -44,6 +44,8 @@ struct kf_consumer {
      * the consumer loop. At most one is outstanding. */
     rd_kafka_queue_t *commit_q;
     int commit_pending;
+    /* When the outstanding one was sent (kfleet_commit_duration_seconds). */
+    int64_t commit_sent_ns;
     kf_consumer_eos eos; /* exactly-once parts; state NULL when at-least-once */
     const atomic_int *stop;
     int64_t pressure_since;         /* when in flight reached the limit; 0 when below */
@@ -59,6 +61,8 @@ struct kf_consumer {
     bool closed;                    /* kf_consumer_close ran */
     long took;                      /* records the last loop turn took, and their bytes */
     size_t took_bytes;
+    /* The next publication of /metrics' gauges (consumer/gauges.h). */
+    int64_t next_gauges;
 };
 
 /* A partition list holding p alone (the caller destroys it). */

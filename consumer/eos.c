@@ -178,7 +178,11 @@ int kf_consumer_eos_commit_txn(const kf_consumer_eos *e, rd_kafka_t *rk, kf_part
     }
     char err[512];
     kf_status trc;
-    if (run_txn(e, rk, taken, n, nmsgs, offsets, &trc, err, sizeof err) != 0) {
+    int64_t t0 = kf_now_ns();
+    int ran = run_txn(e, rk, taken, n, nmsgs, offsets, &trc, err, sizeof err) == 0;
+    /* A transaction that ran is timed whatever its outcome. */
+    if (ran) KF_METRIC_TIME(metrics, commit_duration, kf_now_ns() - t0);
+    if (!ran) {
         restage(parts, n, taken);
     } else if (trc == KF_STATUS_FENCED) {
         KF_METRIC_ADD(metrics, commit_errors, 1);

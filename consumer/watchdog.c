@@ -87,14 +87,15 @@ void kf_wd_read_stats(kf_partition *const *parts, size_t n, const char *json, in
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(ps, key);
         if (!cJSON_IsObject(s)) continue;
         /* librdkafka says -1001 (RD_KAFKA_OFFSET_INVALID) for "not known". */
-        int64_t v[4] = {num(s, "next_offset"), num(s, "hi_offset"), num(s, "ls_offset"),
-                        num(s, "fetchq_cnt")};
-        for (int k = 0; k < 4; k++)
+        int64_t v[5] = {num(s, "next_offset"), num(s, "hi_offset"), num(s, "ls_offset"),
+                        num(s, "fetchq_cnt"), num(s, "committed_offset")};
+        for (int k = 0; k < 5; k++)
             if (v[k] < 0) v[k] = -1;
         p->wd.next_offset = v[0];
         p->wd.hi_offset = v[1];
         p->wd.ls_offset = v[2];
         p->wd.fetchq_cnt = v[3] < 0 ? 0 : v[3];
+        p->wd.committed_offset = v[4];
         p->wd.stats_ms = now_ms;
     }
     cJSON_Delete(root);

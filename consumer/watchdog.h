@@ -69,8 +69,9 @@ int64_t kf_wd_progress(kf_partition *p, int64_t now_ms);
 /*
  * Reads librdkafka's statistics JSON (stats_cb) and keeps, for each
  * partition of `parts` it names, the fetch position, log end, last stable
- * offset and fetch queue count in p->wd. Partitions it does not name keep
- * what they had.
+ * offset, fetch queue count and committed offset in p->wd (the last ones
+ * also make the lag of /metrics, consumer/gauges.h). Partitions it does not
+ * name keep what they had.
  */
 void kf_wd_read_stats(kf_partition *const *parts, size_t n, const char *json, int64_t now_ms);
 

@@ -28,6 +28,13 @@ static const char *C = "dispatcher";
 void kf_completion_done_many(kf_dispatcher *d, kf_rec **recs, size_t n)
 {
     int64_t offs[KF_MAX_CHUNK];
+    /* Produce-to-done: one wall clock read for the chunk, the records'
+     * latencies gathered here and merged with one atomic add per bucket.
+     * Timestamps are milliseconds and come in runs (a producer's batch):
+     * the bucket is searched again only when the timestamp changes. */
+    int64_t now_ms = kf_wall_ms(), last_ts = -1, lat = 0;
+    size_t lat_bucket = 0;
+    kf_hist_local latency = {0};
     for (size_t i = 0, end; i < n; i = end) {
         kf_partition *p = recs[i]->part;
         end = kf_rec_run_end(recs, n, i, n);
@@ -38,6 +45,13 @@ void kf_completion_done_many(kf_dispatcher *d, kf_rec **recs, size_t n)
             kf_partition_stage(p, recs[j]->staged);
             recs[j]->staged = NULL;
             offs[j - i] = recs[j]->view.offset;
+            int64_t ts = recs[j]->view.timestamp_ms; /* <= 0: none */
+            if (ts > 0 && ts != last_ts) {
+                last_ts = ts;
+                lat = now_ms > ts ? (now_ms - ts) * 1000000 : 0;
+                lat_bucket = kf_hist_bucket(&kf_hist_seconds, lat);
+            }
+            if (ts > 0) kf_hist_local_add_in(&latency, lat_bucket, lat, 1);
         }
         kf_tracker_done_many(p->tracker, offs, k);
         for (size_t j = i; j < end; j++)
@@ -50,6 +64,7 @@ void kf_completion_done_many(kf_dispatcher *d, kf_rec **recs, size_t n)
     int_fast64_t left = atomic_fetch_sub(&d->inflight, (int_fast64_t)n) - (int_fast64_t)n;
     KF_METRIC_ADD(d->env.metrics, records_done, n);
     KF_METRIC_ADD(d->env.metrics, inflight, -(int_fast64_t)n);
+    kf_hist_merge(&d->env.metrics->produce_to_done, &kf_hist_seconds, &latency);
     if (atomic_load(&d->waiters) && left < atomic_load(&d->wait_limit)) {
         pthread_mutex_lock(&d->lock);
         pthread_cond_broadcast(&d->drained);
@@ -192,11 +207,13 @@ void kf_completion_failed(kf_dispatcher *d, kf_rec *r, int permanent, const char
  * being processed here (the consumer sees `fenced`). */
 void kf_completion_fenced(kf_dispatcher *d, kf_rec *r)
 {
-    if (!kf_partition_retake(r->part, KF_RETAKE_FENCED))
+    if (!kf_partition_retake(r->part, KF_RETAKE_FENCED)) {
+        KF_METRIC_ADD(d->env.metrics, fences, 1);
         kf_warn(C,
                 "mapping %s: %s[%d] is fenced (epoch %lld is stale): a newer owner has it; "
                 "dropping its records",
                 d->env.mapping->name, r->view.topic, r->view.partition, (long long)r->part->epoch);
+    }
     kf_completion_drop(r, d);
 }
 

@@ -25,6 +25,18 @@
 #define KF_MAX_CHUNK 256
 
 /*
+ * Handler call timing of one chunk: on run_chunk's stack (a buffer in the
+ * array of workers would share cache lines with the next worker's fields,
+ * and it is written per call), merged into the mapping's histogram at the
+ * chunk's end. Single-record calls go through the sampler (common/histogram.h):
+ * a handler of microseconds is timed one call in KF_HIST_SAMPLE_EVERY.
+ */
+typedef struct kf_call_timing {
+    kf_hist_local hist;
+    kf_hist_sampler sampler; /* the worker's, loaded and stored back by run_chunk */
+} kf_call_timing;
+
+/*
  * A worker slot. Its sink worker states and state connection are opened
  * before its thread starts and closed after it stopped using them (by the
  * thread itself when it retires, else by kf_dispatcher_destroy); `id`, the
@@ -43,6 +55,10 @@ typedef struct worker {
     kf_eos_state *state;         /* business-key dedupe: this worker's state connection */
     uint32_t wrote;              /* the sinks (< 32) this chunk wrote to: a probe's verdict */
     struct kf_crash_slot *crash; /* what it runs, for a crash report; the thread's own */
+    /* Handler call timing: the running chunk's (on run_chunk's stack), and
+     * the sampler carried from chunk to chunk. */
+    struct kf_call_timing *calls;
+    kf_hist_sampler sampler;
 } worker;
 
 struct kf_dispatcher {

@@ -26,7 +26,7 @@ kf_partition *kf_partition_new(const char *topic, int32_t partition)
     p->first_offset = -1;
     p->redrive_hw = -1;
     p->wd.seen_last = p->wd.seen_wm = p->wd.seen_committed = -1;
-    p->wd.next_offset = p->wd.hi_offset = p->wd.ls_offset = -1;
+    p->wd.next_offset = p->wd.hi_offset = p->wd.ls_offset = p->wd.committed_offset = -1;
     atomic_init(&p->trim, -1);
     atomic_init(&p->refs, 1);
     pthread_mutex_init(&p->stage_lock, NULL);

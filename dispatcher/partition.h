@@ -64,6 +64,9 @@ typedef struct kf_partition {
         int64_t stats_ms;                                      /* when those were read, 0 never */
         int stall;                                             /* the kf_stall it is in, 0 none */
         int64_t warned_ms;
+        /* Also from the statistics: the group's committed offset as librdkafka
+         * last fetched or committed it (the lag of consumer/gauges.h). */
+        int64_t committed_offset;
     } wd;
 
     /* exactly-once */

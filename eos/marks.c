@@ -60,6 +60,11 @@ void kf_eos_marks_destroy(kf_eos_marks *m)
     free(m);
 }
 
+void kf_eos_marks_set_metrics(kf_eos_marks *m, kf_metrics *metrics)
+{
+    kf_eos_state_set_metrics(m->state, metrics);
+}
+
 static int grow(kf_eos_marks *m, size_t n)
 {
     if (n <= m->cap) return 0;

@@ -69,6 +69,10 @@ kf_eos_marks *kf_eos_marks_new(const char *state_url, const char *prefix, const 
                                const char *sink, char *err, size_t errlen);
 void kf_eos_marks_destroy(kf_eos_marks *m);
 
+/* Times the completion round trips (kf_eos_state_set_metrics); `metrics` is
+ * borrowed and outlives m, NULL times nothing. */
+void kf_eos_marks_set_metrics(kf_eos_marks *m, kf_metrics *metrics);
+
 /* Makes at most ONE kf_eos_state_complete call for outs[0..n) (none when no
  * record qualifies) and sets each output's final status (see above). */
 void kf_eos_marks_complete(kf_eos_marks *m, kf_eos_out *outs, size_t n);

@@ -15,6 +15,7 @@
  */
 #include "eos/state.h"
 
+#include "common/clock.h"
 #include "common/redis.h"
 #include "eos/lua_scripts.h"
 #include "eos/state_priv.h"
@@ -59,6 +60,13 @@ static const char *const SCRIPT_SRC[S_COUNT] = {
 };
 static const char *const SCRIPT_NAME[S_COUNT] = {"assign", "complete", "uniform complete", "trim",
                                                  "claim",  "park",     "park take"};
+/* The label each script's round trips are timed under (both complete
+ * scripts are one step of the protocol, and so are the two park scripts). */
+static const kf_redis_call SCRIPT_CALL[S_COUNT] = {
+    [S_ASSIGN] = KF_REDIS_CALL_ASSIGN,    [S_COMPLETE] = KF_REDIS_CALL_COMPLETE,
+    [S_UNIFORM] = KF_REDIS_CALL_COMPLETE, [S_TRIM] = KF_REDIS_CALL_TRIM,
+    [S_CLAIM] = KF_REDIS_CALL_CLAIM,      [S_PARK] = KF_REDIS_CALL_PARK,
+    [S_PARK_TAKE] = KF_REDIS_CALL_PARK};
 
 struct kf_eos_state {
     kf_redis_url url;
@@ -67,6 +75,7 @@ struct kf_eos_state {
     redisContext *rc;      /* NULL until connected, and after any I/O error */
     char sha[S_COUNT][41]; /* the scripts' SHA1s on the current connection */
     bool fast_path;        /* complete() may use the uniform script (tests turn it off) */
+    kf_metrics *metrics;   /* round trips are timed here; NULL: not timed */
 };
 
 /* ------------------------------------------------------------ arguments */
@@ -342,7 +351,10 @@ static int eval(kf_eos_state *c, int script, args *keys, args *av, redisReply **
     char what[64];
     snprintf(what, sizeof what, "the %s script", SCRIPT_NAME[script]);
     for (int attempt = 0;; attempt++) {
+        int64_t t0 = c->metrics ? kf_now_ns() : 0;
         redisReply *r = redisCommandArgv(c->rc, (int)n, argv, len);
+        if (c->metrics)
+            KF_METRIC_TIME(c->metrics, redis_calls[SCRIPT_CALL[script]], kf_now_ns() - t0);
         if (!r) {
             rc = io_error(c, what, err, errlen);
             break;
@@ -407,6 +419,11 @@ void kf_eos_state_destroy(kf_eos_state *c)
     free(c->prefix);
     free(c->group);
     free(c);
+}
+
+void kf_eos_state_set_metrics(kf_eos_state *c, kf_metrics *metrics)
+{
+    c->metrics = metrics;
 }
 
 void kf_eos_state_set_fast_path(kf_eos_state *c, int on)

@@ -35,6 +35,7 @@
 #ifndef KF_EOS_STATE_H
 #define KF_EOS_STATE_H
 
+#include "common/metrics.h"
 #include "common/status.h"
 
 #include <stdbool.h>
@@ -57,6 +58,10 @@ enum {
 kf_eos_state *kf_eos_state_new(const char *url, const char *prefix, const char *group, char *err,
                                size_t errlen);
 void kf_eos_state_destroy(kf_eos_state *c);
+
+/* Times each script's round trip into metrics->redis_calls (borrowed, must
+ * outlive c; NULL, the default, times nothing). Same thread as the calls. */
+void kf_eos_state_set_metrics(kf_eos_state *c, kf_metrics *metrics);
 
 /* Writes the hash tag "{prefix:group:topic:partition}" into out. */
 void kf_eos_state_tag(const kf_eos_state *c, const char *topic, int32_t partition, char *out,

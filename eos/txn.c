@@ -30,9 +30,16 @@ struct kf_txn {
         int64_t at_ms;
     } fenced[FENCE_MEMORY];
     size_t next_fenced;
+    kf_metrics *metrics; /* the env's, or NULL */
 };
 
 static const char *C = "sink.kafka.txn";
+
+/* Times one blocking call from t0 (kf_now_ns) into kafka_calls[call]. */
+static void timed(const kf_txn *t, kf_kafka_call call, int64_t t0)
+{
+    if (t->metrics) KF_METRIC_TIME(t->metrics, kafka_calls[call], kf_now_ns() - t0);
+}
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -88,6 +95,7 @@ kf_txn *kf_txn_new(const kf_txn_env *env, char *err, size_t errlen)
     /* A call may take as long as the broker lets a transaction live: past
      * that the broker aborts it anyway. */
     t->call_ms = conf_int(conf, "transaction.timeout.ms", 10000);
+    t->metrics = env->metrics;
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_opaque(conf, t);
     kf_kafka_conf_forward_logs(conf);
@@ -131,7 +139,9 @@ int kf_txn_ready(kf_txn *t, char *err, size_t errlen)
         snprintf(err, errlen, "no producer");
         return -1;
     }
+    int64_t t0 = kf_now_ns();
     rd_kafka_error_t *e = rd_kafka_init_transactions(t->rk, t->call_ms);
+    timed(t, KF_KAFKA_CALL_INIT, t0);
     if (e) {
         snprintf(err, errlen, "init_transactions: %s", rd_kafka_error_string(e));
         /* A timed-out init may be resumed by calling it again; anything else
@@ -160,7 +170,9 @@ static kf_status failed_before_commit(kf_txn *t, rd_kafka_error_t *e, const char
             return KF_STATUS_RETRY;
         }
     }
+    int64_t t0 = kf_now_ns();
     rd_kafka_error_t *ae = rd_kafka_abort_transaction(t->rk, t->call_ms);
+    timed(t, KF_KAFKA_CALL_ABORT, t0);
     if (!ae) return KF_STATUS_RETRY;
     char why[512];
     snprintf(why, sizeof why, "abort after %s failed: %s", what, rd_kafka_error_string(ae));
@@ -251,11 +263,15 @@ kf_status kf_txn_run(kf_txn *t, const kf_txn_msg *msgs, size_t n,
     }
     if (offsets && offsets->cnt) {
         rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(consumer);
+        int64_t t0 = kf_now_ns();
         e = rd_kafka_send_offsets_to_transaction(t->rk, offsets, cgmd, t->call_ms);
+        timed(t, KF_KAFKA_CALL_SEND_OFFSETS, t0);
         rd_kafka_consumer_group_metadata_destroy(cgmd);
         if (e) return failed_before_commit(t, e, "send_offsets_to_transaction", err, errlen);
     }
+    int64_t t0 = kf_now_ns();
     e = rd_kafka_commit_transaction(t->rk, t->call_ms);
+    timed(t, KF_KAFKA_CALL_COMMIT, t0);
     if (e) return failed_commit(t, e, err, errlen);
     /* commit_transaction fails (abortable) when any delivery failed, so a
      * commit that succeeded delivered everything. */

@@ -32,6 +32,7 @@
 #define KF_KAFKA_TXN_H
 
 #include "kfleet/handler.h"
+#include "common/metrics.h"
 #include "common/props.h"
 #include "common/status.h"
 
@@ -50,13 +51,15 @@ typedef struct kf_txn_msg {
     size_t header_count;
 } kf_txn_msg;
 
-/* What the producer is made of; nothing is kept after kf_txn_new. */
+/* What the producer is made of; nothing but `metrics` is kept after kf_txn_new. */
 typedef struct kf_txn_env {
     const char *mapping;      /* for the client and transactional ids */
     const char *group_id;     /* for the transactional id */
     const char *brokers;      /* kafka.brokers */
     const kf_props *kafka;    /* kafka.properties */
     const kf_props *producer; /* the mapping's producer properties (override kafka) */
+    kf_metrics *metrics;      /* times the blocking calls (kafka_calls); NULL: none. Kept:
+                               * it must outlive the kf_txn */
 } kf_txn_env;
 
 /* Creates the producer; transactions are initialised on first use. NULL with

@@ -70,6 +70,7 @@ typedef struct http_sink {
     int timeout_ms;
     /* Exactly-once: where the marks go (copies of the env's); NULL when off. */
     char *state_url, *prefix, *group_raw;
+    kf_metrics *metrics; /* the env's: where the marks time their round trips */
 } http_sink;
 
 typedef struct http_req {
@@ -182,6 +183,7 @@ static int http_open(kf_sink *s, const kf_sink_config *cfg, const kf_sink_env *e
         hs->state_url = strdup(env->redis_url ? env->redis_url : "redis://127.0.0.1:6379/0");
         hs->prefix = strdup(env->redis_key_prefix ? env->redis_key_prefix : "kfleet");
         hs->group_raw = strdup(group);
+        hs->metrics = env->metrics;
         if (!hs->state_url || !hs->prefix || !hs->group_raw) {
             http_close(hs);
             snprintf(err, errlen, "out of memory");
@@ -226,6 +228,7 @@ static int http_worker_open(void *self, int worker_id, void **ws, char *err, siz
             free(w);
             return -1;
         }
+        kf_eos_marks_set_metrics(w->marks, hs->metrics);
     }
     CURL *h = w->h;
     curl_easy_setopt(h, CURLOPT_URL, hs->cfg->url);

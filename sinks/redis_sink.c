@@ -80,6 +80,7 @@ typedef struct redis_sink {
     int timeout_ms;
     eos_mode eos;
     char *state_url, *prefix, *group; /* copies of the env's, for exactly-once */
+    kf_metrics *metrics;              /* the env's: where the marks time their round trips */
 } redis_sink;
 
 /* One written command awaiting its reply (or, in EOS_LOCAL, its script). */
@@ -138,6 +139,7 @@ static int eos_open(redis_sink *rs, const kf_sink_config *cfg, const kf_sink_env
     rs->state_url = strdup(state);
     rs->prefix = strdup(env->redis_key_prefix ? env->redis_key_prefix : "kfleet");
     rs->group = strdup(env->group_id ? env->group_id : "");
+    rs->metrics = env->metrics;
     if (!rs->state_url || !rs->prefix || !rs->group) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -236,6 +238,7 @@ static int redis_worker_open(void *self, int worker_id, void **ws, char *err, si
             free(w);
             return -1;
         }
+        kf_eos_marks_set_metrics(w->marks, rs->metrics);
     }
     if (rs->eos != EOS_LOCAL) { /* EOS_LOCAL writes through the state connection */
         ensure_conn(w);

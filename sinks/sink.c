@@ -153,6 +153,11 @@ void kf_sink_flush(kf_sink_worker *w)
     if (w->s->ops->flush) w->s->ops->flush(w->s->self, w->ws);
 }
 
+bool kf_sink_flushes(const kf_sink *s)
+{
+    return s->ops->flush != NULL;
+}
+
 int kf_sink_drain(kf_sink *s, int timeout_ms)
 {
     if (!s->ops->drain) return 0;

@@ -19,6 +19,7 @@
 #ifndef KF_SINK_H
 #define KF_SINK_H
 
+#include "common/metrics.h"
 #include "common/status.h"
 #include "config/config.h"
 #include "config/table.h"
@@ -125,6 +126,9 @@ typedef struct kf_sink_env {
      * state Redis (redis_url) under redis_key_prefix, see eos/state.h. */
     int exactly_once;
     const char *redis_key_prefix;
+    /* The mapping's metrics (borrowed, outlive the sink; NULL: none): the
+     * marks' round trips to the state Redis are timed there. */
+    kf_metrics *metrics;
 } kf_sink_env;
 
 typedef struct kf_sink kf_sink;
@@ -142,6 +146,10 @@ void kf_sink_write(kf_sink_worker *w, const kf_sink_msg *msg);
 
 /* Sends what this worker has buffered and collects the replies. */
 void kf_sink_flush(kf_sink_worker *w);
+
+/* True when the sink's type does its sending at flush (Redis, HTTP, stdout),
+ * false when flush does nothing (a Kafka sink sends asynchronously). */
+bool kf_sink_flushes(const kf_sink *s);
 
 /* Waits up to timeout_ms for every outstanding ack (Kafka). 0 when all done. */
 int kf_sink_drain(kf_sink *s, int timeout_ms);

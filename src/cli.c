@@ -26,6 +26,7 @@ static const char usage[] =
     "  demo [-c FILE] [--records N]    the main job on an embedded Kafka (see scripts/demo.sh)\n"
     "  config reference                print the Markdown reference of every config key\n"
     "  config check -c FILE            the same as check\n"
+    "  metrics reference               print the Markdown reference of every /metrics family\n"
     "  version                         print the version and the handler ABI\n"
     "\n"
     "exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config\n";
@@ -71,6 +72,7 @@ int kf_cli_main(int argc, char **argv)
     if (!strcmp(cmd, "parked")) return kf_cmd_parked(argc - 2, argv + 2);
     if (!strcmp(cmd, "demo")) return kf_cmd_demo(argc - 2, argv + 2);
     if (!strcmp(cmd, "config")) return kf_cmd_config(argc - 2, argv + 2);
+    if (!strcmp(cmd, "metrics")) return kf_cmd_metrics(argc - 2, argv + 2);
     fprintf(stderr, "kfleet: unknown command \"%s\"\n%s", cmd, usage);
     return KF_EXIT_USAGE;
 }

@@ -17,6 +17,7 @@ int kf_cmd_check(int argc, char **argv);
 int kf_cmd_invoke(int argc, char **argv);
 int kf_cmd_demo(int argc, char **argv);
 int kf_cmd_config(int argc, char **argv);
+int kf_cmd_metrics(int argc, char **argv);
 int kf_cmd_redrive(int argc, char **argv);
 int kf_cmd_parked(int argc, char **argv);
 

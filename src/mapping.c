@@ -3,9 +3,11 @@
 #include "consumer/consumer.h"
 #include "dispatcher/dispatcher.h"
 #include "dispatcher/filter.h"
+#include "eos/state.h"
 #include "eos/txn.h"
 #include "sinks/sink.h"
 #include "common/log.h"
+#include "common/partition_gauges.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -77,13 +79,15 @@ static void teardown(kf_mapping *mp)
     kf_sink_close(mp->dlq);
     kf_filter_destroy(mp->filter);
     kf_handler_unload(mp->handler);
+    kf_partition_gauges_destroy(mp->metrics.partitions);
     free(mp->sinks);
     free(mp);
 }
 
-static kf_sink_env sink_env(const kf_config *cfg, const kf_mapping_config *m)
+static kf_sink_env sink_env(const kf_config *cfg, const kf_mapping_config *m, kf_metrics *metrics)
 {
     return (kf_sink_env){
+        .metrics = metrics,
         .mapping = m->name,
         .group_id = m->group_id,
         .brokers = cfg->brokers,
@@ -113,11 +117,13 @@ static int open_eos(kf_mapping *mp, const kf_sink_env *env, char *err, size_t er
         snprintf(err, errlen, "mapping %s: redis: %s", m->name, e);
         return -1;
     }
+    kf_eos_state_set_metrics(mp->eos.state, &mp->metrics);
     kf_txn_env tenv = {.mapping = env->mapping,
                        .group_id = env->group_id,
                        .brokers = env->brokers,
                        .kafka = env->kafka,
-                       .producer = env->producer};
+                       .producer = env->producer,
+                       .metrics = &mp->metrics};
     if (kafka_outputs && !(mp->eos.txn = kf_txn_new(&tenv, e, sizeof e))) {
         snprintf(err, errlen, "mapping %s: %s", m->name, e);
         return -1;
@@ -220,7 +226,13 @@ kf_mapping *kf_mapping_start(const kf_config *cfg, const kf_mapping_config *m, c
     }
     mp->cfg = cfg;
     mp->m = m;
-    kf_sink_env env = sink_env(cfg, m);
+    /* Lag per partition is worth its statistics only when /metrics shows it. */
+    if (cfg->metrics_listen && !(mp->metrics.partitions = kf_partition_gauges_new())) {
+        snprintf(err, errlen, "out of memory");
+        free(mp);
+        return NULL;
+    }
+    kf_sink_env env = sink_env(cfg, m, &mp->metrics);
     if (!(mp->handler = kf_mapping_load_handler(cfg, m, err, errlen)) ||
         (m->exactly_once && open_eos(mp, &env, err, errlen) != 0) ||
         open_sinks(mp, &env, err, errlen) != 0 || open_filter(mp, err, errlen) != 0 ||

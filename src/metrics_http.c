@@ -1,12 +1,11 @@
 #include "src/metrics_http.h"
 
 #include "common/metrics.h"
-#include "sinks/sink.h"
+#include "src/metrics_text.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,69 +16,23 @@ struct kf_metrics_http {
     kf_fleet *fleet;
 };
 
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-} buf;
-
-static void put(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(buf *b, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) return;
-        if (b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = (b->cap + (size_t)n) * 2;
-        char *p = realloc(b->p, cap);
-        if (!p) return;
-        b->p = p;
-        b->cap = cap;
-    }
-}
-
-/* One family of the registry (common/metrics.h): its HELP/TYPE header and a
- * line per mapping, or per mapping and sink. */
-static void family(buf *b, kf_fleet *f, const kf_metric_family *fam)
-{
-    int counter = fam->kind == KF_METRIC_COUNTER || fam->kind == KF_METRIC_SINK_COUNTER;
-    put(b, "# HELP kfleet_%s %s\n# TYPE kfleet_%s %s\n", fam->name, fam->help, fam->name,
-        counter ? "counter" : "gauge");
-    for (size_t i = 0; i < kf_fleet_count(f); i++) {
-        kf_mapping *mp = kf_fleet_mapping(f, i);
-        const kf_mapping_config *mc = kf_mapping_config_of(mp);
-        const kf_metrics *m = kf_mapping_metrics(mp);
-        if (fam->kind != KF_METRIC_SINK_COUNTER && fam->kind != KF_METRIC_SINK_GAUGE) {
-            put(b, "kfleet_%s{mapping=\"%s\"} %lld\n", fam->name, mc->name,
-                (long long)kf_metric_value(m, fam, 0));
-            continue;
-        }
-        for (size_t s = 0; s < mc->sink_count && s < KF_METRICS_MAX_SINKS; s++)
-            put(b, "kfleet_%s{mapping=\"%s\",sink=\"%s\"} %lld\n", fam->name, mc->name,
-                mc->sinks[s].name, (long long)kf_metric_value(m, fam, s));
-    }
-}
-
+/* Renders /metrics from the fleet's mappings (src/metrics_text.h). */
 static char *render(kf_fleet *f, size_t *len)
 {
-    buf b = {.p = malloc(4096), .cap = 4096};
-    if (!b.p) return NULL;
-    b.p[0] = '\0';
-    for (size_t k = 0; k < kf_metric_family_count; k++)
-        family(&b, f, &kf_metric_families[k]);
-    put(&b, "# HELP kfleet_handler_init_seconds Handler init time (the cold start).\n"
-            "# TYPE kfleet_handler_init_seconds gauge\n");
-    for (size_t i = 0; i < kf_fleet_count(f); i++)
-        put(&b, "kfleet_handler_init_seconds{mapping=\"%s\"} %.6f\n",
-            kf_mapping_config_of(kf_fleet_mapping(f, i))->name,
-            kf_mapping_handler_init_us(kf_fleet_mapping(f, i)) / 1e6);
-    *len = b.len;
-    return b.p;
+    size_t n = kf_fleet_count(f);
+    kf_metrics_view *views = calloc(n + 1, sizeof *views);
+    if (!views) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        kf_mapping *mp = kf_fleet_mapping(f, i);
+        views[i] = (kf_metrics_view){
+            .config = kf_mapping_config_of(mp),
+            .metrics = kf_mapping_metrics(mp),
+            .handler_init_seconds = kf_mapping_handler_init_us(mp) / 1e6,
+        };
+    }
+    char *text = kf_metrics_text(views, n, len);
+    free(views);
+    return text;
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, char *body, size_t len,

@@ -1,6 +1,7 @@
 /*
  * The metrics and health endpoint (libmicrohttpd, its own thread):
- *   GET /metrics  Prometheus text: per-mapping counters and gauges
+ *   GET /metrics  Prometheus text: per-mapping counters, gauges and histograms
+ *                 (src/metrics_text.h)
  *   GET /healthz  200 "ok" while the daemon runs (liveness)
  *   GET /readyz   200 when every mapping has partitions assigned, else 503
  */
