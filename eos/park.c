@@ -291,13 +291,13 @@ int kf_park_keys(kf_eos_state *c, const char *topic, int32_t partition, kf_parke
     for (size_t i = 0; keys && i < m; i++) {
         const redisReply *f = r->element[2 * i], *v = r->element[2 * i + 1];
         if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
-            parse_summary(v->str, v->len, &keys[i]) != 0 ||
-            !(keys[i].field = malloc(f->len ? f->len : 1))) {
+            parse_summary(v->str, v->len, &keys[i]) != 0 || !(keys[i].field = malloc(f->len + 1))) {
             rc = kf_eos_bad_reply(c, "HGETALL of the parked keys", err, errlen);
             m = i + 1;
             break;
         }
         memcpy(keys[i].field, f->str, f->len);
+        keys[i].field[f->len] = '\0'; /* a C string too, for a key without NULs */
         keys[i].field_len = f->len;
     }
     freeReplyObject(r);

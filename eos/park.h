@@ -76,7 +76,7 @@ int kf_park_put(kf_eos_state *c, const char *topic, int32_t partition, int64_t e
 
 /* A parked key's summary. */
 typedef struct kf_parked_key {
-    char *field; /* owned: "k<key>" or "n" */
+    char *field; /* owned: "k<key>" or "n", NUL-terminated after field_len */
     size_t field_len;
     int64_t count, first_ms, first_offset, last_offset;
     char *error; /* owned */

@@ -171,15 +171,38 @@ static void check_stdout(const kf_sink_msg *msg)
 
 static void check_dead_letter(const kf_record *v)
 {
+    /* A record's own headers as a dead letter's (what `kfleet redrive` reads
+     * from an on-failure topic anyone can write to): any verdict, no crash;
+     * a success names a topic. */
+    kf_dead_letter_source src;
+    char err[256];
+    if (kf_dead_letter_parse(v->headers, v->header_count, &src, err, sizeof err) == 0)
+        CHECK(src.topic.p && src.topic.len > 0 && src.partition >= 0 && src.offset >= 0);
+    else
+        CHECK(err[0]);
+
     kf_dead_letter dl;
-    kf_dead_letter_build(&dl, v, "handler returned KF_FAIL", 5, "fuzz");
+    kf_dead_letter_info info = {.why = "handler returned KF_FAIL",
+                                .attempts = 5,
+                                .handler = "fuzz",
+                                .mapping = "m",
+                                .sinks_done = "hook"};
+    kf_dead_letter_build(&dl, v, &info);
     CHECK(dl.headers);
     size_t kept = 0;
     for (size_t i = 0; i < v->header_count; i++)
         if (strncmp(v->headers[i].name, "kfleet.", 7) != 0)
             CHECK(same_header(&dl.headers[kept++], &v->headers[i]));
-    CHECK(dl.count == kept + 6);
+    CHECK(dl.count == kept + 9);
     CHECK(strcmp(dl.headers[kept].name, "kfleet.error") == 0);
+    /* What kfleet wrote, it reads back (a record always has a topic). */
+    int parsed = kf_dead_letter_parse(dl.headers, dl.count, &src, err, sizeof err);
+    CHECK(parsed == (v->topic[0] ? 0 : -1));
+    if (parsed == 0) {
+        CHECK(src.partition == v->partition && src.offset == v->offset && src.attempts == 5);
+        CHECK(src.topic.len == strlen(v->topic) && !memcmp(src.topic.p, v->topic, src.topic.len));
+        CHECK(kf_dead_letter_names_have(src.sinks_done, "hook"));
+    }
     kf_dead_letter_free(&dl);
 }
 

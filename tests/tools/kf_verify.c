@@ -1048,9 +1048,10 @@ static int parse_args(int argc, char **argv, opts *o)
             if (parse_ll(optarg, 0, &o->expect_dlq)) goto bad;
             break;
         case O_EXPECT_HDR: {
-            const char *eq = strchr(optarg, '=');
+            char *eq = strchr(optarg, '=');
             if (!eq || eq == optarg || o->expect_hdr_count >= MAX_EXPECT_HEADERS) goto bad;
-            o->expect_hdr_name[o->expect_hdr_count] = strndup(optarg, (size_t)(eq - optarg));
+            *eq = '\0'; /* argv is ours to cut: the name ends there, nothing to free */
+            o->expect_hdr_name[o->expect_hdr_count] = optarg;
             o->expect_hdr_value[o->expect_hdr_count++] = eq + 1;
             break;
         }
