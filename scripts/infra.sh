@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/infra.sh — real test infrastructure on loopback: one Apache Kafka
-# 3.9.x broker in KRaft mode (combined broker + controller, jars from Maven
-# Central through scripts/kafka/pom.xml) and one redis-server with AOF on.
+# broker in KRaft mode (combined broker + controller, jars from Maven Central
+# through scripts/kafka/pom.xml; KAFKA_VERSION picks the release, 4.4.0 by
+# default, 3.9.x too) and one redis-server with AOF on.
 #
 #   scripts/infra.sh up            start both (no-op for what already runs)
 #   scripts/infra.sh down          stop both and delete their data
@@ -29,7 +30,9 @@
 # Everything lives under .infra/ (or $KF_INFRA_DIR): kafka-libs/ is the jar
 # cache and survives `down`; run/ holds the state (ports, pids, configs, data,
 # logs) and is deleted by `down`. Ports are picked free at the first `up`.
-# Tunables: KF_INFRA_TIMEOUT (seconds to wait for readiness, default 120),
+# Tunables: KAFKA_VERSION (a 4.x.y or 3.x.y release on Maven Central, default
+# 4.4.0; each version has its own jar cache, .infra/kafka-libs-<version>),
+# KF_INFRA_TIMEOUT (seconds to wait for readiness, default 120),
 # KF_KAFKA_HEAP (default "-Xms128m -Xmx512m"), KF_REDIS_APPENDFSYNC
 # (everysec | always | no, default everysec).
 #
@@ -40,7 +43,12 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 INFRA_DIR=${KF_INFRA_DIR:-$ROOT/.infra}
-LIBS_DIR=$INFRA_DIR/kafka-libs
+# The broker's version: 4.x logs through log4j2, 3.9.x through log4j 1.
+KAFKA_VERSION=${KAFKA_VERSION:-4.4.0}
+KAFKA_MAJOR=${KAFKA_VERSION%%.*}
+[[ $KAFKA_VERSION =~ ^[34]\.[0-9]+\.[0-9]+$ ]] ||
+	{ echo "infra: KAFKA_VERSION=$KAFKA_VERSION: expected a 3.x.y or 4.x.y release" >&2 && exit 2; }
+LIBS_DIR=$INFRA_DIR/kafka-libs-$KAFKA_VERSION
 RUN_DIR=$INFRA_DIR/run
 STATE=$RUN_DIR/state.env
 POM=$ROOT/scripts/kafka/pom.xml
@@ -83,7 +91,10 @@ kcat_bin() {
 # leaves a half-filled kafka-libs/ that looks complete.
 fetch_libs() {
 	local want have="" tmp t0
-	want=$(sha256sum "$POM" | cut -d' ' -f1)
+	want=$({
+		cat "$POM"
+		echo "$KAFKA_VERSION"
+	} | sha256sum | cut -d' ' -f1)
 	[[ -f $LIBS_DIR/.pom.sha256 ]] && have=$(cat "$LIBS_DIR/.pom.sha256")
 	[[ $want == "$have" ]] && return 0
 	command -v mvn >/dev/null || die "mvn not found: run scripts/setup.sh"
@@ -93,6 +104,7 @@ fetch_libs() {
 	tmp=$INFRA_DIR/kafka-libs.tmp
 	rm -rf "$tmp"
 	if ! mvn -B -q -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
+		-Dkafka.version="$KAFKA_VERSION" -Dkafka.major="$KAFKA_MAJOR" \
 		-DincludeScope=runtime -DoutputDirectory="$tmp" \
 		>"$INFRA_DIR/maven.log" 2>&1; then
 		tail -n 40 "$INFRA_DIR/maven.log" >&2
@@ -232,6 +244,18 @@ log.cleaner.dedupe.buffer.size=16777216
 EOF
 }
 
+# log_flag broker|tools — the JVM flag that points the version's logging at
+# scripts/kafka/: log4j2 (4.x) or log4j 1 (3.x) configuration.
+log_flag() {
+	local base=log4j
+	[[ $1 == tools ]] && base=tools-log4j
+	if ((KAFKA_MAJOR >= 4)); then
+		echo "-Dlog4j2.configurationFile=file:$ROOT/scripts/kafka/${base}2.properties"
+	else
+		echo "-Dlog4j.configuration=file:$ROOT/scripts/kafka/$base.properties"
+	fi
+}
+
 java_opts() {
 	# shellcheck disable=SC2206
 	local heap=($HEAP)
@@ -245,7 +269,7 @@ start_kafka() {
 	write_kafka_config
 	if [[ ! -f $RUN_DIR/kafka-data/meta.properties ]]; then
 		java "${opts[@]}" -cp "$LIBS_DIR/*" \
-			-Dlog4j.configuration="file:$ROOT/scripts/kafka/tools-log4j.properties" \
+			"$(log_flag tools)" \
 			kafka.tools.StorageTool format -t "$CLUSTER_ID" \
 			-c "$RUN_DIR/server.properties" --ignore-formatted \
 			>>"$RUN_DIR/kafka.log" 2>&1 </dev/null || {
@@ -255,7 +279,7 @@ start_kafka() {
 		}
 	fi
 	java "${opts[@]}" -cp "$LIBS_DIR/*" \
-		-Dlog4j.configuration="file:$ROOT/scripts/kafka/log4j.properties" \
+		"$(log_flag broker)" \
 		-Dkafka.logs.dir="$RUN_DIR" \
 		kafka.Kafka "$RUN_DIR/server.properties" \
 		>>"$RUN_DIR/kafka.log" 2>&1 </dev/null 9>&- &
@@ -456,7 +480,7 @@ cmd_tool() { # $1 = main class, rest = its arguments
 	load_state || die "not up: run scripts/infra.sh up first"
 	mapfile -t opts < <(java_opts)
 	java "${opts[@]}" -cp "$LIBS_DIR/*" \
-		-Dlog4j.configuration="file:$ROOT/scripts/kafka/tools-log4j.properties" \
+		"$(log_flag tools)" \
 		"$cls" --bootstrap-server "$HOST:$KAFKA_PORT" "$@"
 }
 

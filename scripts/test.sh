@@ -13,6 +13,9 @@
 #     chaos        same infrastructure, ctest -L chaos in build/: workers and
 #                  Redis SIGKILLed at random (tests/chaos; they set Redis
 #                  appendfsync always while they run, and restore it)
+#     chaos-3.9    the chaos tests again on a Kafka 3.9.x broker of its own
+#                  (KAFKA_VERSION=3.9.1, .infra-3.9/), stopped afterwards:
+#                  the default broker is 4.x, and 3.9.x stays supported
 #     faults-ci    the bounded subset of the fault matrix (ctest -L faults-ci:
 #                  zombies alone and among three, a broker bounce, a Redis
 #                  black hole, a commit timeout, a crash inside a
@@ -41,13 +44,13 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
 JOBS=${KF_JOBS:-$(nproc)}
-ALL_PHASES=(build unit asan integration chaos faults-ci fuzz bench)
+ALL_PHASES=(build unit asan integration chaos chaos-3.9 faults-ci fuzz bench)
 
 phases=()
 ctest_args=()
 for a in "$@"; do
 	case $a in
-	build | unit | asan | integration | chaos | faults-ci | faults | fuzz | bench) phases+=("$a") ;;
+	build | unit | asan | integration | chaos | chaos-3.9 | faults-ci | faults | fuzz | bench) phases+=("$a") ;;
 	-h | --help)
 		sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
 		exit 0
@@ -213,6 +216,26 @@ phase_chaos() {
 	say "chaos tests (workers and Redis killed at random; real Kafka + Redis)"
 	infra_up || return 1
 	run_ctest chaos build chaos --timeout "${KF_TEST_TIMEOUT:-900}" "${ctest_args[@]}"
+}
+
+# The chaos tests on the 3.9.x line, with infrastructure of their own.
+phase_chaos-3.9() {
+	local t0=$SECONDS dir=${KF_INFRA_DIR:-$ROOT/.infra}-3.9 rc=0
+	say "chaos tests on Kafka 3.9.1 (scripts/infra.sh with KAFKA_VERSION=3.9.1)"
+	if ! KF_INFRA_DIR=$dir KAFKA_VERSION=3.9.1 scripts/infra.sh up; then
+		KF_INFRA_DIR=$dir KAFKA_VERSION=3.9.1 scripts/infra.sh down || true
+		step_fail chaos-3.9 "scripts/infra.sh up with Kafka 3.9.1 failed"
+		return 1
+	fi
+	local saved=("${ctest_env[@]}")
+	ctest_env=(KF_INFRA_DIR="$dir" KAFKA_VERSION=3.9.1
+		"$(KF_INFRA_DIR=$dir KAFKA_VERSION=3.9.1 scripts/infra.sh env | grep '^KFLEET_BROKERS=')"
+		"$(KF_INFRA_DIR=$dir KAFKA_VERSION=3.9.1 scripts/infra.sh env | grep '^KFLEET_REDIS=')")
+	run_ctest chaos-3.9 build chaos --timeout "${KF_TEST_TIMEOUT:-900}" "${ctest_args[@]}" || rc=$?
+	ctest_env=("${saved[@]}")
+	KF_INFRA_DIR=$dir KAFKA_VERSION=3.9.1 scripts/infra.sh down || true
+	echo "test.sh: chaos on Kafka 3.9.1 took $((SECONDS - t0))s"
+	return $rc
 }
 
 phase_faults-ci() {

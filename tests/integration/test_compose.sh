@@ -7,11 +7,11 @@
 #     restart: unless-stopped, KFLEET_BROKERS / KFLEET_REDIS, and the config
 #     file it mounts exists in the repo;
 #   - redis: appendonly yes, noeviction, a healthcheck, a volume on /data;
-#   - kafka: apache/kafka 3.9.x (not 4.x: librdkafka 2.0.2), KRaft combined
+#   - kafka: apache/kafka 4.x (the line the tests run by default), KRaft combined
 #     roles, a healthcheck; topics: creates `orders` with 8 partitions;
 #   - Dockerfile: multi-stage on debian:bookworm-slim, non-root user.
 # Negative controls: broken copies of the file (a container_name, a fixed
-# worker port, AOF off, Kafka 4.0) must each be rejected, so this test
+# worker port, AOF off, an old Kafka 3.8) must each be rejected, so this test
 # cannot pass by checking nothing.
 # Needs: docker-compose (1.29+) and python3-yaml (a dependency of it).
 set -euo pipefail
@@ -112,12 +112,12 @@ rvols = [v.get("target") if isinstance(v, dict) else str(v).split(":")[1]
 if "/data" not in rvols:
     bad("services.redis.volumes: no volume on /data (the AOF would die with the container)")
 
-# --- kafka: 3.9.x KRaft -------------------------------------------------
-# librdkafka 2.0.2: its feature detection breaks on Kafka 4.x, so Kafka stays on 3.9.x.
+# --- kafka: 4.x KRaft ---------------------------------------------------
+# The broker line scripts/infra.sh runs by default (README, "Broker versions").
 for svc_name, svc in (("kafka", kafka), ("topics", topics)):
     img = str(svc.get("image", ""))
-    if not re.match(r"^(docker\.io/)?apache/kafka:3\.9\.\d+$", img):
-        bad(f"services.{svc_name}.image: expected apache/kafka:3.9.x, got {img!r}")
+    if not re.match(r"^(docker\.io/)?apache/kafka:4\.\d+\.\d+$", img):
+        bad(f"services.{svc_name}.image: expected apache/kafka:4.x, got {img!r}")
 kenv = env(kafka)
 roles = set(kenv.get("KAFKA_PROCESS_ROLES", "").split(","))
 if roles != {"broker", "controller"}:
@@ -180,7 +180,7 @@ EOF
 mutate container_name 'd["services"]["worker"]["container_name"] = "kfleet-worker"'
 mutate fixed_port 'd["services"]["worker"]["ports"] = ["9464:9464"]'
 mutate aof_off 'c = d["services"]["redis"]["command"]; c[c.index("--appendonly") + 1] = "no"'
-mutate kafka_4 'd["services"]["kafka"]["image"] = "apache/kafka:4.0.0"'
+mutate kafka_old 'd["services"]["kafka"]["image"] = "apache/kafka:3.8.1"'
 mutate no_condition 'd["services"]["worker"]["depends_on"] = ["kafka", "redis", "topics"]'
 
 kf_log "checking the Dockerfile"
