@@ -28,6 +28,14 @@ static const char *const HEAD[NCOL] = {"TOPIC",   "PARTITION", "COMMITTED", "END
 /* Wide enough for a topic name (249) and a transactional.id (the view keeps 511). */
 typedef char cell[520];
 
+/* True when Redis answered for every partition (totals are then whole). */
+static bool all_read(const kf_status_mapping *s)
+{
+    for (size_t i = 0; i < s->g.nparts; i++)
+        if (!s->eos || !s->read[i]) return false;
+    return true;
+}
+
 static void num(cell c, int64_t v)
 {
     if (v < 0)
@@ -146,8 +154,10 @@ static void print_mapping(FILE *out, const kf_status_mapping *s)
                     g->parts[i].err);
     fprintf(out, "  %zu partition(s), lag %s%" PRId64, g->nparts, lag_known ? "" : "at least ",
             lag);
-    if (m->exactly_once)
+    if (m->exactly_once && all_read(s))
         fprintf(out, ", %" PRId64 " parked key(s), %" PRId64 " parked record(s)", keys, records);
+    else if (m->exactly_once)
+        fputs(", parked keys unknown (Redis not read)", out);
     fputc('\n', out);
     if (s->kafka_err[0]) fprintf(out, "  kafka did not answer everything: %s\n", s->kafka_err);
     if (s->redis_err[0]) fprintf(out, "  redis did not answer everything: %s\n", s->redis_err);
@@ -256,8 +266,9 @@ static cJSON *mapping_json(const kf_status_mapping *s)
     for (size_t i = 0; i < g->nmissing; i++)
         cJSON_AddItemToArray(miss, cJSON_CreateString(g->missing[i]));
     cJSON_AddItemToObject(o, "lag", num_or_null(lag_known ? lag : -1));
-    cJSON_AddItemToObject(o, "parked_keys", num_or_null(s->m->exactly_once ? keys : -1));
-    cJSON_AddItemToObject(o, "parked_records", num_or_null(s->m->exactly_once ? records : -1));
+    bool whole = s->m->exactly_once && all_read(s);
+    cJSON_AddItemToObject(o, "parked_keys", num_or_null(whole ? keys : -1));
+    cJSON_AddItemToObject(o, "parked_records", num_or_null(whole ? records : -1));
     if (s->kafka_err[0])
         cJSON_AddStringToObject(o, "kafka_error", s->kafka_err);
     else
