@@ -180,7 +180,8 @@ void kf_completion_mark_park(kf_rec *r, const char *why)
 }
 
 /* Sends the record on to the on-failure topic through a worker. The one
- * line that says a record failed for good and where it goes. */
+ * line that says a record failed for good and where it goes; its attempts
+ * are counted as its dead letter's kfleet.attempts (a redrive's included). */
 static void to_dead_letter(kf_dispatcher *d, kf_rec *r, const char *why)
 {
     const kf_mapping_config *m = d->env.mapping;
@@ -190,9 +191,10 @@ static void to_dead_letter(kf_dispatcher *d, kf_rec *r, const char *why)
                  r->origin->view.partition, (long long)r->origin->view.offset);
     kf_rec_log(KF_LOG_WARN, C, m->name, r,
                "mapping %s: %s[%d]@%lld%s failed for good after %d attempt(s) (%s): sending it to "
-               "the on-failure topic %s",
+               "the on-failure topic%s%s",
                m->name, r->view.topic, r->view.partition, (long long)r->view.offset, was,
-               r->view.attempt, why ? why : "unknown error",
+               (r->origin ? r->origin->prior_attempts : 0) + r->view.attempt,
+               why ? why : "unknown error", m->on_failure.topic ? " " : "",
                m->on_failure.topic ? m->on_failure.topic : "");
     kf_rec_clear_outputs(r);
     free(r->fail_reason);
