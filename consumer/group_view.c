@@ -160,10 +160,11 @@ static int partitions(rd_kafka_t *rk, const kf_config *cfg, const kf_mapping_con
         }
     }
     for (size_t i = 0; i < m->topic_count && rc == 0; i++) {
-        if (m->topics[i][0] == '^') continue;
-        bool found = false;
+        bool pattern = m->topics[i][0] == '^', found = false;
         for (int t = 0; t < md->topic_cnt && !found; t++)
-            found = !md->topics[t].err && !strcmp(md->topics[t].topic, m->topics[i]);
+            found = !md->topics[t].err &&
+                    (pattern ? regexec(&re[i], md->topics[t].topic, 0, NULL, 0) == 0
+                             : !strcmp(md->topics[t].topic, m->topics[i]));
         if (!found && (v->missing[v->nmissing] = strdup(m->topics[i]))) v->nmissing++;
     }
     rd_kafka_metadata_destroy(md);

@@ -69,7 +69,8 @@ typedef struct kf_group_view {
     size_t nmembers;
     kf_group_partition *parts; /* by topic, then partition */
     size_t nparts;
-    char **missing; /* the mapping's named topics the cluster does not have */
+    char **missing; /* the mapping's topics the cluster does not have, and its
+                     * "^regex" topics that match none of the cluster's */
     size_t nmissing;
 } kf_group_view;
 
@@ -77,7 +78,8 @@ typedef struct kf_group_view {
  * request was answered; -1 with err naming the first that was not (no
  * broker within timeout_ms, a coordinator that did not answer...), *out then
  * holding what was read (a partition's own failure in its err). A topic
- * that does not exist is not a failure: it is listed in out->missing. */
+ * that does not exist, or a pattern that matches none, is not a failure:
+ * it is listed in out->missing. */
 int kf_group_view_read(const kf_config *cfg, const kf_mapping_config *m, int timeout_ms,
                        kf_group_view *out, char *err, size_t errlen);
 void kf_group_view_clear(kf_group_view *v);

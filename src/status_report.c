@@ -116,7 +116,9 @@ static void print_mapping(FILE *out, const kf_status_mapping *s)
         fputc('\n', out);
     }
     for (size_t i = 0; i < g->nmissing; i++)
-        fprintf(out, "  topic %s: not in the cluster (the fleet waits for it)\n", g->missing[i]);
+        fprintf(out, "  %s %s: %s (the fleet waits for it)\n",
+                g->missing[i][0] == '^' ? "pattern" : "topic", g->missing[i],
+                g->missing[i][0] == '^' ? "matches no topic in the cluster" : "not in the cluster");
     size_t w[NCOL];
     for (int c = 0; c < NCOL; c++)
         w[c] = strlen(HEAD[c]);
