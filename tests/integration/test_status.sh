@@ -17,7 +17,10 @@
 #      mapping, topic, partition, offset (where kcat finds the record) and
 #      the trace id.
 #   4. Both workers stopped, 100 more records: no member, the group Empty,
-#      the lag 100, the epochs kept, no holder (each let go cleanly).
+#      the lag 100, the epochs kept, no holder (each let go cleanly). Then
+#      one worker that commits only every 60 s takes them: the lag stays
+#      100 while the marks above the committed offset are the 95 records
+#      its Redis sink wrote, and k0's 5 join its park (2 keys, 26 records).
 #   5. Exit 1 naming Redis, or Kafka, when one does not answer; exit 2 for
 #      bad usage.
 set -euo pipefail
@@ -100,6 +103,11 @@ if "state" in opts:
     want(m["group_state"] == opts["state"], f"group state {m['group_state']}")
 if opts.get("holders") == "none":
     want(all(p["holder"] is None for p in ps), f"holders {[p['holder'] for p in ps]}")
+if opts.get("holders") == "all":
+    want(all(p["holder"] for p in ps), f"holders {[p['holder'] for p in ps]}")
+if "marks" in opts:
+    want(sum(p["marks"] for p in ps) == int(opts["marks"]),
+         f"marks {[p['marks'] for p in ps]}, want {opts['marks']} in all")
 if "parked" in opts:
     k, r = map(int, opts["parked"].split("/"))
     want((m["parked_keys"], m["parked_records"]) == (k, r),
@@ -206,6 +214,16 @@ check "$KF_TMP/stopped.out" "workers stopped" 4 lag=100 epochs=1 members=0 state
 status stopped_text
 kf_log "kfleet status with the workers stopped and 100 records since:"
 show stopped_text
+it_render status.json "$KF_TMP/slow-commit.json" mappings.0.commit_interval_ms=60000
+llen=$(it_redis_llen "$IT_LIST")
+it_start_kfleet w3 "$KF_TMP/slow-commit.json"
+it_wait_until 60 "w3 to write the 95 new records" it_llen_at_least "$IT_LIST" $((llen + 95))
+wait_json 30 "one member, done but not committed" lag=100 members=1 marks=95 holders=all \
+	parked=2/26
+status uncommitted_text
+kf_log "kfleet status with one worker that has not committed yet:"
+show uncommitted_text
+it_stop_kfleet w3
 
 # --- 5. what it says when Kafka or Redis does not answer, and bad usage -------------------
 closed=$(kf_free_port)
