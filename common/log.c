@@ -5,6 +5,7 @@
  */
 #include "common/log.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -53,35 +54,93 @@ static size_t json_escape(char *buf, size_t len, size_t cap, const char *s)
     return len;
 }
 
-void kf_log(kf_log_level lvl, const char *component, const char *fmt, ...)
+bool kf_log_enabled(kf_log_level lvl)
 {
-    if ((int)lvl < atomic_load(&min_level)) return;
+    return (int)lvl >= atomic_load(&min_level);
+}
+
+/* Appends ,"name":"<escaped s>" to line. */
+static size_t put_str(char *line, size_t len, size_t cap, const char *name, const char *s)
+{
+    len += (size_t)snprintf(line + len, cap - len, ",\"%s\":\"", name);
+    if (len >= cap) return cap;
+    len = json_escape(line, len, cap, s);
+    if (len < cap) line[len++] = '"';
+    return len;
+}
+
+static size_t put_num(char *line, size_t len, size_t cap, const char *name, int64_t v)
+{
+    len += (size_t)snprintf(line + len, cap - len, ",\"%s\":%" PRId64, name, v);
+    return len < cap ? len : cap;
+}
+
+/* The record's fields, in a fixed order. */
+static size_t put_fields(char *line, size_t len, size_t cap, const kf_log_fields *f)
+{
+    if (f->mapping) len = put_str(line, len, cap, "mapping", f->mapping);
+    if (f->topic) {
+        len = put_str(line, len, cap, "topic", f->topic);
+        len = put_num(line, len, cap, "partition", f->partition);
+        if (f->offset >= 0) len = put_num(line, len, cap, "offset", f->offset);
+    }
+    if (f->trace_id && f->trace_id[0]) len = put_str(line, len, cap, "trace_id", f->trace_id);
+    if (f->source_topic) {
+        len = put_str(line, len, cap, "source_topic", f->source_topic);
+        len = put_num(line, len, cap, "source_partition", f->source_partition);
+        len = put_num(line, len, cap, "source_offset", f->source_offset);
+    }
+    return len;
+}
+
+void kf_logv_rec(kf_log_level lvl, const char *component, const kf_log_fields *f, const char *fmt,
+                 va_list ap)
+{
+    if (!kf_log_enabled(lvl)) return;
     char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
 
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
 
+    /* The fields leave room for the message's end: "\"}\n" always fits. */
     char line[4096];
+    const size_t cap = sizeof line - 3;
     size_t len =
         (size_t)snprintf(line, sizeof line,
                          "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\","
                          "\"component\":\"",
                          tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
                          tm.tm_sec, ts.tv_nsec / 1000000, level_names[lvl]);
-    len = json_escape(line, len, sizeof line, component);
-    len += (size_t)snprintf(line + len, sizeof line - len, "\",\"msg\":\"");
-    len = json_escape(line, len, sizeof line - 3, msg);
+    len = json_escape(line, len, cap, component);
+    line[len++] = '"';
+    if (f) len = put_fields(line, len, cap - 16, f);
+    len += (size_t)snprintf(line + len, sizeof line - len, ",\"msg\":\"");
+    len = json_escape(line, len, cap, msg);
     line[len++] = '"';
     line[len++] = '}';
     line[len++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, len);
     (void)w;
+}
+
+void kf_log_rec(kf_log_level lvl, const char *component, const kf_log_fields *f, const char *fmt,
+                ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    kf_logv_rec(lvl, component, f, fmt, ap);
+    va_end(ap);
+}
+
+void kf_log(kf_log_level lvl, const char *component, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    kf_logv_rec(lvl, component, NULL, fmt, ap);
+    va_end(ap);
 }
 
 static int looks_secret(const char *name)

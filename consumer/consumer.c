@@ -286,13 +286,18 @@ void kf_consumer_load_crashes(kf_consumer *c, kf_partition *p, bool *skip)
                      (long long)(e[i].offset + e[i].n - 1));
         else
             snprintf(at, sizeof at, "offset %lld", (long long)e[i].offset);
-        kf_warn(C, "mapping %s: %s[%d]: %s crashed the process %lld time(s)%s%s: %s", c->m->name,
-                p->topic, p->partition, at, (long long)e[i].count, e[i].sig[0] ? " with " : "",
-                e[i].sig,
-                e[i].n > 1 ? "its records run in calls of their own"
-                : e[i].count < c->m->retry.max_crashes
-                    ? "it runs in a call of its own"
-                    : "it goes to the on-failure topic without running");
+        kf_log_rec(KF_LOG_WARN, C,
+                   &(kf_log_fields){.mapping = c->m->name,
+                                    .topic = p->topic,
+                                    .partition = p->partition,
+                                    .offset = e[i].offset},
+                   "mapping %s: %s[%d]: %s crashed the process %lld time(s)%s%s: %s", c->m->name,
+                   p->topic, p->partition, at, (long long)e[i].count, e[i].sig[0] ? " with " : "",
+                   e[i].sig,
+                   e[i].n > 1 ? "its records run in calls of their own"
+                   : e[i].count < c->m->retry.max_crashes
+                       ? "it runs in a call of its own"
+                       : "it goes to the on-failure topic without running");
     }
 }
 

@@ -8,6 +8,8 @@
 #include "dispatcher/dispatcher_priv.h"
 
 #include "dispatcher/backoff.h"
+#include "dispatcher/origin.h"
+#include "dispatcher/rec_log.h"
 #include "common/log.h"
 
 #include <stdint.h>
@@ -95,8 +97,9 @@ void kf_completion_requeue(kf_dispatcher *d, kf_rec **recs, size_t n, int64_t de
         for (size_t i = 0; i < n; i++)
             kf_completion_drop(recs[i], d);
     } else if (kf_lanes_requeue(d->lanes, recs, n, kf_now_ms() + delay_ms) != 0) {
-        kf_error(C, "out of memory requeueing %s[%d]@%lld; dropping it for redelivery",
-                 recs[0]->view.topic, recs[0]->view.partition, (long long)recs[0]->view.offset);
+        kf_rec_log(KF_LOG_ERROR, C, d->env.mapping->name, recs[0],
+                   "out of memory requeueing %s[%d]@%lld; dropping it for redelivery",
+                   recs[0]->view.topic, recs[0]->view.partition, (long long)recs[0]->view.offset);
         for (size_t i = 0; i < n; i++)
             kf_completion_drop(recs[i], d);
     }
@@ -114,14 +117,15 @@ int64_t kf_completion_next_attempt(kf_dispatcher *d, kf_rec *r, int exhausted, c
     const kf_mapping_config *m = d->env.mapping;
     int attempt = r->view.attempt;
     if (exhausted) {
-        kf_error(C,
-                 "mapping %s: %s[%d]@%lld failed %d time(s) (%s) and no on_failure topic is "
-                 "configured: retrying until it succeeds",
-                 m->name, r->view.topic, r->view.partition, (long long)r->view.offset, attempt,
-                 why ? why : "unknown error");
+        kf_rec_log(KF_LOG_ERROR, C, m->name, r,
+                   "mapping %s: %s[%d]@%lld failed %d time(s) (%s) and no on_failure topic is "
+                   "configured: retrying until it succeeds",
+                   m->name, r->view.topic, r->view.partition, (long long)r->view.offset, attempt,
+                   why ? why : "unknown error");
     } else {
-        kf_debug(C, "mapping %s: retrying %s[%d]@%lld after attempt %d: %s", m->name, r->view.topic,
-                 r->view.partition, (long long)r->view.offset, attempt, why ? why : "");
+        kf_rec_log(KF_LOG_DEBUG, C, m->name, r,
+                   "mapping %s: retrying %s[%d]@%lld after attempt %d: %s", m->name, r->view.topic,
+                   r->view.partition, (long long)r->view.offset, attempt, why ? why : "");
     }
     r->view.attempt = attempt + 1;
     KF_METRIC_ADD(d->env.metrics, retries, 1);
@@ -142,8 +146,9 @@ static int64_t dependency_wait(kf_dispatcher *d, kf_rec *r, const char *why)
 {
     const kf_mapping_config *m = d->env.mapping;
     if (r->waits < 30) r->waits++;
-    kf_debug(C, "mapping %s: %s[%d]@%lld waits for a sink (try %d): %s", m->name, r->view.topic,
-             r->view.partition, (long long)r->view.offset, r->waits, why ? why : "");
+    kf_rec_log(KF_LOG_DEBUG, C, m->name, r, "mapping %s: %s[%d]@%lld waits for a sink (try %d): %s",
+               m->name, r->view.topic, r->view.partition, (long long)r->view.offset, r->waits,
+               why ? why : "");
     KF_METRIC_ADD(d->env.metrics, retries, 1);
     kf_rec_clear_outputs(r);
     return kf_backoff_ms(r->waits, m->retry.backoff_ms, m->retry.max_backoff_ms,
@@ -174,9 +179,23 @@ void kf_completion_mark_park(kf_rec *r, const char *why)
     r->to_park = true;
 }
 
-/* Sends the record on to the on-failure topic through a worker. */
+/* Sends the record on to the on-failure topic through a worker. The one
+ * line that says a record failed for good and where it goes; its attempts
+ * are counted as its dead letter's kfleet.attempts (a redrive's included). */
 static void to_dead_letter(kf_dispatcher *d, kf_rec *r, const char *why)
 {
+    const kf_mapping_config *m = d->env.mapping;
+    char was[320] = "";
+    if (r->origin)
+        snprintf(was, sizeof was, " (redriven: it was %s[%d]@%lld)", r->origin->view.topic,
+                 r->origin->view.partition, (long long)r->origin->view.offset);
+    kf_rec_log(KF_LOG_WARN, C, m->name, r,
+               "mapping %s: %s[%d]@%lld%s failed for good after %d attempt(s) (%s): sending it to "
+               "the on-failure topic%s%s",
+               m->name, r->view.topic, r->view.partition, (long long)r->view.offset, was,
+               (r->origin ? r->origin->prior_attempts : 0) + r->view.attempt,
+               why ? why : "unknown error", m->on_failure.topic ? " " : "",
+               m->on_failure.topic ? m->on_failure.topic : "");
     kf_rec_clear_outputs(r);
     free(r->fail_reason);
     r->fail_reason = strdup(why ? why : "unknown error");
@@ -209,10 +228,11 @@ void kf_completion_fenced(kf_dispatcher *d, kf_rec *r)
 {
     if (!kf_partition_retake(r->part, KF_RETAKE_FENCED)) {
         KF_METRIC_ADD(d->env.metrics, fences, 1);
-        kf_warn(C,
-                "mapping %s: %s[%d] is fenced (epoch %lld is stale): a newer owner has it; "
-                "dropping its records",
-                d->env.mapping->name, r->view.topic, r->view.partition, (long long)r->part->epoch);
+        kf_rec_log(KF_LOG_WARN, C, d->env.mapping->name, r,
+                   "mapping %s: %s[%d] is fenced (epoch %lld is stale): a newer owner has it; "
+                   "dropping its records",
+                   d->env.mapping->name, r->view.topic, r->view.partition,
+                   (long long)r->part->epoch);
     }
     kf_completion_drop(r, d);
 }
@@ -239,8 +259,9 @@ void kf_completion_acked(kf_dispatcher *d, kf_rec *r)
             KF_METRIC_ADD(d->env.metrics, records_failed, 1);
             kf_completion_done(d, r);
         } else {
-            kf_warn(C, "dead-letter write of %s[%d]@%lld failed (%s); retrying it", r->view.topic,
-                    r->view.partition, (long long)r->view.offset, why ? why : "?");
+            kf_rec_log(KF_LOG_WARN, C, d->env.mapping->name, r,
+                       "dead-letter write of %s[%d]@%lld failed (%s); retrying it", r->view.topic,
+                       r->view.partition, (long long)r->view.offset, why ? why : "?");
             r->to_dead_letter = true;
             kf_completion_requeue(d, &r, 1,
                                   kf_backoff_ms(2, d->env.mapping->retry.backoff_ms,

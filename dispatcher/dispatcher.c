@@ -9,6 +9,7 @@
 #include "dispatcher/dead_letter.h"
 #include "dispatcher/emitter.h"
 #include "dispatcher/origin.h"
+#include "dispatcher/rec_log.h"
 #include "dispatcher/record_pool.h"
 #include "common/log.h"
 
@@ -197,15 +198,14 @@ static bool crashed_before(kf_dispatcher *d, kf_rec *r, bool *alone)
     snprintf(why, sizeof why, "the handler crashed the process (%s) on this record %lld time(s)",
              sig[0] ? sig : "a fatal signal", (long long)n);
     if (!kf_completion_has_dead_letter(d)) {
-        kf_error(C,
-                 "mapping %s: %s[%d]@%lld: %s; no on_failure topic is configured: running it "
-                 "again",
-                 d->env.mapping->name, r->view.topic, r->view.partition, (long long)r->view.offset,
-                 why);
+        kf_rec_log(KF_LOG_ERROR, C, d->env.mapping->name, r,
+                   "mapping %s: %s[%d]@%lld: %s; no on_failure topic is configured: running it "
+                   "again",
+                   d->env.mapping->name, r->view.topic, r->view.partition,
+                   (long long)r->view.offset, why);
         return false;
     }
-    kf_warn(C, "mapping %s: %s[%d]@%lld: %s: sending it to the on-failure topic",
-            d->env.mapping->name, r->view.topic, r->view.partition, (long long)r->view.offset, why);
+    /* Where it goes (on-failure topic or park) says its own line. */
     KF_METRIC_ADD(d->env.metrics, records_crashed, 1);
     atomic_store(&r->pending, 0);
     kf_completion_failed(d, r, 1, why);
@@ -317,8 +317,9 @@ static void dedupe(worker *w, kf_rec **chunk, int *verdict, size_t n)
             }
         }
         if (rc != KF_STATUS_OK)
-            kf_warn(C, "mapping %s: business-key claim on %s[%d] failed (%s); retrying", m->name,
-                    p->topic, p->partition, err);
+            kf_part_log(KF_LOG_WARN, C, m->name, p,
+                        "mapping %s: business-key claim on %s[%d] failed (%s); retrying", m->name,
+                        p->topic, p->partition, err);
     }
 }
 
@@ -403,11 +404,12 @@ static void park_records(worker *w, kf_rec **chunk, int *verdict, size_t n)
                 verdict[idx[q]] = V_HANDLE;
             } else {
                 if (r->to_park)
-                    kf_warn(C,
-                            "mapping %s: %s[%d]@%lld failed for good (%s): its key is parked, "
-                            "with its later records, until `kfleet parked retry` releases it",
-                            m->name, r->view.topic, r->view.partition, (long long)r->view.offset,
-                            r->fail_reason ? r->fail_reason : "?");
+                    kf_rec_log(KF_LOG_WARN, C, m->name, r,
+                               "mapping %s: %s[%d]@%lld failed for good after %d attempt(s) "
+                               "(%s): its key is parked, with its later records, until `kfleet "
+                               "parked retry` releases it",
+                               m->name, r->view.topic, r->view.partition, (long long)r->view.offset,
+                               r->view.attempt, r->fail_reason ? r->fail_reason : "?");
                 r->to_park = false;
                 if (kf_parked_add(&p->parked, r->view.key, r->view.key_len, r->view.offset, 1))
                     kf_warn(C, "mapping %s: out of memory noting a parked key", m->name);
@@ -416,8 +418,9 @@ static void park_records(worker *w, kf_rec **chunk, int *verdict, size_t n)
             }
         }
         if (rc != KF_STATUS_OK)
-            kf_warn(C, "mapping %s: parking records of %s[%d] failed (%s); retrying", m->name,
-                    p->topic, p->partition, err);
+            kf_part_log(KF_LOG_WARN, C, m->name, p,
+                        "mapping %s: parking records of %s[%d] failed (%s); retrying", m->name,
+                        p->topic, p->partition, err);
     }
 }
 

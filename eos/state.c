@@ -879,6 +879,29 @@ int kf_eos_command(kf_eos_state *c, const char *what, int argc, const char **arg
     return KF_STATUS_OK;
 }
 
+int kf_eos_pipeline(kf_eos_state *c, const char *what, size_t n, const int *argc,
+                    const char *const *const *argv, const size_t *const *lens, redisReply **out,
+                    char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
+    int rc = ensure(c, err, errlen);
+    if (rc != KF_STATUS_OK) return rc;
+    for (size_t i = 0; i < n; i++)
+        if (redisAppendCommandArgv(c->rc, argc[i], (const char **)argv[i], lens[i]) != REDIS_OK)
+            return io_error(c, what, err, errlen);
+    for (size_t i = 0; i < n; i++) {
+        if (redisGetReply(c->rc, (void **)&out[i]) != REDIS_OK || !out[i]) {
+            for (size_t j = 0; j <= i; j++) {
+                freeReplyObject(out[j]);
+                out[j] = NULL;
+            }
+            return io_error(c, what, err, errlen);
+        }
+    }
+    return KF_STATUS_OK;
+}
+
 const char *kf_eos_state_prefix(const kf_eos_state *c)
 {
     return c->prefix;

@@ -55,6 +55,14 @@ int kf_eos_bad_reply(kf_eos_state *c, const char *what, char *err, size_t errlen
 int kf_eos_command(kf_eos_state *c, const char *what, int argc, const char **argv,
                    const size_t *lens, redisReply **out, char *err, size_t errlen);
 
+/* n plain commands (binary-safe) in ONE round trip: command i has argc[i]
+ * arguments argv[i] of lengths lens[i]. On KF_STATUS_OK out[i] holds the
+ * reply of command i, an error reply included (the caller judges it), each
+ * the caller's to free; else KF_STATUS_RETRY with err and no reply kept. */
+int kf_eos_pipeline(kf_eos_state *c, const char *what, size_t n, const int *argc,
+                    const char *const *const *argv, const size_t *const *lens, redisReply **out,
+                    char *err, size_t errlen);
+
 const char *kf_eos_state_prefix(const kf_eos_state *c);
 const char *kf_eos_state_group(const kf_eos_state *c);
 

@@ -23,6 +23,10 @@ static const char usage[] =
     "  parked list|retry|drop -c FILE [--mapping NAME] [--key K | --null-key] [--partition P]\n"
     "                                  a parking mapping's parked keys (on_failure mode park);\n"
     "                                  retry releases a key in order, drop dead-letters it\n"
+    "  status -c FILE [--mapping NAME] [--json] [--timeout-ms N]\n"
+    "                                  per mapping and partition: committed offset, end, lag,\n"
+    "                                  exactly-once epoch and marks, parked keys, crash ledger,\n"
+    "                                  and the group's members (reads Kafka and Redis only)\n"
     "  demo [-c FILE] [--records N]    the main job on an embedded Kafka (see scripts/demo.sh)\n"
     "  config reference                print the Markdown reference of every config key\n"
     "  config check -c FILE            the same as check\n"
@@ -70,6 +74,7 @@ int kf_cli_main(int argc, char **argv)
     if (!strcmp(cmd, "invoke")) return kf_cmd_invoke(argc - 2, argv + 2);
     if (!strcmp(cmd, "redrive")) return kf_cmd_redrive(argc - 2, argv + 2);
     if (!strcmp(cmd, "parked")) return kf_cmd_parked(argc - 2, argv + 2);
+    if (!strcmp(cmd, "status")) return kf_cmd_status(argc - 2, argv + 2);
     if (!strcmp(cmd, "demo")) return kf_cmd_demo(argc - 2, argv + 2);
     if (!strcmp(cmd, "config")) return kf_cmd_config(argc - 2, argv + 2);
     if (!strcmp(cmd, "metrics")) return kf_cmd_metrics(argc - 2, argv + 2);

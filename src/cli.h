@@ -1,5 +1,5 @@
 /*
- * The kfleet command line: `kfleet run|check|invoke|redrive|parked|demo|config|version`.
+ * The kfleet command line: `kfleet run|check|invoke|redrive|parked|status|demo|config|version`.
  * Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.
  */
 #ifndef KF_CLI_H
@@ -20,6 +20,7 @@ int kf_cmd_config(int argc, char **argv);
 int kf_cmd_metrics(int argc, char **argv);
 int kf_cmd_redrive(int argc, char **argv);
 int kf_cmd_parked(int argc, char **argv);
+int kf_cmd_status(int argc, char **argv);
 
 /* Loads -c FILE for a command; prints the error and returns NULL (exit 2). */
 kf_config *kf_cli_load_config(const char *path);

@@ -4,6 +4,7 @@
 #include "common/kafka_conf.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/traceparent.h"
 #include "consumer/eos.h"
 #include "dispatcher/backoff.h"
 #include "dispatcher/dead_letter.h"
@@ -238,8 +239,13 @@ static int commit(rel *r, const kf_txn_msg *msgs, size_t n, int64_t offset, int6
             *prog = c;
             return 0;
         }
-        kf_warn(C, "%s[%d]@%lld: transaction not committed (%s); retrying", r->topic, r->partition,
-                (long long)offset, err);
+        kf_log_rec(KF_LOG_WARN, C,
+                   &(kf_log_fields){.mapping = r->m->name,
+                                    .topic = r->topic,
+                                    .partition = r->partition,
+                                    .offset = offset},
+                   "%s[%d]@%lld: transaction not committed (%s); retrying", r->topic, r->partition,
+                   (long long)offset, err);
         if (atomic_load(r->stop)) return -1;
         pause_ms(r, attempt);
     }
@@ -372,8 +378,16 @@ static int retry_one(rel *r, const kf_park_entry *e, int64_t *prog, kf_release_r
                                                  : ": the key stays parked from it on");
             return 1;
         }
-        kf_warn(C, "%s[%d]@%lld: %s; trying again", r->topic, r->partition, (long long)e->offset,
-                a.why);
+        char trace[KF_TRACE_ID_LEN + 1];
+        kf_trace_id_of(e->headers, e->header_count, trace);
+        kf_log_rec(KF_LOG_WARN, C,
+                   &(kf_log_fields){.mapping = r->m->name,
+                                    .topic = r->topic,
+                                    .partition = r->partition,
+                                    .offset = e->offset,
+                                    .trace_id = trace},
+                   "%s[%d]@%lld: %s; trying again", r->topic, r->partition, (long long)e->offset,
+                   a.why);
         pause_ms(r, round);
     }
 }

@@ -38,6 +38,7 @@
 
 #include <arpa/inet.h>
 #include <check.h>
+#include <cjson/cJSON.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -49,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define HANDLER(n) KF_BINARY_DIR "/handlers/" n ".so"
 #define FIXTURE(n) KF_BINARY_DIR "/fixtures/" n ".so"
@@ -814,12 +816,15 @@ END_TEST
 /* A dead letter read back from the on-failure topic by `kfleet redrive`, at
  * the next offset of partition pi: it came from orders[5]@src after
  * `attempts` attempts, its effect having reached the sinks in `done`. */
-static kf_rec *dead_letter(int pi, int64_t src, int attempts, const char *done, const char *value)
+/* A dead letter of orders[5]@src, with one header of the record's own
+ * (name: value) besides the kfleet.* ones. */
+static kf_rec *dead_letter_h(int pi, int64_t src, int attempts, const char *done, const char *value,
+                             const char *name, const char *hvalue)
 {
     char off[24], att[12];
     snprintf(off, sizeof off, "%lld", (long long)src);
     snprintf(att, sizeof att, "%d", attempts);
-    kf_header h[] = {{"trace", "t1", 2},
+    kf_header h[] = {{name, hvalue, strlen(hvalue)},
                      {"kfleet.error", "handler returned KF_FAIL", 24},
                      {"kfleet.attempts", att, strlen(att)},
                      {"kfleet.source.topic", "orders", 6},
@@ -840,6 +845,11 @@ static kf_rec *dead_letter(int pi, int64_t src, int attempts, const char *done, 
     r->origin = kf_origin_new(&r->view, &ds, names, 1);
     ck_assert_ptr_nonnull(r->origin);
     return r;
+}
+
+static kf_rec *dead_letter(int pi, int64_t src, int attempts, const char *done, const char *value)
+{
+    return dead_letter_h(pi, src, attempts, done, value, "trace", "t1");
 }
 
 /* A redriven record runs as the record it was: the handler sees its source
@@ -875,6 +885,101 @@ START_TEST(test_redriven_record_runs_as_its_first_self)
     ck_assert_str_eq(dl[0].body, "FAIL again");
     ck_assert_uint_eq(M(&R.met.records_failed), 1);
     ck_assert_int_eq(wm(0), 3);
+}
+END_TEST
+
+/* The log lines of the test so far, from a temporary file that stands in
+ * for stderr from capture_log() on (each test runs in its own process). */
+static FILE *log_file;
+
+static void capture_log(void)
+{
+    kf_log_set_level(KF_LOG_INFO); /* the rig keeps only errors */
+    fflush(stderr);
+    log_file = tmpfile();
+    ck_assert_ptr_nonnull(log_file);
+    ck_assert_int_ge(dup2(fileno(log_file), STDERR_FILENO), 0);
+}
+
+/* The first captured JSON line whose "msg" holds `text`; NULL when none. */
+static cJSON *log_line(const char *text)
+{
+    char line[8192];
+    rewind(log_file);
+    while (fgets(line, sizeof line, log_file)) {
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *msg = cJSON_GetObjectItem(j, "msg");
+        if (cJSON_IsString(msg) && strstr(msg->valuestring, text)) return j;
+        cJSON_Delete(j);
+    }
+    return NULL;
+}
+
+/* The captured lines, for a failure's message. */
+static const char *log_text(void)
+{
+    static char text[16384];
+    rewind(log_file);
+    size_t n = fread(text, 1, sizeof text - 1, log_file);
+    text[n] = '\0';
+    return text;
+}
+
+static const char *str_of(const cJSON *j, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItem(j, name);
+    return cJSON_IsString(v) ? v->valuestring : "(none)";
+}
+
+static int64_t num_of(const cJSON *j, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItem(j, name);
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -999;
+}
+
+/* A record that fails for good logs one line naming it: mapping, topic,
+ * partition, offset and the trace id of its traceparent; a redriven one
+ * also the record it was (source_*), and its trace id is its source's. */
+START_TEST(test_failure_line_names_the_record)
+{
+    capture_log();
+    rig_start(HANDLER("flaky"), FLAKY_CONFIG, "\"ordering\":\"key\",\"retry\":{\"max_attempts\":1}",
+              sink_http(), DLQ_HTTP);
+    static const char tp[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    static const char tp2[] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    kf_header h[] = {{"traceparent", tp, sizeof tp - 1}};
+    submit(rec(1, "a", "fine"));
+    R.next_off[1]++;
+    kf_rec *r = kf_rec_new(R.parts[1], 1, kf_wall_ms(), "k", 1, "POISON", 6, h, 1);
+    ck_assert_int_eq(kf_tracker_add(R.parts[1]->tracker, 1), 0);
+    submit(r);
+    submit(dead_letter_h(0, 79, 2, "", "POISON again", "traceparent", tp2));
+    ck_assert(DRAINED(10000));
+    assert_all_done();
+
+    cJSON *j = log_line("in[1]@1 failed for good");
+    ck_assert_msg(j, "no failure line for in[1]@1 in: %s", log_text());
+    ck_assert_str_eq(str_of(j, "level"), "warn");
+    ck_assert_str_eq(str_of(j, "mapping"), "m");
+    ck_assert_str_eq(str_of(j, "topic"), "in");
+    ck_assert_int_eq(num_of(j, "partition"), 1);
+    ck_assert_int_eq(num_of(j, "offset"), 1);
+    ck_assert_str_eq(str_of(j, "trace_id"), "4bf92f3577b34da6a3ce929d0e0e4736");
+    ck_assert_ptr_null(cJSON_GetObjectItem(j, "source_topic"));
+    cJSON_Delete(j);
+
+    /* Its attempts count as its dead letter's do: 2 before, 1 now. */
+    j = log_line("in[0]@0 (redriven: it was orders[5]@79) failed for good after 3 attempt(s)");
+    ck_assert_msg(j, "no failure line for the redriven in[0]@0 in: %s", log_text());
+    ck_assert_str_eq(str_of(j, "topic"), "in");
+    ck_assert_int_eq(num_of(j, "partition"), 0);
+    ck_assert_int_eq(num_of(j, "offset"), 0);
+    ck_assert_str_eq(str_of(j, "trace_id"), "0af7651916cd43dd8448eb211c80319c");
+    ck_assert_str_eq(str_of(j, "source_topic"), "orders");
+    ck_assert_int_eq(num_of(j, "source_partition"), 5);
+    ck_assert_int_eq(num_of(j, "source_offset"), 79);
+    cJSON_Delete(j);
+    fclose(log_file);
 }
 END_TEST
 
@@ -2187,6 +2292,7 @@ static Suite *dispatcher_suite(void)
     tcase_add_loop_test(tc, test_batch_bisect_isolates_the_bad_record, 0, 2);
     tcase_add_test(tc, test_crashed_record_goes_to_dlq_unrun);
     tcase_add_test(tc, test_crash_suspects_run_alone);
+    tcase_add_test(tc, test_failure_line_names_the_record);
     tcase_add_test(tc, test_filtered_records_done_without_handler);
     tcase_add_test(tc, test_traceparent_carried_to_outputs);
     tcase_add_test(tc, test_new_without_sinks);
