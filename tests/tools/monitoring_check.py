@@ -297,14 +297,18 @@ def check_live(a, bad):
     for where, expr in used_exprs(a.rules, a.dashboard):
         names = names_in(expr)
         labels = set(TARGET_LABELS) | {"le"}
+        missing = False
         for n in sorted(names):
             if n in SYNTHETIC:
                 continue
             checked.add(n)
             if n not in series:
                 bad(f"{where}: {n} has no sample on the live /metrics")
+                missing = True
             else:
                 labels |= series[n]
+        if missing:
+            continue  # its labels cannot be judged without its series
         if where.split(": ")[1].startswith("variable"):
             # label_values(metric, label): the label is the second argument.
             m = re.match(r"label_values\((.*),\s*(\w+)\)$", expr)
