@@ -17,6 +17,7 @@
 #define KF_METRICS_MAX_SINKS 32
 
 struct kf_partition_gauges;
+struct kf_failure_log;
 
 /* The exactly-once state scripts (eos/state.h), label `call` of
  * kfleet_redis_call_duration_seconds. */
@@ -91,6 +92,10 @@ typedef struct kf_metrics {
     /* Lag per partition, published by the consumer (common/partition_gauges.h);
      * owned by the mapping, NULL when nobody publishes. */
     struct kf_partition_gauges *partitions;
+
+    /* The latest failures, for /status (common/failure_log.h); owned by the
+     * mapping, NULL when nobody reads them. */
+    struct kf_failure_log *failures;
 } kf_metrics;
 
 typedef enum kf_metric_kind {

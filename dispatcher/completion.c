@@ -10,6 +10,7 @@
 #include "dispatcher/backoff.h"
 #include "dispatcher/origin.h"
 #include "dispatcher/rec_log.h"
+#include "common/failure_log.h"
 #include "common/log.h"
 
 #include <stdint.h>
@@ -228,6 +229,9 @@ void kf_completion_fenced(kf_dispatcher *d, kf_rec *r)
 {
     if (!kf_partition_retake(r->part, KF_RETAKE_FENCED)) {
         KF_METRIC_ADD(d->env.metrics, fences, 1);
+        kf_failure_log_record(d->env.metrics->failures, KF_FAILURE_FENCED, r->view.topic,
+                              r->view.partition, r->view.offset,
+                              "a newer owner took the partition's epoch: its records here dropped");
         kf_rec_log(KF_LOG_WARN, C, d->env.mapping->name, r,
                    "mapping %s: %s[%d] is fenced (epoch %lld is stale): a newer owner has it; "
                    "dropping its records",
@@ -257,6 +261,8 @@ void kf_completion_acked(kf_dispatcher *d, kf_rec *r)
         r->in_dead_letter = false;
         if (worst == KF_STATUS_OK) {
             KF_METRIC_ADD(d->env.metrics, records_failed, 1);
+            kf_failure_log_record(d->env.metrics->failures, KF_FAILURE_DEAD_LETTER, r->view.topic,
+                                  r->view.partition, r->view.offset, r->fail_reason);
             kf_completion_done(d, r);
         } else {
             kf_rec_log(KF_LOG_WARN, C, d->env.mapping->name, r,
@@ -312,6 +318,7 @@ void kf_completion_breaker(kf_dispatcher *d, int sink, kf_status st, const char 
     atomic_store(&d->env.metrics->breaker_state[sink], (int)kf_breaker_state_of(b));
     if (ch == KF_BREAKER_OPENED) {
         KF_METRIC_ADD(d->env.metrics, breaker_opens[sink], 1);
+        kf_failure_log_sink(d->env.metrics->failures, KF_FAILURE_BREAKER_OPEN, name, last);
         atomic_fetch_add(&d->held, 1);
         kf_warn(C,
                 "mapping %s: sink %s failed %d times in a row across records (last: %s): "

@@ -11,6 +11,7 @@
 #include "dispatcher/origin.h"
 #include "dispatcher/rec_log.h"
 #include "dispatcher/record_pool.h"
+#include "common/failure_log.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -403,13 +404,17 @@ static void park_records(worker *w, kf_rec **chunk, int *verdict, size_t n)
                 kf_parked_remove(&p->parked, r->view.key, r->view.key_len);
                 verdict[idx[q]] = V_HANDLE;
             } else {
-                if (r->to_park)
+                if (r->to_park) {
                     kf_rec_log(KF_LOG_WARN, C, m->name, r,
                                "mapping %s: %s[%d]@%lld failed for good after %d attempt(s) "
                                "(%s): its key is parked, with its later records, until `kfleet "
                                "parked retry` releases it",
                                m->name, r->view.topic, r->view.partition, (long long)r->view.offset,
                                r->view.attempt, r->fail_reason ? r->fail_reason : "?");
+                    kf_failure_log_record(d->env.metrics->failures, KF_FAILURE_PARKED,
+                                          r->view.topic, r->view.partition, r->view.offset,
+                                          r->fail_reason);
+                }
                 r->to_park = false;
                 if (kf_parked_add(&p->parked, r->view.key, r->view.key_len, r->view.offset, 1))
                     kf_warn(C, "mapping %s: out of memory noting a parked key", m->name);

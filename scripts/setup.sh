@@ -26,11 +26,17 @@ JOBS=${KF_JOBS:-$(nproc)}
 # docker-compose.yml), clang-format (the repo's style); the fault scenarios
 # (tests/faults): faketime (clock jumps), iproute2 and iptables (a worker in
 # its own network namespace), gdb (a stalled run's thread stacks); lua5.1
-# (luac5.1 parses the eos Lua scripts: tests/unit/lua_syntax.sh).
+# (luac5.1 parses the eos Lua scripts: tests/unit/lua_syntax.sh);
+# prometheus (promtool checks and unit-tests deploy/'s alert rules, and the
+# server evaluates them against a live kfleet: test_prometheus_rules,
+# test_dashboards; where systemd runs, Debian's package also enables a
+# prometheus service on :9090, which no test uses: they start their own on a
+# free port); chromium and chromium-driver (the /status page in a headless
+# browser: test_status_page).
 PACKAGES=(build-essential cmake pkg-config librdkafka-dev libhiredis-dev
 	libcjson-dev check libcurl4-openssl-dev libmicrohttpd-dev redis-server
 	redis-tools kcat python3 clang-format docker-compose maven curl
-	faketime iproute2 iptables gdb lua5.1)
+	faketime iproute2 iptables gdb lua5.1 prometheus chromium chromium-driver)
 command -v java >/dev/null 2>&1 || PACKAGES+=(default-jdk-headless)
 
 log() { printf 'setup: %s\n' "$*" >&2; }

@@ -90,8 +90,12 @@ int kf_cmd_run(int argc, char **argv)
     kf_info("fleet", "running %zu mapping(s) from %s", kf_fleet_count(f), cfg->path);
     uint64_t last = 0;
     kf_fleet_wait(f, NULL, a.progress ? progress : NULL, &last);
-    int rc = kf_fleet_finish(f);
+    /* The listener reads the mappings, which kf_fleet_finish frees: it stops
+     * first (MHD_stop_daemon returns once no request runs), so a scrape or
+     * the status page polling during the drain finds the port closed rather
+     * than freed memory. */
     kf_metrics_http_stop(mh);
+    int rc = kf_fleet_finish(f);
     kf_config_destroy(cfg);
     kf_info("fleet", "stopped%s", rc ? " (some records were left for redelivery)" : "");
     return KF_EXIT_OK;

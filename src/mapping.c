@@ -7,6 +7,7 @@
 #include "eos/txn.h"
 #include "sinks/sink.h"
 #include "common/log.h"
+#include "common/failure_log.h"
 #include "common/partition_gauges.h"
 
 #include <pthread.h>
@@ -80,6 +81,7 @@ static void teardown(kf_mapping *mp)
     kf_filter_destroy(mp->filter);
     kf_handler_unload(mp->handler);
     kf_partition_gauges_destroy(mp->metrics.partitions);
+    kf_failure_log_destroy(mp->metrics.failures);
     free(mp->sinks);
     free(mp);
 }
@@ -226,8 +228,11 @@ kf_mapping *kf_mapping_start(const kf_config *cfg, const kf_mapping_config *m, c
     }
     mp->cfg = cfg;
     mp->m = m;
-    /* Lag per partition is worth its statistics only when /metrics shows it. */
-    if (cfg->metrics_listen && !(mp->metrics.partitions = kf_partition_gauges_new())) {
+    /* Lag per partition is worth its statistics, and the latest failures
+     * their copies, only when the metrics listener shows them. */
+    if (cfg->metrics_listen && (!(mp->metrics.partitions = kf_partition_gauges_new()) ||
+                                !(mp->metrics.failures = kf_failure_log_new()))) {
+        kf_partition_gauges_destroy(mp->metrics.partitions);
         snprintf(err, errlen, "out of memory");
         free(mp);
         return NULL;

@@ -2,6 +2,8 @@
 
 #include "common/metrics.h"
 #include "src/metrics_text.h"
+#include "src/status_json.h"
+#include "src/status_page.h" /* generated from src/status_page.html */
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -16,8 +18,10 @@ struct kf_metrics_http {
     kf_fleet *fleet;
 };
 
-/* Renders /metrics from the fleet's mappings (src/metrics_text.h). */
-static char *render(kf_fleet *f, size_t *len)
+/* Renders /metrics or /status.json (both take the same views) from the
+ * fleet's mappings. */
+static char *render(kf_fleet *f, char *(*text_of)(const kf_metrics_view *, size_t, size_t *),
+                    size_t *len)
 {
     size_t n = kf_fleet_count(f);
     kf_metrics_view *views = calloc(n + 1, sizeof *views);
@@ -30,19 +34,32 @@ static char *render(kf_fleet *f, size_t *len)
             .handler_init_seconds = kf_mapping_handler_init_us(mp) / 1e6,
         };
     }
-    char *text = kf_metrics_text(views, n, len);
+    char *text = text_of(views, n, len);
     free(views);
     return text;
+}
+
+/* Queues a response; mode says who owns body (MHD frees a MUST_FREE one). */
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned code, void *body, size_t len,
+                               enum MHD_ResponseMemoryMode mode, const char *type)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
+    if (!r) {
+        if (mode == MHD_RESPMEM_MUST_FREE) free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", type);
+    /* The page polls: neither it nor its data may come from a cache. */
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    enum MHD_Result ret = MHD_queue_response(conn, code, r);
+    MHD_destroy_response(r);
+    return ret;
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, char *body, size_t len,
                              const char *type)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    MHD_add_response_header(r, "Content-Type", type);
-    enum MHD_Result ret = MHD_queue_response(conn, code, r);
-    MHD_destroy_response(r);
-    return ret;
+    return respond(conn, code, body, len, MHD_RESPMEM_MUST_FREE, type);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -57,9 +74,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (strcmp(method, "GET") != 0) return reply(conn, 405, strdup("GET only\n"), 9, "text/plain");
     if (!strcmp(url, "/metrics")) {
         size_t len = 0;
-        char *body = render(h->fleet, &len);
+        char *body = render(h->fleet, kf_metrics_text, &len);
         if (!body) return MHD_NO;
         return reply(conn, 200, body, len, "text/plain; version=0.0.4");
+    }
+    if (!strcmp(url, "/status"))
+        return respond(conn, 200, (void *)status_page, STATUS_PAGE_LEN, MHD_RESPMEM_PERSISTENT,
+                       "text/html; charset=utf-8");
+    if (!strcmp(url, "/status.json")) {
+        size_t len = 0;
+        char *body = render(h->fleet, kf_status_json, &len);
+        if (!body) return MHD_NO;
+        return reply(conn, 200, body, len, "application/json");
     }
     if (!strcmp(url, "/healthz")) return reply(conn, 200, strdup("ok\n"), 3, "text/plain");
     if (!strcmp(url, "/readyz")) {

@@ -4,6 +4,10 @@
  *                 (src/metrics_text.h)
  *   GET /healthz  200 "ok" while the daemon runs (liveness)
  *   GET /readyz   200 when every mapping has partitions assigned, else 503
+ *   GET /status   the status page (src/status_page.html): one self-contained
+ *                 HTML document that polls /status.json every 2 s
+ *   GET /status.json  per-mapping counters, lag per partition, the
+ *                 exactly-once window and the latest failures (src/status_json.h)
  */
 #ifndef KF_METRICS_HTTP_H
 #define KF_METRICS_HTTP_H

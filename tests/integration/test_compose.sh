@@ -9,10 +9,16 @@
 #   - redis: appendonly yes, noeviction, a healthcheck, a volume on /data;
 #   - kafka: apache/kafka 4.x (the line the tests run by default), KRaft combined
 #     roles, a healthcheck; topics: creates `orders` with 8 partitions;
-#   - Dockerfile: multi-stage on debian:bookworm-slim, non-root user.
+#   - Dockerfile: multi-stage on debian:bookworm-slim, non-root user;
+#   - profile `monitoring` (resolved with --profile monitoring): prometheus
+#     (prom/prometheus) and grafana (grafana/grafana), each only in that
+#     profile, mounting deploy/prometheus (its prometheus.yml naming job
+#     kfleet and the alert rules) and deploy/grafana (provisioning and the
+#     dashboard), every mounted path present in the repo.
 # Negative controls: broken copies of the file (a container_name, a fixed
-# worker port, AOF off, an old Kafka 3.8) must each be rejected, so this test
-# cannot pass by checking nothing.
+# worker port, AOF off, an old Kafka 3.8, Prometheus outside its profile,
+# Grafana without the dashboards) must each be rejected, so this test cannot
+# pass by checking nothing.
 # Needs: docker-compose (1.29+) and python3-yaml (a dependency of it).
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
@@ -141,6 +147,55 @@ for t in ("orders.out", "orders.dlq"):
     if t not in tcmd:
         bad(f"services.topics.command: does not create {t}")
 
+# --- profile monitoring: Prometheus and Grafana, off by default ---------
+def mounts(svc):
+    """(host source, container target) of each bind mount."""
+    out = []
+    for v in svc.get("volumes") or []:
+        if isinstance(v, dict):
+            out.append((str(v.get("source", "")), str(v.get("target", ""))))
+        else:
+            parts = str(v).split(":")
+            if len(parts) >= 2:
+                out.append((parts[0], parts[1]))
+    return out
+want_mounts = {
+    "prometheus": {"deploy/prometheus": "/etc/prometheus"},
+    "grafana": {"deploy/grafana/provisioning": "/etc/grafana/provisioning",
+                "deploy/grafana/dashboards": "/etc/grafana/dashboards/kfleet"},
+}
+images = {"prometheus": r"^(docker\.io/)?prom/prometheus:v?\d", "grafana": r"^(docker\.io/)?grafana/grafana:\d"}
+for name, image in images.items():
+    svc = services.get(name)
+    if svc is None:
+        bad(f"services.{name}: missing (profile monitoring)")
+        continue
+    if not re.match(image, str(svc.get("image", ""))):
+        bad(f"services.{name}.image: expected a pinned {image}, got {svc.get('image')!r}")
+    if list(svc.get("profiles") or []) != ["monitoring"]:
+        bad(f"services.{name}.profiles: expected [monitoring] (off unless asked for), got {svc.get('profiles')!r}")
+    got = mounts(svc)
+    for host, target in got:
+        if host.startswith("/") and not os.path.exists(host):
+            bad(f"services.{name}.volumes: {host} does not exist")
+    for rel, target in want_mounts[name].items():
+        if (os.path.join(src, rel), target) not in got:
+            bad(f"services.{name}.volumes: {rel} is not mounted on {target}")
+prom_cfg = os.path.join(src, "deploy/prometheus/prometheus.yml")
+if os.path.exists(prom_cfg):
+    pc = yaml.safe_load(open(prom_cfg))
+    jobs = [j.get("job_name") for j in pc.get("scrape_configs") or []]
+    if "kfleet" not in jobs:
+        bad(f"{prom_cfg}: no scrape job named kfleet (the alerts select job=\"kfleet\")")
+    for rf in pc.get("rule_files") or []:
+        if not os.path.exists(os.path.join(os.path.dirname(prom_cfg), rf)):
+            bad(f"{prom_cfg}: rule file {rf} is not in deploy/prometheus")
+    for j in pc.get("scrape_configs") or []:
+        if j.get("job_name") == "kfleet":
+            names = [n for d in j.get("dns_sd_configs") or [] for n in d.get("names") or []]
+            if "worker" not in names:
+                bad(f"{prom_cfg}: job kfleet does not discover the `worker` service's replicas")
+
 for p in problems:
     print(p)
 sys.exit(1 if problems else 0)
@@ -151,12 +206,17 @@ EOF
 check() {
 	docker-compose -f "$1" --project-directory "$KF_SOURCE_DIR" config -q \
 		>"$KF_TMP/last.out" 2>&1 || return 1
-	docker-compose -f "$1" --project-directory "$KF_SOURCE_DIR" config 2>"$KF_TMP/last.out" |
+	docker-compose -f "$1" --project-directory "$KF_SOURCE_DIR" --profile monitoring config -q \
+		>"$KF_TMP/last.out" 2>&1 || return 1
+	docker-compose -f "$1" --project-directory "$KF_SOURCE_DIR" --profile monitoring config \
+		2>"$KF_TMP/last.out" |
 		python3 "$KF_TMP/check.py" "$KF_SOURCE_DIR" >>"$KF_TMP/last.out" 2>&1
 }
 
-kf_log "docker-compose -f docker-compose.yml config -q"
+kf_log "docker-compose -f docker-compose.yml config -q (and with --profile monitoring)"
 docker-compose -f "$COMPOSE" config -q || kf_fail "docker-compose config -q rejects docker-compose.yml"
+docker-compose -f "$COMPOSE" --profile monitoring config -q ||
+	kf_fail "docker-compose --profile monitoring config -q rejects docker-compose.yml"
 
 kf_log "checking the resolved configuration"
 if ! check "$COMPOSE"; then
@@ -182,6 +242,8 @@ mutate fixed_port 'd["services"]["worker"]["ports"] = ["9464:9464"]'
 mutate aof_off 'c = d["services"]["redis"]["command"]; c[c.index("--appendonly") + 1] = "no"'
 mutate kafka_old 'd["services"]["kafka"]["image"] = "apache/kafka:3.8.1"'
 mutate no_condition 'd["services"]["worker"]["depends_on"] = ["kafka", "redis", "topics"]'
+mutate prometheus_always 'del d["services"]["prometheus"]["profiles"]'
+mutate grafana_no_dashboards 'd["services"]["grafana"]["volumes"] = [v for v in d["services"]["grafana"]["volumes"] if "dashboards" not in v]'
 
 kf_log "checking the Dockerfile"
 DF=$KF_SOURCE_DIR/Dockerfile
