@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 struct kf_filter {
@@ -29,7 +30,8 @@ static int valid_numeric(const cJSON *a)
     if (n != 2 && n != 4) return 0;
     for (int i = 0; i < n; i += 2) {
         const cJSON *op = cJSON_GetArrayItem(a, i), *v = cJSON_GetArrayItem(a, i + 1);
-        if (!cJSON_IsString(op) || !cJSON_IsNumber(v)) return 0;
+        /* A bound beyond a double's range parses as infinite: no bound. */
+        if (!cJSON_IsString(op) || !cJSON_IsNumber(v) || !isfinite(v->valuedouble)) return 0;
         const char *s = op->valuestring;
         if (strcmp(s, "=") && strcmp(s, "<") && strcmp(s, "<=") && strcmp(s, ">") &&
             strcmp(s, ">="))

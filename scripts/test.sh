@@ -227,10 +227,13 @@ phase_chaos-3.9() {
 		step_fail chaos-3.9 "scripts/infra.sh up with Kafka 3.9.1 failed"
 		return 1
 	fi
-	local saved=("${ctest_env[@]}")
-	ctest_env=(KF_INFRA_DIR="$dir" KAFKA_VERSION=3.9.1
-		"$(KF_INFRA_DIR=$dir KAFKA_VERSION=3.9.1 scripts/infra.sh env | grep '^KFLEET_BROKERS=')"
-		"$(KF_INFRA_DIR=$dir KAFKA_VERSION=3.9.1 scripts/infra.sh env | grep '^KFLEET_REDIS=')")
+	local saved=("${ctest_env[@]}") envs=() v
+	mapfile -t envs < <(KF_INFRA_DIR=$dir KAFKA_VERSION=3.9.1 scripts/infra.sh env)
+	# Every KFLEET_* of the default infrastructure goes (env -u), then this
+	# one's come in: a test reads several (the Redis host and port too).
+	ctest_env=()
+	for v in $(compgen -e | grep '^KFLEET_'); do ctest_env+=(-u "$v"); done
+	ctest_env+=(KF_INFRA_DIR="$dir" KAFKA_VERSION=3.9.1 "${envs[@]}")
 	run_ctest chaos-3.9 build chaos --timeout "${KF_TEST_TIMEOUT:-900}" "${ctest_args[@]}" || rc=$?
 	ctest_env=("${saved[@]}")
 	KF_INFRA_DIR=$dir KAFKA_VERSION=3.9.1 scripts/infra.sh down || true
